@@ -1,0 +1,3 @@
+from sonicmotion.cli import main
+
+raise SystemExit(main())

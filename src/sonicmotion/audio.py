@@ -1,0 +1,77 @@
+"""Reading any audio file and shaping it: downmix, resample, loop or truncate.
+
+Layout-free on purpose: this is for mono or multi-channel *source* audio. FOA files
+go through :mod:`sonicmotion.spatial.io`, which carries their channel layout.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from sonicmotion.errors import SonicMotionError
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Samples (channels, n) float32 at ``sample_rate`` Hz."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def channels(self) -> int:
+        return self.samples.shape[0]
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.shape[1] / self.sample_rate
+
+
+def read_audio(path: str | os.PathLike) -> Audio:
+    """Read any file libsndfile understands (WAV, FLAC, OGG, MP3, AIFF, ...)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise SonicMotionError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise SonicMotionError(f"{path}: is a folder, not an audio file")
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SonicMotionError(f"{path}: cannot read audio ({reason})") from None
+    if data.shape[0] == 0:
+        raise SonicMotionError(f"{path}: the file holds no samples")
+    if not np.all(np.isfinite(data)):
+        raise SonicMotionError(f"{path}: the file contains NaN or infinite samples")
+    return Audio(np.ascontiguousarray(data.T), int(rate))
+
+
+def downmix(samples: np.ndarray) -> np.ndarray:
+    """Average (channels, n) to mono (n,)."""
+    return samples.mean(axis=0, dtype=np.float32) if samples.shape[0] > 1 else samples[0]
+
+
+def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample (channels, n) or (n,) float32 with soxr (high quality)."""
+    if rate_in == rate_out:
+        return samples
+    if rate_in <= 0 or rate_out <= 0:
+        raise SonicMotionError(f"sample rates must be positive, got {rate_in} -> {rate_out}")
+    out = soxr.resample(np.ascontiguousarray(samples.T), rate_in, rate_out, quality="HQ")
+    return np.ascontiguousarray(out.T, dtype=np.float32)
+
+
+def fit_length(samples: np.ndarray, num_samples: int) -> np.ndarray:
+    """Loop (repeat from the start) or truncate the last axis to ``num_samples``."""
+    n = samples.shape[-1]
+    if n == 0:
+        raise SonicMotionError("cannot loop an empty signal")
+    if n >= num_samples:
+        return samples[..., :num_samples]
+    repeats = -(-num_samples // n)
+    return np.concatenate([samples] * repeats, axis=-1)[..., :num_samples]

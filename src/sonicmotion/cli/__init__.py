@@ -1,0 +1,49 @@
+"""The ``sonicmotion`` command: a thin layer over the library.
+
+Each command family lives in its own module here and exposes ``register(subparsers)``.
+Every :class:`~sonicmotion.errors.SonicMotionError` becomes one line on stderr and exit
+status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from sonicmotion import __version__
+from sonicmotion.errors import SonicMotionError
+
+# Modules under sonicmotion.cli that add commands, in --help order.
+COMMAND_MODULES = ["spatial", "demo"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's default prints usage; keep one line
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="sonicmotion",
+        description="Moving 3-D soundscapes in first-order Ambisonics (FOA).",
+        epilog="Run 'sonicmotion COMMAND --help' for each command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"sonicmotion {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"sonicmotion.cli.{name}").register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except SonicMotionError as err:
+        print(f"sonicmotion {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sonicmotion {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,91 @@
+"""Argument groups shared by several commands (trajectory flags, layouts)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.spatial import Trajectory
+
+TRAJECTORY_HELP = """\
+trajectory: --azimuth/--elevation give the (start) position in degrees
+(0 = front, +90 = left, -90 = right, 180 = back; elevation +90 = up). Add
+--to-azimuth and/or --to-elevation for a linear move, travelling --direction
+cw (azimuth decreasing: front -> right -> back) or ccw (front -> left -> back)
+between --move-start and --move-end seconds (default: the whole clip). Or give
+--keyframes "t:az:el;t:az:el:cw;..." for any path."""
+
+
+def add_trajectory_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    group = parser.add_argument_group("trajectory (degrees, seconds)")
+    group.add_argument("--azimuth", type=float, help="(start) azimuth in degrees")
+    group.add_argument("--elevation", type=float, default=None, help="(start) elevation in degrees (default 0)")
+    group.add_argument("--to-azimuth", type=float, help="end azimuth of a linear move")
+    group.add_argument("--to-elevation", type=float, help="end elevation of a linear move")
+    group.add_argument(
+        "--direction", choices=["cw", "ccw", "shortest"], default="shortest",
+        help="azimuth travel direction of a move (default: the shorter way)",
+    )
+    group.add_argument("--move-start", type=float, help="seconds at which the move begins (default 0)")
+    group.add_argument("--move-end", type=float, help="seconds at which the move ends (default: clip end)")
+    group.add_argument("--keyframes", help='path as "t:az:el[:cw|ccw];..." (instead of the flags above)')
+    parser.set_defaults(_trajectory_required=required)
+
+
+def has_trajectory(args: argparse.Namespace) -> bool:
+    return args.azimuth is not None or args.keyframes is not None
+
+
+def trajectory_from_args(args: argparse.Namespace, duration: float) -> Trajectory | None:
+    """The trajectory the flags describe, for a clip of ``duration`` seconds (None if none)."""
+    move_flags = [args.to_azimuth, args.to_elevation, args.move_start, args.move_end]
+    if args.keyframes is not None:
+        if args.azimuth is not None or args.elevation is not None or any(f is not None for f in move_flags):
+            raise SonicMotionError("--keyframes cannot be combined with --azimuth/--elevation/--to-*/--move-*")
+        return Trajectory.parse_keyframes(args.keyframes)
+    if args.azimuth is None:
+        if args.elevation is not None or any(f is not None for f in move_flags):
+            raise SonicMotionError("give --azimuth (the start position) with the other trajectory flags")
+        if args._trajectory_required:
+            raise SonicMotionError("a position is needed: give --azimuth DEG (and --elevation) or --keyframes")
+        return None
+    elevation = 0.0 if args.elevation is None else args.elevation
+    if args.to_azimuth is None and args.to_elevation is None:
+        if args.move_start is not None or args.move_end is not None:
+            raise SonicMotionError("--move-start/--move-end need --to-azimuth or --to-elevation")
+        return Trajectory.static(_finite(args.azimuth, "--azimuth"), _elevation(elevation, "--elevation"))
+    move_start = 0.0 if args.move_start is None else args.move_start
+    move_end = duration if args.move_end is None else args.move_end
+    if move_end > duration + 1e-9:
+        raise SonicMotionError(f"--move-end {move_end:g} s lies beyond the clip's {duration:g} s")
+    end_azimuth = args.azimuth if args.to_azimuth is None else args.to_azimuth
+    end_elevation = elevation if args.to_elevation is None else args.to_elevation
+    return Trajectory.linear(
+        _finite(args.azimuth, "--azimuth"), _elevation(elevation, "--elevation"),
+        _finite(end_azimuth, "--to-azimuth"), _elevation(end_elevation, "--to-elevation"),
+        args.direction, move_start, move_end,
+    )
+
+
+def _finite(value: float, flag: str) -> float:
+    if not math.isfinite(value):
+        raise SonicMotionError(f"{flag} must be a finite number of degrees")
+    return value
+
+
+def _elevation(value: float, flag: str) -> float:
+    if not (math.isfinite(value) and -90.0 <= value <= 90.0):
+        raise SonicMotionError(f"{flag} must lie in [-90, 90] degrees, got {value:g}")
+    return value
+
+
+def add_layout_argument(parser: argparse.ArgumentParser, flag: str = "--layout", help: str | None = None) -> None:
+    parser.add_argument(
+        flag, choices=["fuma", "ambix"], default=None,
+        help=help or "channel layout of the input, for files that do not record one",
+    )
+
+
+def example_epilog(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)

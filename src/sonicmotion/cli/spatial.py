@@ -1,0 +1,221 @@
+"""spatialize, analyze, convert, rotate: the spatial core on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sonicmotion.audio import downmix, fit_length, read_audio, resample
+from sonicmotion.cli.options import (
+    TRAJECTORY_HELP,
+    add_layout_argument,
+    add_trajectory_arguments,
+    example_epilog,
+    trajectory_from_args,
+)
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.spatial import (
+    convert_layout,
+    encode_foa,
+    estimate_doa,
+    read_foa,
+    rotate_foa,
+    spatial_errors,
+    write_foa,
+)
+from sonicmotion.spatial.doa import DoaEstimate, vector_angles
+from sonicmotion.spatial.encode import direction_gains
+from sonicmotion.spatial.regions import describe_direction
+
+FOA_SUFFIXES = (".wav", ".flac")
+
+
+def _check_output(path: str, suffixes: tuple[str, ...] = FOA_SUFFIXES) -> Path:
+    """Fail before any work if the output cannot be written."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise SonicMotionError(f"{path}: output must end in {' or '.join(suffixes)}")
+    if not out.parent.is_dir():
+        raise SonicMotionError(f"{path}: output folder {str(out.parent)!r} does not exist")
+    return out
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = commands.add_parser(
+        "spatialize", help="put a mono (or downmixed) recording on a static or moving path",
+        description="Encode audio into 4-channel first-order Ambisonics along a path.\n\n" + TRAJECTORY_HELP,
+        formatter_class=fmt,
+        epilog=example_epilog(
+            "sonicmotion spatialize siren.wav -o siren_foa.wav --azimuth 45 --to-azimuth -135 --direction ccw",
+            "sonicmotion spatialize bird.flac -o bird.flac --azimuth 0 --elevation 10 --to-elevation 60 "
+            "--move-start 2 --move-end 6 --layout ambix",
+            'sonicmotion spatialize car.wav -o car.wav --keyframes "0:90:0;4:0:0;8:-90:0" --duration 8',
+        ),
+    )
+    p.add_argument("input", help="audio file (any common format, rate and channel count)")
+    p.add_argument("-o", "--output", required=True, help="FOA output file (.wav or .flac)")
+    add_trajectory_arguments(p)
+    p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output layout (default fuma)")
+    p.add_argument("--duration", type=float, help="loop or truncate to this many seconds")
+    p.add_argument("--sample-rate", type=int, default=16000, help="output sample rate in Hz (default 16000)")
+    p.set_defaults(run=run_spatialize)
+
+    p = commands.add_parser(
+        "analyze", help="estimate where the sound in an FOA file is over time",
+        description="Direction of arrival of an FOA file from its intensity vector (paper Eq. 5-6).\n"
+        "With trajectory flags, also the errors against that path.\n\n" + TRAJECTORY_HELP,
+        formatter_class=fmt,
+        epilog=example_epilog(
+            "sonicmotion analyze siren_foa.wav",
+            "sonicmotion analyze siren_foa.wav --plot doa.png --azimuth 45 --to-azimuth -135 --direction ccw",
+            "sonicmotion analyze clip.wav --layout ambix --resolution sample --json > doa.json",
+        ),
+    )
+    p.add_argument("foa", help="4-channel FOA file")
+    add_layout_argument(p)
+    p.add_argument("--resolution", choices=["frame", "sample"], default="frame",
+                   help="frame: 100 ms frames, 50 ms hop, gated (default); sample: per-sample as the paper")
+    p.add_argument("--json", action="store_true", help="print per-frame times, azimuth, elevation as JSON")
+    p.add_argument("--plot", help="write azimuth/elevation over time to this PNG")
+    add_trajectory_arguments(p, required=False)
+    p.set_defaults(run=run_analyze)
+
+    p = commands.add_parser(
+        "convert", help="convert an FOA file between FuMa (WXYZ) and AmbiX (ACN/SN3D)",
+        formatter_class=fmt,
+        epilog=example_epilog(
+            "sonicmotion convert scene.wav scene_ambix.wav --to ambix",
+            "sonicmotion convert from_daw.wav ours.wav --layout ambix --to fuma",
+        ),
+    )
+    p.add_argument("input", help="4-channel FOA file")
+    p.add_argument("output", help="output file (.wav or .flac)")
+    p.add_argument("--to", required=True, choices=["fuma", "ambix"], help="target layout")
+    add_layout_argument(p)
+    p.set_defaults(run=run_convert)
+
+    p = commands.add_parser(
+        "rotate", help="rotate the sound field of an FOA file",
+        description="Rotate every source: positive yaw turns towards +azimuth (left), positive pitch "
+        "lifts the front, positive roll lifts the left side. Applied roll, then pitch, then yaw.",
+        formatter_class=fmt,
+        epilog=example_epilog("sonicmotion rotate scene.wav turned.wav --yaw 90",
+                              "sonicmotion rotate scene.flac tilted.flac --yaw 30 --pitch 10"),
+    )
+    p.add_argument("input", help="4-channel FOA file")
+    p.add_argument("output", help="output file (.wav or .flac), same layout as the input")
+    p.add_argument("--yaw", type=float, required=True, help="degrees")
+    p.add_argument("--pitch", type=float, default=0.0, help="degrees (default 0)")
+    p.add_argument("--roll", type=float, default=0.0, help="degrees (default 0)")
+    add_layout_argument(p)
+    p.set_defaults(run=run_rotate)
+
+
+def run_spatialize(args: argparse.Namespace) -> int:
+    out = _check_output(args.output)
+    if args.sample_rate <= 0:
+        raise SonicMotionError(f"--sample-rate must be positive, got {args.sample_rate}")
+    if args.duration is not None and not args.duration > 0:
+        raise SonicMotionError(f"--duration must be positive seconds, got {args.duration}")
+    audio = read_audio(args.input)
+    mono = downmix(audio.samples)
+    if audio.channels > 1:
+        print(f"note: downmixed {audio.channels} channels of {args.input} to mono", file=sys.stderr)
+    mono = resample(mono, audio.sample_rate, args.sample_rate)
+    if args.duration is not None:
+        mono = fit_length(mono, int(round(args.duration * args.sample_rate)))
+    duration = mono.shape[0] / args.sample_rate
+    trajectory = trajectory_from_args(args, duration)
+    foa = encode_foa(mono, args.sample_rate, trajectory, layout=args.layout)
+    write_foa(out, foa, args.sample_rate, args.layout)
+    print(f"wrote {out}: {duration:.2f} s, {args.sample_rate} Hz, 4 channels, layout {args.layout}")
+    return 0
+
+
+def summarise(estimate: DoaEstimate, step_seconds: float = 1.0) -> list[str]:
+    """One line per ``step_seconds`` window: the energy-weighted mean direction."""
+    lines = []
+    if not estimate.active.any():
+        return lines
+    last = float(estimate.times[-1])
+    edges = np.arange(0.0, last, step_seconds)
+    units = direction_gains(estimate.azimuth, estimate.elevation) * estimate.energy
+    for lo in edges:
+        inside = estimate.active & (estimate.times >= lo) & (estimate.times < lo + step_seconds)
+        if not inside.any():
+            lines.append(f"  {lo:6.1f}-{lo + step_seconds:<6.1f} s   (silent)")
+            continue
+        az, el = vector_angles(units[:, inside].sum(axis=1, keepdims=True))
+        lines.append(
+            f"  {lo:6.1f}-{lo + step_seconds:<6.1f} s   azimuth {az[0]:+7.1f}   elevation {el[0]:+6.1f}   "
+            f"{describe_direction(az[0], el[0])}"
+        )
+    return lines
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    foa = read_foa(args.foa, layout=args.layout)
+    duration = foa.samples.shape[1] / foa.sample_rate
+    trajectory = trajectory_from_args(args, duration)
+    if args.plot:
+        _check_output(args.plot, (".png",))
+    estimate = estimate_doa(foa.samples, foa.sample_rate, layout=foa.layout, resolution=args.resolution)
+    silent = not estimate.active.any()
+    errors = None
+    if trajectory is not None and not silent:
+        errors = spatial_errors(foa.samples, trajectory, foa.sample_rate, args.resolution, layout=foa.layout)
+    if args.plot:
+        from sonicmotion.visual.plots import plot_doa
+
+        plot_doa(args.plot, estimate, trajectory, duration, title=Path(args.foa).name)
+    if args.json:
+        report = {
+            "file": args.foa, "sample_rate": foa.sample_rate, "layout": foa.layout.name,
+            "seconds": duration, **estimate.to_dict(),
+        }
+        if trajectory is not None:
+            report["trajectory"] = trajectory.to_dict()
+            report["errors"] = errors.as_dict() if errors else None
+        json.dump(report, sys.stdout)
+        print()
+        return 0
+    print(f"{args.foa}: {duration:.2f} s, {foa.sample_rate} Hz, layout {foa.layout.name}, "
+          f"{args.resolution} resolution")
+    if silent:
+        print("no active frames: the audio is silent, so it has no direction")
+        return 0
+    print(f"{int(estimate.active.sum())} of {estimate.active.size} {args.resolution}s active")
+    print("\n".join(summarise(estimate)))
+    if errors is not None:
+        print(f"errors against the requested path ({errors.count} {args.resolution}s): "
+              f"L1 azimuth {errors.l1_azimuth:.2f} deg, L1 elevation {errors.l1_elevation:.2f} deg, "
+              f"delta angle {errors.delta_angle:.2f} deg")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    out = _check_output(args.output)
+    foa = read_foa(args.input, layout=args.layout)
+    write_foa(out, convert_layout(foa.samples, foa.layout, args.to), foa.sample_rate, args.to)
+    print(f"wrote {out}: {foa.layout.name} -> {args.to}")
+    return 0
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    out = _check_output(args.output)
+    for name in ("yaw", "pitch", "roll"):
+        if not np.isfinite(getattr(args, name)):
+            raise SonicMotionError(f"--{name} must be a finite number of degrees")
+    foa = read_foa(args.input, layout=args.layout)
+    rotated = rotate_foa(foa.samples, args.yaw, args.pitch, args.roll, layout=foa.layout)
+    write_foa(out, rotated, foa.sample_rate, foa.layout)
+    print(f"wrote {out}: rotated yaw {args.yaw:g}, pitch {args.pitch:g}, roll {args.roll:g} deg")
+    return 0

@@ -1,0 +1,1 @@
+"""Corpora, synthetic sounds, the spatial dataset builder and training loaders."""

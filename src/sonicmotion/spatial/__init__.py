@@ -1,0 +1,37 @@
+"""FOA maths: layouts, trajectories, encoding, rotation, DoA, spatial errors and files.
+
+Imports numpy, scipy-free and torch-free, so sound designers can use it alone.
+"""
+
+from sonicmotion.spatial.doa import DoaEstimate, estimate_doa, intensity
+from sonicmotion.spatial.encode import direction_gains, encode_foa, trajectory_gains
+from sonicmotion.spatial.io import FoaAudio, read_foa, write_foa
+from sonicmotion.spatial.layout import AMBIX, FUMA, ChannelLayout, convert_layout, get_layout
+from sonicmotion.spatial.metrics import SpatialErrors, angular_differences, spatial_errors
+from sonicmotion.spatial.rotate import rotate_foa, rotation_matrix
+from sonicmotion.spatial.trajectory import Keyframe, Trajectory, azimuth_travel, wrap_azimuth
+
+__all__ = [
+    "AMBIX",
+    "FUMA",
+    "ChannelLayout",
+    "DoaEstimate",
+    "FoaAudio",
+    "Keyframe",
+    "SpatialErrors",
+    "Trajectory",
+    "angular_differences",
+    "azimuth_travel",
+    "convert_layout",
+    "direction_gains",
+    "encode_foa",
+    "estimate_doa",
+    "get_layout",
+    "intensity",
+    "read_foa",
+    "rotate_foa",
+    "rotation_matrix",
+    "spatial_errors",
+    "trajectory_gains",
+    "write_foa",
+]

@@ -1,0 +1,103 @@
+"""FOA files (WAV, FLAC) that record their channel layout and refuse to guess it.
+
+The layout is written into the file's own metadata (the RIFF INFO comment of a WAV,
+the Vorbis comment of a FLAC) as ``ambisonics layout: <name>``. Reading a file whose
+layout is not recorded requires the caller to state it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from sonicmotion import __version__
+from sonicmotion.audio import read_audio
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import atomic_path
+from sonicmotion.spatial.layout import ChannelLayout, check_foa, get_layout
+
+_TAG = re.compile(r"ambisonics layout:\s*([A-Za-z0-9_-]+)")
+# Integer formats clip; FLAC has no float format, WAV defaults to float.
+_SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24"}
+
+
+@dataclass(frozen=True)
+class FoaAudio:
+    """(4, n) float32 samples at ``sample_rate`` Hz in ``layout``."""
+
+    samples: np.ndarray
+    sample_rate: int
+    layout: ChannelLayout
+
+
+def layout_tag(layout: ChannelLayout) -> str:
+    """The comment string recorded in files of this layout."""
+    return f"ambisonics layout: {layout.name} ({layout.description})"
+
+
+def recorded_layout(path: str | os.PathLike) -> ChannelLayout | None:
+    """The layout recorded in ``path``'s metadata, or None if there is none."""
+    try:
+        with sf.SoundFile(os.fspath(path)) as f:
+            comment = f.comment or ""
+    except (sf.LibsndfileError, RuntimeError):
+        return None
+    match = _TAG.search(comment)
+    return get_layout(match.group(1)) if match else None
+
+
+def read_foa(path: str | os.PathLike, layout: str | ChannelLayout | None = None) -> FoaAudio:
+    """Read a 4-channel FOA file; ``layout`` states it for files that do not record one.
+
+    A stated layout that contradicts the recorded one is an error, not an override.
+    """
+    audio = read_audio(path)
+    if audio.channels != 4:
+        raise SonicMotionError(
+            f"{path}: FOA needs 4 channels, the file has {audio.channels}"
+        )
+    recorded = recorded_layout(path)
+    stated = get_layout(layout) if layout is not None else None
+    if recorded is None and stated is None:
+        raise SonicMotionError(
+            f"{path}: the file does not record its channel layout; state it with "
+            "--layout fuma (W,X,Y,Z, W=p/sqrt2) or --layout ambix (ACN W,Y,Z,X, SN3D)"
+        )
+    if recorded is not None and stated is not None and recorded != stated:
+        raise SonicMotionError(
+            f"{path}: the file records layout {recorded.name!r} but --layout {stated.name!r} was given; "
+            "convert it with 'sonicmotion convert' instead"
+        )
+    return FoaAudio(audio.samples, audio.sample_rate, recorded or stated)
+
+
+def write_foa(
+    path: str | os.PathLike, samples: np.ndarray, sample_rate: int, layout: str | ChannelLayout
+) -> Path:
+    """Write (4, n) FOA atomically as WAV (32-bit float) or FLAC (24-bit), layout recorded."""
+    path = Path(path)
+    layout = get_layout(layout)
+    samples = check_foa(samples)
+    subtype = _SUBTYPES.get(path.suffix.lower())
+    if subtype is None:
+        raise SonicMotionError(f"{path}: FOA output must end in .wav or .flac")
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if subtype.startswith("PCM") and peak > 1.0:
+        raise SonicMotionError(
+            f"{path}: peak {peak:.3f} exceeds full scale and would clip in {path.suffix}; "
+            "lower the gain or write .wav (32-bit float)"
+        )
+    with atomic_path(path) as tmp:
+        with sf.SoundFile(
+            tmp, "w", samplerate=int(sample_rate), channels=4, subtype=subtype,
+            format=path.suffix[1:].upper(),
+        ) as f:
+            f.comment = layout_tag(layout)
+            f.software = f"sonicmotion {__version__}"
+            f.write(np.ascontiguousarray(samples.T, dtype=np.float32))
+    return path

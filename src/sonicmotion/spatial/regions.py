@@ -1,0 +1,37 @@
+"""Words for directions and speeds (paper Table 1, SPEC §3)."""
+
+from __future__ import annotations
+
+AZIMUTH_REGIONS = ("front", "front-left", "left", "back-left", "back", "back-right", "right", "front-right")
+UP_THRESHOLD = 30.0  # degrees; above is "up"
+DOWN_THRESHOLD = -30.0  # degrees; below is "down"
+SPEEDS = {"fast": (1.0, 3.0), "moderate": (3.5, 6.5), "slow": (7.0, 10.0)}  # movement seconds
+
+
+def azimuth_region(azimuth: float) -> str:
+    """Table 1's word for an azimuth in degrees: 45° sectors centred on 0, ±45, ±90, ±135, 180."""
+    sector = int(((azimuth + 22.5) % 360.0) // 45.0)
+    return AZIMUTH_REGIONS[sector]
+
+
+def elevation_word(elevation: float) -> str | None:
+    """``"up"`` above 30°, ``"down"`` below -30°, otherwise None (the horizon)."""
+    if elevation > UP_THRESHOLD:
+        return "up"
+    if elevation < DOWN_THRESHOLD:
+        return "down"
+    return None
+
+
+def describe_direction(azimuth: float, elevation: float) -> str:
+    """E.g. ``"front-left"``, ``"back, up"``."""
+    word = elevation_word(elevation)
+    return azimuth_region(azimuth) + (f", {word}" if word else "")
+
+
+def speed_label(move_seconds: float) -> str:
+    """Table 1's speed word for a movement lasting ``move_seconds``; nearest band for gaps."""
+    for label, (lo, hi) in SPEEDS.items():
+        if lo <= move_seconds <= hi:
+            return label
+    return min(SPEEDS, key=lambda k: min(abs(move_seconds - SPEEDS[k][0]), abs(move_seconds - SPEEDS[k][1])))

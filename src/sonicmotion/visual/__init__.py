@@ -1,0 +1,1 @@
+"""Pictures of where sound goes (matplotlib, imported lazily)."""
