@@ -125,13 +125,13 @@ def run_spatialize(args: argparse.Namespace) -> int:
         raise SonicMotionError(f"--duration must be positive seconds, got {args.duration}")
     audio = read_audio(args.input)
     mono = downmix(audio.samples)
-    if audio.channels > 1:
-        print(f"note: downmixed {audio.channels} channels of {args.input} to mono", file=sys.stderr)
     mono = resample(mono, audio.sample_rate, args.sample_rate)
     if args.duration is not None:
         mono = fit_length(mono, int(round(args.duration * args.sample_rate)))
     duration = mono.shape[0] / args.sample_rate
     trajectory = trajectory_from_args(args, duration)
+    if audio.channels > 1:
+        print(f"note: downmixed {audio.channels} channels of {args.input} to mono", file=sys.stderr)
     foa = encode_foa(mono, args.sample_rate, trajectory, layout=args.layout)
     write_foa(out, foa, args.sample_rate, args.layout)
     print(f"wrote {out}: {duration:.2f} s, {args.sample_rate} Hz, 4 channels, layout {args.layout}")

@@ -1,0 +1,175 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sonicmotion.cli import main
+from sonicmotion.spatial import Trajectory, encode_foa, read_foa, spatial_errors, write_foa
+from tests.conftest import SAMPLE_RATE
+
+
+@pytest.fixture
+def stereo_44k(tmp_path):
+    """3 s of 44.1 kHz stereo noise: a source that must be downmixed and resampled."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / "in" / "source.wav"
+    path.parent.mkdir()
+    sf.write(path, (0.2 * rng.standard_normal((3 * 44100, 2))).astype(np.float32), 44100)
+    return path
+
+
+@pytest.fixture
+def foa_file(tmp_path, noise):
+    return write_foa(tmp_path / "in_foa.wav", encode_foa(noise[:32000], SAMPLE_RATE, Trajectory.static(30, 0)),
+                     SAMPLE_RATE, "fuma")
+
+
+def files_in(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_spatialize_moving_stereo_source(tmp_path, stereo_44k, capsys):
+    out = tmp_path / "out.wav"
+    code = main(["spatialize", str(stereo_44k), "-o", str(out), "--azimuth", "45", "--to-azimuth", "-135",
+                 "--direction", "ccw", "--elevation", "-10", "--to-elevation", "20", "--layout", "ambix"])
+    assert code == 0
+    assert "downmixed 2 channels" in capsys.readouterr().err
+    foa = read_foa(out)
+    assert foa.layout.name == "ambix" and foa.sample_rate == SAMPLE_RATE and foa.samples.shape == (4, 48000)
+    path = Trajectory.linear(45, -10, -135, 20, "ccw", 0.0, 3.0)  # the move spans the whole clip
+    assert spatial_errors(foa.samples, path, SAMPLE_RATE, layout="ambix").delta_angle < 0.5
+
+
+def test_spatialize_duration_loops(tmp_path, stereo_44k):
+    out = tmp_path / "looped.flac"
+    assert main(["spatialize", str(stereo_44k), "-o", str(out), "--azimuth", "0", "--duration", "10"]) == 0
+    assert read_foa(out).samples.shape == (4, 160000)
+
+
+def test_analyze_json_and_errors(tmp_path, noise, capsys):
+    path = Trajectory.linear(90, 0, -90, 0, "cw", 2, 8)
+    clip = write_foa(tmp_path / "clip.flac", encode_foa(noise, SAMPLE_RATE, path), SAMPLE_RATE, "fuma")
+    assert main(["analyze", str(clip), "--json", "--azimuth", "90", "--to-azimuth", "-90",
+                 "--direction", "cw", "--move-start", "2", "--move-end", "8"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["times"]) == len(report["azimuth"]) == 199
+    assert report["azimuth"][0] == pytest.approx(90, abs=0.01)
+    assert report["times"][99] == pytest.approx(5.0)
+    assert report["azimuth"][99] == pytest.approx(0, abs=0.05)  # cw from left to right passes the front
+    assert report["errors"]["delta_angle"] < 0.5
+
+
+def test_analyze_summary_and_plot(tmp_path, foa_file, capsys):
+    plot = tmp_path / "doa.png"
+    assert main(["analyze", str(foa_file), "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "azimuth   +30.0" in out and "front-left" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_analyze_silence(tmp_path, capsys):
+    clip = write_foa(tmp_path / "silent.wav", np.zeros((4, 16000), np.float32), SAMPLE_RATE, "fuma")
+    assert main(["analyze", str(clip)]) == 0
+    out = capsys.readouterr().out
+    assert "no active frames" in out and "azimuth" not in out
+
+
+def test_convert_and_rotate(tmp_path, foa_file):
+    ambix = tmp_path / "ambix.flac"
+    assert main(["convert", str(foa_file), str(ambix), "--to", "ambix"]) == 0
+    back = tmp_path / "back.wav"
+    assert main(["convert", str(ambix), str(back), "--to", "fuma"]) == 0
+    np.testing.assert_allclose(read_foa(back).samples, read_foa(foa_file).samples, atol=2**-21)
+    turned = tmp_path / "turned.wav"
+    assert main(["rotate", str(ambix), str(turned), "--yaw", "30"]) == 0
+    rotated = read_foa(turned)
+    assert rotated.layout.name == "ambix"
+    assert spatial_errors(rotated.samples, Trajectory.static(60, 0), SAMPLE_RATE, layout="ambix").delta_angle < 0.01
+
+
+def _corrupt(tmp_path):
+    path = tmp_path / "in" / "corrupt.wav"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    return path
+
+
+def _nan(tmp_path):
+    path = tmp_path / "in" / "nan.wav"
+    path.parent.mkdir(exist_ok=True)
+    data = np.zeros((1000, 1), np.float32)
+    data[10] = np.nan
+    sf.write(path, data, SAMPLE_RATE, subtype="FLOAT")
+    return path
+
+
+def _stereo(tmp_path):
+    path = tmp_path / "in" / "stereo.wav"
+    path.parent.mkdir(exist_ok=True)
+    sf.write(path, np.zeros((1000, 2), np.float32), SAMPLE_RATE)
+    return path
+
+
+def _unlabelled(tmp_path):
+    path = tmp_path / "in" / "unlabelled.wav"
+    path.parent.mkdir(exist_ok=True)
+    sf.write(path, np.zeros((1000, 4), np.float32), SAMPLE_RATE)
+    return path
+
+
+OUT = "{out}/result.wav"
+BAD_INPUTS = {
+    "missing input": (lambda t, s: ["spatialize", str(t / "nope.wav"), "-o", OUT, "--azimuth", "0"], "no such file"),
+    "corrupt input": (lambda t, s: ["spatialize", str(_corrupt(t)), "-o", OUT, "--azimuth", "0"], "cannot read"),
+    "nan samples": (lambda t, s: ["spatialize", str(_nan(t)), "-o", OUT, "--azimuth", "0"], "NaN"),
+    "elevation 100": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--elevation", "100"],
+                      "elevation"),
+    "move end before start": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--to-azimuth", "90",
+                                            "--move-start", "2", "--move-end", "1"], "later than"),
+    "move end after clip": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--to-azimuth", "90",
+                                          "--move-end", "30"], "beyond"),
+    "keyframes out of order": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--keyframes", "2:0:0;1:90:0"],
+                               "increasing"),
+    "no position": (lambda t, s: ["spatialize", str(s), "-o", OUT], "position is needed"),
+    "missing folder": (lambda t, s: ["spatialize", str(s), "-o", "{out}/missing/x.wav", "--azimuth", "0"],
+                       "does not exist"),
+    "bad extension": (lambda t, s: ["spatialize", str(s), "-o", "{out}/x.mp3", "--azimuth", "0"], ".wav or .flac"),
+    "analyze stereo": (lambda t, s: ["analyze", str(_stereo(t)), "--layout", "fuma"], "4 channels"),
+    "analyze unlabelled": (lambda t, s: ["analyze", str(_unlabelled(t))], "--layout"),
+    "convert stereo": (lambda t, s: ["convert", str(_stereo(t)), OUT, "--to", "ambix", "--layout", "fuma"],
+                       "4 channels"),
+    "convert missing": (lambda t, s: ["convert", str(t / "nope.wav"), OUT, "--to", "ambix"], "no such file"),
+    "rotate unlabelled": (lambda t, s: ["rotate", str(_unlabelled(t)), OUT, "--yaw", "10"], "--layout"),
+    "rotate nan yaw": (lambda t, s: ["rotate", str(s), OUT, "--yaw", "nan"], "finite"),
+    "rotate into missing folder": (lambda t, s: ["rotate", str(s), "{out}/no/x.wav", "--yaw", "1"], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_bad_input_exit_2_one_line_no_file(tmp_path, stereo_44k, case, capsys):
+    make, message = BAD_INPUTS[case]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    args = [a.replace("{out}", str(out_dir)) for a in make(tmp_path, stereo_44k)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert files_in(out_dir) == []
+
+
+def test_entry_point_exit_status(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sonicmotion", "analyze", str(tmp_path / "missing.wav")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"sonicmotion analyze: error: {tmp_path / 'missing.wav'}: no such file"
+
+
+def test_every_command_has_help_with_examples(capsys):
+    for command in ["spatialize", "analyze", "convert", "rotate", "demo"]:
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert "examples:" in capsys.readouterr().out

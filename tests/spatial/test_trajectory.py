@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.spatial import Trajectory, azimuth_travel, wrap_azimuth
+
+
+def test_wrap_azimuth_range():
+    assert wrap_azimuth(180.0) == -180.0
+    assert wrap_azimuth(-180.0) == -180.0
+    assert wrap_azimuth(190.0) == -170.0
+    assert wrap_azimuth(-540.0) == -180.0
+    np.testing.assert_allclose(wrap_azimuth(np.array([359.0, 361.0])), [-1.0, 1.0])
+
+
+def test_travel_directions():
+    # cw = azimuth decreasing; from front-left (45) to front-right (-45): 90 cw, 270 ccw.
+    assert azimuth_travel(45, -45, "cw") == -90
+    assert azimuth_travel(45, -45, "ccw") == 270
+    assert azimuth_travel(170, -170, "shortest") == 20
+    assert azimuth_travel(10, 10, "cw") == 0
+
+
+def test_linear_holds_moves_and_holds():
+    path = Trajectory.linear(45, 0, -45, 30, "cw", move_start=2.0, move_end=6.0)
+    az, el = path.positions(np.array([0.0, 2.0, 4.0, 6.0, 9.0]))
+    np.testing.assert_allclose(az, [45, 45, 0, -45, -45])
+    np.testing.assert_allclose(el, [0, 0, 15, 30, 30])
+
+
+def test_cw_and_ccw_between_same_points_go_opposite_ways():
+    cw = Trajectory.linear(45, 0, -45, 0, "cw", 0, 4)
+    ccw = Trajectory.linear(45, 0, -45, 0, "ccw", 0, 4)
+    az_cw, _ = cw.positions(2.0)
+    az_ccw, _ = ccw.positions(2.0)
+    assert az_cw == pytest.approx(0.0)  # through the front
+    assert az_ccw == pytest.approx(-180.0)  # through the back
+    # Step by step, cw decreases the unwrapped azimuth and ccw increases it.
+    t = np.linspace(0, 4, 50)
+    assert np.all(np.diff(cw.unwrapped_azimuth(t)) < 0)
+    assert np.all(np.diff(ccw.unwrapped_azimuth(t)) > 0)
+
+
+def test_ccw_across_back_wraps():
+    path = Trajectory.linear(170, 0, -170, 0, "ccw", 0, 2)
+    az, _ = path.positions(np.array([0.0, 1.0, 2.0]))
+    np.testing.assert_allclose(az, [170, -180, -170])
+
+
+def test_keyframes_with_per_segment_direction():
+    path = Trajectory.parse_keyframes("0:0:0;2:90:0:ccw;4:0:45:cw;6:0:45")
+    az, el = path.positions(np.array([1.0, 2.0, 3.0, 5.0]))
+    np.testing.assert_allclose(az, [45, 90, 45, 0])
+    np.testing.assert_allclose(el, [0, 0, 22.5, 45])
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Trajectory.static(0, 91), "elevation must lie in"),
+        (lambda: Trajectory.linear(0, 0, 10, 0, "cw", 3, 3), "must be later than move_start"),
+        (lambda: Trajectory.linear(0, 0, 10, 0, "left", 0, 3), "direction must be one of"),
+        (lambda: Trajectory.from_keyframes([(1, 0, 0), (0.5, 10, 0)]), "strictly increasing"),
+        (lambda: Trajectory.parse_keyframes("0:a:0"), "non-numeric"),
+        (lambda: Trajectory.static(float("nan"), 0), "finite"),
+    ],
+)
+def test_validation_messages(make, message):
+    with pytest.raises(SonicMotionError, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        Trajectory.static(-30, 10),
+        Trajectory.linear(170, -20, -100, 30, "ccw", 1, 7),
+        Trajectory.parse_keyframes("0:0:0;2:90:10:ccw;4:-90:-10:cw"),
+    ],
+)
+def test_dict_round_trip(path):
+    assert Trajectory.from_dict(path.to_dict()) == path
