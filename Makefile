@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel of torch first, so the extras below do not pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[ml,test]'
+	$(PY) -m pip install -q -e '.[ml,sofa,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -75,3 +75,23 @@ def fit_length(samples: np.ndarray, num_samples: int) -> np.ndarray:
         return samples[..., :num_samples]
     repeats = -(-num_samples // n)
     return np.concatenate([samples] * repeats, axis=-1)[..., :num_samples]
+
+
+def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
+    """Write (channels, n) audio atomically: WAV as 32-bit float, FLAC as 24-bit (refusing
+    to clip). Not for FOA, whose files must record their layout (see spatial.io)."""
+    from sonicmotion.files import atomic_path
+
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    subtypes = {".wav": "FLOAT", ".flac": "PCM_24"}
+    if suffix not in subtypes:
+        raise SonicMotionError(f"{path}: audio output must end in .wav or .flac")
+    if not np.all(np.isfinite(samples)):
+        raise SonicMotionError(f"{path}: refusing to write NaN or infinite samples")
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if suffix == ".flac" and peak > 1.0:
+        raise SonicMotionError(f"{path}: peak {peak:.3f} would clip in FLAC; write .wav (32-bit float)")
+    with atomic_path(path) as tmp:
+        sf.write(tmp, np.ascontiguousarray(samples.T, dtype=np.float32), int(sample_rate),
+                 subtype=subtypes[suffix], format=suffix[1:].upper())

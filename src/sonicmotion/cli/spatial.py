@@ -34,7 +34,7 @@ from sonicmotion.spatial.regions import describe_direction
 FOA_SUFFIXES = (".wav", ".flac")
 
 
-def _check_output(path: str, suffixes: tuple[str, ...] = FOA_SUFFIXES) -> Path:
+def check_output(path: str, suffixes: tuple[str, ...] = FOA_SUFFIXES) -> Path:
     """Fail before any work if the output cannot be written."""
     out = Path(path)
     if out.suffix.lower() not in suffixes:
@@ -75,6 +75,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             "sonicmotion analyze siren_foa.wav",
             "sonicmotion analyze siren_foa.wav --plot doa.png --azimuth 45 --to-azimuth -135 --direction ccw",
             "sonicmotion analyze clip.wav --layout ambix --resolution sample --json > doa.json",
+            "sonicmotion analyze scene.wav --top-down path.png --energy-map energy.png",
         ),
     )
     p.add_argument("foa", help="4-channel FOA file")
@@ -83,6 +84,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="frame: 100 ms frames, 50 ms hop, gated (default); sample: per-sample as the paper")
     p.add_argument("--json", action="store_true", help="print per-frame times, azimuth, elevation as JSON")
     p.add_argument("--plot", help="write azimuth/elevation over time to this PNG")
+    p.add_argument("--top-down", help="write a top-down view of the path (radius = time) to this PNG")
+    p.add_argument("--energy-map", help="write the azimuth-time directional energy map (shows several "
+                   "sources at once) to this PNG")
     add_trajectory_arguments(p, required=False)
     p.set_defaults(run=run_analyze)
 
@@ -118,7 +122,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_spatialize(args: argparse.Namespace) -> int:
-    out = _check_output(args.output)
+    out = check_output(args.output)
     if args.sample_rate <= 0:
         raise SonicMotionError(f"--sample-rate must be positive, got {args.sample_rate}")
     if args.duration is not None and not args.duration > 0:
@@ -163,17 +167,26 @@ def run_analyze(args: argparse.Namespace) -> int:
     foa = read_foa(args.foa, layout=args.layout)
     duration = foa.samples.shape[1] / foa.sample_rate
     trajectory = trajectory_from_args(args, duration)
-    if args.plot:
-        _check_output(args.plot, (".png",))
+    pictures = {flag: getattr(args, flag) for flag in ("plot", "top_down", "energy_map") if getattr(args, flag)}
+    for picture in pictures.values():
+        check_output(picture, (".png",))
     estimate = estimate_doa(foa.samples, foa.sample_rate, layout=foa.layout, resolution=args.resolution)
     silent = not estimate.active.any()
     errors = None
     if trajectory is not None and not silent:
         errors = spatial_errors(foa.samples, trajectory, foa.sample_rate, args.resolution, layout=foa.layout)
-    if args.plot:
-        from sonicmotion.visual.plots import plot_doa
+    if pictures:
+        from sonicmotion.spatial.energy_map import directional_energy_map
+        from sonicmotion.visual import plots
 
-        plot_doa(args.plot, estimate, trajectory, duration, title=Path(args.foa).name)
+        name = Path(args.foa).name
+        if args.plot:
+            plots.plot_doa(args.plot, estimate, trajectory, duration, title=name)
+        if args.top_down:
+            plots.plot_top_down(args.top_down, estimate, trajectory, duration, title=name)
+        if args.energy_map:
+            energy = directional_energy_map(foa.samples, foa.sample_rate, foa.layout)
+            plots.plot_energy_map(args.energy_map, energy, title=name)
     if args.json:
         report = {
             "file": args.foa, "sample_rate": foa.sample_rate, "layout": foa.layout.name,
@@ -196,13 +209,13 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"errors against the requested path ({errors.count} {args.resolution}s): "
               f"L1 azimuth {errors.l1_azimuth:.2f} deg, L1 elevation {errors.l1_elevation:.2f} deg, "
               f"delta angle {errors.delta_angle:.2f} deg")
-    if args.plot:
-        print(f"wrote {args.plot}")
+    for picture in pictures.values():
+        print(f"wrote {picture}")
     return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    out = _check_output(args.output)
+    out = check_output(args.output)
     foa = read_foa(args.input, layout=args.layout)
     write_foa(out, convert_layout(foa.samples, foa.layout, args.to), foa.sample_rate, args.to)
     print(f"wrote {out}: {foa.layout.name} -> {args.to}")
@@ -210,7 +223,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_rotate(args: argparse.Namespace) -> int:
-    out = _check_output(args.output)
+    out = check_output(args.output)
     for name in ("yaw", "pitch", "roll"):
         if not np.isfinite(getattr(args, name)):
             raise SonicMotionError(f"--{name} must be a finite number of degrees")

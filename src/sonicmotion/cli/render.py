@@ -1,0 +1,87 @@
+"""render and export: hearing FOA, and handing it to DAWs and 360° players."""
+
+from __future__ import annotations
+
+import argparse
+
+from sonicmotion.cli.options import add_layout_argument, example_epilog
+from sonicmotion.cli.spatial import check_output
+from sonicmotion.errors import SonicMotionError
+
+EXPORT_RATE = 48000
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = commands.add_parser(
+        "render", help="render FOA for listening: binaural (headphones), stereo cardioids, or UHJ",
+        description="binaural: 18 virtual loudspeakers (max-rE decoder) through a spherical-head model "
+        "(interaural time and level differences, a coarse pinna cue), or through measured HRIRs from a "
+        "SOFA file (--hrtf). stereo: two virtual cardioids aimed at ±90°. uhj: two-channel UHJ "
+        "(Gerzon's equations), which stereo players play and UHJ decoders unfold.",
+        formatter_class=fmt,
+        epilog=example_epilog(
+            "sonicmotion render siren_foa.wav -o siren_headphones.wav --to binaural",
+            "sonicmotion render scene.wav -o scene_hrtf.wav --to binaural --hrtf my_head.sofa",
+            "sonicmotion render scene.wav -o scene_uhj.flac --to uhj --sample-rate 48000",
+        ),
+    )
+    p.add_argument("foa", help="4-channel FOA file")
+    p.add_argument("-o", "--output", required=True, help="2-channel output (.wav or .flac)")
+    p.add_argument("--to", required=True, choices=["binaural", "stereo", "uhj"], help="rendering")
+    p.add_argument("--hrtf", help="SOFA file of measured HRIRs (binaural only)")
+    p.add_argument("--sample-rate", type=int, help="output sample rate in Hz (default: the input's)")
+    add_layout_argument(p)
+    p.set_defaults(run=run_render)
+
+    p = commands.add_parser(
+        "export", help="export FOA as AmbiX at 48 kHz for DAWs and 360° video tools",
+        description="Writes 4-channel AmbiX (ACN W,Y,Z,X; SN3D) WAV at 48 kHz, 32-bit float, with the "
+        "layout recorded: the format Ambisonics plug-in suites, Reaper, Pro Tools and 360° video "
+        "tools expect. See docs/rendering.md for DAW and YouTube steps.",
+        formatter_class=fmt,
+        epilog=example_epilog("sonicmotion export siren_foa.wav -o siren_ambix48k.wav --format ambix-wav"),
+    )
+    p.add_argument("foa", help="4-channel FOA file")
+    p.add_argument("-o", "--output", required=True, help="output .wav")
+    p.add_argument("--format", default="ambix-wav", choices=["ambix-wav"], help="(default ambix-wav)")
+    add_layout_argument(p)
+    p.set_defaults(run=run_export)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from sonicmotion.audio import resample, write_audio
+    from sonicmotion.render.binaural import load_sofa_hrirs, render_binaural
+    from sonicmotion.render.stereo import render_cardioids, render_uhj
+    from sonicmotion.spatial import read_foa
+
+    out = check_output(args.output)
+    if args.hrtf and args.to != "binaural":
+        raise SonicMotionError("--hrtf applies to --to binaural only")
+    if args.sample_rate is not None and args.sample_rate <= 0:
+        raise SonicMotionError(f"--sample-rate must be positive, got {args.sample_rate}")
+    foa = read_foa(args.foa, layout=args.layout)
+    if args.to == "binaural":
+        hrirs = load_sofa_hrirs(args.hrtf, foa.sample_rate) if args.hrtf else None
+        stereo = render_binaural(foa.samples, foa.sample_rate, foa.layout, hrirs)
+    elif args.to == "stereo":
+        stereo = render_cardioids(foa.samples, foa.layout)
+    else:
+        stereo = render_uhj(foa.samples, foa.layout)
+    rate = args.sample_rate or foa.sample_rate
+    stereo = resample(stereo, foa.sample_rate, rate)
+    write_audio(out, stereo, rate)
+    print(f"wrote {out}: {args.to}, 2 channels, {rate} Hz, peak {abs(stereo).max():.3f}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from sonicmotion.audio import resample
+    from sonicmotion.spatial import AMBIX, convert_layout, read_foa, write_foa
+
+    out = check_output(args.output, (".wav",))
+    foa = read_foa(args.foa, layout=args.layout)
+    ambix = resample(convert_layout(foa.samples, foa.layout, AMBIX).astype("float32"), foa.sample_rate, EXPORT_RATE)
+    write_foa(out, ambix, EXPORT_RATE, AMBIX)
+    print(f"wrote {out}: AmbiX (ACN/SN3D), 4 channels, {EXPORT_RATE} Hz, 32-bit float")
+    return 0

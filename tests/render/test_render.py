@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+
+from sonicmotion.cli import main
+from sonicmotion.render.binaural import SPEAKERS, HrirSet, render_binaural, spherical_head_hrirs
+from sonicmotion.render.stereo import render_cardioids, render_uhj
+from sonicmotion.spatial import Trajectory, encode_foa, read_foa, spatial_errors, write_foa
+from tests.conftest import SAMPLE_RATE
+
+
+def band_db(signal, lo=2000.0, hi=6000.0):
+    spectrum = np.abs(np.fft.rfft(signal)) ** 2
+    freqs = np.fft.rfftfreq(signal.size, 1.0 / SAMPLE_RATE)
+    return 10 * np.log10(spectrum[(freqs >= lo) & (freqs <= hi)].sum())
+
+
+def lag_of_right_behind_left(stereo):
+    """Samples by which the right ear lags the left (positive: left hears it first)."""
+    n = 8000
+    corr = np.correlate(stereo[1, :n], stereo[0, :n], "full")
+    return int(np.argmax(corr)) - (n - 1)
+
+
+@pytest.fixture
+def source(noise):
+    return noise[: 2 * SAMPLE_RATE]
+
+
+@pytest.mark.parametrize("azimuth, sign", [(90.0, 1), (-90.0, -1)])
+def test_binaural_level_and_time_differences(source, azimuth, sign):
+    ears = render_binaural(encode_foa(source, SAMPLE_RATE, Trajectory.static(azimuth, 0)), SAMPLE_RATE)
+    ild = band_db(ears[0]) - band_db(ears[1])
+    assert sign * ild > 6.0
+    # Sphere of radius 8.75 cm: about 0.6 ms, 6-10 samples at 16 kHz.
+    assert 4 <= sign * lag_of_right_behind_left(ears) <= 12
+
+
+def test_binaural_front_and_back_differ(source):
+    front = render_binaural(encode_foa(source, SAMPLE_RATE, Trajectory.static(0, 0)), SAMPLE_RATE)
+    back = render_binaural(encode_foa(source, SAMPLE_RATE, Trajectory.static(180, 0)), SAMPLE_RATE)
+    # Symmetric sources give equal ears; the pinna shelf darkens the back.
+    assert abs(band_db(front[0]) - band_db(front[1])) < 0.1
+    assert band_db(front[0], 4000, 7900) - band_db(back[0], 4000, 7900) > 3.0
+    assert abs(band_db(front[0], 100, 1000) - band_db(back[0], 100, 1000)) < 1.5
+
+
+def test_binaural_works_in_ambix(source):
+    path = Trajectory.static(60, 20)
+    fuma = render_binaural(encode_foa(source, SAMPLE_RATE, path), SAMPLE_RATE)
+    ambix = render_binaural(encode_foa(source, SAMPLE_RATE, path, "ambix"), SAMPLE_RATE, "ambix")
+    np.testing.assert_allclose(ambix, fuma, atol=1e-5)
+
+
+def test_cardioids(source):
+    left = render_cardioids(encode_foa(source, SAMPLE_RATE, Trajectory.static(90, 0)))
+    np.testing.assert_allclose(left[0], source, atol=1e-5)  # on axis: unit gain
+    np.testing.assert_allclose(left[1], 0.0, atol=1e-5)  # the null of the right cardioid
+    front = render_cardioids(encode_foa(source, SAMPLE_RATE, Trajectory.static(0, 0)))
+    np.testing.assert_allclose(front[0], front[1], atol=1e-6)
+
+
+def test_uhj_left_right_and_mono_compatibility(source):
+    left = render_uhj(encode_foa(source, SAMPLE_RATE, Trajectory.static(90, 0)))
+    assert 20 * np.log10(left[0].std() / left[1].std()) > 10.0
+    right = render_uhj(encode_foa(source, SAMPLE_RATE, Trajectory.static(-90, 0)))
+    # Mirror image in level (not in waveform: the quadrature W term does not flip with Y).
+    np.testing.assert_allclose(right.std(axis=1)[::-1], left.std(axis=1), rtol=1e-3)
+    front = render_uhj(encode_foa(source, SAMPLE_RATE, Trajectory.static(0, 0)))
+    # S = L + R is the mono signal: for a front source 0.9397/√2 + 0.1856 = 0.850 of p.
+    np.testing.assert_allclose(front.sum(axis=0), 0.85003 * source, atol=1e-4)
+
+
+def test_sofa_hrirs_are_used(tmp_path, source):
+    h5py = pytest.importorskip("h5py")
+    # A "measured" set: the spherical head at 48 kHz on a 10° grid, stored as SOFA.
+    grid = np.array([(az, el) for el in range(-80, 90, 10) for az in range(-180, 180, 10)], dtype=float)
+    made = spherical_head_hrirs(48000, grid)
+    path = tmp_path / "head.sofa"
+    with h5py.File(path, "w") as f:
+        f["Data.IR"] = made.impulses
+        f["Data.SamplingRate"] = np.array([48000.0])
+        f["SourcePosition"] = np.column_stack([grid, np.ones(len(grid))])
+        f["SourcePosition"].attrs["Type"] = "spherical"
+    foa = write_foa(tmp_path / "src.wav", encode_foa(source, SAMPLE_RATE, Trajectory.static(90, 0)), SAMPLE_RATE,
+                    "fuma")
+    out = tmp_path / "ears.wav"
+    assert main(["render", str(foa), "-o", str(out), "--to", "binaural", "--hrtf", str(path)]) == 0
+    import soundfile as sf
+
+    ears, rate = sf.read(out, always_2d=True)
+    assert rate == SAMPLE_RATE
+    assert band_db(ears[:, 0]) - band_db(ears[:, 1]) > 6.0
+
+
+def test_bad_sofa_is_one_line_error(tmp_path, capsys):
+    foa = write_foa(tmp_path / "a.wav", np.zeros((4, 1600), np.float32), SAMPLE_RATE, "fuma")
+    bad = tmp_path / "bad.sofa"
+    bad.write_text("not hdf5")
+    assert main(["render", str(foa), "-o", str(tmp_path / "o.wav"), "--to", "binaural", "--hrtf", str(bad)]) == 2
+    assert "not a readable SOFA" in capsys.readouterr().err
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_export_ambix_48k(tmp_path, source):
+    path = Trajectory.static(-45, 20)
+    foa = write_foa(tmp_path / "a.flac", encode_foa(source, SAMPLE_RATE, path), SAMPLE_RATE, "fuma")
+    out = tmp_path / "export.wav"
+    assert main(["export", str(foa), "-o", str(out)]) == 0
+    exported = read_foa(out)
+    assert exported.layout.name == "ambix" and exported.sample_rate == 48000
+    assert exported.samples.shape[1] == 3 * source.size
+    # ACN order W, Y, Z, X and SN3D W = p: a source at -45° has Y = -X, and W carries p's level.
+    w, y, z, x = exported.samples[:, 4800:-4800]
+    np.testing.assert_allclose(y, -x, atol=1e-4)
+    np.testing.assert_allclose(x, w * np.cos(np.radians(45)) * np.cos(np.radians(20)), atol=1e-4)
+    assert np.std(w) == pytest.approx(np.std(source), rel=0.05)  # soxr trims the band edge a little
+    assert spatial_errors(exported.samples, path, 48000, layout="ambix").delta_angle < 0.1
+
+
+def test_render_cli_writes_two_channels(tmp_path, source):
+    foa = write_foa(tmp_path / "a.wav", encode_foa(source, SAMPLE_RATE, Trajectory.static(30, 0)), SAMPLE_RATE, "fuma")
+    for mode in ("binaural", "stereo", "uhj"):
+        out = tmp_path / f"{mode}.wav"
+        assert main(["render", str(foa), "-o", str(out), "--to", mode, "--sample-rate", "48000"]) == 0
+        import soundfile as sf
+
+        info = sf.info(out)
+        assert (info.channels, info.samplerate) == (2, 48000)
+
+
+def test_speaker_layout_is_balanced():
+    from sonicmotion.spatial.encode import direction_gains
+
+    # A balanced layout makes a plane wave's decoded energy independent of direction.
+    assert np.allclose(direction_gains(SPEAKERS[:, 0], SPEAKERS[:, 1]).sum(axis=1), 0.0, atol=1e-12)
+    assert isinstance(spherical_head_hrirs(SAMPLE_RATE), HrirSet)
