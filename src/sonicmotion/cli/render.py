@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from sonicmotion.cli.options import add_layout_argument, example_epilog
 from sonicmotion.cli.spatial import check_output
@@ -35,16 +36,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_render)
 
     p = commands.add_parser(
-        "export", help="export FOA as AmbiX at 48 kHz for DAWs and 360° video tools",
-        description="Writes 4-channel AmbiX (ACN W,Y,Z,X; SN3D) WAV at 48 kHz, 32-bit float, with the "
-        "layout recorded: the format Ambisonics plug-in suites, Reaper, Pro Tools and 360° video "
-        "tools expect. See docs/rendering.md for DAW and YouTube steps.",
+        "export", help="export FOA as AmbiX at 48 kHz for DAWs and 360° video",
+        description="ambix-wav: 4-channel AmbiX (ACN W,Y,Z,X; SN3D) WAV at 48 kHz, 32-bit float, layout "
+        "recorded: what Ambisonics plug-in suites and DAWs expect. mov: a QuickTime file whose "
+        "AmbiX audio track (16-bit PCM, 48 kHz) carries the spatial-audio (SA3D) metadata 360° players "
+        "read; audio only, or muxed with your 360° video by ffmpeg (--video). See docs/rendering.md.",
         formatter_class=fmt,
-        epilog=example_epilog("sonicmotion export siren_foa.wav -o siren_ambix48k.wav --format ambix-wav"),
+        epilog=example_epilog(
+            "sonicmotion export siren_foa.wav -o siren_ambix48k.wav --format ambix-wav",
+            "sonicmotion export scene.wav -o scene_360.mov --format mov --video my_360_video.mp4",
+        ),
     )
     p.add_argument("foa", help="4-channel FOA file")
-    p.add_argument("-o", "--output", required=True, help="output .wav")
-    p.add_argument("--format", default="ambix-wav", choices=["ambix-wav"], help="(default ambix-wav)")
+    p.add_argument("-o", "--output", required=True, help="output .wav (ambix-wav) or .mov (mov)")
+    p.add_argument("--format", default="ambix-wav", choices=["ambix-wav", "mov"], help="(default ambix-wav)")
+    p.add_argument("--video", help="mov only: a 360° video to put the spatial audio beside (needs ffmpeg)")
+    p.add_argument("--gain-db", type=float, default=0.0, help="gain applied before export, in dB (default 0)")
     add_layout_argument(p)
     p.set_defaults(run=run_export)
 
@@ -79,9 +86,30 @@ def run_export(args: argparse.Namespace) -> int:
     from sonicmotion.audio import resample
     from sonicmotion.spatial import AMBIX, convert_layout, read_foa, write_foa
 
-    out = check_output(args.output, (".wav",))
+    is_mov = args.format == "mov"
+    out = check_output(args.output, (".mov",) if is_mov else (".wav",))
+    if args.video and not is_mov:
+        raise SonicMotionError("--video needs --format mov")
     foa = read_foa(args.foa, layout=args.layout)
-    ambix = resample(convert_layout(foa.samples, foa.layout, AMBIX).astype("float32"), foa.sample_rate, EXPORT_RATE)
-    write_foa(out, ambix, EXPORT_RATE, AMBIX)
-    print(f"wrote {out}: AmbiX (ACN/SN3D), 4 channels, {EXPORT_RATE} Hz, 32-bit float")
+    if not -60.0 <= args.gain_db <= 60.0:
+        raise SonicMotionError(f"--gain-db must lie in [-60, 60], got {args.gain_db}")
+    ambix = convert_layout(foa.samples, foa.layout, AMBIX) * 10.0 ** (args.gain_db / 20.0)
+    ambix = resample(ambix.astype("float32"), foa.sample_rate, EXPORT_RATE)
+    if not is_mov:
+        write_foa(out, ambix, EXPORT_RATE, AMBIX)
+        print(f"wrote {out}: AmbiX (ACN/SN3D), 4 channels, {EXPORT_RATE} Hz, 32-bit float")
+        return 0
+    import tempfile
+
+    from sonicmotion.render.mov import mux_with_video, write_ambix_mov
+
+    if not args.video:
+        write_ambix_mov(out, ambix, EXPORT_RATE)
+        print(f"wrote {out}: audio-only MOV, AmbiX with spatial-audio (SA3D) metadata, {EXPORT_RATE} Hz, 16-bit")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        audio = Path(tmp) / "ambix.mov"
+        write_ambix_mov(audio, ambix, EXPORT_RATE)
+        mux_with_video(args.video, audio, out)
+    print(f"wrote {out}: video from {args.video} with AmbiX spatial audio (SA3D metadata)")
     return 0
