@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import fftconvolve
+from scipy.fft import next_fast_len
 
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial.encode import direction_gains
@@ -132,10 +132,11 @@ def render_binaural(
     decoder = decoder_matrix(hrirs.directions)  # (S, 4) on (p, X, Y, Z)
     filters = np.einsum("sc,set->cet", decoder, hrirs.impulses)  # (4, 2, taps)
     w = foa[layout.index("W")].astype(np.float64) / layout.w_gain  # pressure
-    channels = [w] + [foa[layout.index(c)].astype(np.float64) for c in "XYZ"]
+    channels = np.stack([w] + [foa[layout.index(c)].astype(np.float64) for c in "XYZ"])
     n = foa.shape[1]
-    out = np.zeros((2, n))
-    for signal, pair in zip(channels, filters):
-        for ear in range(2):
-            out[ear] += fftconvolve(signal, pair[ear])[:n]
-    return out.astype(np.float32)
+    # One forward FFT per channel, the ear sums in the frequency domain, one inverse per ear.
+    size = next_fast_len(n + filters.shape[-1] - 1, real=True)
+    spectra = np.fft.rfft(channels, size)  # (4, bins)
+    responses = np.fft.rfft(filters, size)  # (4, 2, bins)
+    ears = np.einsum("cf,cef->ef", spectra, responses)
+    return np.fft.irfft(ears, size)[:, :n].astype(np.float32)
