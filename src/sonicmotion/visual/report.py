@@ -1,0 +1,182 @@
+"""A single self-contained HTML report of one or more runs of FOA clips.
+
+A run folder holds FOA clips (``{id}.wav`` / ``{id}.flac``, layout recorded), a
+``prompts.jsonl`` (one object per clip: ``id``, ``prompt``, optional ``caption``,
+``trajectory`` (``Trajectory.to_dict()``), ``seconds``), optionally ``metrics.json`` (from
+``sonicmotion evaluate generation``) and ``run.json`` (``{"name": ..., "note": ...}``, e.g. a
+note on the scale of a model). For each clip the report shows the prompt, the requested
+path, a binaural preview, the pictures and the clip's spatial errors; for each run its
+metrics. Audio and pictures are embedded as data URIs, so the file opens from disk anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import atomic_path
+from sonicmotion.spatial import Trajectory, estimate_doa, read_foa, spatial_errors
+
+STYLE = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+.note{background:#fff6d6;border-left:4px solid #e0b000;padding:.5em 1em}
+.clip{border:1px solid #ddd;border-radius:6px;padding:1em;margin:1em 0}
+.clip img{max-width:49%;height:auto;vertical-align:top}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+code{background:#f3f3f3;padding:0 .3em}audio{width:100%;margin:.5em 0}
+"""
+
+
+@dataclass(frozen=True)
+class Clip:
+    id: str
+    path: Path
+    prompt: str
+    trajectory: Trajectory | None
+    caption: str | None
+
+
+def describe_trajectory(path: Trajectory | None) -> str:
+    """A short human description, e.g. ``45° → -90° ccw, elevation 0° → 40°, 2.0-8.0 s``."""
+    if path is None:
+        return "no path requested (descriptive)"
+    data = path.to_dict()
+    if data["type"] == "static":
+        return f"static at azimuth {data['azimuth']:g}°, elevation {data['elevation']:g}°"
+    if data["type"] == "linear":
+        return (f"azimuth {data['start_azimuth']:g}° → {data['end_azimuth']:g}° ({data['direction']}), "
+                f"elevation {data['start_elevation']:g}° → {data['end_elevation']:g}°, "
+                f"{data['move_start']:g}-{data['move_end']:g} s")
+    return "keyframes " + "; ".join(f"{t:g} s: {az:g}°/{el:g}°" + (f" {d}" if d != "shortest" else "")
+                                    for t, az, el, d in data["keyframes"])
+
+
+def load_run(folder: str | os.PathLike) -> tuple[list[Clip], dict[str, Any], dict[str, Any] | None]:
+    """The clips of a run folder (in prompts-file order), its run.json and metrics.json."""
+    folder = Path(folder)
+    prompts = folder / "prompts.jsonl"
+    if not prompts.is_file():
+        raise SonicMotionError(f"{folder}: no prompts.jsonl (one JSON object per clip with id and prompt)")
+    clips = []
+    for number, line in enumerate(prompts.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            clip_id = str(row["id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise SonicMotionError(f"{prompts}:{number}: expected a JSON object with an 'id'") from None
+        audio = next((folder / f"{clip_id}{s}" for s in (".wav", ".flac") if (folder / f"{clip_id}{s}").is_file()), None)
+        if audio is None:
+            raise SonicMotionError(f"{folder}: clip {clip_id!r} is listed in prompts.jsonl but has no .wav/.flac")
+        trajectory = Trajectory.from_dict(row["trajectory"]) if row.get("trajectory") else None
+        clips.append(Clip(clip_id, audio, str(row.get("prompt", "")), trajectory, row.get("caption")))
+    info = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {}
+    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else None
+    return clips, info, metrics
+
+
+def _data_uri(payload: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
+
+
+def _binaural_flac(foa, rate: int, layout) -> bytes:
+    from sonicmotion.render.binaural import render_binaural
+
+    ears = render_binaural(foa, rate, layout)
+    ears *= 0.9 / max(float(np.max(np.abs(ears))), 0.9)  # FLAC is integer: keep the preview unclipped
+    buffer = io.BytesIO()
+    sf.write(buffer, ears.T, rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _metric_rows(metrics: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten a metrics JSON into (name, value) rows; numbers to 3 decimals."""
+    rows: list[tuple[str, str]] = []
+    if isinstance(metrics, dict):
+        if metrics.get("computed") is False:
+            return [(prefix.rstrip("."), f"not computed: {metrics.get('reason', '')}")]
+        for key, value in metrics.items():
+            rows += _metric_rows(value, f"{prefix}{key}.")
+    elif isinstance(metrics, bool) or metrics is None:
+        rows.append((prefix.rstrip("."), str(metrics)))
+    elif isinstance(metrics, (int, float)):
+        rows.append((prefix.rstrip("."), f"{metrics:.3f}" if isinstance(metrics, float) else str(metrics)))
+    elif isinstance(metrics, str):
+        rows.append((prefix.rstrip("."), metrics))
+    return rows
+
+
+def _clip_html(clip: Clip, picture_dir: Path) -> str:
+    from sonicmotion.visual.plots import plot_doa, plot_top_down
+
+    foa = read_foa(clip.path)
+    seconds = foa.samples.shape[1] / foa.sample_rate
+    estimate = estimate_doa(foa.samples, foa.sample_rate, layout=foa.layout)
+    pictures = []
+    for name, draw in (("doa", plot_doa), ("top", plot_top_down)):
+        target = picture_dir / f"{clip.id}_{name}.png"
+        draw(target, estimate, clip.trajectory, seconds, title=clip.id)
+        pictures.append(f'<img alt="{name} of {html.escape(clip.id)}" src="{_data_uri(target.read_bytes(), "image/png")}">')
+    errors = "no active frames (silent clip)"
+    if clip.trajectory is not None and estimate.active.any():
+        rows = []
+        for resolution in ("frame", "sample"):
+            e = spatial_errors(foa.samples, clip.trajectory, foa.sample_rate, resolution, layout=foa.layout)
+            rows.append(f"<tr><td>{resolution}</td><td>{e.l1_azimuth:.2f}</td><td>{e.l1_elevation:.2f}</td>"
+                        f"<td>{e.delta_angle:.2f}</td><td>{e.count}</td></tr>")
+        errors = ("<table><tr><th>resolution</th><th>L1 azimuth (°)</th><th>L1 elevation (°)</th>"
+                  "<th>Δangle (°)</th><th>n</th></tr>" + "".join(rows) + "</table>")
+    elif clip.trajectory is None:
+        errors = "no requested path, so no spatial errors"
+    audio = _data_uri(_binaural_flac(foa.samples, foa.sample_rate, foa.layout), "audio/flac")
+    caption = f"<br>original caption: {html.escape(clip.caption)}" if clip.caption and clip.caption != clip.prompt else ""
+    return (f'<div class="clip" id="clip-{html.escape(clip.id)}"><b>{html.escape(clip.id)}</b>: '
+            f"“{html.escape(clip.prompt)}”{caption}<br>requested path: {html.escape(describe_trajectory(clip.trajectory))}"
+            f'<br><audio controls preload="none" src="{audio}"></audio>'
+            f"<div>binaural preview (spherical-head model), {seconds:.1f} s, {foa.sample_rate} Hz</div>"
+            f"{''.join(pictures)}{errors}</div>")
+
+
+def write_report(runs: list[str | os.PathLike], out: str | os.PathLike, title: str = "SonicMotion report",
+                 progress: bool = True) -> Path:
+    """Write one HTML file covering every run folder in ``runs``."""
+    from tqdm import tqdm
+
+    loaded = [(Path(r), *load_run(r)) for r in runs]
+    total = sum(len(clips) for _, clips, _, _ in loaded)
+    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+             "<p>Put on headphones: each clip plays as a binaural preview. In the pictures the requested "
+             "path is dashed and the estimated direction (intensity vector, 100 ms frames) solid or dotted. "
+             "Azimuth +90° is left; elevation +90° is up.</p>"]
+    with tempfile.TemporaryDirectory() as tmp, tqdm(total=total, desc="report", unit="clip", disable=not progress) as bar:
+        for folder, clips, info, metrics in loaded:
+            name = info.get("name", folder.name)
+            parts.append(f"<h2>{html.escape(str(name))}</h2>")
+            if info.get("note"):
+                parts.append(f'<p class="note">{html.escape(str(info["note"]))}</p>')
+            if metrics is not None:
+                rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+                               for k, v in _metric_rows(metrics))
+                parts.append(f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>")
+            for clip in clips:
+                parts.append(_clip_html(clip, Path(tmp)))
+                bar.update(1)
+    parts.append("</body></html>")
+    with atomic_path(out) as tmp_out:
+        Path(tmp_out).write_text("\n".join(parts), encoding="utf-8")
+    return Path(out)
