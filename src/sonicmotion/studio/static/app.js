@@ -355,10 +355,10 @@ async function pollJob() {
   $("#progress").value = job.progress;
   $("#status").textContent = `${job.message} (${job.seconds} s)`;
   if (job.state === "running") { setTimeout(pollJob, 250); return; }
-  document.body.dataset.lastJob = job.state;
   if (job.state === "failed") showError(job.error);
   if (job.state === "done") await loadResult();
   finishJob();
+  document.body.dataset.lastJob = job.state;  // after the result is shown (tests wait on it)
 }
 function finishJob() { $("#render").disabled = false; $("#cancel").disabled = true; }
 async function cancelRender() {
