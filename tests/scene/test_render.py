@@ -166,3 +166,29 @@ def test_write_refuses_missing_stems_folder(sounds, tmp_path):
     with pytest.raises(SonicMotionError, match="stems folder"):
         write_scene_render(render, tmp_path / "x.wav", tmp_path / "nope")
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_cli_errors_are_one_line_and_write_nothing(sounds, tmp_path, capsys):
+    bad = sounds / "bad.yaml"
+    bad.write_text("sources:\n  - name: car\n    file: siren.wav\n    path: {type: static, azimuth: north}\n")
+    out = tmp_path / "out.wav"
+    assert main(["scene", "render", str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and 'sources[0] ("car").path.azimuth: expected a finite number' in err
+    assert not out.exists()
+    good = sounds / "good.yaml"
+    good.write_text(json.dumps({"sources": [{"prompt": "rain", "path": {"type": "static", "azimuth": 0}}]}))
+    assert main(["scene", "render", str(good), "-o", str(out), "--model", str(tmp_path / "no-model")]) == 2
+    assert "model folder" in capsys.readouterr().err and not out.exists()
+    assert main(["scene", "render", str(good), "-o", str(out)]) == 2
+    assert "give --model DIR" in capsys.readouterr().err
+
+
+def test_cli_help_has_examples(capsys):
+    for command in (["scene", "render", "--help"], ["studio", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            main(command)
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        assert "examples:" in text
+    assert "127.0.0.1" in text and "workspace" in text

@@ -63,6 +63,17 @@ def draw_arc(page, start_az, end_az, radius=150, step=5):
     page.mouse.up()
 
 
+def raise_keyframe(page, azimuth, steps):
+    """Scroll up over a keyframe (following it inwards as it rises) to lift it 5 degrees a step."""
+    box = page.locator("#editor").bounding_box()
+    cx, cy, ring = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] / 2 - 46
+    for step in range(steps):
+        radius = ring * math.cos(math.radians(5 * step))
+        page.mouse.move(cx - radius * math.sin(math.radians(azimuth)), cy - radius * math.cos(math.radians(azimuth)))
+        page.mouse.wheel(0, -100)
+        page.wait_for_timeout(30)
+
+
 def test_draw_render_and_play(browser_page, audio_files, tmp_path):
     page, errors = browser_page
     server = StudioServer(tmp_path / "ws", port=0).start()
@@ -81,6 +92,8 @@ def test_draw_render_and_play(browser_page, audio_files, tmp_path):
         draw_arc(page, 90, 270)  # left, behind, to the right: counter-clockwise seen from above
         rows = page.locator(".source").nth(0).locator(".keys tbody tr")
         assert rows.count() == 7  # one keyframe about every 30 degrees of the 180 drawn
+        raise_keyframe(page, azimuth=180, steps=6)  # the keyframe behind the listener, up 6 x 5 degrees
+        assert rows.nth(3).locator("input").nth(2).input_value() == "30"
         page.click("#render")
         page.wait_for_function("document.body.dataset.lastJob !== undefined")
         assert page.evaluate("document.body.dataset.lastJob") == "done", page.inner_text("#error")
@@ -100,6 +113,7 @@ def test_draw_render_and_play(browser_page, audio_files, tmp_path):
         assert [k[0] for k in keys] == pytest.approx([0, 1, 2, 3, 4, 5, 6], abs=0.02)
         assert keys[0][1] == pytest.approx(90, abs=3) and keys[-1][1] == pytest.approx(-90, abs=3)
         assert {k[3] for k in keys[1:]} == {"ccw"}
+        assert [k[2] for k in keys] == [0, 0, 0, 30, 0, 0, 0]
         assert saved["sources"][1]["file"] == "uploads/knocks.wav"
         href = page.get_attribute("#download-scene_ambix48k-wav", "href")
         with urllib.request.urlopen(server.url.rstrip("/") + href) as response:

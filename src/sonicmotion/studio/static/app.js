@@ -218,7 +218,8 @@ function drawEditor(playhead = null) {
   }
   ctx.textAlign = "center";
   ctx.fillText("front", cx, cy - R - 8); ctx.fillText("back", cx, cy + R + 16);
-  ctx.fillText("left +90°", cx - R + 6, cy - 6); ctx.fillText("right −90°", cx + R - 6, cy - 6);
+  ctx.fillText("left", cx - R - 24, cy - 2); ctx.fillText("+90°", cx - R - 24, cy + 12);
+  ctx.fillText("right", cx + R + 24, cy - 2); ctx.fillText("−90°", cx + R + 24, cy + 12);
   ctx.fillText("elevation 30°, 60°: inner rings", cx, canvas.height - 4);
   // the listener, nose to the front
   ctx.fillStyle = "#c9ced8"; ctx.beginPath(); ctx.arc(cx, cy, 11, 0, 2 * Math.PI); ctx.fill();
@@ -265,7 +266,7 @@ function drawEditor(playhead = null) {
 function setupEditor() {
   const canvas = $("#editor");
   Object.assign(editor, { canvas, ctx: canvas.getContext("2d"), cx: canvas.width / 2, cy: canvas.height / 2,
-                          R: canvas.width / 2 - 34 });
+                          R: canvas.width / 2 - 46 });
   canvas.addEventListener("pointerdown", (event) => {
     const s = state.sources[state.selected];
     if (!s) return;
