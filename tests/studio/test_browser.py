@@ -19,7 +19,8 @@ from sonicmotion.spatial import AMBIX, read_foa
 from sonicmotion.studio.server import StudioServer
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]  # containers often have a tiny /dev/shm
 
 pytestmark = pytest.mark.browser
 
@@ -106,6 +107,10 @@ def test_draw_render_and_play(browser_page, audio_files, tmp_path):
             page.screenshot(path=os.environ["SONICMOTION_STUDIO_SCREENSHOT"], full_page=True)
         page.click("#play-mix")
         assert page.evaluate("document.getElementById('player').paused")
+        page.locator(".source").nth(1).locator(".play").click()  # one source alone
+        page.wait_for_function("document.getElementById('player').currentTime > 0.1")
+        assert page.evaluate("document.getElementById('player').src").endswith("source01_binaural.flac?v="
+                                                                               + page.evaluate("state.result.job"))
         assert errors == []
 
         saved = json.loads((server.workspace.root / "scene.json").read_text())

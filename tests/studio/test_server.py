@@ -1,4 +1,5 @@
 import json
+import socket
 
 import numpy as np
 import pytest
@@ -130,6 +131,32 @@ def test_render_results_and_a_failed_render_keeps_them(studio, audio_files):
     assert state["result"]["job"] == job["id"]
     assert (server.workspace.result / "scene.wav").read_bytes() == before
     assert not list(server.workspace.root.glob(".staging-*"))
+
+
+def test_bad_request_line_gets_json(studio):
+    server, client = studio
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/state HTTP/1.1 trailing junk\r\n\r\n")
+        reply = sock.recv(65536).decode()
+    head, body = reply.split("\r\n\r\n", 1)
+    assert head.startswith("HTTP/1.1 400") and "application/json" in head
+    assert "error" in json.loads(body) and "Traceback" not in body
+
+
+def test_prompt_sources_render_with_the_studio_generator(tmp_path):
+    generator = BlockingGenerator()
+    generator.release.set()
+    server = StudioServer(tmp_path / "ws", port=0, generator=generator).start()
+    try:
+        client = Client(server)
+        assert client.request("GET", "/api/state")[1]["model"] is True
+        job = client.render({"duration": 2, "sources": [
+            {"name": "rain", "prompt": "rain on a roof", "seed": 5, "path": {"type": "static", "azimuth": 120}}]})
+        assert job["state"] == "done", job
+        record = json.loads((server.workspace.result / "scene.render.json").read_text())
+        assert record["generator"]["model"] == "blocking" and record["scene"]["sources"][0]["seed"] == 5
+    finally:
+        server.close()
 
 
 def test_cancel_and_busy(tmp_path, audio_files):

@@ -117,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (bad request line, unsupported method) as JSON too."""
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # an unparsed request line: still answer with a status line
         self._json(code, {"error": message or HTTPStatus(code).phrase}, close=True)
 
     def do_GET(self) -> None:
