@@ -137,7 +137,10 @@ def test_bad_request_line_gets_json(studio):
     server, client = studio
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"GET /api/state HTTP/1.1 trailing junk\r\n\r\n")
-        reply = sock.recv(65536).decode()
+        chunks = []
+        while chunk := sock.recv(65536):  # the server closes the connection after the answer
+            chunks.append(chunk)
+        reply = b"".join(chunks).decode()
     head, body = reply.split("\r\n\r\n", 1)
     assert head.startswith("HTTP/1.1 400") and "application/json" in head
     assert "error" in json.loads(body) and "Traceback" not in body
