@@ -2,7 +2,6 @@ import json
 import socket
 
 import numpy as np
-import pytest
 
 from sonicmotion.spatial import AMBIX, read_foa
 from sonicmotion.studio.server import StudioServer, describe_host

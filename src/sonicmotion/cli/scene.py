@@ -69,7 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_scene_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from sonicmotion.scene import load_generator, load_scene, render_scene, write_scene_render
+    from sonicmotion.scene import load_generator, load_scene, render_scene, sidecar_path, write_scene_render
     from sonicmotion.scene.format import RENDER_FORMAT
 
     out = check_output(args.output)
@@ -109,8 +109,6 @@ def run_scene_render(args: argparse.Namespace) -> int:
         stem = f" -> {entry['stem']}" if entry["stem"] else ""
         seed = f", seed {entry['seed']}" if entry["seed"] is not None else ""
         print(f"  [{entry['index']}] {entry['name']}: {entry['kind']}{seed}, peak {entry['peak_dbfs']:+.1f} dBFS{stem}")
-    from sonicmotion.scene import sidecar_path
-
     print(f"wrote {sidecar_path(out)} (reproduce with: sonicmotion scene render {sidecar_path(out)} -o OUT.wav)")
     return 0
 

@@ -208,8 +208,6 @@ class Workspace:
         from sonicmotion.audio import resample, write_audio
         from sonicmotion.render.binaural import render_binaural
         from sonicmotion.spatial import AMBIX, convert_layout, write_foa
-        from sonicmotion.spatial.doa import estimate_doa
-        from sonicmotion.spatial.energy_map import directional_energy_map
 
         def step(fraction: float, message: str) -> None:
             if job.cancel.is_set():
@@ -241,7 +239,7 @@ class Workspace:
             write_audio(staging / name, (signal * gain).astype(np.float32), render.sample_rate)
             files[name] = "binaural preview (headphones)"
         step(0.92, "estimating directions")
-        analysis = _analysis(render, scene, estimate_doa, directional_energy_map)
+        analysis = _analysis(render, scene)
         with atomic_path(staging / "analysis.json") as tmp:
             tmp.write_text(json.dumps(analysis))
         files["analysis.json"] = "estimated directions over time"
@@ -263,8 +261,11 @@ class Workspace:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _analysis(render: SceneRender, scene: Scene, estimate_doa, directional_energy_map) -> dict[str, Any]:
+def _analysis(render: SceneRender, scene: Scene) -> dict[str, Any]:
     """Energy map (dB re its maximum, floored at -40), frame DoA and each requested path."""
+    from sonicmotion.spatial.doa import estimate_doa
+    from sonicmotion.spatial.energy_map import directional_energy_map
+
     energy = directional_energy_map(render.mix, render.sample_rate, render.layout)
     level = 10 * np.log10(energy.energy + 1e-20)
     level = np.clip(level - level.max(), -40.0, 0.0)
