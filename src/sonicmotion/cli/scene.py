@@ -1,0 +1,144 @@
+"""scene render and studio: several moving sources in one soundscape."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sonicmotion.cli.options import example_epilog
+from sonicmotion.cli.spatial import check_output
+from sonicmotion.errors import SonicMotionError
+
+DEFAULT_PORT = 8765
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    scene = commands.add_parser(
+        "scene", help="render a scene file: several sources (prompts or files), each on its own path",
+        description="Scene files list sources, each generated from a prompt or taken from an audio file, each "
+        "with a path, gain and start time; see docs/scenes.md for the format.",
+        formatter_class=fmt,
+    )
+    actions = scene.add_subparsers(dest="scene_command", metavar="ACTION", parser_class=commands._parser_class)
+    actions.required = True
+    p = actions.add_parser(
+        "render", help="render SCENE (YAML/JSON, or a .render.json sidecar) into one FOA file",
+        description="Renders every source (generating prompts with --model, spatializing files), mixes them "
+        "into one FOA scene scaled to stay below -headroom_db dBFS (the peak is reported), and writes "
+        "OUT.render.json: the scene with seeds, file hashes and model, from which "
+        "'sonicmotion scene render OUT.render.json -o AGAIN.wav' reproduces the same file.",
+        formatter_class=fmt,
+        epilog=example_epilog(
+            "sonicmotion scene render street.yaml -o street.wav",
+            "sonicmotion scene render street.yaml -o street.wav --stems stems/ --model runs/sm-p/model",
+            "sonicmotion scene render street.render.json -o street_again.wav",
+            "sonicmotion export street.wav -o street_ambix48k.wav    # for a DAW",
+        ),
+    )
+    p.add_argument("scene", help="scene file (.yaml, .yml, .json) or a render sidecar (.render.json)")
+    p.add_argument("-o", "--output", required=True, help="FOA output (.wav, or .flac if it cannot clip)")
+    p.add_argument("--model", help="diffusion model folder for prompt sources (default: the scene's 'model')")
+    p.add_argument("--stems", help="also write each source's FOA to this folder (NN_name.wav)")
+    p.set_defaults(run=run_scene_render)
+
+    p = commands.add_parser(
+        "studio", help="open the browser studio: draw source paths, render and listen",
+        description="Serves a local web page (works offline) to compose scenes: draw each source's path around "
+        "the listener, give it a prompt or upload a file, render, hear binaural previews of each source "
+        "and of the mix, see the estimated directions, and download the AmbiX scene and the scene file. "
+        "It listens on 127.0.0.1 (this computer only) unless --host says otherwise. It reads and writes "
+        "only inside --workspace.",
+        formatter_class=fmt,
+        epilog=example_epilog(
+            "sonicmotion studio --workspace my_scenes",
+            "sonicmotion studio --workspace my_scenes --model runs/sm-p/model --port 9000",
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: loopback only)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument("--model", help="diffusion model folder for prompt sources (without it: file sources only)")
+    p.add_argument("--workspace", default="studio-workspace",
+                   help="folder for uploads, the scene and results (created if missing; default studio-workspace)")
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload in MB (default 50)")
+    p.set_defaults(run=run_studio)
+
+
+def run_scene_render(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from sonicmotion.scene import load_generator, load_scene, render_scene, sidecar_path, write_scene_render
+    from sonicmotion.scene.format import RENDER_FORMAT
+
+    out = check_output(args.output)
+    if args.stems and not Path(args.stems).is_dir():
+        raise SonicMotionError(f"--stems {args.stems!r}: no such folder")
+    scene = load_scene(args.scene)
+    expected = _sidecar_generator(args.scene, RENDER_FORMAT)
+    generator = None
+    if scene.needs_model:
+        generator = load_generator(args.model or scene.model)
+        if expected and expected.get("sha256") != generator.identity().get("sha256"):
+            raise SonicMotionError(
+                f"the model at {generator.identity()['model']} differs from the one that rendered {args.scene} "
+                "(its files' sha256 differs), so the render cannot be reproduced exactly"
+            )
+    elif args.model:
+        print("note: the scene has no prompt sources; --model is not used", file=sys.stderr)
+    bar = tqdm(total=len(scene.sources) + 1, desc="scene", unit="step", file=sys.stderr)
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.set_postfix_str(message)
+        bar.update(done - bar.n)
+
+    try:
+        render = render_scene(scene, generator, progress)
+    finally:
+        bar.close()
+    sidecar = write_scene_render(render, out, args.stems)
+    seconds = render.mix.shape[1] / render.sample_rate
+    print(f"wrote {out}: {len(scene.sources)} sources, {seconds:.2f} s, {render.sample_rate} Hz, layout {render.layout}")
+    if render.gain_db < 0:
+        print(f"headroom: the mix peaked at {render.peak_before_dbfs:+.1f} dBFS; scaled by {render.gain_db:.1f} dB "
+              f"to {render.peak_dbfs:+.1f} dBFS (stems too)")
+    else:
+        print(f"peak {render.peak_dbfs:+.1f} dBFS (no gain change needed, ceiling -{scene.headroom_db:g} dBFS)")
+    for entry in sidecar["sources"]:
+        stem = f" -> {entry['stem']}" if entry["stem"] else ""
+        seed = f", seed {entry['seed']}" if entry["seed"] is not None else ""
+        print(f"  [{entry['index']}] {entry['name']}: {entry['kind']}{seed}, peak {entry['peak_dbfs']:+.1f} dBFS{stem}")
+    print(f"wrote {sidecar_path(out)} (reproduce with: sonicmotion scene render {sidecar_path(out)} -o OUT.wav)")
+    return 0
+
+
+def _sidecar_generator(path: str, render_format: str) -> dict | None:
+    if not str(path).endswith(".json"):
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data.get("generator") if isinstance(data, dict) and data.get("format") == render_format else None
+
+
+def run_studio(args: argparse.Namespace) -> int:
+    from sonicmotion.studio.server import StudioServer, describe_host
+
+    if not 0 <= args.port <= 65535:
+        raise SonicMotionError(f"--port must lie in 0..65535, got {args.port}")
+    if not args.max_upload_mb > 0:
+        raise SonicMotionError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    server = StudioServer(args.workspace, host=args.host, port=args.port, model_dir=args.model,
+                          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    print(f"SonicMotion studio at {server.url}")
+    print(describe_host(args.host))
+    print(f"workspace: {server.workspace.root} (the studio reads and writes only here); Ctrl-C stops it")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("studio stopped")
+    finally:
+        server.close()
+    return 0

@@ -1,0 +1,89 @@
+"""Where prompt sources come from: a small interface over the diffusion pipeline.
+
+The scene renderer only needs :class:`SourceGenerator`; the real one wraps
+``sonicmotion.pipeline.SonicMotionPipeline`` and imports torch only when a scene
+actually has prompt sources. Tests pass their own generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.spatial import FUMA, Trajectory, convert_layout
+
+
+class SourceGenerator(Protocol):
+    """Generates FOA for a prompt."""
+
+    sample_rate: int  # Hz of what :meth:`generate` returns
+    parametric: bool  # whether it can place the sound on a trajectory itself
+
+    def identity(self) -> dict[str, Any]:
+        """What a sidecar records so a render can be checked against the same model."""
+
+    def generate(self, prompt: str, trajectory: Trajectory | None, seconds: float, seed: int,
+                 steps: int, guidance: float) -> np.ndarray:
+        """(4, n) float32 FuMa FOA at :attr:`sample_rate`, n = round(seconds * sample_rate)."""
+
+
+class PipelineGenerator:
+    """A :class:`SourceGenerator` over a SonicMotion diffusion model folder."""
+
+    def __init__(self, model_dir: str | Path, device: str | None = None):
+        try:
+            import torch
+
+            from sonicmotion.pipeline import SonicMotionPipeline, pipeline_dir
+        except ImportError as err:
+            raise SonicMotionError(
+                f"prompt sources need the diffusion model code and PyTorch ({err}); "
+                "install with pip install 'sonicmotion[ml]', or use file sources only"
+            ) from None
+        self.model_dir = Path(model_dir).resolve()
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.pipeline = SonicMotionPipeline.from_pretrained(self.model_dir, device=device)
+        self.sample_rate = int(self.pipeline.sample_rate)
+        self.parametric = bool(getattr(self.pipeline.config, "parametric", False))
+        self._fingerprint = _folder_fingerprint(pipeline_dir(self.model_dir))
+
+    def identity(self) -> dict[str, Any]:
+        return {"model": str(self.model_dir), "sha256": self._fingerprint, "parametric": self.parametric}
+
+    def generate(self, prompt: str, trajectory: Trajectory | None, seconds: float, seed: int,
+                 steps: int, guidance: float) -> np.ndarray:
+        if trajectory is not None and not self.parametric:
+            raise SonicMotionError("placement 'model' needs a parametric model; this one is descriptive")
+        audio = self.pipeline(prompt, trajectory=trajectory, seconds=seconds, steps=steps, guidance=guidance,
+                              seed=seed)
+        samples = getattr(audio, "samples", audio)
+        layout = getattr(audio, "layout", FUMA)
+        return np.asarray(convert_layout(np.asarray(samples), layout, FUMA), dtype=np.float32)
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """sha256 over the names and bytes of every file under ``folder`` (weights included)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def load_generator(model_dir: str | Path | None) -> PipelineGenerator:
+    """The generator for ``model_dir``, with a clear error when there is none."""
+    if model_dir is None:
+        raise SonicMotionError(
+            "this scene has prompt sources, which need a diffusion model: give --model DIR "
+            "(or 'model:' in the scene file)"
+        )
+    if not Path(model_dir).exists():
+        raise SonicMotionError(f"model folder {str(model_dir)!r} does not exist")
+    return PipelineGenerator(model_dir)

@@ -1,0 +1,1 @@
+"""The browser studio: draw source paths around the listener, render, listen (docs/scenes.md)."""

@@ -1,0 +1,284 @@
+"""The studio's HTTP server: the page, a small JSON API, and nothing else.
+
+Stdlib only (``http.server``). Safety rules: it listens on loopback unless told otherwise;
+requests whose Host is not this server (DNS rebinding) or whose Origin is another site are
+refused; bodies are size-limited (uploads by ``max_upload_bytes``, JSON by 1 MB); files are
+served only from the package's static set and the current result's manifest; every error
+is a JSON ``{"error": ...}`` with a 4xx status (5xx only for bugs), never a traceback.
+
+API (all JSON unless a file):
+    GET  /                       the page;  GET /static/NAME  its script and style
+    GET  /api/state              uploads, saved scene, last result, limits
+    POST /api/upload?name=N      raw file body -> {"name": "uploads/N", ...}
+    POST /api/render             scene JSON -> {"job": id}
+    GET  /api/jobs/ID            job state and progress
+    POST /api/jobs/ID/cancel     ask a running render to stop
+    GET  /api/result/NAME        a file of the last successful render
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+import threading
+import traceback
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sonicmotion import __version__
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.studio.workspace import RequestError, Workspace
+
+MAX_JSON_BYTES = 1 << 20
+STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+                "style.css": "text/css; charset=utf-8"}
+FILE_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".json": "application/json", ".yaml": "text/yaml"}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def describe_host(host: str) -> str:
+    """One line saying who can reach a server bound to ``host``."""
+    if is_loopback(host):
+        return f"listening on {host} (loopback): only this computer can open the studio"
+    return (f"WARNING: listening on {host or 'all interfaces'}: other computers on the network can open the "
+            "studio, upload files and start renders; it has no login. Use --host 127.0.0.1 unless you mean it")
+
+
+class StudioServer:
+    """A studio on ``host:port`` (port 0 picks a free one) over a workspace folder."""
+
+    def __init__(self, workspace: str | Path, host: str = "127.0.0.1", port: int = 8765,
+                 model_dir: str | Path | None = None, max_upload_bytes: int = 50 * 1024 * 1024, generator=None):
+        self.workspace = Workspace(workspace, model_dir, generator)
+        self.max_upload_bytes = int(max_upload_bytes)
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        except OSError as err:
+            raise SonicMotionError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
+        self.httpd.daemon_threads = True
+        self.httpd.studio = self
+        self.host, self.port = host, self.httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        shown = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"http://{shown}:{self.port}/"
+
+    def allowed_hosts(self) -> set[str] | None:
+        """Host headers accepted (None: any). On loopback only this server's own names, so a
+        web page cannot reach it through a DNS name it controls (DNS rebinding)."""
+        if not is_loopback(self.host):
+            return None
+        names = {"127.0.0.1", "localhost", "[::1]", self.host}
+        return {f"{name}:{self.port}" for name in names} | (names if self.port == 80 else set())
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> "StudioServer":
+        """Serve on a background thread (tests, notebooks)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="studio", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join(timeout=5)
+        self.httpd.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = f"SonicMotionStudio/{__version__}"
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def studio(self) -> StudioServer:
+        return self.server.studio
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: errors are reported as they happen
+        pass
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, unsupported method) as JSON too."""
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # an unparsed request line: still answer with a status line
+        self._json(code, {"error": message or HTTPStatus(code).phrase}, close=True)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _dispatch(self, method: str) -> None:
+        try:
+            self._check_origin(method)
+            url = urlsplit(self.path)
+            parts = [unquote(p) for p in url.path.split("/") if p]
+            self._route(method, parts, parse_qs(url.query))
+        except RequestError as err:
+            self._json(err.status, {"error": str(err)}, close=err.status in (411, 413))
+        except SonicMotionError as err:
+            self._json(400, {"error": str(err)})
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as err:  # a bug: one line to the page, the traceback to the terminal only
+            traceback.print_exc(file=sys.stderr)
+            self._json(500, {"error": f"internal error ({type(err).__name__}); see the studio's terminal"})
+
+    def _check_origin(self, method: str) -> None:
+        host = self.headers.get("Host", "")
+        allowed = self.studio.allowed_hosts()
+        if allowed is not None and host not in allowed:
+            raise RequestError(403, f"Host {host!r} is not this studio; open {self.studio.url}")
+        origin = self.headers.get("Origin")
+        if method != "GET" and origin is not None and urlsplit(origin).netloc != host:
+            raise RequestError(403, f"requests from {origin!r} are not allowed")
+
+    def _route(self, method: str, parts: list[str], query: dict[str, list[str]]) -> None:
+        ws = self.studio.workspace
+        if method == "GET" and parts in ([], ["index.html"]):
+            return self._static("index.html")
+        if method == "GET" and len(parts) == 2 and parts[0] == "static":
+            return self._static(parts[1])
+        if parts[:1] != ["api"]:
+            raise RequestError(404, f"no such page {self.path!r}")
+        route = parts[1:]
+        if method == "GET" and route == ["state"]:
+            return self._json(200, {
+                "version": __version__, "workspace": str(ws.root), "model": ws.has_model,
+                "uploads": ws.upload_names(), "scene": ws.saved_scene(), "result": ws.manifest(),
+                "max_upload_bytes": self.studio.max_upload_bytes,
+            })
+        if method == "POST" and route == ["upload"]:
+            name = (query.get("name") or [""])[0]
+            data = self._body(self.studio.max_upload_bytes, "upload")
+            return self._json(201, ws.save_upload(name, data))
+        if method == "POST" and route == ["render"]:
+            scene = ws.parse_scene(self._json_body())
+            return self._json(202, {"job": ws.start_render(scene).id})
+        if len(route) >= 2 and route[0] == "jobs":
+            job = ws.job(route[1])
+            if method == "GET" and len(route) == 2:
+                return self._json(200, job.as_dict())
+            if method == "POST" and route[2:] == ["cancel"]:
+                self._body(MAX_JSON_BYTES, "request", required=False)
+                job.cancel.set()
+                return self._json(202, job.as_dict())
+        if method == "GET" and len(route) == 2 and route[0] == "result":
+            path = ws.result_file(route[1])
+            return self._file(path, download=self._wants_download(query))
+        if method not in ("GET", "POST"):
+            raise RequestError(405, f"{method} is not supported")
+        raise RequestError(404, f"no such API call {method} {self.path!r}")
+
+    @staticmethod
+    def _wants_download(query: dict[str, list[str]]) -> bool:
+        return (query.get("download") or ["0"])[0] == "1"
+
+    def _body(self, limit: int, what: str, required: bool = True) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None:
+            if self.headers.get("Transfer-Encoding"):
+                raise RequestError(411, "send a Content-Length (chunked bodies are not accepted)")
+            if required:
+                raise RequestError(411, f"the {what} needs a Content-Length header")
+            return b""
+        try:
+            size = int(length)
+        except ValueError:
+            raise RequestError(400, f"Content-Length {length!r} is not a number") from None
+        if size < 0:
+            raise RequestError(400, "Content-Length must not be negative")
+        if size > limit:
+            self._drain(size)
+            raise RequestError(413, f"the {what} is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB")
+        data = self.rfile.read(size)
+        if len(data) != size:
+            raise RequestError(400, f"the {what} ended after {len(data)} of {size} bytes")
+        return data
+
+    def _drain(self, size: int) -> None:
+        """Read a refused body (up to 64 MB) so the client sees our answer, not a reset."""
+        remaining = min(size, 64 << 20)
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 16))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+
+    def _json_body(self) -> Any:
+        data = self._body(MAX_JSON_BYTES, "request")
+        try:
+            return json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise RequestError(400, "the request body is not UTF-8 text") from None
+        except json.JSONDecodeError as err:
+            raise RequestError(400, f"the request body is not valid JSON: {err.msg} at line {err.lineno} "
+                               f"column {err.colno}") from None
+
+    def _json(self, status: int, payload: Any, close: bool = False) -> None:
+        body = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self._security_headers()
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _security_headers(self) -> None:
+        # Everything is served from here: no scripts, styles or fonts from anywhere else.
+        self.send_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; "
+                         "media-src 'self' blob:; object-src 'none'; frame-ancestors 'none'")
+        self.send_header("X-Content-Type-Options", "nosniff")
+
+    def _static(self, name: str) -> None:
+        if name not in STATIC_FILES:
+            raise RequestError(404, f"no static file {name!r}")
+        data = resources.files("sonicmotion.studio").joinpath("static", name).read_bytes()
+        self._send_bytes(data, STATIC_FILES[name])
+
+    def _file(self, path: Path, download: bool) -> None:
+        data = path.read_bytes()
+        self._send_bytes(data, FILE_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                         f'attachment; filename="{path.name}"' if download else None)
+
+    def _send_bytes(self, data: bytes, content_type: str, disposition: str | None = None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        if disposition:
+            self.send_header("Content-Disposition", disposition)
+        self._security_headers()
+        self.end_headers()
+        self.wfile.write(data)

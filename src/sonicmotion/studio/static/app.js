@@ -1,0 +1,502 @@
+// SonicMotion studio page: path editor, scene form, renders, previews, direction view.
+// Plain JavaScript, no libraries: the page works offline from the local server.
+"use strict";
+
+const COLOURS = ["#d9480f", "#1971c2", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e03131", "#5c940d"];
+const WAYS = ["shortest", "cw", "ccw"];
+const state = { sources: [], selected: 0, uploads: [], model: false, result: null, analysis: null,
+                job: null, playing: null };
+const $ = (sel, root = document) => root.querySelector(sel);
+
+// -- small maths (degrees; azimuth +90 = left; cw = azimuth decreasing) ------------------------
+const mod = (a, n) => ((a % n) + n) % n;
+const wrap = (az) => mod(az + 180, 360) - 180;
+const round = (x, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+function travel(from, to, way) {
+  if (way === "ccw") return mod(to - from, 360);
+  if (way === "cw") return -mod(from - to, 360);
+  return mod(to - from + 180, 360) - 180;
+}
+// Unwrapped azimuth and elevation of keyframes [[t, az, el, way], ...] at time t (seconds).
+function positionAt(keys, t) {
+  let az = keys[0][1];
+  if (t <= keys[0][0]) return [az, keys[0][2]];
+  for (let i = 1; i < keys.length; i++) {
+    const [t0, , el0] = keys[i - 1], [t1, az1, el1, way] = keys[i];
+    const step = travel(wrap(az), az1, way || "shortest");
+    if (t < t1) { const f = (t - t0) / (t1 - t0); return [az + f * step, el0 + f * (el1 - el0)]; }
+    az += step;
+  }
+  return [az, keys[keys.length - 1][2]];
+}
+
+// -- server ---------------------------------------------------------------------------------
+async function api(method, url, body, headers = {}) {
+  const init = { method, headers };
+  if (body !== undefined) init.body = body;
+  const response = await fetch(url, init);
+  let data = null;
+  try { data = await response.json(); } catch (err) { data = null; }
+  if (!response.ok) throw new Error((data && data.error) || `${method} ${url}: HTTP ${response.status}`);
+  return data;
+}
+function showError(message) { $("#error").textContent = message || ""; }
+
+// -- scene <-> page -------------------------------------------------------------------------
+function newSource(i) {
+  const az = [45, -60, 150, -135, 90, -90, 0, 180][i % 8];
+  return { name: `source ${i + 1}`, kind: "file", file: state.uploads[i] || "", prompt: "", seed: "", loop: false,
+           gain: 0, start: 0, keys: [[0, az, 0, "shortest"]] };
+}
+function pathToKeys(path) {
+  if (path.type === "static") return [[0, path.azimuth, path.elevation || 0, "shortest"]];
+  if (path.type === "linear") return [[path.move_start, path.start_azimuth, path.start_elevation, "shortest"],
+                                      [path.move_end, path.end_azimuth, path.end_elevation, path.direction]];
+  return path.keyframes.map((k) => [k[0], k[1], k[2], k[3] || "shortest"]);
+}
+function loadScene(scene) {
+  $("#duration").value = scene.duration;
+  $("#layout").value = scene.layout || "fuma";
+  $("#headroom").value = scene.headroom_db ?? 1;
+  state.sources = scene.sources.map((s) => ({
+    name: s.name, kind: s.prompt !== undefined ? "prompt" : "file", file: s.file || "", prompt: s.prompt || "",
+    seed: s.seed ?? "", loop: !!s.loop, gain: s.gain_db || 0, start: s.start || 0, keys: pathToKeys(s.path) }));
+}
+function duration() { return Math.max(0.5, Number($("#duration").value) || 10); }
+function sceneFromPage() {
+  const sources = state.sources.map((s, i) => {
+    const keys = s.keys.map((k) => [round(k[0], 3), round(wrap(k[1]), 2), round(k[2], 2), k[3] || "shortest"]);
+    const out = { name: s.name || `source ${i + 1}`, path: keys.length === 1
+      ? { type: "static", azimuth: keys[0][1], elevation: keys[0][2] }
+      : { type: "keyframes", keyframes: keys },
+      gain_db: Number(s.gain) || 0, start: Number(s.start) || 0 };
+    if (s.kind === "prompt") {
+      out.prompt = s.prompt;
+      if (s.seed !== "" && s.seed !== null) out.seed = Number(s.seed);
+    } else {
+      out.file = s.file;
+      if (s.loop) out.loop = true;
+    }
+    return out;
+  });
+  return { version: 1, duration: duration(), sample_rate: 16000, layout: $("#layout").value,
+           headroom_db: Number($("#headroom").value) || 0, sources };
+}
+
+// -- source cards ---------------------------------------------------------------------------
+function renderSources() {
+  const box = $("#sources");
+  box.textContent = "";
+  state.sources.forEach((s, i) => {
+    const card = $("#source-template").content.firstElementChild.cloneNode(true);
+    card.dataset.index = i;
+    card.classList.toggle("selected", i === state.selected);
+    $(".swatch", card).style.background = COLOURS[i % COLOURS.length];
+    const bind = (sel, key, parse = (v) => v, event = "input") => {
+      const el = $(sel, card);
+      if (el.type === "checkbox") el.checked = s[key]; else el.value = s[key];
+      el.addEventListener(event, () => { s[key] = parse(el.type === "checkbox" ? el.checked : el.value); drawEditor(); });
+    };
+    bind(".name", "name");
+    bind(".prompt", "prompt");
+    bind(".seed", "seed");
+    bind(".gain", "gain", Number);
+    bind(".start", "start", Number);
+    bind(".loop", "loop", Boolean, "change");
+    const kind = $(".kind", card);
+    kind.value = s.kind;
+    if (!state.model) kind.querySelector('option[value="prompt"]').textContent = "prompt (needs --model)";
+    const showKind = () => {
+      $(".file-row", card).hidden = s.kind !== "file";
+      $(".prompt-row", card).hidden = s.kind !== "prompt";
+    };
+    kind.addEventListener("change", () => { s.kind = kind.value; showKind(); });
+    showKind();
+    const files = $(".file", card);
+    files.append(new Option("(choose or upload a file)", ""));
+    for (const name of state.uploads) files.append(new Option(name.replace(/^uploads\//, ""), name));
+    files.value = s.file;
+    files.addEventListener("change", () => { s.file = files.value; });
+    $(".upload-input", card).addEventListener("change", (event) => upload(event.target.files[0], s));
+    $(".remove", card).addEventListener("click", (event) => {
+      event.stopPropagation();
+      state.sources.splice(i, 1);
+      state.selected = Math.min(state.selected, state.sources.length - 1);
+      renderSources(); drawEditor();
+    });
+    const play = $(".play", card);
+    play.dataset.preview = `source${String(i).padStart(2, "0")}_binaural.flac`;
+    play.addEventListener("click", (event) => { event.stopPropagation(); togglePlay(play.dataset.preview, play); });
+    card.addEventListener("mousedown", () => {
+      if (state.selected !== i) { state.selected = i; markSelected(); drawEditor(); }
+    });
+    renderKeys(s, $(".keys tbody", card));
+    box.append(card);
+  });
+  updatePlayButtons();
+}
+function markSelected() {
+  document.querySelectorAll(".source").forEach((card) =>
+    card.classList.toggle("selected", Number(card.dataset.index) === state.selected));
+}
+function renderKeys(s, body) {
+  body.textContent = "";
+  s.keys.forEach((k, j) => {
+    const row = document.createElement("tr");
+    const cell = (value, change, attrs = {}) => {
+      const input = document.createElement("input");
+      Object.assign(input, { type: "number", value, ...attrs });
+      input.addEventListener("change", () => { change(Number(input.value)); drawEditor(); });
+      const td = document.createElement("td"); td.append(input); row.append(td);
+    };
+    cell(round(k[0], 2), (v) => { k[0] = v; }, { step: 0.1, min: 0 });
+    cell(round(wrap(k[1])), (v) => { k[1] = v; }, { step: 5 });
+    cell(round(k[2]), (v) => { k[2] = Math.max(-90, Math.min(90, v)); }, { step: 5, min: -90, max: 90 });
+    const way = document.createElement("select");
+    for (const w of WAYS) way.append(new Option(w, w));
+    way.value = k[3] || "shortest";
+    way.disabled = j === 0;
+    way.addEventListener("change", () => { k[3] = way.value; drawEditor(); });
+    const td = document.createElement("td"); td.append(way); row.append(td);
+    const del = document.createElement("button");
+    Object.assign(del, { type: "button", textContent: "×", title: "delete keyframe", disabled: s.keys.length < 2 });
+    del.addEventListener("click", () => { s.keys.splice(j, 1); renderKeys(s, body); drawEditor(); });
+    const td2 = document.createElement("td"); td2.append(del); row.append(td2);
+    body.append(row);
+  });
+}
+function refreshKeys(i) {
+  const card = document.querySelector(`.source[data-index="${i}"]`);
+  if (card) renderKeys(state.sources[i], $(".keys tbody", card));
+}
+
+async function upload(file, source) {
+  if (!file) return;
+  showError("");
+  $("#status").textContent = `uploading ${file.name}…`;
+  try {
+    const reply = await api("POST", `/api/upload?name=${encodeURIComponent(file.name)}`, file,
+                            { "Content-Type": "application/octet-stream" });
+    if (!state.uploads.includes(reply.name)) state.uploads.push(reply.name);
+    state.uploads.sort();
+    source.file = reply.name;
+    $("#status").textContent = `uploaded ${reply.name} (${reply.seconds} s, ${reply.channels} ch)`;
+    renderSources();
+  } catch (err) { showError(err.message); $("#status").textContent = ""; }
+}
+
+// -- the top-down editor --------------------------------------------------------------------
+const editor = { canvas: null, ctx: null, R: 0, cx: 0, cy: 0, drag: null };
+function toXY(az, el) {
+  const r = editor.R * Math.cos((el * Math.PI) / 180), a = (az * Math.PI) / 180;
+  return [editor.cx - r * Math.sin(a), editor.cy - r * Math.cos(a)];
+}
+function azimuthAt(x, y) { return (Math.atan2(editor.cx - x, editor.cy - y) * 180) / Math.PI; }
+function pointer(event) {
+  const box = editor.canvas.getBoundingClientRect();
+  return [(event.clientX - box.left) * (editor.canvas.width / box.width),
+          (event.clientY - box.top) * (editor.canvas.height / box.height)];
+}
+function keyAt(x, y) {
+  const s = state.sources[state.selected];
+  if (!s) return -1;
+  for (let j = s.keys.length - 1; j >= 0; j--) {
+    const [kx, ky] = toXY(s.keys[j][1], s.keys[j][2]);
+    if (Math.hypot(kx - x, ky - y) <= 9) return j;
+  }
+  return -1;
+}
+function drawEditor(playhead = null) {
+  const { ctx, canvas, R, cx, cy } = editor;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "#e3e6ec"; ctx.fillStyle = "#8a93a6"; ctx.font = "12px system-ui, sans-serif";
+  for (const el of [0, 30, 60]) {
+    ctx.beginPath(); ctx.arc(cx, cy, R * Math.cos((el * Math.PI) / 180), 0, 2 * Math.PI); ctx.stroke();
+  }
+  for (let az = -180; az < 180; az += 45) {
+    const [x, y] = toXY(az, 0); ctx.beginPath(); ctx.moveTo(cx, cy); ctx.lineTo(x, y); ctx.stroke();
+  }
+  ctx.textAlign = "center";
+  ctx.fillText("front", cx, cy - R - 8); ctx.fillText("back", cx, cy + R + 16);
+  ctx.fillText("left", cx - R - 24, cy - 2); ctx.fillText("+90°", cx - R - 24, cy + 12);
+  ctx.fillText("right", cx + R + 24, cy - 2); ctx.fillText("−90°", cx + R + 24, cy + 12);
+  ctx.fillText("elevation 30°, 60°: inner rings", cx, canvas.height - 4);
+  // the listener, nose to the front
+  ctx.fillStyle = "#c9ced8"; ctx.beginPath(); ctx.arc(cx, cy, 11, 0, 2 * Math.PI); ctx.fill();
+  ctx.beginPath(); ctx.moveTo(cx - 4, cy - 10); ctx.lineTo(cx, cy - 17); ctx.lineTo(cx + 4, cy - 10); ctx.fill();
+  const total = duration();
+  state.sources.forEach((s, i) => {
+    const colour = COLOURS[i % COLOURS.length], selected = i === state.selected;
+    ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = selected ? 2.5 : 1.2;
+    ctx.globalAlpha = selected ? 1 : 0.55;
+    ctx.beginPath();
+    const t0 = s.keys[0][0], t1 = s.keys[s.keys.length - 1][0];
+    const steps = Math.max(2, Math.round((t1 - t0) * 40));
+    for (let k = 0; k <= steps; k++) {
+      const [az, el] = positionAt(s.keys, t0 + ((t1 - t0) * k) / steps);
+      const [x, y] = toXY(az, el);
+      if (k === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+    }
+    ctx.stroke();
+    s.keys.forEach((key, j) => {
+      const [x, y] = toXY(key[1], key[2]);
+      ctx.beginPath(); ctx.arc(x, y, selected ? 6 : 4, 0, 2 * Math.PI);
+      if (key[2] >= 0) ctx.fill(); else { ctx.fillStyle = "#fff"; ctx.fill(); ctx.stroke(); ctx.fillStyle = colour; }
+      if (selected) {
+        ctx.fillStyle = "#444"; ctx.textAlign = "left";
+        ctx.fillText(`${round(key[0], 1)}s${key[2] ? ` ${key[2] > 0 ? "+" : ""}${round(key[2])}°` : ""}`, x + 8, y - 6);
+        ctx.fillStyle = colour;
+      }
+      if (j === s.keys.length - 1 && s.keys.length > 1) {  // an arrow head shows which way it ends
+        const [px, py] = toXY(...positionAt(s.keys, Math.max(t0, t1 - 0.05 * (t1 - t0))));
+        const a = Math.atan2(y - py, x - px);
+        ctx.beginPath(); ctx.moveTo(x + 10 * Math.cos(a), y + 10 * Math.sin(a));
+        ctx.lineTo(x + 10 * Math.cos(a + 2.5), y + 10 * Math.sin(a + 2.5));
+        ctx.lineTo(x + 10 * Math.cos(a - 2.5), y + 10 * Math.sin(a - 2.5)); ctx.fill();
+      }
+    });
+    if (playhead !== null && playhead >= s.start && playhead <= total) {
+      const [x, y] = toXY(...positionAt(s.keys, playhead));
+      ctx.globalAlpha = 1; ctx.lineWidth = 2; ctx.strokeStyle = "#111";
+      ctx.beginPath(); ctx.arc(x, y, 9, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+    }
+  });
+  ctx.globalAlpha = 1; ctx.lineWidth = 1;
+}
+function setupEditor() {
+  const canvas = $("#editor");
+  Object.assign(editor, { canvas, ctx: canvas.getContext("2d"), cx: canvas.width / 2, cy: canvas.height / 2,
+                          R: canvas.width / 2 - 46 });
+  canvas.addEventListener("pointerdown", (event) => {
+    const s = state.sources[state.selected];
+    if (!s) return;
+    canvas.setPointerCapture(event.pointerId);
+    const [x, y] = pointer(event), j = keyAt(x, y);
+    editor.drag = j >= 0 ? { key: j } : { stroke: [azimuthAt(x, y)] };
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    const drag = editor.drag, s = state.sources[state.selected];
+    if (!drag || !s) return;
+    const [x, y] = pointer(event), az = azimuthAt(x, y);
+    if (drag.key !== undefined) { s.keys[drag.key][1] = round(wrap(az)); drawEditor(); return; }
+    const last = drag.stroke[drag.stroke.length - 1], unwrapped = last + travel(wrap(last), az, "shortest");
+    if (Math.abs(unwrapped - last) < 0.5) return;
+    drag.stroke.push(unwrapped);
+    drawEditor();
+    const ctx = editor.ctx;
+    ctx.strokeStyle = "#555"; ctx.setLineDash([4, 4]); ctx.beginPath();
+    drag.stroke.forEach((a, k) => { const [px, py] = toXY(a, 0); if (k) ctx.lineTo(px, py); else ctx.moveTo(px, py); });
+    ctx.stroke(); ctx.setLineDash([]);
+  });
+  const finish = () => {
+    const drag = editor.drag, s = state.sources[state.selected];
+    editor.drag = null;
+    if (!drag || !s) return;
+    if (drag.stroke) s.keys = strokeToKeys(drag.stroke, Number(s.start) || 0);
+    refreshKeys(state.selected); drawEditor();
+  };
+  canvas.addEventListener("pointerup", finish);
+  canvas.addEventListener("pointercancel", finish);
+  canvas.addEventListener("wheel", (event) => {
+    const [x, y] = pointer(event), j = keyAt(x, y), s = state.sources[state.selected];
+    if (j < 0) return;
+    event.preventDefault();
+    s.keys[j][2] = Math.max(-90, Math.min(90, s.keys[j][2] + (event.deltaY < 0 ? 5 : -5)));
+    refreshKeys(state.selected); drawEditor();
+  }, { passive: false });
+  canvas.addEventListener("dblclick", (event) => {
+    const [x, y] = pointer(event), j = keyAt(x, y), s = state.sources[state.selected];
+    if (j < 0 || s.keys.length < 2) return;
+    s.keys.splice(j, 1); refreshKeys(state.selected); drawEditor();
+  });
+}
+// A drawn stroke (unwrapped azimuths) -> keyframes about every 30 degrees of travel, their
+// times spread from the source's start to the scene's end in proportion to the travel.
+function strokeToKeys(stroke, start) {
+  const elevation = Math.max(-90, Math.min(90, Number($("#draw-elevation").value) || 0));
+  const along = [0];
+  for (let k = 1; k < stroke.length; k++) along.push(along[k - 1] + Math.abs(stroke[k] - stroke[k - 1]));
+  const total = along[along.length - 1], end = duration();
+  if (total < 3 || end - start < 0.1) return [[0, round(wrap(stroke[stroke.length - 1])), elevation, "shortest"]];
+  const count = Math.max(2, Math.min(25, Math.round(total / 30) + 1));
+  const keys = [];
+  let k = 0, previous = null;
+  for (let i = 0; i < count; i++) {
+    const target = (total * i) / (count - 1);
+    while (k < along.length - 2 && along[k + 1] < target) k++;
+    const span = along[k + 1] - along[k], f = span > 0 ? Math.min(1, (target - along[k]) / span) : 0;
+    const az = stroke[k] + f * (stroke[k + 1] - stroke[k]);
+    const way = previous === null ? "shortest" : az > previous ? "ccw" : "cw";
+    keys.push([round(start + ((end - start) * i) / (count - 1), 2), round(wrap(az)), elevation, way]);
+    previous = az;
+  }
+  return keys;
+}
+
+// -- rendering ------------------------------------------------------------------------------
+async function startRender() {
+  showError("");
+  const missing = state.sources.findIndex((s) => (s.kind === "file" ? !s.file : !s.prompt.trim()));
+  if (!state.sources.length) return showError("add a source first");
+  if (missing >= 0) {
+    const s = state.sources[missing];
+    return showError(`${s.name}: ${s.kind === "file" ? "choose or upload a file" : "write a prompt"}`);
+  }
+  try {
+    const reply = await api("POST", "/api/render", JSON.stringify(sceneFromPage()),
+                            { "Content-Type": "application/json" });
+    state.job = reply.job;
+    $("#render").disabled = true; $("#cancel").disabled = false;
+    pollJob();
+  } catch (err) { showError(err.message); }
+}
+async function pollJob() {
+  let job;
+  try { job = await api("GET", `/api/jobs/${state.job}`); } catch (err) { showError(err.message); return finishJob(); }
+  $("#progress").value = job.progress;
+  $("#status").textContent = `${job.message} (${job.seconds} s)`;
+  if (job.state === "running") { setTimeout(pollJob, 250); return; }
+  if (job.state === "failed") showError(job.error);
+  if (job.state === "done") await loadResult();
+  finishJob();
+  document.body.dataset.lastJob = job.state;  // after the result is shown (tests wait on it)
+}
+function finishJob() { $("#render").disabled = false; $("#cancel").disabled = true; }
+async function cancelRender() {
+  if (!state.job) return;
+  try { await api("POST", `/api/jobs/${state.job}/cancel`); } catch (err) { showError(err.message); }
+}
+async function loadResult() {
+  const info = await api("GET", "/api/state");
+  state.result = info.result;
+  state.analysis = state.result ? await api("GET", `/api/result/analysis.json?v=${state.result.job}`) : null;
+  showResult();
+}
+function showResult() {
+  const r = state.result, links = $("#downloads");
+  links.textContent = "";
+  if (!r) { $("#peak").textContent = "no render yet"; updatePlayButtons(); drawDirections(); return; }
+  $("#peak").textContent = `peak ${r.peak_dbfs} dBFS` +
+    (r.gain_db < 0 ? ` (mix peaked at ${r.peak_before_dbfs} dBFS, lowered ${-r.gain_db} dB)` : "");
+  const downloads = [["scene_ambix48k.wav", "AmbiX scene (48 kHz, for DAWs)"], ["scene.yaml", "scene file"],
+                     ["scene.wav", `FOA ${r.layout} (16 kHz)`], ["scene.render.json", "render record"]];
+  for (const [name, label] of downloads) {
+    const a = document.createElement("a");
+    Object.assign(a, { href: `/api/result/${name}?download=1&v=${r.job}`, textContent: label, download: name });
+    a.id = `download-${name.replace(/\W/g, "-")}`;
+    links.append(a);
+  }
+  updatePlayButtons();
+  drawDirections();
+}
+function updatePlayButtons() {
+  const r = state.result;
+  $("#play-mix").disabled = !r;
+  document.querySelectorAll(".source .play").forEach((button) => {
+    button.disabled = !r || !r.source_previews.includes(button.dataset.preview);
+  });
+}
+
+// -- playback -------------------------------------------------------------------------------
+function togglePlay(name, button) {
+  const player = $("#player");
+  if (state.playing && state.playing.button === button) return stopPlaying();
+  stopPlaying();
+  player.src = `/api/result/${name}?v=${state.result.job}`;
+  state.playing = { button, label: button.textContent };
+  button.textContent = "Stop";
+  player.play().catch((err) => { showError(`cannot play: ${err.message}`); stopPlaying(); });
+  requestAnimationFrame(animate);
+}
+function stopPlaying() {
+  const player = $("#player");
+  player.pause();
+  if (state.playing) state.playing.button.textContent = state.playing.label;
+  state.playing = null;
+  drawEditor(); drawDirections();
+}
+function animate() {
+  if (!state.playing) return;
+  const t = $("#player").currentTime;
+  drawEditor(t); drawDirections(t);
+  requestAnimationFrame(animate);
+}
+
+// -- estimated direction over time ------------------------------------------------------------
+function heat(v) {  // 0..1 -> light to dark purple to orange
+  const stops = [[251, 251, 253], [110, 50, 150], [245, 140, 40]];
+  const x = Math.max(0, Math.min(1, v)) * 2, i = Math.min(1, Math.floor(x)), f = x - i;
+  return stops[i].map((c, k) => Math.round(c + f * (stops[i + 1][k] - c)));
+}
+function drawDirections(playhead = null) {
+  const canvas = $("#directions"), ctx = canvas.getContext("2d");
+  const left = 46, bottom = 24, top = 8, right = 10, w = canvas.width - left - right, h = canvas.height - top - bottom;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const a = state.analysis, total = a ? a.paths.times[a.paths.times.length - 1] || duration() : duration();
+  const X = (t) => left + (w * t) / total, Y = (az) => top + (h * (180 - az)) / 360;
+  if (a) {
+    const frames = a.energy.level_db, cells = a.energy.azimuths.length;
+    const image = new ImageData(frames.length, cells);
+    frames.forEach((column, f) => column.forEach((db, c) => {
+      const [r, g, b] = heat((db + 40) / 40), at = ((cells - 1 - c) * frames.length + f) * 4;
+      image.data.set([r, g, b, 255], at);
+    }));
+    const off = document.createElement("canvas");
+    off.width = frames.length; off.height = cells; off.getContext("2d").putImageData(image, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(off, left, top, X(a.energy.times[frames.length - 1] + 0.05) - left, h);
+    a.paths.sources.forEach((p, i) => {
+      ctx.strokeStyle = COLOURS[i % COLOURS.length]; ctx.lineWidth = 1.5; ctx.setLineDash([5, 3]);
+      ctx.beginPath();
+      let previous = null;
+      a.paths.times.forEach((t, k) => {
+        if (t < p.start) { previous = null; return; }
+        const az = p.azimuth[k];
+        if (previous === null || Math.abs(az - previous) > 180) ctx.moveTo(X(t), Y(az)); else ctx.lineTo(X(t), Y(az));
+        previous = az;
+      });
+      ctx.stroke(); ctx.setLineDash([]);
+    });
+    ctx.fillStyle = "#111";
+    a.doa.times.forEach((t, k) => { if (a.doa.active[k]) ctx.fillRect(X(t) - 1, Y(a.doa.azimuth[k]) - 1, 2, 2); });
+  }
+  ctx.strokeStyle = "#9aa2b1"; ctx.strokeRect(left, top, w, h);
+  ctx.fillStyle = "#555"; ctx.font = "11px system-ui, sans-serif"; ctx.textAlign = "right";
+  for (const az of [180, 90, 0, -90, -180]) ctx.fillText(`${az}°`, left - 4, Y(az) + 4);
+  ctx.textAlign = "center";
+  for (let t = 0; t <= total + 1e-9; t += Math.max(1, Math.round(total / 10))) ctx.fillText(`${t}s`, X(t), canvas.height - 8);
+  ctx.save(); ctx.translate(10, top + h / 2); ctx.rotate(-Math.PI / 2);
+  ctx.fillText("azimuth (+90 = left)", 0, 0); ctx.restore();
+  if (!a) { ctx.fillText("render to see where the sound comes from", left + w / 2, top + h / 2); }
+  if (playhead !== null) {
+    ctx.strokeStyle = "#111"; ctx.beginPath(); ctx.moveTo(X(playhead), top); ctx.lineTo(X(playhead), top + h); ctx.stroke();
+  }
+}
+
+// -- start ----------------------------------------------------------------------------------
+async function init() {
+  setupEditor();
+  let info;
+  try { info = await api("GET", "/api/state"); } catch (err) { showError(err.message); return; }
+  state.uploads = info.uploads; state.model = info.model; state.result = info.result;
+  $("#server-info").textContent = `workspace ${info.workspace} · ${info.model ? "model loaded for prompts" :
+    "no model: file sources only"} · uploads up to ${Math.round(info.max_upload_bytes / 1e6)} MB`;
+  if (info.scene) loadScene(info.scene); else state.sources = [newSource(0), newSource(1)];
+  $("#add-source").addEventListener("click", () => {
+    state.sources.push(newSource(state.sources.length));
+    state.selected = state.sources.length - 1; renderSources(); drawEditor();
+  });
+  $("#render").addEventListener("click", startRender);
+  $("#cancel").addEventListener("click", cancelRender);
+  $("#play-mix").addEventListener("click", () => togglePlay(state.result.mix_preview, $("#play-mix")));
+  $("#player").addEventListener("ended", stopPlaying);
+  $("#player").addEventListener("playing", () => { document.body.dataset.playing = "yes"; });
+  $("#duration").addEventListener("change", () => drawEditor());
+  renderSources(); drawEditor();
+  if (state.result) {
+    try { state.analysis = await api("GET", `/api/result/analysis.json?v=${state.result.job}`); } catch (err) { /* none yet */ }
+  }
+  showResult();
+  document.body.dataset.ready = "yes";
+}
+init();

@@ -1,0 +1,194 @@
+import json
+
+import numpy as np
+import pytest
+
+from sonicmotion.cli import main
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.scene import render_scene, scene_from_dict, sidecar_path, write_scene_render
+from sonicmotion.scene.render import dbfs, peak, shift_path
+from sonicmotion.spatial import AMBIX, FUMA, Trajectory, convert_layout, estimate_doa, read_foa, spatial_errors
+from sonicmotion.spatial.energy_map import directional_energy_map
+
+from .conftest import FakeGenerator
+
+SR = 16000
+
+
+def two_sources(**scene_fields):
+    return {
+        "duration": 10,
+        **scene_fields,
+        "sources": [
+            {"name": "siren", "file": "siren.wav", "path": {"type": "static", "azimuth": 60, "elevation": 10}},
+            {"name": "knocks", "file": "knocks.flac",
+             "path": {"type": "linear", "start_azimuth": -30, "end_azimuth": -150, "direction": "cw"}},
+        ],
+    }
+
+
+def test_two_file_sources_are_localised_on_the_energy_map(sounds):
+    scene = scene_from_dict(two_sources(), base_dir=sounds)
+    render = render_scene(scene)  # file sources only: no model needed
+    assert render.generator is None
+    energy = directional_energy_map(render.mix, SR, render.layout)
+    moving = scene.sources[1].path
+    for second in range(10):
+        frames = np.flatnonzero((energy.times >= second) & (energy.times < second + 1))
+        peaks = energy.peaks(slice(frames[0], frames[-1] + 1), count=2)
+        expected = float(moving.positions(second + 0.5)[0])
+        # one ridge at the static siren (+60), the other where the knocks are this second
+        assert min(abs(p - 60.0) for p in peaks) <= 7.5, (second, peaks)
+        assert min(abs(p - expected) for p in peaks) <= 7.5, (second, peaks, expected)
+
+
+def test_stems_sum_to_the_mix_and_headroom_is_kept(sounds):
+    data = two_sources(headroom_db=3.0)
+    for source in data["sources"]:
+        source["gain_db"] = 20.0  # far over full scale
+    render = render_scene(scene_from_dict(data, base_dir=sounds))
+    assert render.peak_before_dbfs > 10.0
+    assert render.peak_dbfs == pytest.approx(-3.0, abs=1e-4)
+    assert render.gain_db == pytest.approx(-3.0 - render.peak_before_dbfs, abs=1e-4)
+    np.testing.assert_allclose(render.stems[0] + render.stems[1], render.mix, atol=1e-5)
+    quiet = render_scene(scene_from_dict(two_sources(), base_dir=sounds))
+    assert quiet.gain_db == 0.0 and quiet.peak_dbfs < -1.0
+
+
+def test_start_loop_gain_and_layout(sounds):
+    data = {
+        "duration": 6, "layout": "ambix",
+        "sources": [
+            {"name": "late", "file": "siren.wav", "start": 2.0, "gain_db": -6,
+             "path": {"type": "static", "azimuth": -90}},
+        ],
+    }
+    (sounds / "short.wav").write_bytes((sounds / "siren.wav").read_bytes())
+    render = render_scene(scene_from_dict(data, base_dir=sounds))
+    assert render.layout == "ambix" and render.mix.shape == (4, 6 * SR)
+    stem = render.stems[0]
+    assert peak(stem[:, : 2 * SR]) == 0.0  # silent before its start
+    fuma = convert_layout(stem, AMBIX, FUMA)
+    doa = estimate_doa(fuma, SR, layout=FUMA)
+    assert np.median(doa.azimuth[doa.active]) == pytest.approx(-90.0, abs=1.0)
+    full = render_scene(scene_from_dict({**data, "sources": [{**data["sources"][0], "gain_db": 0}]}, base_dir=sounds))
+    assert dbfs(peak(full.stems[0])) - dbfs(peak(stem)) == pytest.approx(6.0, abs=0.01)
+
+
+def test_loop_fills_the_scene(sounds, tmp_path):
+    import soundfile as sf
+
+    sf.write(tmp_path / "blip.wav", 0.3 * np.ones(SR // 2, dtype=np.float32), SR)
+    base = {"name": "blip", "file": "blip.wav", "path": {"type": "static", "azimuth": 0}}
+    once = render_scene(scene_from_dict({"duration": 3, "sources": [base]}, base_dir=tmp_path)).stems[0]
+    looped = render_scene(scene_from_dict({"duration": 3, "sources": [{**base, "loop": True}]},
+                                          base_dir=tmp_path)).stems[0]
+    assert np.count_nonzero(once[0]) == SR // 2
+    assert np.count_nonzero(looped[0]) == 3 * SR
+
+
+def test_sidecar_reproduces_the_same_bytes(sounds, tmp_path, capsys):
+    (sounds / "street.yaml").write_text(json.dumps(two_sources()))
+    out = tmp_path / "street.wav"
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    assert main(["scene", "render", str(sounds / "street.yaml"), "-o", str(out), "--stems", str(stems)]) == 0
+    printed = capsys.readouterr().out
+    assert "peak" in printed and "street.render.json" in printed
+    sidecar = json.loads(sidecar_path(out).read_text())
+    assert sidecar["format"] == "sonicmotion-scene-render"
+    assert [s["stem"] for s in sidecar["sources"]] == ["stems/00_siren.wav", "stems/01_knocks.wav"]
+    assert len(sidecar["scene"]["sources"][0]["sha256"]) == 64
+    again = tmp_path / "again.wav"
+    assert main(["scene", "render", str(sidecar_path(out)), "-o", str(again)]) == 0
+    assert again.read_bytes() == out.read_bytes()
+    assert read_foa(stems / "01_knocks.wav").layout == FUMA
+    # a changed source file cannot reproduce the render, and says so
+    (sounds / "siren.wav").write_bytes((sounds / "knocks.flac").read_bytes())
+    capsys.readouterr()
+    assert main(["scene", "render", str(sidecar_path(out)), "-o", str(tmp_path / "third.wav")]) == 2
+    assert "has changed since the scene was rendered" in capsys.readouterr().err
+    assert not (tmp_path / "third.wav").exists()
+
+
+def test_prompt_sources_use_the_generator(sounds, fake_generator):
+    data = {
+        "duration": 4, "seed": 10, "steps": 8, "guidance": 3.5,
+        "sources": [
+            {"name": "wind", "prompt": "wind in trees", "start": 1.0,
+             "path": {"type": "keyframes", "keyframes": [[0, 90, 0], [4, -90, 0, "ccw"]]}},
+            {"name": "drone", "prompt": "a drone", "seed": 99, "path": {"type": "static", "azimuth": -45}},
+        ],
+    }
+    render = render_scene(scene_from_dict(data, base_dir=sounds), fake_generator)
+    (p0, t0, s0, seed0, steps, guidance), (_, _, s1, seed1, _, _) = fake_generator.calls
+    assert (p0, t0, s0, seed0, steps, guidance) == ("wind in trees", None, 3.0, 10, 8, 3.5)
+    assert (s1, seed1) == (4.0, 99)
+    assert render.scene.sources[0].seed == 10 and render.generator["model"] == "/models/fake"
+    # "encode" placement puts the generated W on the scene's path, not where the model put it
+    doa = estimate_doa(render.stems[1], SR, layout=FUMA)
+    assert np.median(doa.azimuth[doa.active]) == pytest.approx(-45.0, abs=1.0)
+    wind = spatial_errors(render.stems[0], render.scene.sources[0].path, SR, "frame", layout=FUMA)
+    assert wind.l1_azimuth < 3.0 and wind.count > 50  # follows 90 -> 180 -> -90 from its start at 1 s
+    with pytest.raises(SonicMotionError, match="needs a parametric model"):
+        data["sources"][1]["placement"] = "model"
+        render_scene(scene_from_dict(data, base_dir=sounds), fake_generator)
+
+
+def test_model_placement_passes_the_shifted_path(sounds):
+    generator = FakeGenerator(parametric=True)
+    data = {"duration": 4, "sources": [
+        {"name": "bee", "prompt": "a bee", "placement": "model", "start": 1.0,
+         "path": {"type": "keyframes", "keyframes": [[0, 90, 0], [3, 0, 30, "cw"]]}}]}
+    render = render_scene(scene_from_dict(data, base_dir=sounds), generator)
+    trajectory = generator.calls[0][1]
+    assert trajectory.positions(0.0)[0] == pytest.approx(60.0)  # where the path is at the source's start
+    assert trajectory.positions(2.0)[1] == pytest.approx(30.0)  # scene time 3 s
+    assert peak(render.stems[0][:, :SR]) == 0.0
+
+
+def test_prompt_scene_without_model_is_a_clear_error(sounds):
+    data = {"sources": [{"prompt": "rain", "path": {"type": "static", "azimuth": 0}}]}
+    with pytest.raises(SonicMotionError, match="need a diffusion model: give --model DIR"):
+        render_scene(scene_from_dict(data, base_dir=sounds))
+
+
+def test_shift_path_keeps_positions():
+    path = Trajectory.from_keyframes([(0, 170, 0), (4, -170, 20, "ccw"), (8, 90, 0, "cw")])
+    shifted = shift_path(path, 2.5)
+    times = np.linspace(2.5, 9.0, 27)
+    for got, want in zip(shifted.positions(times - 2.5), path.positions(times)):
+        np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_write_refuses_missing_stems_folder(sounds, tmp_path):
+    render = render_scene(scene_from_dict(two_sources(), base_dir=sounds))
+    with pytest.raises(SonicMotionError, match="stems folder"):
+        write_scene_render(render, tmp_path / "x.wav", tmp_path / "nope")
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_cli_errors_are_one_line_and_write_nothing(sounds, tmp_path, capsys):
+    bad = sounds / "bad.yaml"
+    bad.write_text("sources:\n  - name: car\n    file: siren.wav\n    path: {type: static, azimuth: north}\n")
+    out = tmp_path / "out.wav"
+    assert main(["scene", "render", str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and 'sources[0] ("car").path.azimuth: expected a finite number' in err
+    assert not out.exists()
+    good = sounds / "good.yaml"
+    good.write_text(json.dumps({"sources": [{"prompt": "rain", "path": {"type": "static", "azimuth": 0}}]}))
+    assert main(["scene", "render", str(good), "-o", str(out), "--model", str(tmp_path / "no-model")]) == 2
+    assert "model folder" in capsys.readouterr().err and not out.exists()
+    assert main(["scene", "render", str(good), "-o", str(out)]) == 2
+    assert "give --model DIR" in capsys.readouterr().err
+
+
+def test_cli_help_has_examples(capsys):
+    for command in (["scene", "render", "--help"], ["studio", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            main(command)
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        assert "examples:" in text
+    assert "127.0.0.1" in text and "workspace" in text
