@@ -9,8 +9,6 @@ from sonicmotion.cli.options import add_layout_argument, example_epilog
 from sonicmotion.cli.spatial import check_output
 from sonicmotion.errors import SonicMotionError
 
-EXPORT_RATE = 48000
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
@@ -83,18 +81,15 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from sonicmotion.audio import resample
-    from sonicmotion.spatial import AMBIX, convert_layout, read_foa, write_foa
+    from sonicmotion.render.export import EXPORT_RATE, to_ambix
+    from sonicmotion.spatial import AMBIX, read_foa, write_foa
 
     is_mov = args.format == "mov"
     out = check_output(args.output, (".mov",) if is_mov else (".wav",))
     if args.video and not is_mov:
         raise SonicMotionError("--video needs --format mov")
     foa = read_foa(args.foa, layout=args.layout)
-    if not -60.0 <= args.gain_db <= 60.0:
-        raise SonicMotionError(f"--gain-db must lie in [-60, 60], got {args.gain_db}")
-    ambix = convert_layout(foa.samples, foa.layout, AMBIX) * 10.0 ** (args.gain_db / 20.0)
-    ambix = resample(ambix.astype("float32"), foa.sample_rate, EXPORT_RATE)
+    ambix = to_ambix(foa.samples, foa.sample_rate, foa.layout, args.gain_db)
     if not is_mov:
         write_foa(out, ambix, EXPORT_RATE, AMBIX)
         print(f"wrote {out}: AmbiX (ACN/SN3D), 4 channels, {EXPORT_RATE} Hz, 32-bit float")

@@ -33,5 +33,6 @@ __all__ = [
     "rotation_matrix",
     "spatial_errors",
     "trajectory_gains",
+    "wrap_azimuth",
     "write_foa",
 ]

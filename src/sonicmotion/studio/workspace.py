@@ -33,7 +33,6 @@ from sonicmotion.scene.render import RenderCancelled, SceneRender, render_scene,
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 MAX_UPLOAD_SECONDS = 600.0
 _UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,99}$")
-EXPORT_RATE = 48000  # Hz, the AmbiX download (as `sonicmotion export`)
 
 
 class RequestError(SonicMotionError):
@@ -205,9 +204,10 @@ class Workspace:
     def _write_result(self, render: SceneRender, scene: Scene, staging: Path, job: Job) -> None:
         import yaml
 
-        from sonicmotion.audio import resample, write_audio
+        from sonicmotion.audio import write_audio
         from sonicmotion.render.binaural import render_binaural
-        from sonicmotion.spatial import AMBIX, convert_layout, write_foa
+        from sonicmotion.render.export import EXPORT_RATE, to_ambix
+        from sonicmotion.spatial import AMBIX, write_foa
 
         def step(fraction: float, message: str) -> None:
             if job.cancel.is_set():
@@ -219,8 +219,7 @@ class Workspace:
         write_scene_render(render, staging / "scene.wav")
         files["scene.wav"] = f"the scene, FOA {render.layout}, {render.sample_rate} Hz"
         files["scene.render.json"] = "what was rendered (seeds, file hashes, peaks)"
-        ambix = resample(convert_layout(render.mix, render.layout, AMBIX).astype(np.float32), render.sample_rate,
-                         EXPORT_RATE)
+        ambix = to_ambix(render.mix, render.sample_rate, render.layout)
         write_foa(staging / "scene_ambix48k.wav", ambix, EXPORT_RATE, AMBIX)
         files["scene_ambix48k.wav"] = "the scene for DAWs: AmbiX (ACN/SN3D), 48 kHz, 32-bit float"
         with atomic_path(staging / "scene.yaml") as tmp:
