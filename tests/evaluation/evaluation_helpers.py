@@ -34,11 +34,15 @@ def build_tiny_models(root: Path) -> Path:
     (root / "panns").mkdir()
     (root / "panns" / "config.yaml").write_text((CONFIGS / "cnn14-tiny.yaml").read_text())
     cnn14 = Cnn14(load_config(Cnn14Config, CONFIGS / "cnn14-tiny.yaml"))
-    # Non-trivial batch-norm statistics so the logits differ between sounds.
+    # Weights scaled like a trained network's (default init shrinks activations tenfold per
+    # block) and dB-scale input statistics, so the logits differ between sounds.
     for module in cnn14.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-1, 1)
-            module.running_var.uniform_(0.5, 2)
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        elif isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=3.0 / module.in_features ** 0.5)
+    cnn14.bn0.running_mean.fill_(-35.0)
+    cnn14.bn0.running_var.fill_(400.0)
     save_file({k: v.contiguous() for k, v in cnn14.state_dict().items()}, str(root / "panns" / "cnn14.safetensors"))
 
     chars = [chr(c) for c in range(33, 127)] + ["Ġ"]
@@ -52,7 +56,13 @@ def build_tiny_models(root: Path) -> Path:
                           hidden_size=64, projection_dim=8, enable_fusion=False),
         projection_dim=8,
     )
-    ClapModel(config).save_pretrained(str(root / "clap"))
+    clap = ClapModel(config)
+    for module in clap.modules():  # larger weights than the default init, so sounds differ
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+            torch.nn.init.normal_(module.weight, std=1.5 / module.weight[0].numel() ** 0.5)
+            if module.bias is not None:  # a zero ReLU layer must not give a zero embedding
+                torch.nn.init.normal_(module.bias, std=0.1)
+    clap.save_pretrained(str(root / "clap"))
     processor.save_pretrained(str(root / "clap"))
     return root
 

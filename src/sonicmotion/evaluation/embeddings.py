@@ -211,7 +211,10 @@ def _unit_rows(features: Any) -> np.ndarray:
     """L2-normalised (N, D) float64 from a tensor or a model output with ``pooler_output``."""
     tensor = getattr(features, "pooler_output", features)
     rows = tensor.detach().cpu().numpy().astype(np.float64)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        raise SonicMotionError("CLAP returned a zero or non-finite embedding; check the model files")
+    return rows / norms
 
 
 def _clap_folder(models_dir: Path, clap: str | None) -> Path:
