@@ -25,7 +25,7 @@ import numpy as np
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.evaluation.sets import ClipRef, decode_foa
 from sonicmotion.spatial.doa import FRAME_SECONDS, GATE, HOP_SECONDS, RESOLUTIONS, FrameGrid, intensity, vector_angles
-from sonicmotion.spatial.encode import trajectory_gains
+from sonicmotion.spatial.encode import direction_gains, trajectory_gains
 from sonicmotion.spatial.layout import ChannelLayout
 from sonicmotion.spatial.metrics import SpatialErrors, angular_differences
 from sonicmotion.spatial.trajectory import Trajectory
@@ -56,7 +56,11 @@ def clip_spatial_errors(
     n = vectors.shape[1]
     if n == 0:
         raise SonicMotionError("FOA audio has no samples")
-    path = trajectory_gains(trajectory, n, sample_rate)  # (3, n) float32 unit vectors
+    # A static path is one unit vector (3,): scalar-array arithmetic, no per-sample path.
+    if trajectory.is_static:
+        path = direction_gains(*[np.array([a]) for a in trajectory.start])[:, 0].astype(np.float32)
+    else:
+        path = trajectory_gains(trajectory, n, sample_rate)  # (3, n) float32 unit vectors
 
     # Frame resolution: as spatial_errors(..., "frame"); the requested direction of a
     # frame is the path averaged over it, weighted by the clip's W energy.
@@ -68,14 +72,18 @@ def clip_spatial_errors(
     if not active.any():
         raise SonicMotionError("the clip is silent: no active frames to localise")
     est_az, est_el = vector_angles(frame_vectors[:, active])
-    ref_az, ref_el = vector_angles(grid.sums(path * energy.astype(np.float32, copy=False))[:, active])
+    if path.ndim == 1:  # the energy-weighted mean of a constant direction is that direction
+        ref_az, ref_el = vector_angles(path.astype(np.float64)[:, None])
+    else:
+        ref_az, ref_el = vector_angles(grid.sums(path * energy.astype(np.float32, copy=False))[:, active])
     d_az, d_el, angle = angular_differences(est_az, est_el, ref_az, ref_el)
     frame = SpatialErrors(_mean(d_az), _mean(d_el), _mean(angle), int(d_az.size), "frame")
 
     # Sample resolution: every sample whose intensity is not exactly zero.
     keep = np.any(vectors != 0.0, axis=0)
     if not keep.all():
-        vectors, path = vectors[:, keep], path[:, keep]
+        vectors = vectors[:, keep]
+        path = path[:, keep] if path.ndim == 2 else path
     d_az, d_el, angle = _sample_differences(vectors, path)
     sample = SpatialErrors(_mean(d_az), _mean(d_el), _mean(angle), int(d_az.size), "sample")
     return {"frame": frame, "sample": sample}
@@ -95,6 +103,8 @@ def _elevation(z: np.ndarray, horizontal: np.ndarray, norm: np.ndarray | np.floa
     """Elevation in radians: asin(z/r), replaced by ±acos(h/r) where |z/r| > 0.7 (near the
     poles asin loses precision, acos does not)."""
     sine = np.minimum(np.maximum(z / norm, np.float32(-1.0)), np.float32(1.0))
+    if np.ndim(sine) == 0:
+        return np.float32(np.arctan2(z, horizontal))
     elevation = np.arcsin(sine)
     steep = np.flatnonzero(np.abs(sine) > np.float32(0.7))
     if steep.size:
