@@ -28,9 +28,15 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     p = evaluate_subcommands.add_parser(
         "generation", help="Table 2 metrics of a folder of generated FOA clips",
-        description="CLAP score, FD (CLAP), FAD (VGGish), KL (CNN14 tagger, KL(reference||generated)) and "
-        "spatial errors (L1 azimuth, L1 elevation, delta angle; frame and sample resolution, all/static/moving) "
-        "of generated FOA clips {id}.wav against a reference set and the paths in the prompts file.\n\n" + MODELS_HELP,
+        description="The paper's Table 2 metrics for generated FOA clips {id}.wav (W channel as pressure):\n"
+        "  CLAP score  cosine of CLAP audio and original-caption text embeddings\n"
+        "  FD          Frechet distance of CLAP audio embeddings, reference vs generated\n"
+        "  FAD         Frechet distance of VGGish embeddings (0.96 s examples, pooled)\n"
+        "  KL          KL(reference || generated) of CNN14 tagger softmax, paired by id\n"
+        "  spatial     L1 azimuth, L1 elevation, delta angle against each clip's requested\n"
+        "              path (prompts file, else reference metadata); frame and sample\n"
+        "              resolution; all, static and moving clips\n"
+        "Writes JSON (see docs/evaluation.md) and prints a summary.\n\n" + MODELS_HELP,
         formatter_class=fmt,
         epilog=example_epilog(
             "sonicmotion evaluate generation --generated out/sm-p --reference data/test --prompts out/sm-p/prompts.jsonl "
