@@ -16,6 +16,7 @@ model hashes its files, config and :data:`PREPROCESSING_VERSION`.
 
 from __future__ import annotations
 
+import abc
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ def _seed_torch(seed: int) -> None:
 
 
 @dataclass
-class AudioEmbedder:
+class AudioEmbedder(abc.ABC):
     """A loaded model mapping pressure signals at ``sample_rate`` Hz to arrays."""
 
     name: str
@@ -65,8 +66,9 @@ class AudioEmbedder:
     model: Any
     batch_size: int
 
+    @abc.abstractmethod
     def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
-        raise NotImplementedError
+        """One array per (n,) float32 signal: [D] per clip, or [examples, D]."""
 
 
 def _load_state(path: Path) -> dict:
@@ -179,8 +181,9 @@ def load_cnn14(models_dir: str | os.PathLike, seed: int = 0) -> Cnn14Embedder:
     return Cnn14Embedder("cnn14", config.sample_rate, identity, settings, model, TAGGER_BATCH)
 
 
+@dataclass
 class ClapEmbedder(AudioEmbedder):
-    processor: Any = None
+    processor: Any = None  # transformers ClapProcessor (feature extractor + tokenizer)
 
     def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
         import torch
@@ -251,9 +254,7 @@ def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int 
                 "input": f"first {processor.feature_extractor.max_length_s} s, shorter clips padded as the processor "
                          f"does ({processor.feature_extractor.padding})",
                 "embedding": "projected audio/text embedding, L2-normalised"}
-    embedder = ClapEmbedder("clap", rate, identity, settings, model, CLAP_BATCH)
-    embedder.processor = processor
-    return embedder
+    return ClapEmbedder("clap", rate, identity, settings, model, CLAP_BATCH, processor)
 
 
 @dataclass
