@@ -127,3 +127,39 @@ def test_cache_reuses_only_unchanged_clips_and_models(tmp_path, tiny_models):
         with torch.no_grad():
             vggish.model.embeddings[-1].bias -= 1.0
         save_file(vggish.model.state_dict(), str(tiny_models / "vggish" / "vggish.safetensors"))
+
+
+def test_cnn14_front_end_equals_a_windowed_dft_with_reflect_padding():
+    """Our torch.stft front end computes what PANNs' torchlibrosa DFT kernels compute,
+    which is why those kernels in a checkpoint can be ignored."""
+    config = Cnn14Config(channels=(4, 4, 4, 4, 4, 4), classes=3)
+    model = Cnn14(config).eval()
+    audio = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 8000)).astype(np.float32))
+    n = config.window
+    k = np.arange(n // 2 + 1)[:, None] * np.arange(n)[None, :]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)  # periodic Hann
+    padded = np.pad(audio.numpy().astype(np.float64), ((0, 0), (n // 2, n // 2)), mode="reflect")
+    frames = np.stack([padded[:, s:s + n] for s in range(0, padded.shape[1] - n + 1, config.hop)], axis=1)
+    real = (frames * window) @ np.cos(2 * np.pi * k / n).T
+    imag = (frames * window) @ np.sin(2 * np.pi * k / n).T
+    mel = (real ** 2 + imag ** 2) @ slaney_mel_matrix(config.sample_rate, n, 64, config.fmin, config.fmax)
+    expected = 10 * np.log10(np.maximum(mel, 1e-10))
+    with torch.inference_mode():
+        got = model.log_mel(audio)[:, 0].numpy()
+    assert got.shape == expected.shape == (2, 51, 64)
+    np.testing.assert_allclose(got, expected, atol=2e-3)
+
+
+def test_evaluation_maths_and_cli_help_do_not_import_torch():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import sonicmotion
+
+    src = str(Path(sonicmotion.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    code = ("import sys, sonicmotion.evaluation.generation, sonicmotion.evaluation.spatial, sonicmotion.cli; "
+            "sonicmotion.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -153,3 +153,19 @@ def test_table_layout_for_several_runs(sets, tiny_models, tmp_path, capsys):
     assert lines[3].startswith("| SM-D | –[1] | –[2] | –[3] | –[4] | ")
     assert any(line.startswith("[3] SM-D, fad: VGGish weights not found") for line in lines)
     assert (tmp_path / "t.md").read_text() == table
+
+
+def test_silent_clips_are_named_not_hidden(tiny_models, tmp_path, capsys):
+    write_set(tmp_path / "gen", ["a", "b"], 2.0)
+    write_foa(tmp_path / "gen" / "z.wav", np.zeros((4, 32000), np.float32), 16000, "fuma")
+    write_prompts(tmp_path / "p.jsonl", ["a", "b", "z"])
+    code = main(["evaluate", "generation", "--generated", str(tmp_path / "gen"), "--prompts", str(tmp_path / "p.jsonl"),
+                 "--reference", str(tmp_path / "gen"), "--out", str(tmp_path / "m.json"), "--models-dir",
+                 str(tiny_models), "--no-cache", "--quiet", "--metrics", "fad,spatial"])
+    assert code == 0
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert "generated: 1 silent clip(s) (e.g. z)" in report["notes"]
+    spatial = report["metrics"]["spatial"]
+    assert spatial["n"] == 2 and spatial["not_computed"][0]["id"] == "z"
+    assert "silent" in spatial["not_computed"][0]["reason"]
+    assert "1 clip(s) not judged, e.g. z: the clip is silent" in capsys.readouterr().out
