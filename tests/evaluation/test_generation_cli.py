@@ -169,3 +169,17 @@ def test_silent_clips_are_named_not_hidden(tiny_models, tmp_path, capsys):
     assert spatial["n"] == 2 and spatial["not_computed"][0]["id"] == "z"
     assert "silent" in spatial["not_computed"][0]["reason"]
     assert "1 clip(s) not judged, e.g. z: the clip is silent" in capsys.readouterr().out
+
+
+def test_kl_needs_every_generated_id_in_the_reference(tiny_models, tmp_path):
+    write_set(tmp_path / "gen", ["a", "b", "c"], 2.0)
+    write_set(tmp_path / "ref", ["a", "b", "x"], 2.0)
+    write_prompts(tmp_path / "p.jsonl", ["a", "b", "c"])
+    code = main(["evaluate", "generation", "--generated", str(tmp_path / "gen"), "--prompts", str(tmp_path / "p.jsonl"),
+                 "--reference", str(tmp_path / "ref"), "--out", str(tmp_path / "m.json"), "--models-dir",
+                 str(tiny_models), "--no-cache", "--quiet", "--metrics", "kl,fad"])
+    assert code == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    assert metrics["kl"]["computed"] is False
+    assert "1 (e.g. 'c') generated ids have no reference clip of the same id" in metrics["kl"]["reason"]
+    assert metrics["fad"]["computed"]  # distributions need no pairing

@@ -89,7 +89,7 @@ def _metric_names() -> tuple[str, ...]:
 def run_generation(args: argparse.Namespace) -> int:
     from sonicmotion.evaluation.cache import DEFAULT_CACHE_DIR
     from sonicmotion.evaluation.generation import GenerationOptions, evaluate_generation, parse_metrics, write_report
-    from sonicmotion.evaluation.table import text_summary
+    from sonicmotion.evaluation.table import markdown_table, text_summary
 
     out = Path(args.out)
     if not out.parent.is_dir():
@@ -105,6 +105,7 @@ def run_generation(args: argparse.Namespace) -> int:
     report = evaluate_generation(options)
     write_report(report, out)
     print(text_summary(report))
+    print("\nTable 2 row (frame resolution):\n" + markdown_table([report]))
     print(f"wrote {out}")
     return 0
 

@@ -248,8 +248,9 @@ def _embed_reference(models, names, reference, subsets, options):
         groups.setdefault(key, []).append(name)
     for subset, group in groups.items():
         ids = sorted(reference.clips) if subset is None else sorted(subset)
+        desc = "embedding reference" + ("" if subset is None else " (paired ids)")
         part = embed_clips([models.loaded[n] for n in group], [reference.clips[i] for i in ids], options.cache_dir,
-                           options.layout, options.progress, "embedding reference")
+                           options.layout, options.progress, desc)
         for n in group:
             combined.arrays[n] = part.arrays[n]
         combined.sample_rates.update(part.sample_rates)

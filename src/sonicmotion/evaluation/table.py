@@ -50,7 +50,7 @@ def markdown_table(runs: list[dict[str, Any]], resolution: str = "frame", group:
         spatial = run["metrics"].get("spatial") or {}
         n = spatial.get(resolution, {}).get(group, {}).get("n") if spatial.get("computed") else None
         ref = (run.get("reference") or {}).get("source", "none")
-        lines.append(f"- {run['name']}: {run['generated']['clips']} generated clips; reference {ref}; "
+        lines.append(f"- {run['name']}: {run['generated']['clips']} generated clips; compared with {ref}; "
                      f"spatial n={n if n is not None else '–'}; seed {run.get('seed')}")
     for i, note in enumerate(footnotes, 1):
         lines.append(f"[{i}] {note}")
