@@ -134,6 +134,9 @@ def test_bad_inputs_exit_2_with_one_line(sets, tiny_models, tmp_path, capsys):
     assert main(["evaluate", "generation", "--generated", str(sets / "gen"), "--prompts",
                  str(sets / "prompts.jsonl"), "--out", str(tmp_path / "m.json"), "--metrics", "clap,fid"]) == 2
     assert "unknown metric(s) fid" in capsys.readouterr().err
+    assert main(["evaluate", "generation", "--generated", str(sets / "gen"), "--prompts",
+                 str(sets / "prompts.jsonl"), "--out", str(tmp_path / "m.json"), "--device", "nonsense"]) == 2
+    assert "--device 'nonsense' is not usable here" in capsys.readouterr().err
     assert main(["evaluate", "table", str(sets / "prompts.jsonl")]) == 2
     assert "cannot read metrics JSON" in capsys.readouterr().err
 

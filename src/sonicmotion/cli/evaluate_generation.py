@@ -59,6 +59,7 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", choices=["fuma", "ambix"], help="layout of files that do not record one")
     p.add_argument("--workers", type=int, help="processes for the spatial errors (default: CPU count, at most 8)")
     p.add_argument("--seed", type=int, default=0, help="torch seed set before each model loads (default 0)")
+    p.add_argument("--device", default="cpu", help="torch device for the embedding models, e.g. cuda (default cpu)")
     p.add_argument("--name", help="row name in tables (default: the generated folder's name)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run_generation)
@@ -100,7 +101,8 @@ def run_generation(args: argparse.Namespace) -> int:
         generated=args.generated, prompts=args.prompts, reference=args.reference, metrics=parse_metrics(args.metrics),
         models_dir=args.models_dir, clap=args.clap,
         cache_dir=None if args.no_cache else (args.cache_dir or str(DEFAULT_CACHE_DIR)),
-        layout=args.layout, workers=args.workers, seed=args.seed, name=args.name, progress=not args.quiet,
+        layout=args.layout, workers=args.workers, seed=args.seed, device=args.device, name=args.name,
+        progress=not args.quiet,
     )
     report = evaluate_generation(options)
     write_report(report, out)

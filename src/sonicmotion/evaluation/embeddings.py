@@ -49,6 +49,16 @@ class ModelMissing(SonicMotionError):
     """A model's files are not where the documented layout puts them."""
 
 
+def check_device(device: str) -> str:
+    import torch
+
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:
+        raise SonicMotionError(f"--device {device!r} is not usable here ({str(err).splitlines()[0]})") from None
+    return device
+
+
 def _seed_torch(seed: int) -> None:
     import torch
 
@@ -65,6 +75,13 @@ class AudioEmbedder(abc.ABC):
     settings: dict[str, Any]
     model: Any
     batch_size: int
+    device: str = "cpu"
+
+    def to_device(self, array: np.ndarray) -> Any:
+        """A float32 tensor of ``array`` on this model's device."""
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
 
     @abc.abstractmethod
     def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
@@ -115,12 +132,12 @@ class VggishEmbedder(AudioEmbedder):
             if e.shape[0] == 0:
                 raise SonicMotionError("a clip is shorter than one 0.96 s VGGish example")
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.concatenate(examples))).numpy()
+            out = self.model(self.to_device(np.concatenate(examples))).cpu().numpy()
         bounds = np.cumsum([0] + [e.shape[0] for e in examples])
         return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def load_vggish(models_dir: str | os.PathLike, seed: int = 0) -> VggishEmbedder:
+def load_vggish(models_dir: str | os.PathLike, seed: int = 0, device: str = "cpu") -> VggishEmbedder:
     from sonicmotion.evaluation.taggers import VGGISH_SAMPLE_RATE, Vggish, VggishConfig, load_config
 
     folder = Path(models_dir) / "vggish"
@@ -133,7 +150,7 @@ def load_vggish(models_dir: str | os.PathLike, seed: int = 0) -> VggishEmbedder:
     _seed_torch(seed)
     model = Vggish(config)
     _fit_state(model, _load_state(weights), weights)
-    model.eval()
+    model.eval().to(check_device(device))
     identity = files_digest([weights] + ([config_path] if config_path.is_file() else []),
                             f"vggish|{PREPROCESSING_VERSION}|{config}")
     settings = {"model": "VGGish", "weights": str(weights), "sample_rate": VGGISH_SAMPLE_RATE,
@@ -141,7 +158,7 @@ def load_vggish(models_dir: str | os.PathLike, seed: int = 0) -> VggishEmbedder:
                           "log(mel + 0.01)), non-overlapping",
                 "embedding": f"{config.embedding}-d last linear layer, no ReLU, no PCA/quantisation",
                 "pooling": "every 0.96 s example of every clip is one sample of the Gaussian"}
-    return VggishEmbedder("vggish", VGGISH_SAMPLE_RATE, identity, settings, model, TAGGER_BATCH)
+    return VggishEmbedder("vggish", VGGISH_SAMPLE_RATE, identity, settings, model, TAGGER_BATCH, device)
 
 
 class Cnn14Embedder(AudioEmbedder):
@@ -154,11 +171,11 @@ class Cnn14Embedder(AudioEmbedder):
         if any(s.shape[0] != length for s in signals):
             return [self.embed([s])[0] for s in signals]
         with torch.inference_mode():
-            logits = self.model(torch.from_numpy(np.stack(signals).astype(np.float32))).numpy()
+            logits = self.model(self.to_device(np.stack(signals))).cpu().numpy()
         return list(logits.astype(np.float64))
 
 
-def load_cnn14(models_dir: str | os.PathLike, seed: int = 0) -> Cnn14Embedder:
+def load_cnn14(models_dir: str | os.PathLike, seed: int = 0, device: str = "cpu") -> Cnn14Embedder:
     from sonicmotion.evaluation.taggers import CNN14_IGNORED_PREFIXES, Cnn14, Cnn14Config, load_config
 
     folder = Path(models_dir) / "panns"
@@ -171,14 +188,14 @@ def load_cnn14(models_dir: str | os.PathLike, seed: int = 0) -> Cnn14Embedder:
     _seed_torch(seed)
     model = Cnn14(config)
     _fit_state(model, _load_state(weights), weights, CNN14_IGNORED_PREFIXES)
-    model.eval()
+    model.eval().to(check_device(device))
     identity = files_digest([weights] + ([config_path] if config_path.is_file() else []),
                             f"cnn14|{PREPROCESSING_VERSION}|{config}")
     settings = {"model": "PANNs CNN14 (AudioSet tagger)", "weights": str(weights), "sample_rate": config.sample_rate,
                 "classes": config.classes,
                 "input": "whole clip, log-mel (Hann 512, hop 160, 64 Slaney-mel bands 50-8000 Hz, dB)",
                 "distribution": "softmax over the class logits (pre-sigmoid)"}
-    return Cnn14Embedder("cnn14", config.sample_rate, identity, settings, model, TAGGER_BATCH)
+    return Cnn14Embedder("cnn14", config.sample_rate, identity, settings, model, TAGGER_BATCH, device)
 
 
 @dataclass
@@ -192,7 +209,7 @@ class ClapEmbedder(AudioEmbedder):
         limit = int(extractor.nb_max_samples)
         # Cut to the model's window ourselves (first 10 s) so no random crop happens.
         clipped = [np.asarray(s[:limit], dtype=np.float32) for s in signals]
-        inputs = extractor(clipped, sampling_rate=self.sample_rate, return_tensors="pt")
+        inputs = extractor(clipped, sampling_rate=self.sample_rate, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             features = self.model.get_audio_features(**inputs)
         return list(_unit_rows(features))
@@ -202,7 +219,8 @@ class ClapEmbedder(AudioEmbedder):
 
         rows = []
         for start in range(0, len(texts), 64):
-            tokens = self.processor.tokenizer(texts[start:start + 64], padding=True, truncation=True, return_tensors="pt")
+            tokens = self.processor.tokenizer(texts[start:start + 64], padding=True, truncation=True,
+                                              return_tensors="pt").to(self.device)
             with torch.inference_mode():
                 features = self.model.get_text_features(input_ids=tokens["input_ids"],
                                                         attention_mask=tokens.get("attention_mask"))
@@ -236,7 +254,7 @@ def _clap_folder(models_dir: Path, clap: str | None) -> Path:
                            + CLAP_HELP.format(repo=repo, path=local)) from None
 
 
-def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int = 0) -> ClapEmbedder:
+def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int = 0, device: str = "cpu") -> ClapEmbedder:
     from transformers import ClapModel, ClapProcessor
 
     folder = _clap_folder(Path(models_dir), clap)
@@ -246,7 +264,7 @@ def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int 
     except (OSError, ValueError) as err:
         raise ModelMissing(f"{folder}: not a complete CLAP model folder ({str(err).splitlines()[0]})") from None
     _seed_torch(seed)
-    model.eval()
+    model.eval().to(check_device(device))
     files = [p for p in folder.iterdir() if p.is_file()]
     identity = files_digest(files, f"clap|{PREPROCESSING_VERSION}")
     rate = int(processor.feature_extractor.sampling_rate)
@@ -254,7 +272,7 @@ def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int 
                 "input": f"first {processor.feature_extractor.max_length_s} s, shorter clips padded as the processor "
                          f"does ({processor.feature_extractor.padding})",
                 "embedding": "projected audio/text embedding, L2-normalised"}
-    return ClapEmbedder("clap", rate, identity, settings, model, CLAP_BATCH, processor)
+    return ClapEmbedder("clap", rate, identity, settings, model, CLAP_BATCH, device, processor)
 
 
 @dataclass

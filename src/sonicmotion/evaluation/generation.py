@@ -51,6 +51,7 @@ class GenerationOptions:
     layout: str | None = None  # for files that do not record theirs
     workers: int | None = None
     seed: int = 0
+    device: str = "cpu"  # torch device for the embedding models
     name: str | None = None
     progress: bool = True
 
@@ -85,9 +86,9 @@ def _load_models(names: set[str], options: GenerationOptions) -> _Models:
 
     models_dir = options.models_dir or str(embeddings.DEFAULT_MODELS_DIR)
     loaders = {
-        "clap": lambda: embeddings.load_clap(models_dir, options.clap, options.seed),
-        "vggish": lambda: embeddings.load_vggish(models_dir, options.seed),
-        "cnn14": lambda: embeddings.load_cnn14(models_dir, options.seed),
+        "clap": lambda: embeddings.load_clap(models_dir, options.clap, options.seed, options.device),
+        "vggish": lambda: embeddings.load_vggish(models_dir, options.seed, options.device),
+        "cnn14": lambda: embeddings.load_cnn14(models_dir, options.seed, options.device),
     }
     models = _Models()
     for name in sorted(names):
@@ -117,6 +118,10 @@ def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
     """Compute the requested metrics; returns the JSON-ready report (see docs/evaluation.md)."""
     from sonicmotion.evaluation.spatial import evaluate_spatial
 
+    if options.device != "cpu" and any(m in METRIC_MODELS for m in options.metrics):
+        from sonicmotion.evaluation.embeddings import check_device
+
+        check_device(options.device)  # a wrong device is a bad request, not a missing metric
     prompts = load_prompts(options.prompts)
     generated = list_folder(options.generated, "generated")
     check_prompts_match(generated, prompts)
