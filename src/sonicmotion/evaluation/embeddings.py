@@ -284,7 +284,7 @@ class EmbeddedSet:
     silent: list[str] = field(default_factory=list)
     cached: Counter = field(default_factory=Counter)
 
-    def notes(self, model_rate: int | None = None) -> list[str]:
+    def notes(self) -> list[str]:
         notes = []
         for rate, count in sorted(self.sample_rates.items()):
             if rate != 16000:
@@ -314,7 +314,11 @@ def embed_clips(
         batch = pending[name]
         if not batch:
             return
-        for (clip_id, key, _), array in zip(batch, by_name[name].embed([s for _, _, s in batch])):
+        try:
+            arrays = by_name[name].embed([s for _, _, s in batch])
+        except SonicMotionError as err:
+            raise SonicMotionError(f"{name} on clip(s) {', '.join(i for i, _, _ in batch[:3])}: {err}") from None
+        for (clip_id, key, _), array in zip(batch, arrays):
             result.arrays[name][clip_id] = array
             caches[name].put(key, array)
         pending[name] = []
