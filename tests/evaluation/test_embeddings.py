@@ -163,3 +163,11 @@ def test_evaluation_maths_and_cli_help_do_not_import_torch():
     code = ("import sys, sonicmotion.evaluation.generation, sonicmotion.evaluation.spatial, sonicmotion.cli; "
             "sonicmotion.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_a_clip_too_short_for_vggish_is_named(tmp_path, tiny_models):
+    folder = write_set(tmp_path / "gen", ["long"], seconds=2.0)
+    write_foa(folder / "short.wav", encode_foa(tone(500.0, 0.5), SR, Trajectory.static(0.0)), SR, "fuma")
+    clips = list(list_folder(folder, "generated").clips.values())
+    with pytest.raises(embeddings.SonicMotionError, match=r"vggish on clip\(s\) long, short: .*shorter than one 0.96 s"):
+        embed_clips([load_vggish(tiny_models)], clips, None, progress=False)
