@@ -1,0 +1,126 @@
+"""``sonicmotion evaluate generation`` and ``sonicmotion evaluate table``.
+
+Exposes :func:`register_evaluate`, which adds both under the ``evaluate`` command's
+subparsers (the ``evaluate`` parent lives in :mod:`sonicmotion.cli.evaluate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sonicmotion.cli.options import example_epilog
+from sonicmotion.errors import SonicMotionError
+
+MODELS_HELP = """\
+embedding models (local files only; nothing is downloaded), under --models-dir:
+  clap/     a Hugging Face CLAP folder (else laion/clap-htsat-unfused from the
+            Hugging Face cache)                                  -> clap, fd
+  vggish/   vggish.pth (torchvggish vggish-10086976.pth)          -> fad
+  panns/    Cnn14_16k_mAP=0.438.pth (PANNs, 16 kHz)                -> kl
+A metric whose model is missing is reported as not computed, with the file it
+looked for; spatial errors need no model."""
+
+
+def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
+    """Add ``generation`` and ``table`` to the ``evaluate`` command's subparsers."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = evaluate_subcommands.add_parser(
+        "generation", help="Table 2 metrics of a folder of generated FOA clips",
+        description="The paper's Table 2 metrics for generated FOA clips {id}.wav (W channel as pressure):\n"
+        "  CLAP score  cosine of CLAP audio and original-caption text embeddings\n"
+        "  FD          Frechet distance of CLAP audio embeddings, reference vs generated\n"
+        "  FAD         Frechet distance of VGGish embeddings (0.96 s examples, pooled)\n"
+        "  KL          KL(reference || generated) of CNN14 tagger softmax, paired by id\n"
+        "  spatial     L1 azimuth, L1 elevation, delta angle against each clip's requested\n"
+        "              path (prompts file, else reference metadata); frame and sample\n"
+        "              resolution; all, static and moving clips\n"
+        "Writes JSON (see docs/evaluation.md) and prints a summary.\n\n" + MODELS_HELP,
+        formatter_class=fmt,
+        epilog=example_epilog(
+            "sonicmotion evaluate generation --generated out/sm-p --reference data/test --prompts out/sm-p/prompts.jsonl "
+            "--out sm-p.json",
+            "sonicmotion evaluate generation --generated out/sm-p --prompts prompts.jsonl --metrics spatial --out s.json",
+            "sonicmotion evaluate generation --generated gen --reference ref_wavs --prompts p.jsonl --out m.json "
+            "--models-dir /data/models --workers 8",
+        ),
+    )
+    p.add_argument("--generated", required=True, help="folder of generated FOA clips {id}.wav / {id}.flac")
+    p.add_argument("--reference", help="reference set: a folder of FOA files or dataset shards (a .tar or a folder of them)")
+    p.add_argument("--prompts", required=True, help="JSONL: id, prompt, caption, optional trajectory, seconds")
+    p.add_argument("--out", required=True, help="metrics JSON to write")
+    p.add_argument("--metrics", default=",".join(_metric_names()), help="comma-separated subset of "
+                   f"{','.join(_metric_names())} (default: all)")
+    p.add_argument("--models-dir", help="folder of embedding models (default ~/.cache/sonicmotion/models)")
+    p.add_argument("--clap", help="CLAP model folder, or a Hugging Face id already in the local cache")
+    p.add_argument("--cache-dir", help="embedding cache (default ~/.cache/sonicmotion/embeddings)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--layout", choices=["fuma", "ambix"], help="layout of files that do not record one")
+    p.add_argument("--workers", type=int, help="processes for the spatial errors (default: CPU count, at most 8)")
+    p.add_argument("--seed", type=int, default=0, help="torch seed set before each model loads (default 0)")
+    p.add_argument("--device", default="cpu", help="torch device for the embedding models, e.g. cuda (default cpu)")
+    p.add_argument("--name", help="row name in tables (default: the generated folder's name)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run_generation)
+
+    p = evaluate_subcommands.add_parser(
+        "table", help="the paper's Table 2 (markdown) for several metrics files",
+        description="Print Table 2 (CLAP, FD, FAD, KL, L1(theta), L1(phi), delta angle) for metrics files "
+        "written by 'sonicmotion evaluate generation', one row each; gaps carry a footnote with the reason.",
+        formatter_class=fmt,
+        epilog=example_epilog(
+            "sonicmotion evaluate table sm-d.json sm-p.json",
+            "sonicmotion evaluate table sm-p.json --resolution sample --group moving --out table2.md",
+        ),
+    )
+    p.add_argument("runs", nargs="+", help="metrics JSON files")
+    p.add_argument("--resolution", choices=["frame", "sample"], default="frame", help="spatial resolution (default frame)")
+    p.add_argument("--group", choices=["all", "static", "moving"], default="all", help="spatial clips (default all)")
+    p.add_argument("--out", help="also write the table to this markdown file")
+    p.set_defaults(run=run_table)
+
+
+def _metric_names() -> tuple[str, ...]:
+    from sonicmotion.evaluation.generation import METRICS
+
+    return METRICS
+
+
+def run_generation(args: argparse.Namespace) -> int:
+    from sonicmotion.evaluation.cache import DEFAULT_CACHE_DIR
+    from sonicmotion.evaluation.generation import GenerationOptions, evaluate_generation, parse_metrics, write_report
+    from sonicmotion.evaluation.table import markdown_table, text_summary
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise SonicMotionError(f"{args.out}: output folder {str(out.parent)!r} does not exist")
+    if args.workers is not None and args.workers < 1:
+        raise SonicMotionError(f"--workers must be at least 1, got {args.workers}")
+    options = GenerationOptions(
+        generated=args.generated, prompts=args.prompts, reference=args.reference, metrics=parse_metrics(args.metrics),
+        models_dir=args.models_dir, clap=args.clap,
+        cache_dir=None if args.no_cache else (args.cache_dir or str(DEFAULT_CACHE_DIR)),
+        layout=args.layout, workers=args.workers, seed=args.seed, device=args.device, name=args.name,
+        progress=not args.quiet,
+    )
+    report = evaluate_generation(options)
+    write_report(report, out)
+    print(text_summary(report))
+    print("\nTable 2 row (frame resolution):\n" + markdown_table([report]))
+    print(f"wrote {out}")
+    return 0
+
+
+def run_table(args: argparse.Namespace) -> int:
+    from sonicmotion.evaluation.generation import load_report
+    from sonicmotion.evaluation.table import markdown_table
+
+    table = markdown_table([load_report(p) for p in args.runs], args.resolution, args.group)
+    if args.out:
+        from sonicmotion.files import atomic_path
+
+        with atomic_path(args.out) as tmp:
+            tmp.write_text(table + "\n")
+    sys.stdout.write(table + "\n")
+    return 0

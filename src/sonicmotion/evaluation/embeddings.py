@@ -1,0 +1,349 @@
+"""Embedding models for the generation metrics, loaded from local files only.
+
+``MODELS_DIR`` (``--models-dir``, default ``~/.cache/sonicmotion/models``) layout::
+
+    MODELS_DIR/clap/      a Hugging Face CLAP folder (config.json, model.safetensors,
+                          preprocessor_config.json, tokenizer files); without it the
+                          Hugging Face cache is tried for laion/clap-htsat-unfused
+    MODELS_DIR/vggish/    vggish.pth (torchvggish's vggish-10086976.pth) or vggish.safetensors
+    MODELS_DIR/panns/     Cnn14_16k_mAP=0.438.pth (PANNs) or cnn14.safetensors
+
+A ``config.yaml`` beside VGGish or CNN14 weights replaces the published architecture
+(tests use tiny ones). Every model maps the clip's pressure signal (the W channel
+rescaled by its layout's W gain) at its own sample rate to arrays; the identity of a
+model hashes its files, config and :data:`PREPROCESSING_VERSION`.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sonicmotion.audio import resample
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.evaluation.cache import EmbeddingCache, content_key, files_digest
+from sonicmotion.evaluation.sets import ClipRef, decode_foa, iter_clip_bytes
+
+DEFAULT_MODELS_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sonicmotion" / "models"
+DEFAULT_CLAP = "laion/clap-htsat-unfused"
+PREPROCESSING_VERSION = "1"
+CLAP_BATCH = 8
+TAGGER_BATCH = 16
+
+VGGISH_HELP = ("get torchvggish's weights (https://github.com/harritaylor/torchvggish/releases/download/v0.1/"
+               "vggish-10086976.pth) and save them as {path}")
+CNN14_HELP = ("get PANNs' 16 kHz CNN14 checkpoint Cnn14_16k_mAP=0.438.pth (Zenodo record 3987831, "
+              "https://zenodo.org/record/3987831) and put it in {folder}")
+CLAP_HELP = ("save a CLAP model there on a machine with network access: python -c \"from transformers import "
+             "ClapModel, ClapProcessor as P; ClapModel.from_pretrained('{repo}').save_pretrained('{path}'); "
+             "P.from_pretrained('{repo}').save_pretrained('{path}')\"")
+
+
+class ModelMissing(SonicMotionError):
+    """A model's files are not where the documented layout puts them."""
+
+
+def check_device(device: str) -> str:
+    import torch
+
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:
+        raise SonicMotionError(f"--device {device!r} is not usable here ({str(err).splitlines()[0]})") from None
+    return device
+
+
+def _seed_torch(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+@dataclass
+class AudioEmbedder(abc.ABC):
+    """A loaded model mapping pressure signals at ``sample_rate`` Hz to arrays."""
+
+    name: str
+    sample_rate: int
+    identity: str
+    settings: dict[str, Any]
+    model: Any
+    batch_size: int
+    device: str = "cpu"
+
+    def to_device(self, array: np.ndarray) -> Any:
+        """A float32 tensor of ``array`` on this model's device."""
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+
+    @abc.abstractmethod
+    def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        """One array per (n,) float32 signal: [D] per clip, or [examples, D]."""
+
+
+def _load_state(path: Path) -> dict:
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a bad file
+        raise SonicMotionError(f"{path}: cannot load weights ({str(err).splitlines()[0]})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # PANNs checkpoints wrap the state dict
+    return state
+
+
+def _fit_state(module: Any, state: dict, path: Path, ignored: tuple[str, ...] = ()) -> None:
+    state = {k: v for k, v in state.items() if not k.startswith(ignored)}
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        detail = "; ".join(f"{label}: {', '.join(keys[:3])}" for label, keys in
+                           (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys)
+        raise SonicMotionError(f"{path}: weights do not fit {type(module).__name__} with its config ({detail})")
+    module.load_state_dict(state)
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    return next((folder / n for n in names if (folder / n).is_file()), None)
+
+
+class VggishEmbedder(AudioEmbedder):
+    def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        from sonicmotion.evaluation.taggers import vggish_examples
+
+        examples = [vggish_examples(s) for s in signals]
+        for e in examples:
+            if e.shape[0] == 0:
+                raise SonicMotionError("a clip is shorter than one 0.96 s VGGish example")
+        with torch.inference_mode():
+            out = self.model(self.to_device(np.concatenate(examples))).cpu().numpy()
+        bounds = np.cumsum([0] + [e.shape[0] for e in examples])
+        return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def load_vggish(models_dir: str | os.PathLike, seed: int = 0, device: str = "cpu") -> VggishEmbedder:
+    from sonicmotion.evaluation.taggers import VGGISH_SAMPLE_RATE, Vggish, VggishConfig, load_config
+
+    folder = Path(models_dir) / "vggish"
+    weights = _find(folder, ("vggish.safetensors", "vggish.pth"))
+    if weights is None:
+        raise ModelMissing(f"VGGish weights not found: looked for {folder / 'vggish.pth'} (or vggish.safetensors); "
+                           + VGGISH_HELP.format(path=folder / "vggish.pth"))
+    config_path = folder / "config.yaml"
+    config = load_config(VggishConfig, config_path) if config_path.is_file() else VggishConfig()
+    _seed_torch(seed)
+    model = Vggish(config)
+    _fit_state(model, _load_state(weights), weights)
+    model.eval().to(check_device(device))
+    identity = files_digest([weights] + ([config_path] if config_path.is_file() else []),
+                            f"vggish|{PREPROCESSING_VERSION}|{config}")
+    settings = {"model": "VGGish", "weights": str(weights), "sample_rate": VGGISH_SAMPLE_RATE,
+                "frames": "0.96 s log-mel examples (25 ms window, 10 ms hop, 64 HTK-mel bands 125-7500 Hz, "
+                          "log(mel + 0.01)), non-overlapping",
+                "embedding": f"{config.embedding}-d last linear layer, no ReLU, no PCA/quantisation",
+                "pooling": "every 0.96 s example of every clip is one sample of the Gaussian"}
+    return VggishEmbedder("vggish", VGGISH_SAMPLE_RATE, identity, settings, model, TAGGER_BATCH, device)
+
+
+class Cnn14Embedder(AudioEmbedder):
+    def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        length = max(s.shape[0] for s in signals)
+        # Equal lengths in a batch (the usual case) need no padding; otherwise embed one by one
+        # so padding never changes a clip's logits.
+        if any(s.shape[0] != length for s in signals):
+            return [self.embed([s])[0] for s in signals]
+        with torch.inference_mode():
+            logits = self.model(self.to_device(np.stack(signals))).cpu().numpy()
+        return list(logits.astype(np.float64))
+
+
+def load_cnn14(models_dir: str | os.PathLike, seed: int = 0, device: str = "cpu") -> Cnn14Embedder:
+    from sonicmotion.evaluation.taggers import CNN14_IGNORED_PREFIXES, Cnn14, Cnn14Config, load_config
+
+    folder = Path(models_dir) / "panns"
+    weights = _find(folder, ("cnn14.safetensors", "Cnn14_16k_mAP=0.438.pth"))
+    if weights is None:
+        raise ModelMissing(f"CNN14 tagger weights not found: looked for {folder / 'Cnn14_16k_mAP=0.438.pth'} "
+                           "(or cnn14.safetensors); " + CNN14_HELP.format(folder=folder))
+    config_path = folder / "config.yaml"
+    config = load_config(Cnn14Config, config_path) if config_path.is_file() else Cnn14Config()
+    _seed_torch(seed)
+    model = Cnn14(config)
+    _fit_state(model, _load_state(weights), weights, CNN14_IGNORED_PREFIXES)
+    model.eval().to(check_device(device))
+    identity = files_digest([weights] + ([config_path] if config_path.is_file() else []),
+                            f"cnn14|{PREPROCESSING_VERSION}|{config}")
+    settings = {"model": "PANNs CNN14 (AudioSet tagger)", "weights": str(weights), "sample_rate": config.sample_rate,
+                "classes": config.classes,
+                "input": "whole clip, log-mel (Hann 512, hop 160, 64 Slaney-mel bands 50-8000 Hz, dB)",
+                "distribution": "softmax over the class logits (pre-sigmoid)"}
+    return Cnn14Embedder("cnn14", config.sample_rate, identity, settings, model, TAGGER_BATCH, device)
+
+
+@dataclass
+class ClapEmbedder(AudioEmbedder):
+    processor: Any = None  # transformers ClapProcessor (feature extractor + tokenizer)
+
+    def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        extractor = self.processor.feature_extractor
+        limit = int(extractor.nb_max_samples)
+        # Cut to the model's window ourselves (first 10 s) so no random crop happens.
+        clipped = [np.asarray(s[:limit], dtype=np.float32) for s in signals]
+        inputs = extractor(clipped, sampling_rate=self.sample_rate, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            features = self.model.get_audio_features(**inputs)
+        return list(_unit_rows(features))
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        rows = []
+        for start in range(0, len(texts), 64):
+            tokens = self.processor.tokenizer(texts[start:start + 64], padding=True, truncation=True,
+                                              return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                features = self.model.get_text_features(input_ids=tokens["input_ids"],
+                                                        attention_mask=tokens.get("attention_mask"))
+            rows.append(_unit_rows(features))
+        return np.concatenate(rows)
+
+
+def _unit_rows(features: Any) -> np.ndarray:
+    """L2-normalised (N, D) float64 from a tensor or a model output with ``pooler_output``."""
+    tensor = getattr(features, "pooler_output", features)
+    rows = tensor.detach().cpu().numpy().astype(np.float64)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        raise SonicMotionError("CLAP returned a zero or non-finite embedding; check the model files")
+    return rows / norms
+
+
+def _clap_folder(models_dir: Path, clap: str | None) -> Path:
+    if clap is not None and Path(clap).is_dir():
+        return Path(clap)
+    local = models_dir / "clap"
+    if clap is None and local.is_dir():
+        return local
+    repo = clap or DEFAULT_CLAP
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception:  # not in the cache (or no hub): say where we looked
+        raise ModelMissing(f"CLAP model not found: looked for {local} and for {repo!r} in the Hugging Face cache; "
+                           + CLAP_HELP.format(repo=repo, path=local)) from None
+
+
+def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int = 0, device: str = "cpu") -> ClapEmbedder:
+    from transformers import ClapModel, ClapProcessor
+
+    folder = _clap_folder(Path(models_dir), clap)
+    try:
+        processor = ClapProcessor.from_pretrained(str(folder), local_files_only=True)
+        model = ClapModel.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise ModelMissing(f"{folder}: not a complete CLAP model folder ({str(err).splitlines()[0]})") from None
+    _seed_torch(seed)
+    model.eval().to(check_device(device))
+    files = [p for p in folder.iterdir() if p.is_file()]
+    identity = files_digest(files, f"clap|{PREPROCESSING_VERSION}")
+    rate = int(processor.feature_extractor.sampling_rate)
+    settings = {"model": "CLAP (transformers ClapModel)", "source": str(folder), "sample_rate": rate,
+                "input": f"first {processor.feature_extractor.max_length_s} s, shorter clips padded as the processor "
+                         f"does ({processor.feature_extractor.padding})",
+                "embedding": "projected audio/text embedding, L2-normalised"}
+    return ClapEmbedder("clap", rate, identity, settings, model, CLAP_BATCH, device, processor)
+
+
+@dataclass
+class EmbeddedSet:
+    """Per-model arrays by clip id, plus what was noticed while reading the clips."""
+
+    arrays: dict[str, dict[str, np.ndarray]]  # model name -> id -> array
+    sample_rates: Counter = field(default_factory=Counter)
+    silent: list[str] = field(default_factory=list)
+    cached: Counter = field(default_factory=Counter)
+
+    def notes(self) -> list[str]:
+        notes = []
+        for rate, count in sorted(self.sample_rates.items()):
+            if rate != 16000:
+                notes.append(f"{count} clip(s) at {rate} Hz instead of 16000 Hz were resampled (soxr HQ) to each model's rate")
+        if self.silent:
+            notes.append(f"{len(self.silent)} silent clip(s) (e.g. {', '.join(self.silent[:3])})")
+        return notes
+
+
+def embed_clips(
+    embedders: list[AudioEmbedder],
+    clips: list[ClipRef],
+    cache_root: str | os.PathLike | None,
+    layout: str | None = None,
+    progress: bool = True,
+    desc: str = "embedding",
+) -> EmbeddedSet:
+    """Run every model on every clip, decoding each clip once; cached arrays are reused."""
+    from tqdm import tqdm
+
+    caches = {e.name: EmbeddingCache(cache_root, e.name, e.identity) for e in embedders}
+    result = EmbeddedSet({e.name: {} for e in embedders})
+    pending: dict[str, list[tuple[str, str, np.ndarray]]] = {e.name: [] for e in embedders}
+    by_name = {e.name: e for e in embedders}
+
+    def flush(name: str) -> None:
+        batch = pending[name]
+        if not batch:
+            return
+        try:
+            arrays = by_name[name].embed([s for _, _, s in batch])
+        except SonicMotionError as err:
+            raise SonicMotionError(f"{name} on clip(s) {', '.join(i for i, _, _ in batch[:3])}: {err}") from None
+        for (clip_id, key, _), array in zip(batch, arrays):
+            result.arrays[name][clip_id] = array
+            caches[name].put(key, array)
+        pending[name] = []
+
+    for clip, data in tqdm(iter_clip_bytes(clips), total=len(clips), desc=desc, unit="clip",
+                           disable=not progress, dynamic_ncols=True):
+        key = content_key(data, f"layout={layout}")
+        todo = []
+        for embedder in embedders:
+            hit = caches[embedder.name].get(key)
+            if hit is not None:
+                result.arrays[embedder.name][clip.id] = hit
+                result.cached[embedder.name] += 1
+            else:
+                todo.append(embedder)
+        foa = decode_foa(data, clip.name, layout)
+        result.sample_rates[foa.sample_rate] += 1
+        pressure = foa.pressure()
+        if not np.any(pressure):
+            result.silent.append(clip.id)
+        for embedder in todo:
+            signal = resample(pressure, foa.sample_rate, embedder.sample_rate)
+            pending[embedder.name].append((clip.id, key, signal))
+            if len(pending[embedder.name]) >= embedder.batch_size:
+                flush(embedder.name)
+    for name in pending:
+        flush(name)
+    return result

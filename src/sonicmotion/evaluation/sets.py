@@ -1,0 +1,283 @@
+"""The audio sets an evaluation reads: generated folders, reference folders or shards, prompts.
+
+A clip is addressed by a :class:`ClipRef` (a file, or a member of a dataset shard) so
+workers can read it themselves; clips pair across sets by id (file stem, shard key).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.spatial.io import _TAG as LAYOUT_TAG  # the comment write_foa records
+from sonicmotion.spatial.layout import ChannelLayout, get_layout
+from sonicmotion.spatial.trajectory import Trajectory
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """Where a clip's bytes live: a file, or ``member`` inside the tar file ``path``."""
+
+    id: str
+    path: str
+    member: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.path}:{self.member}" if self.member else self.path
+
+    def read_bytes(self) -> bytes:
+        if self.member is None:
+            with open(self.path, "rb") as f:
+                return f.read()
+        with tarfile.open(self.path) as tar:
+            return _member_bytes(tar, self.member, self.path)
+
+
+def _member_bytes(tar: tarfile.TarFile, member: str, path: str) -> bytes:
+    handle = tar.extractfile(member)
+    if handle is None:
+        raise SonicMotionError(f"{path}: member {member!r} is not a regular file")
+    return handle.read()
+
+
+@dataclass(frozen=True)
+class FoaClip:
+    """Decoded (4, n) float32 FOA of one clip with its rate and layout."""
+
+    samples: np.ndarray
+    sample_rate: int
+    layout: ChannelLayout
+
+    def pressure(self) -> np.ndarray:
+        """The W channel rescaled to the pressure signal p (n,) float32 (FuMa W = p/√2)."""
+        w = self.samples[self.layout.index("W")]
+        return (w / np.float32(self.layout.w_gain)).astype(np.float32)
+
+
+def decode_foa(data: bytes, name: str, layout: str | ChannelLayout | None = None) -> FoaClip:
+    """Decode WAV/FLAC bytes of a 4-channel FOA clip; the layout must be recorded or stated."""
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            comment = f.comment or ""
+            rate = int(f.samplerate)
+            samples = f.read(dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SonicMotionError(f"{name}: cannot read audio ({reason})") from None
+    if samples.shape[1] != 4:
+        raise SonicMotionError(f"{name}: FOA needs 4 channels, the file has {samples.shape[1]}")
+    if samples.shape[0] == 0:
+        raise SonicMotionError(f"{name}: the file holds no samples")
+    match = LAYOUT_TAG.search(comment)
+    recorded = get_layout(match.group(1)) if match else None
+    stated = get_layout(layout) if layout is not None else None
+    if recorded is None and stated is None:
+        raise SonicMotionError(f"{name}: the file does not record its channel layout; state it with --layout fuma|ambix")
+    if recorded is not None and stated is not None and recorded != stated:
+        raise SonicMotionError(f"{name}: the file records layout {recorded.name!r} but --layout {stated.name!r} was given")
+    if not np.all(np.isfinite(samples)):
+        raise SonicMotionError(f"{name}: the file contains NaN or infinite samples")
+    return FoaClip(np.ascontiguousarray(samples.T), rate, recorded or stated)
+
+
+@dataclass
+class ClipSet:
+    """Clips by id, with per-id metadata (shard JSON) where there is some."""
+
+    description: str
+    clips: dict[str, ClipRef]
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+
+def _audio_files(folder: Path) -> dict[str, ClipRef]:
+    clips: dict[str, ClipRef] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+            continue
+        if path.stem in clips:
+            raise SonicMotionError(f"{folder}: two files share the id {path.stem!r} ({clips[path.stem].path}, {path})")
+        clips[path.stem] = ClipRef(path.stem, str(path))
+    return clips
+
+
+def list_folder(folder: str | os.PathLike, what: str) -> ClipSet:
+    """The .wav/.flac files directly inside ``folder``, by file stem."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SonicMotionError(f"{what} {str(folder)!r} is not a folder")
+    clips = _audio_files(folder)
+    if not clips:
+        raise SonicMotionError(f"{what} {str(folder)!r} holds no .wav or .flac files")
+    return ClipSet(f"{what} folder {folder} ({len(clips)} clips)", clips)
+
+
+def _shard_paths(path: Path) -> list[Path]:
+    if path.is_file() and path.suffix == ".tar":
+        return [path]
+    if path.is_dir():
+        return sorted(path.rglob("*.tar"))
+    return []
+
+
+def read_shards(shards: list[Path]) -> ClipSet:
+    """Index dataset shards: ``{key}.flac`` audio and ``{key}.json`` metadata per sample."""
+    clips: dict[str, ClipRef] = {}
+    metadata: dict[str, dict[str, Any]] = {}
+    for shard in shards:
+        try:
+            with tarfile.open(shard) as tar:
+                for member in tar.getmembers():
+                    key, dot, suffix = member.name.rpartition(".")
+                    key = os.path.basename(key)
+                    if not dot or not member.isfile():
+                        continue
+                    if suffix in ("flac", "wav"):
+                        if key in clips:
+                            raise SonicMotionError(f"{shard}: sample key {key!r} appears twice in the reference shards")
+                        clips[key] = ClipRef(key, str(shard), member.name)
+                    elif suffix == "json":
+                        try:
+                            metadata[key] = json.loads(_member_bytes(tar, member.name, str(shard)))
+                        except json.JSONDecodeError as err:
+                            raise SonicMotionError(f"{shard}: {member.name} is not valid JSON ({err.msg})") from None
+        except tarfile.TarError as err:
+            raise SonicMotionError(f"{shard}: not a readable tar shard ({err})") from None
+    if not clips:
+        raise SonicMotionError(f"no audio samples in {len(shards)} shard(s) starting {shards[0]}")
+    return ClipSet(f"dataset shards {shards[0].parent} ({len(shards)} shards, {len(clips)} clips)", clips, metadata)
+
+
+def list_reference(path: str | os.PathLike) -> ClipSet:
+    """A reference set: a folder of FOA files, one shard, or a folder holding shards."""
+    path = Path(path)
+    if not path.exists():
+        raise SonicMotionError(f"reference {str(path)!r} does not exist")
+    shards = _shard_paths(path)
+    if shards:
+        return read_shards(shards)
+    if path.is_file():
+        raise SonicMotionError(f"reference {str(path)!r} must be a folder of .wav/.flac files or .tar shards")
+    return list_folder(path, "reference")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One line of a prompts file: what a clip was generated from."""
+
+    id: str
+    prompt: str
+    caption: str  # the original non-spatial caption (CLAP score uses it)
+    trajectory: Trajectory | None
+    seconds: float | None
+
+
+def load_prompts(path: str | os.PathLike) -> dict[str, Prompt]:
+    """Read a JSONL prompts file (``id``, ``prompt``, ``caption``, optional ``trajectory``, ``seconds``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SonicMotionError(f"prompts file {str(path)!r} does not exist")
+    prompts: dict[str, Prompt] = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}, line {number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise SonicMotionError(f"{where}: not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise SonicMotionError(f"{where}: expected a JSON object")
+            for name in ("id", "prompt", "caption"):
+                if not isinstance(row.get(name), str) or not row[name].strip():
+                    raise SonicMotionError(f"{where}: field {name!r} must be a non-empty string")
+            if row["id"] in prompts:
+                raise SonicMotionError(f"{where}: id {row['id']!r} appears twice")
+            trajectory = row.get("trajectory")
+            if trajectory is not None:
+                if not isinstance(trajectory, dict):
+                    raise SonicMotionError(f"{where}: 'trajectory' must be an object (Trajectory.to_dict())")
+                try:
+                    trajectory = Trajectory.from_dict(trajectory)
+                except SonicMotionError as err:
+                    raise SonicMotionError(f"{where}: {err}") from None
+            seconds = row.get("seconds")
+            prompts[row["id"]] = Prompt(row["id"], row["prompt"], row["caption"], trajectory,
+                                        None if seconds is None else float(seconds))
+    if not prompts:
+        raise SonicMotionError(f"prompts file {str(path)!r} is empty")
+    return prompts
+
+
+def describe_ids(ids: list[str] | set[str], limit: int = 3) -> str:
+    """``"N (e.g. a, b, c)"`` for error messages."""
+    ids = sorted(ids)
+    return f"{len(ids)} (e.g. {', '.join(repr(i) for i in ids[:limit])})"
+
+
+def check_prompts_match(generated: ClipSet, prompts: dict[str, Prompt]) -> None:
+    """Every prompt has a generated clip and every generated clip a prompt, by id."""
+    missing = set(prompts) - set(generated.clips)
+    extra = set(generated.clips) - set(prompts)
+    if missing:
+        raise SonicMotionError(f"{describe_ids(missing)} prompts have no generated file ({{id}}.wav) in the generated folder")
+    if extra:
+        raise SonicMotionError(f"{describe_ids(extra)} generated files have no line in the prompts file")
+
+
+def iter_clip_bytes(clips: list[ClipRef]):
+    """Yield ``(clip, bytes)`` in the given order, opening each tar shard once."""
+    open_tars: dict[str, tarfile.TarFile] = {}
+    try:
+        for clip in clips:
+            if clip.member is None:
+                yield clip, clip.read_bytes()
+                continue
+            tar = open_tars.get(clip.path)
+            if tar is None:
+                # Shards are read front to back, so keep only the current one open.
+                for old in open_tars.values():
+                    old.close()
+                open_tars = {clip.path: tarfile.open(clip.path)}
+                tar = open_tars[clip.path]
+            yield clip, _member_bytes(tar, clip.member, clip.path)
+    finally:
+        for tar in open_tars.values():
+            tar.close()
+
+
+def probe_generated(clips: ClipSet, layout: str | None) -> dict[int, int]:
+    """Check every generated file's header: 4 channels and a known layout.
+
+    Returns clip counts by sample rate. Reads headers only (fast); a bad file is an
+    error naming it, before any metric runs.
+    """
+    rates: dict[int, int] = {}
+    for clip in clips.clips.values():
+        try:
+            with sf.SoundFile(clip.path) as f:
+                channels, rate, comment = f.channels, int(f.samplerate), f.comment or ""
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise SonicMotionError(f"{clip.path}: cannot read audio ({str(err).splitlines()[0]})") from None
+        if channels != 4:
+            raise SonicMotionError(f"{clip.path}: FOA needs 4 channels, the file has {channels}")
+        if layout is None and not LAYOUT_TAG.search(comment):
+            raise SonicMotionError(f"{clip.path}: the file does not record its channel layout; "
+                                   "state it with --layout fuma|ambix")
+        rates[rate] = rates.get(rate, 0) + 1
+    return rates

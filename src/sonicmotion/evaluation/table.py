@@ -1,0 +1,90 @@
+"""Readable summaries of generation metrics: one run as text, several as the paper's Table 2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+COLUMNS = (
+    ("clap", "CLAP↑", None),
+    ("fd", "FD↓", None),
+    ("fad", "FAD↓", None),
+    ("kl", "KL↓", None),
+    ("spatial", "L1(θ)↓", "l1_azimuth"),
+    ("spatial", "L1(φ)↓", "l1_elevation"),
+    ("spatial", "Δangle↓", "delta_angle"),
+)
+LABELS = {"clap": "CLAP score", "fd": "FD (CLAP)", "fad": "FAD (VGGish)", "kl": "KL (CNN14)"}
+
+
+def _cell(metric: dict[str, Any] | None, field: str | None, resolution: str, group: str) -> str | None:
+    """The formatted number, or None when the metric was not computed or not asked for."""
+    if metric is None or not metric.get("computed"):
+        return None
+    if field is None:
+        return f"{metric['value']:.2f}"
+    row = metric.get(resolution, {}).get(group, {})
+    return f"{row[field]:.2f}" if field in row else None
+
+
+def markdown_table(runs: list[dict[str, Any]], resolution: str = "frame", group: str = "all") -> str:
+    """Table 2 layout (markdown) for several metric reports, with footnotes for gaps."""
+    header = "| Model | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
+    footnotes: list[str] = []
+    for run in runs:
+        cells = []
+        for metric_name, _, field in COLUMNS:
+            metric = run["metrics"].get(metric_name)
+            value = _cell(metric, field, resolution, group)
+            if value is None:
+                reason = "not requested" if metric is None else metric.get("reason") or f"no {group} clips"
+                note = f"{run['name']}, {metric_name}: {reason}"
+                if note not in footnotes:
+                    footnotes.append(note)
+                value = f"–[{footnotes.index(note) + 1}]"
+            cells.append(value)
+        lines.append(f"| {run['name']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Spatial errors in degrees, {resolution} resolution, {group} clips, against the requested paths.")
+    for run in runs:
+        spatial = run["metrics"].get("spatial") or {}
+        n = spatial.get(resolution, {}).get(group, {}).get("n") if spatial.get("computed") else None
+        ref = (run.get("reference") or {}).get("source", "none")
+        lines.append(f"- {run['name']}: {run['generated']['clips']} generated clips; compared with {ref}; "
+                     f"spatial n={n if n is not None else '–'}; seed {run.get('seed')}")
+    for i, note in enumerate(footnotes, 1):
+        lines.append(f"[{i}] {note}")
+    return "\n".join(lines)
+
+
+def text_summary(report: dict[str, Any]) -> str:
+    """One run's metrics, one line each, with counts and reasons."""
+    lines = [f"generation metrics for {report['name']}: {report['generated']['clips']} clips; reference: "
+             f"{(report.get('reference') or {}).get('source', 'none')}"]
+    for name, label in LABELS.items():
+        metric = report["metrics"].get(name)
+        if metric is None:
+            continue
+        if not metric["computed"]:
+            lines.append(f"  {label:<16} not computed: {metric['reason']}")
+            continue
+        counts = f"n={metric['n']}" if "n" in metric else f"n={metric['n_reference']} reference, {metric['n_generated']} generated"
+        lines.append(f"  {label:<16} {metric['value']:.4f}  ({counts})")
+        lines += [f"  {'':<16} note: {n}" for n in metric.get("notes", [])]
+    spatial = report["metrics"].get("spatial")
+    if spatial is not None:
+        if not spatial["computed"]:
+            lines.append(f"  {'spatial':<16} not computed: {spatial['reason']}")
+        else:
+            for resolution in ("frame", "sample"):
+                for group in ("all", "static", "moving"):
+                    row = spatial[resolution][group]
+                    if row["n"] == 0:
+                        continue
+                    lines.append(f"  spatial {resolution:<6} {group:<6}  L1 azimuth {row['l1_azimuth']:7.2f}°  "
+                                 f"L1 elevation {row['l1_elevation']:6.2f}°  Δangle {row['delta_angle']:7.2f}°  (n={row['n']})")
+            if spatial["not_computed"]:
+                first = spatial["not_computed"][0]
+                lines.append(f"  {'':<16} {len(spatial['not_computed'])} clip(s) not judged, e.g. {first['id']}: {first['reason']}")
+    lines += [f"  note: {n}" for n in report.get("notes", [])]
+    return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""``sonicmotion evaluate generation`` / ``evaluate table`` end to end with tiny models."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from sonicmotion.cli import main
+from sonicmotion.evaluation.embeddings import load_clap, load_cnn14
+from sonicmotion.evaluation.kl import paired_kl
+from sonicmotion.evaluation.sets import decode_foa
+from sonicmotion.spatial import Trajectory, encode_foa, write_foa
+
+from evaluation_helpers import CAPTIONS, synth_clip, write_prompts, write_set, write_shard
+
+IDS = ["d", "a", "c", "b"]  # generated files list as a, b, c, d; the shard holds them reversed
+SECONDS = 4.0
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sets")
+    write_set(root / "gen", IDS, SECONDS)
+    (root / "ref").mkdir()
+    write_shard(root / "ref" / "test-000000.tar", IDS, reverse=True, gain=1.0, seconds=SECONDS)
+    (root / "other").mkdir()
+    for k, clip_id in enumerate(IDS):  # other sounds: steady tones, unlike sirens and knocks
+        rate = 16000
+        t = np.arange(int(SECONDS * rate)) / rate
+        mono = (0.3 * np.sin(2 * np.pi * (150.0 + 90.0 * k) * t)).astype(np.float32)
+        write_foa(root / "other" / f"{clip_id}.wav", encode_foa(mono, rate, Trajectory.static(0.0)), rate, "fuma")
+    prompts = write_prompts(root / "prompts.jsonl", IDS)
+    lines = prompts.read_text().splitlines()
+    random.Random(0).shuffle(lines)
+    prompts.write_text("\n".join(lines) + "\n")
+    return root
+
+
+def evaluate(sets, tiny_models, tmp_path, *extra, reference="ref", out="m.json"):
+    argv = ["evaluate", "generation", "--generated", str(sets / "gen"), "--prompts", str(sets / "prompts.jsonl"),
+            "--out", str(tmp_path / out), "--models-dir", str(tiny_models), "--cache-dir", str(tmp_path / "cache"),
+            "--quiet", "--workers", "1", *extra]
+    if reference:
+        argv += ["--reference", str(sets / reference)]
+    code = main(argv)
+    return code, (json.loads((tmp_path / out).read_text()) if code == 0 else None)
+
+
+def test_all_metrics_pair_by_id_and_match_direct_computation(sets, tiny_models, tmp_path, capsys):
+    code, report = evaluate(sets, tiny_models, tmp_path)
+    assert code == 0
+    metrics = report["metrics"]
+    assert all(metrics[m]["computed"] for m in ("clap", "fd", "fad", "kl", "spatial")), metrics
+    # Same audio under the same ids (reference shard in reverse order): paired KL ~ 0 and
+    # FD ~ 0; pairing by position would give a clearly positive KL.
+    assert metrics["kl"]["value"] < 1e-6 and metrics["kl"]["n"] == 4
+    assert metrics["fd"]["value"] < 1e-5 and metrics["fad"]["value"] < 1e-5
+    tagger = load_cnn14(tiny_models)
+    gen_audio = {i: decode_foa((sets / "gen" / f"{i}.wav").read_bytes(), i).pressure() for i in sorted(IDS)}
+    logits = {i: tagger.embed([gen_audio[i]])[0] for i in sorted(IDS)}
+    by_position = paired_kl(np.stack([logits[i] for i in sorted(IDS)]), np.stack([logits[i] for i in IDS]))
+    assert by_position.mean() > 1000 * max(metrics["kl"]["value"], 1e-9)
+    # CLAP score: each clip against its own caption, whatever the prompts file's line order.
+    from sonicmotion.audio import resample
+
+    clap = load_clap(tiny_models)
+    audio = np.stack([clap.embed([resample(gen_audio[i], 16000, 48000)])[0] for i in sorted(IDS)])
+    text = clap.embed_text([CAPTIONS[IDS.index(i) % 4] for i in sorted(IDS)])
+    assert metrics["clap"]["value"] == pytest.approx(float(np.mean(np.sum(audio * text, axis=1))), abs=1e-5)
+    # Clips were rendered on their requested paths.
+    assert metrics["spatial"]["frame"]["all"]["delta_angle"] < 0.5
+    assert metrics["spatial"]["frame"]["static"]["n"] == 2 and metrics["spatial"]["sample"]["moving"]["n"] == 2
+    out = capsys.readouterr().out
+    assert "CLAP score" in out and "spatial frame  all" in out
+
+
+def test_a_different_reference_gives_positive_distances(sets, tiny_models, tmp_path):
+    code, report = evaluate(sets, tiny_models, tmp_path, reference="other")
+    assert code == 0
+    assert report["metrics"]["fd"]["value"] > 1e-3 and report["metrics"]["fad"]["value"] > 1e-3
+    assert report["metrics"]["kl"]["value"] > 1e-4
+
+
+def test_missing_models_are_not_computed_and_spatial_still_runs(sets, tmp_path, capsys):
+    code, report = evaluate(sets, tmp_path / "no-models", tmp_path)
+    assert code == 0
+    metrics = report["metrics"]
+    assert "vggish.pth" in metrics["fad"]["reason"] and metrics["fad"]["value"] is None
+    assert "Cnn14_16k_mAP=0.438.pth" in metrics["kl"]["reason"]
+    assert "CLAP model not found" in metrics["clap"]["reason"] and "CLAP model not found" in metrics["fd"]["reason"]
+    assert metrics["spatial"]["computed"] and metrics["spatial"]["n"] == 4
+    assert "not computed: VGGish weights not found" in capsys.readouterr().out
+
+
+def test_no_reference_and_no_trajectories(sets, tiny_models, tmp_path):
+    write_prompts(tmp_path / "p.jsonl", IDS, with_trajectory=False)
+    code = main(["evaluate", "generation", "--generated", str(sets / "gen"), "--prompts", str(tmp_path / "p.jsonl"),
+                 "--out", str(tmp_path / "m.json"), "--models-dir", str(tiny_models), "--no-cache", "--quiet",
+                 "--metrics", "clap,fd,spatial"])
+    assert code == 0
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["metrics"]["clap"]["computed"]
+    assert report["metrics"]["fd"]["reason"] == "no reference set given (--reference)"
+    assert "no requested trajectory" in report["metrics"]["spatial"]["reason"]
+    assert set(report["metrics"]) == {"clap", "fd", "spatial"}
+
+
+def test_fewer_than_two_clips_and_resampled_clips_are_reported(tiny_models, tmp_path):
+    write_set(tmp_path / "gen", ["x"], 2.0)
+    write_foa(tmp_path / "ref.wav", synth_clip(0, 2.0), 16000, "fuma")
+    (tmp_path / "refs").mkdir()
+    write_foa(tmp_path / "refs" / "x.wav", synth_clip(1, 2.0, rate=22050), 22050, "fuma")
+    write_prompts(tmp_path / "p.jsonl", ["x"])
+    code = main(["evaluate", "generation", "--generated", str(tmp_path / "gen"), "--prompts", str(tmp_path / "p.jsonl"),
+                 "--reference", str(tmp_path / "refs"), "--out", str(tmp_path / "m.json"), "--models-dir",
+                 str(tiny_models), "--no-cache", "--quiet"])
+    assert code == 0
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["metrics"]["fd"]["computed"] is False
+    assert "a covariance needs at least 2" in report["metrics"]["fd"]["reason"]
+    assert report["metrics"]["fad"]["computed"]  # two 0.96 s VGGish examples per clip
+    assert any("22050 Hz" in note and "resampled" in note for note in report["notes"])
+
+
+def test_bad_inputs_exit_2_with_one_line(sets, tiny_models, tmp_path, capsys):
+    write_prompts(tmp_path / "p.jsonl", IDS + ["e"])
+    code = main(["evaluate", "generation", "--generated", str(sets / "gen"), "--prompts", str(tmp_path / "p.jsonl"),
+                 "--out", str(tmp_path / "m.json")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "1 (e.g. 'e') prompts have no generated file" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.json").exists()
+    assert main(["evaluate", "generation", "--generated", str(sets / "gen"), "--prompts",
+                 str(sets / "prompts.jsonl"), "--out", str(tmp_path / "m.json"), "--metrics", "clap,fid"]) == 2
+    assert "unknown metric(s) fid" in capsys.readouterr().err
+    assert main(["evaluate", "generation", "--generated", str(sets / "gen"), "--prompts",
+                 str(sets / "prompts.jsonl"), "--out", str(tmp_path / "m.json"), "--device", "nonsense"]) == 2
+    assert "--device 'nonsense' is not usable here" in capsys.readouterr().err
+    assert main(["evaluate", "table", str(sets / "prompts.jsonl")]) == 2
+    assert "cannot read metrics JSON" in capsys.readouterr().err
+
+
+def test_table_layout_for_several_runs(sets, tiny_models, tmp_path, capsys):
+    evaluate(sets, tiny_models, tmp_path, "--name", "SM-P", out="a.json")
+    evaluate(sets, tmp_path / "no-models", tmp_path, "--name", "SM-D", out="b.json")
+    capsys.readouterr()
+    assert main(["evaluate", "table", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                 "--out", str(tmp_path / "t.md")]) == 0
+    table = capsys.readouterr().out
+    lines = table.splitlines()
+    assert lines[0] == "| Model | CLAP↑ | FD↓ | FAD↓ | KL↓ | L1(θ)↓ | L1(φ)↓ | Δangle↓ |"
+    a = json.loads((tmp_path / "a.json").read_text())["metrics"]
+    assert lines[2].startswith(f"| SM-P | {a['clap']['value']:.2f} | ")
+    assert lines[2].endswith(f"| {a['spatial']['frame']['all']['delta_angle']:.2f} |")
+    assert lines[3].startswith("| SM-D | –[1] | –[2] | –[3] | –[4] | ")
+    assert any(line.startswith("[3] SM-D, fad: VGGish weights not found") for line in lines)
+    assert (tmp_path / "t.md").read_text() == table
+
+
+def test_silent_clips_are_named_not_hidden(tiny_models, tmp_path, capsys):
+    write_set(tmp_path / "gen", ["a", "b"], 2.0)
+    write_foa(tmp_path / "gen" / "z.wav", np.zeros((4, 32000), np.float32), 16000, "fuma")
+    write_prompts(tmp_path / "p.jsonl", ["a", "b", "z"])
+    code = main(["evaluate", "generation", "--generated", str(tmp_path / "gen"), "--prompts", str(tmp_path / "p.jsonl"),
+                 "--reference", str(tmp_path / "gen"), "--out", str(tmp_path / "m.json"), "--models-dir",
+                 str(tiny_models), "--no-cache", "--quiet", "--metrics", "fad,spatial"])
+    assert code == 0
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert "generated: 1 silent clip(s) (e.g. z)" in report["notes"]
+    spatial = report["metrics"]["spatial"]
+    assert spatial["n"] == 2 and spatial["not_computed"][0]["id"] == "z"
+    assert "silent" in spatial["not_computed"][0]["reason"]
+    assert "1 clip(s) not judged, e.g. z: the clip is silent" in capsys.readouterr().out
+
+
+def test_kl_needs_every_generated_id_in_the_reference(tiny_models, tmp_path):
+    write_set(tmp_path / "gen", ["a", "b", "c"], 2.0)
+    write_set(tmp_path / "ref", ["a", "b", "x"], 2.0)
+    write_prompts(tmp_path / "p.jsonl", ["a", "b", "c"])
+    code = main(["evaluate", "generation", "--generated", str(tmp_path / "gen"), "--prompts", str(tmp_path / "p.jsonl"),
+                 "--reference", str(tmp_path / "ref"), "--out", str(tmp_path / "m.json"), "--models-dir",
+                 str(tiny_models), "--no-cache", "--quiet", "--metrics", "kl,fad"])
+    assert code == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    assert metrics["kl"]["computed"] is False
+    assert "1 (e.g. 'c') generated ids have no reference clip of the same id" in metrics["kl"]["reason"]
+    assert metrics["fad"]["computed"]  # distributions need no pairing
