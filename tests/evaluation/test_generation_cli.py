@@ -171,7 +171,7 @@ def test_silent_clips_are_named_not_hidden(tiny_models, tmp_path, capsys):
     spatial = report["metrics"]["spatial"]
     assert spatial["n"] == 2 and spatial["not_computed"][0]["id"] == "z"
     assert "silent" in spatial["not_computed"][0]["reason"]
-    assert "1 clip(s) not judged, e.g. z: the clip is silent" in capsys.readouterr().out
+    assert "1 clip(s) not judged, e.g. z: no active frames to compare: the audio is silent" in capsys.readouterr().out
 
 
 def test_kl_needs_every_generated_id_in_the_reference(tiny_models, tmp_path):

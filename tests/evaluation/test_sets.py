@@ -14,7 +14,6 @@ from sonicmotion.evaluation.sets import (
     load_prompts,
     probe_generated,
 )
-from sonicmotion.spatial import write_foa
 
 from evaluation_helpers import PATHS, synth_clip, write_prompts, write_set, write_shard
 

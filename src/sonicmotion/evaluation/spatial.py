@@ -5,13 +5,8 @@ resolutions (``frame``: the default for generated audio; ``sample``: the paper's
 literal per-sample intensity), then means over clips for all, static and moving
 requests. Needs no embedding model.
 
-:func:`clip_spatial_errors` computes both resolutions from one intensity pass and one
-path rendering. The frame figures are those of :func:`sonicmotion.spatial.spatial_errors`;
-the sample figures use the vector forms of the same angles (Δazimuth as the angle
-between horizontal projections, Δelevation between (cos φ, sin φ) pairs, Δangle as
-the angle between the two direction vectors, equal to the haversine form) in float32,
-which agree with it to ~1e-4 degrees and run several times faster (tests hold them
-together).
+Each clip is judged by the spatial core's ``trajectory_errors`` (both resolutions from
+one intensity pass); this module spreads clips over processes and aggregates.
 """
 
 from __future__ import annotations
@@ -25,110 +20,21 @@ import numpy as np
 
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.evaluation.sets import ClipRef, decode_foa
-from sonicmotion.spatial.doa import FRAME_SECONDS, GATE, HOP_SECONDS, RESOLUTIONS, FrameGrid, intensity, vector_angles
-from sonicmotion.spatial.encode import direction_gains, trajectory_gains
+from sonicmotion.spatial.doa import FRAME_SECONDS, GATE, HOP_SECONDS, RESOLUTIONS
 from sonicmotion.spatial.layout import ChannelLayout
-from sonicmotion.spatial.metrics import SpatialErrors, angular_differences
+from sonicmotion.spatial.metrics import SpatialErrors, trajectory_errors
 from sonicmotion.spatial.trajectory import Trajectory
 
 ERROR_NAMES = ("l1_azimuth", "l1_elevation", "delta_angle")
 GROUPS = ("all", "static", "moving")
 
 
-def _mean(values: np.ndarray) -> float:
-    return float(np.mean(values, dtype=np.float64))
-
-
 def clip_spatial_errors(
-    foa: np.ndarray,
-    sample_rate: int,
-    trajectory: Trajectory,
-    layout: str | ChannelLayout = "fuma",
-    frame_seconds: float = FRAME_SECONDS,
-    hop_seconds: float = HOP_SECONDS,
-    gate: float = GATE,
+    foa: np.ndarray, sample_rate: int, trajectory: Trajectory, layout: str | ChannelLayout = "fuma"
 ) -> dict[str, SpatialErrors]:
-    """Errors in degrees of (4, n) ``foa`` against ``trajectory``, by resolution.
-
-    Raises SonicMotionError for a silent clip (nothing to localise).
-    """
-    vectors, energy = intensity(foa, layout)
-    vectors = vectors.astype(np.float32, copy=False)
-    n = vectors.shape[1]
-    if n == 0:
-        raise SonicMotionError("FOA audio has no samples")
-    # A static path is one unit vector (3,): scalar-array arithmetic, no per-sample path.
-    if trajectory.is_static:
-        path = direction_gains(*[np.array([a]) for a in trajectory.start])[:, 0].astype(np.float32)
-    else:
-        path = trajectory_gains(trajectory, n, sample_rate)  # (3, n) float32 unit vectors
-
-    # Frame resolution: as spatial_errors(..., "frame"); the requested direction of a
-    # frame is the path averaged over it, weighted by the clip's W energy.
-    grid = FrameGrid.from_seconds(n, sample_rate, frame_seconds, hop_seconds)
-    frame_vectors = grid.sums(vectors)
-    frame_energy = grid.sums(energy)
-    loudest = frame_energy.max()
-    active = (frame_energy > gate * loudest) & (loudest > 0) & np.any(frame_vectors != 0.0, axis=0)
-    if not active.any():
-        raise SonicMotionError("the clip is silent: no active frames to localise")
-    est_az, est_el = vector_angles(frame_vectors[:, active])
-    if path.ndim == 1:  # the energy-weighted mean of a constant direction is that direction
-        ref_az, ref_el = vector_angles(path.astype(np.float64)[:, None])
-    else:
-        ref_az, ref_el = vector_angles(grid.sums(path * energy.astype(np.float32, copy=False))[:, active])
-    d_az, d_el, angle = angular_differences(est_az, est_el, ref_az, ref_el)
-    frame = SpatialErrors(_mean(d_az), _mean(d_el), _mean(angle), int(d_az.size), "frame")
-
-    # Sample resolution: every sample whose intensity is not exactly zero.
-    keep = np.any(vectors != 0.0, axis=0)
-    if not keep.all():
-        vectors = vectors[:, keep]
-        path = path[:, keep] if path.ndim == 2 else path
-    d_az, d_el, angle = _sample_differences(vectors, path)
-    sample = SpatialErrors(_mean(d_az), _mean(d_el), _mean(angle), int(d_az.size), "sample")
-    return {"frame": frame, "sample": sample}
-
-
-def _chord_angle(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Angle in degrees between unit vectors from their chord: 2·asin(|a - b| / 2).
-
-    Well conditioned at every angle, and asin is a vectorised float32 ufunc (atan2 is
-    not: it costs five times as much per value).
-    """
-    squares = [np.square(u - v) for u, v in zip(a, b)]
-    chord = np.sqrt(sum(squares[1:], squares[0]))
-    return np.arcsin(np.minimum(chord * np.float32(0.5), np.float32(1.0))) * np.float32(360.0 / np.pi)
-
-
-def _unit_horizontal(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y)/h and h; a vertical vector gets azimuth 0, as vector_angles gives it."""
-    horizontal = np.sqrt(x * x + y * y)
-    flat = horizontal == 0.0
-    if not flat.any():
-        return x / horizontal, y / horizontal, horizontal
-    safe = np.where(flat, np.float32(1.0), horizontal)
-    return np.where(flat, np.float32(1.0), x / safe), y / safe, horizontal
-
-
-def _sample_differences(vectors: np.ndarray, path: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """|Δazimuth|, |Δelevation| and Δangle in degrees between (3, n) intensity vectors
-    (non-zero) and unit path vectors (3, n) or (3,), float32.
-
-    Each is the angle between two unit vectors, from their chord: Δangle between the
-    directions, Δazimuth between the horizontal projections, Δelevation between
-    (cos φ, sin φ) pairs (both cosines >= 0, so that angle is |φ̂ - φ|).
-    """
-    x, y, z = vectors
-    px, py, pz = path
-    inverse_norm = np.float32(1.0) / np.sqrt(x * x + y * y + z * z)
-    x, y, z = x * inverse_norm, y * inverse_norm, z * inverse_norm
-    ux, uy, h = _unit_horizontal(x, y)
-    qx, qy, hp = _unit_horizontal(px, py)
-    d_az = _chord_angle((ux, uy), (qx, qy))
-    d_el = _chord_angle((h, z), (hp, pz))
-    angle = _chord_angle((x, y, z), (px, py, pz))
-    return d_az, d_el, angle
+    """Both resolutions' errors of one clip against its path (the spatial core's
+    :func:`~sonicmotion.spatial.metrics.trajectory_errors`, one intensity pass)."""
+    return trajectory_errors(foa, sample_rate=sample_rate, trajectory=trajectory, layout=layout)
 
 
 @dataclass(frozen=True)
@@ -182,7 +88,7 @@ def summarise(per_clip: list[dict[str, Any]]) -> dict[str, Any]:
             if not rows:
                 summary[resolution][group] = {"n": 0}
                 continue
-            summary[resolution][group] = {name: _mean(np.array([r[name] for r in rows])) for name in ERROR_NAMES}
+            summary[resolution][group] = {name: float(np.mean([r[name] for r in rows], dtype=np.float64)) for name in ERROR_NAMES}
             summary[resolution][group]["n"] = len(rows)
     return summary
 

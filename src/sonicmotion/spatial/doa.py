@@ -146,6 +146,12 @@ def estimate_doa(
     frame_vectors = grid.sums(vectors)
     frame_energy = grid.sums(energy)
     azimuth, elevation = vector_angles(frame_vectors)
-    loudest = frame_energy.max()
-    active = (frame_energy > gate * loudest) & (loudest > 0) & np.any(frame_vectors != 0.0, axis=0)
+    active = active_frames(frame_vectors, frame_energy, gate)
     return DoaEstimate(grid.centres(sample_rate), azimuth, elevation, active, "frame", frame_energy)
+
+
+def active_frames(frame_vectors: np.ndarray, frame_energy: np.ndarray, gate: float = GATE) -> np.ndarray:
+    """Frames loud enough to have a direction: W energy above ``gate`` times the loudest
+    frame's, and a non-zero intensity."""
+    loudest = frame_energy.max()
+    return (frame_energy > gate * loudest) & (loudest > 0) & np.any(frame_vectors != 0.0, axis=0)

@@ -57,6 +57,14 @@ def describe_host(host: str) -> str:
             "studio, upload files and start renders; it has no login. Use --host 127.0.0.1 unless you mean it")
 
 
+class _QuietHTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # A browser that navigates away mid-answer is normal; anything else is a bug worth a trace.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class StudioServer:
     """A studio on ``host:port`` (port 0 picks a free one) over a workspace folder."""
 
@@ -65,7 +73,7 @@ class StudioServer:
         self.workspace = Workspace(workspace, model_dir, generator)
         self.max_upload_bytes = int(max_upload_bytes)
         try:
-            self.httpd = ThreadingHTTPServer((host, port), _Handler)
+            self.httpd = _QuietHTTPServer((host, port), _Handler)
         except OSError as err:
             raise SonicMotionError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
         self.httpd.daemon_threads = True
