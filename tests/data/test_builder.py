@@ -24,7 +24,7 @@ ALL = ("clotho_dev", "clotho_eval", "audiocaps", "wavcaps", "manifest")
 
 def _build(corpora, out, keys=ALL, resume=False, **settings):
     sources, skipped = read_sources([SourceSpec.parse(corpora[k]) for k in keys])
-    config = BuildConfig(progress=False, **{"shard_size": 4, **settings})
+    config = BuildConfig(progress=False, **{"shard_size": 4, "plots": False, **settings})
     return build_dataset(sources, skipped, out, config, resume=resume)
 
 
@@ -39,7 +39,7 @@ def _index_rows(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def reference(corpora, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference") / "data"
-    result = _build(corpora, out)
+    result = _build(corpora, out, plots=True)
     return out, result
 
 
@@ -152,7 +152,7 @@ def test_parts_built_separately_merge_into_the_same_index(reference, corpora, tm
         merge_parts(shared)
     elsewhere = tmp_path / "node1"
     _build(corpora, elsewhere, part=(1, 3))
-    merged = merge_parts(shared, [elsewhere])
+    merged = merge_parts(shared, [elsewhere], plots=False)
     assert _shard_bytes(shared) == _shard_bytes(out)
     assert _index_rows(shared) == _index_rows(out)
     assert merged.report["counts"] == result.report["counts"]
@@ -171,7 +171,7 @@ def test_bad_sources_are_skipped_and_reported(tmp_path):
         handle.write("development clip 0.wav,duplicate,,,,\n")
         handle.write("nofile.wav,a caption,,,,\n")
     out = tmp_path / "out"
-    code = main(["dataset", "build", "--source", f"clotho:{table}:{audio}", "--out", str(out), "--no-progress"])
+    code = main(["dataset", "build", "--source", f"clotho:{table}:{audio}", "--out", str(out), "--no-progress", "--no-plots"])
     assert code == 0
     report = json.loads((out / "report" / "report.json").read_text())
     reasons = {s["source_id"]: s["reason"] for s in report["skipped"]}

@@ -86,6 +86,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    "(OpenAI-compatible); default: template captions only")
     p.add_argument("--rephrase-cache", help="answer cache folder (default OUT/.build/rephrase)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true", help="skip the report's histogram PNGs (see 'dataset stats')")
     p.set_defaults(run=run_build)
 
     p = sub.add_parser(
@@ -146,7 +147,7 @@ def run_build(args: argparse.Namespace) -> int:
     config = BuildConfig(
         seed=args.seed, shard_size=args.shard_size, limit=args.limit,
         preprocess=PreprocessConfig(min_seconds=args.min_seconds), rephraser=rephraser,
-        workers=args.workers, part=args.shard, progress=not args.no_progress,
+        workers=args.workers, part=args.shard, progress=not args.no_progress, plots=not args.no_plots,
     )
     result = build_dataset(sources, skipped, args.out, config, resume=args.resume)
     print(summary_text(result.report))

@@ -32,6 +32,7 @@ from sonicmotion.data.report import IndexWriter, ReportAccumulator, plot_report,
 from sonicmotion.data.sampling import KINDS, sample_parameters, sample_seed
 from sonicmotion.data.shards import ShardWriter, foa_flac_bytes, shard_name
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import atomic_path
 from sonicmotion.spatial import Trajectory, encode_foa
 
 FORMAT_VERSION = 1
@@ -50,6 +51,7 @@ class BuildConfig:
     workers: int = 1
     part: tuple[int, int] = (0, 1)  # (i, N): build every N-th shard starting at i
     progress: bool = True
+    plots: bool = True  # histogram PNGs in the report (matplotlib takes seconds)
 
     @property
     def sources_per_shard(self) -> int:
@@ -356,24 +358,26 @@ def build_dataset(
     }
     report = accumulator.as_dict(extra)
     if parts == 1:
-        _write_report(out, report)
+        _write_report(out, report, config.plots)
     else:
         write_json(out / "parts" / f"report-{part:05d}-of-{parts:05d}.json", report)
     report["build_seconds"] = seconds
     return BuildResult(out, index_path, report, len(todo), len(mine) - len(todo))
 
 
-def _write_report(out: Path, report: dict[str, Any]) -> None:
+def _write_report(out: Path, report: dict[str, Any], plots: bool = True) -> None:
     from sonicmotion.data.report import summary_text
 
     folder = out / "report"
     folder.mkdir(exist_ok=True)
     write_json(folder / "report.json", report)
-    (folder / "summary.txt").write_text(summary_text(report) + "\n", encoding="utf-8")
-    plot_report(report, folder)
+    with atomic_path(folder / "summary.txt") as tmp:
+        tmp.write_text(summary_text(report) + "\n", encoding="utf-8")
+    if plots:
+        plot_report(report, folder)
 
 
-def merge_parts(out_dir: str | os.PathLike, others: list[str | os.PathLike] = ()) -> BuildResult:
+def merge_parts(out_dir: str | os.PathLike, others: list[str | os.PathLike] = (), plots: bool = True) -> BuildResult:
     """Join the ``--shard i/N`` parts of a build into ``index.parquet`` and one report.
 
     Parts built on other machines into other folders are copied in first (shards and
@@ -429,5 +433,5 @@ def merge_parts(out_dir: str | os.PathLike, others: list[str | os.PathLike] = ()
     extra = {k: first[k] for k in ("fingerprint", "seed", "shard_size", "sonicmotion")}
     extra.update(part=[0, 1], shards=len(order), shard_names=[name for name, _ in order], merged_parts=parts)
     report = accumulator.as_dict(extra)
-    _write_report(out, report)
+    _write_report(out, report, plots)
     return BuildResult(out, out / "index.parquet", report, 0, len(order))
