@@ -206,3 +206,31 @@ def test_limit_and_a_non_empty_folder(corpora, tmp_path):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(SonicMotionError, match="not empty"):
         _build(corpora, tmp_path / "other")
+
+
+@pytest.mark.slow
+def test_resume_after_a_real_kill(reference, corpora, tmp_path):
+    """SIGKILL a two-worker build mid-way, resume it, and get the uninterrupted bytes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, _ = reference
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "sonicmotion", "dataset", "build", "--out", str(killed), "--shard-size", "4",
+               "--workers", "2", "--no-progress", "--no-plots"]
+    for key in ALL:
+        command += ["--source", corpora[key]]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((killed / ".build" / "shards").glob("*.json"))) < 2:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "index.parquet").exists()
+    subprocess.run(command + ["--resume"], env=env, check=True, stdout=subprocess.DEVNULL)
+    assert _shard_bytes(killed) == _shard_bytes(out)
+    assert _index_rows(killed) == _index_rows(out)

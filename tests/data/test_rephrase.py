@@ -114,3 +114,28 @@ def test_unreachable_endpoint_and_missing_model_fail_before_work(tmp_path):
         make_rephraser(RephraserSpec.parse(f"transformers:{tmp_path / 'nomodel'}", str(tmp_path)))
     with pytest.raises(SonicMotionError, match="expected transformers"):
         RephraserSpec.parse("gemma", str(tmp_path))
+
+
+@pytest.mark.slow
+def test_local_transformers_model_loads_from_a_path_and_bad_answers_keep_the_template(tmp_path):
+    """A tiny random GPT-2 saved to disk stands in for a real model (no download)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = ["[UNK]", "[EOS]", "the", "sound", "front", "left", "moves", "fast", "clockwise", "."]
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    folder = tmp_path / "tiny-lm"
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", eos_token="[EOS]").save_pretrained(folder)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(words), n_positions=1024, n_embd=16, n_layer=1, n_head=2,
+                        bos_token_id=1, eos_token_id=1)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    rephraser = make_rephraser(RephraserSpec.parse(f"transformers:{folder}", str(tmp_path / "cache")))
+    rephraser.check()
+    template = template_caption("A door creaks.", MOVING, seed=0)
+    text, origin = rephraser.rephrase("A door creaks.", MOVING, template)
+    assert rephraser.asked == 1
+    # A random model's answer lacks the Table 1 words, so the template stays.
+    assert (text, origin) == (template, "template")

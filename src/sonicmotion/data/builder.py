@@ -167,7 +167,8 @@ def build_shard(task: ShardTask) -> dict[str, Any]:
     rate = config.preprocess.sample_rate
     rows, skipped = [], []
     path = out / task.name
-    tmp = path.with_name(f".{path.name}.partial")
+    # Unique per process: a worker orphaned by a killed build may still be finishing this shard.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     with open(tmp, "wb") as handle, ShardWriter(handle) as writer:
         for source in task.sources:
             try:
@@ -244,7 +245,7 @@ def _prepare_folder(out: Path, tasks: list[ShardTask], mine: list[ShardTask], co
         (out / split).mkdir(exist_ok=True)
         # Temporary files of a killed build.
         for leftover in (out / split).glob(".*.partial"):
-            leftover.unlink()
+            leftover.unlink(missing_ok=True)
 
 
 def _run_tasks(todo: list[ShardTask], out: Path, config: BuildConfig, total_samples: int, done_samples: int):

@@ -76,7 +76,7 @@ def _read_sound(path: str, config: PreprocessConfig) -> tuple[np.ndarray, int]:
             if data.shape[0] == 0:
                 break
             decoded = True
-            mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+            mono = _downmix_frames(data)
             if not np.all(np.isfinite(mono)):
                 raise SourceSkipped("audio contains NaN or infinite samples")
             active = np.flatnonzero(frame_activity(mono, frame, config.silence_db))
@@ -119,6 +119,16 @@ def load_clip(path: str | os.PathLike, config: PreprocessConfig = PreprocessConf
     if peak > MAX_PEAK:
         clip *= np.float32(MAX_PEAK / peak)
     return clip
+
+
+def _downmix_frames(data: np.ndarray) -> np.ndarray:
+    """(n, channels) -> (n,) mean. Column adds: numpy's mean along the short axis is ~40x slower."""
+    mono = np.array(data[:, 0], dtype=np.float32)
+    for channel in range(1, data.shape[1]):
+        mono += data[:, channel]
+    if data.shape[1] > 1:
+        mono *= np.float32(1.0 / data.shape[1])
+    return mono
 
 
 def _first_line(err: BaseException) -> str:

@@ -66,6 +66,7 @@ class ShardWriter:
 
     def __init__(self, fileobj: BinaryIO):
         self._tar = tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT)
+        self._tar.copybufsize = 1 << 22  # one write per member instead of 16 KB pieces
 
     def add(self, name: str, data: bytes) -> None:
         info = tarfile.TarInfo(name)
