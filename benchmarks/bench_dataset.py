@@ -125,7 +125,11 @@ def child(args: argparse.Namespace) -> None:
         seconds, cpu_seconds = time.perf_counter() - start, cpu() - start_cpu
         if best is None or cpu_seconds < best[2]:
             best = (samples, seconds, cpu_seconds)
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    # VmHWM is this process's own peak (ru_maxrss of a fresh process starts at its parent's);
+    # worker processes, if any, report through RUSAGE_CHILDREN.
+    with open("/proc/self/status") as status:
+        own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     samples, seconds, cpu_seconds = best
     print(json.dumps({"samples": samples, "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak / 1024}))
 

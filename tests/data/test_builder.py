@@ -201,11 +201,12 @@ def test_limit_and_a_non_empty_folder(corpora, tmp_path):
     out = tmp_path / "limited"
     result = _build(corpora, out, limit=1)
     assert result.report["samples_per_split"] == {"test": 2, "train": 2, "validation": 2}
-    assert sum(s["reason"] == "beyond --limit" for s in result.report["skipped"]) == 10
+    assert result.report["sources_beyond_limit"] == 10 and result.report["skipped"] == []
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(SonicMotionError, match="not empty"):
-        _build(corpora, tmp_path / "other")
+    for resume in (False, True):
+        with pytest.raises(SonicMotionError, match="not empty"):
+            _build(corpora, tmp_path / "other", resume=resume)
 
 
 @pytest.mark.slow

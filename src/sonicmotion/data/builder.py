@@ -169,25 +169,29 @@ def build_shard(task: ShardTask) -> dict[str, Any]:
     path = out / task.name
     # Unique per process: a worker orphaned by a killed build may still be finishing this shard.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    with open(tmp, "wb") as handle, ShardWriter(handle) as writer:
-        for source in task.sources:
-            try:
-                mono = load_clip(source.path, config.preprocess)
-            except SourceSkipped as err:
-                skipped.append(asdict(Skipped(source.corpus, source.source_id, err.reason, source.split)))
-                _advance(len(KINDS))
-                continue
-            except Exception as err:  # the build never dies on one source
-                reason = f"unexpected error ({type(err).__name__}: {err})"
-                skipped.append(asdict(Skipped(source.corpus, source.source_id, reason, source.split)))
-                _advance(len(KINDS))
-                continue
-            for kind in KINDS:
-                meta = sample_metadata(source, kind, config, rephraser)
-                foa = encode_foa(mono, rate, Trajectory.from_dict(meta["trajectory"]))
-                writer.add_sample(meta["key"], foa_flac_bytes(foa, rate, "fuma"), meta)
-                rows.append({**meta, "shard": task.name})
-                _advance(1)
+    try:
+        with open(tmp, "wb") as handle, ShardWriter(handle) as writer:
+            for source in task.sources:
+                try:
+                    mono = load_clip(source.path, config.preprocess)
+                except SourceSkipped as err:
+                    skipped.append(asdict(Skipped(source.corpus, source.source_id, err.reason, source.split)))
+                    _advance(len(KINDS))
+                    continue
+                except Exception as err:  # the build never dies on one source
+                    reason = f"unexpected error ({type(err).__name__}: {err})"
+                    skipped.append(asdict(Skipped(source.corpus, source.source_id, reason, source.split)))
+                    _advance(len(KINDS))
+                    continue
+                for kind in KINDS:
+                    meta = sample_metadata(source, kind, config, rephraser)
+                    foa = encode_foa(mono, rate, Trajectory.from_dict(meta["trajectory"]))
+                    writer.add_sample(meta["key"], foa_flac_bytes(foa, rate, "fuma"), meta)
+                    rows.append({**meta, "shard": task.name})
+                    _advance(1)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     record = {
         "shard": task.name, "task": task.digest(), "bytes": path.stat().st_size,
@@ -233,8 +237,8 @@ def _prepare_folder(out: Path, tasks: list[ShardTask], mine: list[ShardTask], co
             raise SonicMotionError(
                 f"{out} already holds {len(started)} shard(s) of this build; pass --resume to continue it"
             )
-    elif out.exists() and any(p.name != STATE_DIR for p in out.iterdir()) and not resume:
-        raise SonicMotionError(f"{out} is not empty; build into a new folder")
+    elif out.exists() and any(p.name != STATE_DIR for p in out.iterdir()):
+        raise SonicMotionError(f"{out} is not empty and holds no build to resume; build into a new folder")
     (state / "shards").mkdir(parents=True, exist_ok=True)
     if not build_file.is_file():
         write_json(build_file, {
@@ -321,27 +325,18 @@ def build_dataset(
         from sonicmotion.data.rephrase import make_rephraser
 
         make_rephraser(config.rephraser).check()  # fail before any work if it cannot answer
-    records: dict[str, dict[str, Any]] = {}
-    for task in mine:
-        record = load_record(out, task) if resume else None
-        if record is not None:
-            records[task.name] = {"done": True}
-    todo = [t for t in mine if t.name not in records]
+    finished = {t.name for t in mine if resume and load_record(out, t) is not None}
+    todo = [t for t in mine if t.name not in finished]
     total = sum(2 * len(t.sources) for t in mine)
-    done = sum(2 * len(t.sources) for t in mine if t.name in records)
+    done = sum(2 * len(t.sources) for t in mine if t.name in finished)
     started = time.perf_counter()
-    for record in _run_tasks(todo, out, config, total, done):
-        records[record["shard"]] = {"done": True}
+    for _ in _run_tasks(todo, out, config, total, done):
+        pass
     seconds = time.perf_counter() - started
     # Index and report from the records, in plan order, one shard in memory at a time.
     accumulator = ReportAccumulator()
-    in_plan = {(s.corpus, s.source_id) for t in tasks for s in t.sources}
     if part == 0:  # adapter skips are reported once, by part 0
         accumulator.add_skipped(asdict(s) for s in read_skipped)
-        accumulator.add_skipped(
-            {"corpus": s.corpus, "source_id": s.source_id, "reason": "beyond --limit", "split": s.split}
-            for s in sources if (s.corpus, s.source_id) not in in_plan
-        )
     index_path = out / "index.parquet" if parts == 1 else out / "parts" / f"index-{part:05d}-of-{parts:05d}.parquet"
     index_path.parent.mkdir(exist_ok=True)
     with IndexWriter(index_path) as index:
@@ -355,7 +350,8 @@ def build_dataset(
     extra = {
         "fingerprint": fingerprint(tasks, config), "seed": config.seed, "shard_size": config.shard_size,
         "part": [part, parts], "shards": len(mine), "shard_names": [t.name for t in mine],
-        "sonicmotion": __version__,
+        "sonicmotion": __version__, "limit": config.limit,
+        "sources_beyond_limit": len(sources) - sum(len(t.sources) for t in tasks),
     }
     report = accumulator.as_dict(extra)
     if parts == 1:
@@ -431,7 +427,7 @@ def merge_parts(out_dir: str | os.PathLike, others: list[str | os.PathLike] = ()
                 path, group = locations[name]
                 writer.write_table(pq.ParquetFile(str(path)).read_row_group(group))
     first = reports[(0, parts)][0]
-    extra = {k: first[k] for k in ("fingerprint", "seed", "shard_size", "sonicmotion")}
+    extra = {k: first[k] for k in ("fingerprint", "seed", "shard_size", "sonicmotion", "limit", "sources_beyond_limit")}
     extra.update(part=[0, 1], shards=len(order), shard_names=[name for name, _ in order], merged_parts=parts)
     report = accumulator.as_dict(extra)
     _write_report(out, report, plots)

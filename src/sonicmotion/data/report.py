@@ -191,6 +191,8 @@ def summary_text(report: dict[str, Any]) -> str:
     for name, counts in report["categories"].items():
         if counts:
             lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if report.get("sources_beyond_limit"):
+        lines.append(f"sources beyond --limit {report['limit']}: {report['sources_beyond_limit']}")
     lines.append(f"skipped sources: {report['skipped_count']}")
     for reason, count in report["skipped_reasons"].items():
         lines.append(f"  {reason}: {count}")
