@@ -114,6 +114,8 @@ def test_unreachable_endpoint_and_missing_model_fail_before_work(tmp_path):
         make_rephraser(RephraserSpec.parse(f"transformers:{tmp_path / 'nomodel'}", str(tmp_path)))
     with pytest.raises(SonicMotionError, match="expected transformers"):
         RephraserSpec.parse("gemma", str(tmp_path))
+    secure = RephraserSpec.parse("https://llm.example.org/v1#big", str(tmp_path))
+    assert (secure.kind, secure.target, secure.model) == ("http", "https://llm.example.org/v1", "big")
 
 
 @pytest.mark.slow

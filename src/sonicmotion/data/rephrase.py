@@ -47,16 +47,14 @@ class RephraserSpec:
 
     @classmethod
     def parse(cls, text: str, cache_dir: str) -> "RephraserSpec":
-        """``transformers:PATH`` or ``http:URL[#MODEL]``."""
+        """``transformers:PATH`` or ``http(s)://HOST[:PORT]/v1[#MODEL]``."""
+        if text.startswith(("http://", "https://")):
+            url, _, model = text.partition("#")
+            return cls("http", url, cache_dir, model)
         kind, _, target = text.partition(":")
-        if kind not in KINDS or not target:
+        if kind != "transformers" or not target:
             raise SonicMotionError(f"--rephraser {text!r}: expected transformers:MODEL_DIR or http://HOST:PORT/v1[#MODEL]")
-        model = ""
-        if kind == "http":
-            target, _, model = target.partition("#")
-            if not target.startswith(("http://", "https://")):
-                target = "http:" + target  # "http://host" was split at its first colon
-        return cls(kind, target, cache_dir, model)
+        return cls(kind, target, cache_dir)
 
     def identity(self) -> str:
         """What decides the answers (not where they are cached)."""

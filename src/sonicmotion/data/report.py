@@ -219,7 +219,8 @@ def plot_report(report: dict[str, Any], folder: str | os.PathLike) -> list[Path]
             for name in names:
                 hist = report["histograms"][name]
                 edges = np.asarray(hist["edges"])
-                ax.stairs(hist["counts"], edges, label=name.replace("_", " "))
+                label = name.replace("_", " ") + (" (moving samples)" if name.startswith(("end", "move")) else "")
+                ax.stairs(hist["counts"], edges, label=label)
             ax.set_xlabel(unit)
             ax.set_ylabel("samples")
             ax.legend(fontsize=8)

@@ -71,7 +71,11 @@ class SpatialParameters:
         """The SPEC §3 fields of these parameters (with ``clockwise`` and ``trajectory``)."""
         fields = asdict(self)
         fields["clockwise"] = self.clockwise
-        fields["trajectory"] = self.trajectory().to_dict()
+        # Trajectory wraps azimuths ((a + 180) % 360 - 180), which leaves 1e-14 noise on
+        # values like 60.1; the stored path uses the same 0.01° values as the fields.
+        fields["trajectory"] = {
+            k: round(v, 6) if isinstance(v, float) else v for k, v in self.trajectory().to_dict().items()
+        }
         return fields
 
 
