@@ -62,7 +62,9 @@ def make_wavcaps(root: Path, count: int = 3, seed: int = 200) -> tuple[Path, Pat
     for i in range(count):
         source_id = str(50000 + i)
         write_sound(audio / f"{source_id}.flac", 1.5, seed + i, rate=48000, channels=1)
-        items.append({"id": source_id, "caption": f"Birds chirp in a garden {i}.", "duration": 1.5})
+        # As in WavCaps: file_name is the uploader's original name, audio a placeholder.
+        items.append({"id": source_id, "file_name": f"Garden birds {i}.wav", "audio": "wav_path",
+                      "caption": f"Birds chirp in a garden {i}.", "duration": 1.5})
     table = root / "fsd_final.json"
     table.write_text(json.dumps({"num_captions_per_audio": 1, "data": items}))
     return table, audio

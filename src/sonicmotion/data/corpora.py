@@ -10,8 +10,9 @@ Formats (``--source KIND:FILE[:AUDIO_DIR][:key=value...]`` on the command line):
   from ``pattern=`` (default ``{youtube_id}.wav``; fields ``{audiocap_id}``,
   ``{youtube_id}``, ``{start_time}``); split from the CSV's name (train, val, test).
 - ``wavcaps:JSON:AUDIO_DIR`` — WavCaps/FreeSound JSON ``{"data": [{"id", "caption", ...}]}``;
-  the file is the entry's ``audio``/``wav_path``/``file_name`` field or ``{id}.<any audio
-  extension>`` in the folder; split train unless ``split=...``; corpus name ``name=``.
+  the file is ``{id}.<any audio extension>`` in the folder (as WavCaps names them), else
+  the entry's ``audio``/``wav_path``/``file_name`` if that file is there; split train
+  unless ``split=...``; corpus name ``name=``.
 - ``manifest:FILE`` — CSV or JSONL with ``path,caption[,split][,id]`` (paths relative to
   the manifest's folder); rows sharing an id add captions.
 
@@ -207,17 +208,22 @@ def read_wavcaps(spec: SourceSpec) -> tuple[list[Source], list[Skipped]]:
         raise SonicMotionError(f'{spec.file}: expected a JSON object {{"data": [{{"id", "caption", ...}}]}}')
     # One listing of the folder instead of a stat per candidate extension.
     by_stem: dict[str, str] = {}
+    names = set()
     for entry in sorted(os.listdir(spec.audio_dir)):
         stem, ext = os.path.splitext(entry)
         if ext.lower() in AUDIO_EXTENSIONS:
             by_stem.setdefault(stem, entry)
+            names.add(entry)
     out = _Collector(spec.options.get("name", "wavcaps"))
     for i, item in enumerate(data["data"]):
         if not isinstance(item, dict) or "id" not in item:
             raise SonicMotionError(f"{spec.file}: entry {i} has no 'id' field")
         source_id = str(item["id"])
-        named = next((item[k] for k in ("audio", "wav_path", "file_name") if isinstance(item.get(k), str)), None)
-        filename = os.path.basename(named) if named else by_stem.get(source_id, by_stem.get(Path(source_id).stem))
+        # WavCaps releases name files by id ("180913.flac"); "file_name" holds the uploader's
+        # original name and "audio" may be a placeholder, so they count only if present.
+        named = [os.path.basename(item[k]) for k in ("audio", "wav_path", "file_name") if isinstance(item.get(k), str)]
+        candidates = [by_stem.get(source_id), by_stem.get(Path(source_id).stem)] + [n for n in named if n in names]
+        filename = next((c for c in candidates if c), None)
         path = os.path.join(spec.audio_dir, filename) if filename else None
         captions = item.get("caption")
         captions = captions if isinstance(captions, list) else [captions]
