@@ -235,3 +235,16 @@ def test_resume_after_a_real_kill(reference, corpora, tmp_path):
     subprocess.run(command + ["--resume"], env=env, check=True, stdout=subprocess.DEVNULL)
     assert _shard_bytes(killed) == _shard_bytes(out)
     assert _index_rows(killed) == _index_rows(out)
+
+
+def test_stats_and_merge_commands(reference, tmp_path, capsys):
+    out, result = reference
+    assert main(["dataset", "stats", str(out), "--plots", str(tmp_path / "plots")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("26 samples: test 6, train 16, validation 4")
+    assert "train/clotho/moving" in printed and (tmp_path / "plots" / "angles.png").stat().st_size > 1000
+    assert main(["dataset", "merge", str(out)]) == 2
+    assert "no parts to merge" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["dataset", "build", "--out", str(tmp_path / "x"), "--shard", "3/2"])
+    assert exit_.value.code == 2 and "need 0 <= i < N" in capsys.readouterr().err
