@@ -67,3 +67,13 @@ def test_clipping_resample_overshoot_is_scaled_below_full_scale(tmp_path):
     sf.write(tmp_path / "sq.wav", square, rate, subtype="FLOAT")
     clip = load_clip(tmp_path / "sq.wav")
     assert 0.98 < np.max(np.abs(clip)) <= 0.99 + 1e-6
+
+
+def test_16_bit_fast_path_gives_libsndfile_float_values(tmp_path):
+    """16-bit files are read as integers; the clip must equal the float-read one exactly."""
+    path = write_sound(tmp_path / "s.wav", 3.0, seed=0, channels=3)
+    fast = load_clip(path)
+    with sf.SoundFile(path) as f:
+        floats = f.read(dtype="float32", always_2d=True)
+    sf.write(tmp_path / "f.wav", floats, 44100, subtype="FLOAT")  # same values, float file
+    np.testing.assert_array_equal(fast, load_clip(tmp_path / "f.wav"))
