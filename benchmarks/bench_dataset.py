@@ -101,37 +101,47 @@ def run_builder(table: Path, out: Path, workers: int) -> int:
     return result.report["samples"]
 
 
-def child(args: argparse.Namespace) -> None:
-    table, out = Path(args.table), Path(args.out)
-    def cpu() -> float:
-        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
-    def run(folder: Path, source_table: Path) -> int:
-        if args.child == "reference":
-            return run_reference(source_table, folder)
-        return run_builder(source_table, folder, args.workers)
 
-    # Warm-up on two sources: imports and first-call costs are paid once per process, not
-    # per sample, so they stay out of a per-sample rate.
-    warm = out / "warm-corpus"
-    shutil.copytree(table.parent, warm, ignore=shutil.ignore_patterns("clip000[2-9].wav", "clip00[1-9]?.wav",
-                                                                        "clip0[1-9]??.wav"))
-    run(out / "warm", warm / table.name)
-    best = None
-    for round_ in range(args.rounds):
-        start, start_cpu = time.perf_counter(), cpu()
-        samples = run(out / f"round{round_}", table)
-        seconds, cpu_seconds = time.perf_counter() - start, cpu() - start_cpu
-        if best is None or cpu_seconds < best[2]:
-            best = (samples, seconds, cpu_seconds)
+def _peak_rss_mb() -> float:
     # VmHWM is this process's own peak (ru_maxrss of a fresh process starts at its parent's);
     # worker processes, if any, report through RUSAGE_CHILDREN.
     with open("/proc/self/status") as status:
         own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-    peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    samples, seconds, cpu_seconds = best
-    print(json.dumps({"samples": samples, "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mb": peak / 1024}))
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+
+
+def _timed(function) -> tuple[int, float, float]:
+    start, start_cpu = time.perf_counter(), _cpu_seconds()
+    samples = function()
+    return samples, time.perf_counter() - start, _cpu_seconds() - start_cpu
+
+
+def child(args: argparse.Namespace) -> None:
+    """``--child pair``: both pipelines alternately in one process (a fair ratio on a busy
+    machine, whose load changes from minute to minute); ``--child reference|builder``: one
+    pipeline once, for its own peak RSS and, with workers, its multi-process rate."""
+    table, out = Path(args.table), Path(args.out)
+    pipelines = {
+        "reference": lambda folder: run_reference(table, folder),
+        "builder": lambda folder: run_builder(table, folder, args.workers),
+    }
+    if args.child != "pair":
+        samples, seconds, cpu = _timed(lambda: pipelines[args.child](out / "run"))
+        print(json.dumps({"samples": samples, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": _peak_rss_mb()}))
+        return
+    # Warm-up: imports and first-call costs are paid once per process, not per sample.
+    for name, pipeline in pipelines.items():
+        pipeline(out / f"warm-{name}")
+    rounds = {name: [] for name in pipelines}
+    for round_ in range(args.rounds):
+        for name, pipeline in pipelines.items():
+            rounds[name].append(_timed(lambda: pipeline(out / f"{name}-{round_}")))
+            shutil.rmtree(out / f"{name}-{round_}")
+    print(json.dumps(rounds))
 
 
 def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
@@ -172,7 +182,7 @@ def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
     return costs
 
 
-def measure(kind: str, table: Path, out: Path, workers: int = 1, rounds: int = 2) -> dict:
+def measure(kind: str, table: Path, out: Path, workers: int = 1, rounds: int = 3):
     command = [sys.executable, __file__, "--child", kind, "--table", str(table), "--out", str(out),
                "--workers", str(workers), "--rounds", str(rounds)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -183,7 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sources", type=int, default=60, help="number of source WAVs (default 60)")
     parser.add_argument("--workers", type=int, default=0, help="also time the builder with this many workers")
-    parser.add_argument("--rounds", type=int, default=2, help="timed runs per pipeline; the best counts (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timed runs per pipeline (default 3)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -197,23 +207,29 @@ def main() -> None:
         seconds = sum(sf.info(str(p)).duration for p in (tmp / "corpus" / "audio").iterdir())
         print(f"{args.sources} sources, 44.1 kHz stereo 16-bit WAV, {seconds / args.sources:.1f} s on average; "
               f"machine: {os.cpu_count()} CPUs")
-        reference = measure("reference", table, tmp / "ref", rounds=args.rounds)
-        builder = measure("builder", table, tmp / "built", rounds=args.rounds)
-        rows = [("reference (one clip at a time)", reference, 1), ("dataset build, 1 worker", builder, 1)]
-        if args.workers > 1:
-            rows.append((f"dataset build, {args.workers} workers", measure("builder", table, tmp / "multi", args.workers, args.rounds),
-                         args.workers))
+        pairs = measure("pair", table, tmp / "pair", rounds=args.rounds)
         for name, ms in stage_costs(table).items():
             print(f"  {name:<60} {ms:6.2f} ms CPU")
         # Per core = per CPU-second used (user + system, workers included): on a shared machine
-        # wall time also counts other people's load, CPU time does not.
-        for name, r, cores in rows:
-            print(f"{name:<32} {r['samples']} samples: {r['samples'] / r['cpu_seconds']:.1f} samples/s/core "
-                  f"(CPU {r['cpu_seconds']:.2f} s; wall {r['seconds']:.2f} s = "
-                  f"{r['samples'] / r['seconds'] / cores:.1f} samples/s/core), peak RSS {r['peak_rss_mb']:.0f} MB")
-        ref_rate = reference["samples"] / reference["cpu_seconds"]
-        rate = builder["samples"] / builder["cpu_seconds"]
-        print(f"builder vs reference: {rate / ref_rate:.2f}x per core (target: >= 40 samples/s/core)")
+        # wall time also counts other people's load, CPU time much less.
+        rates = {name: [samples / cpu for samples, _, cpu in runs] for name, runs in pairs.items()}
+        for name, label in (("reference", "reference (one clip at a time)"), ("builder", "dataset build, 1 worker")):
+            runs = pairs[name]
+            walls = ", ".join(f"{samples / wall:.1f}" for samples, wall, _ in runs)
+            print(f"{label:<32} {runs[0][0]} samples: {max(rates[name]):.1f} samples/s/core best of {len(runs)} "
+                  f"(all: {', '.join(f'{r:.1f}' for r in rates[name])}; wall samples/s: {walls})")
+        ratios = sorted(b / r for b, r in zip(rates["builder"], rates["reference"]))
+        print(f"builder vs reference, round by round: {', '.join(f'{x:.2f}x' for x in ratios)} "
+              f"(median {ratios[len(ratios) // 2]:.2f}x); target >= 40 samples/s/core")
+        for name in ("reference", "builder"):
+            single = measure(name, table, tmp / f"rss-{name}")
+            print(f"peak RSS, {name}: {single['peak_rss_mb']:.0f} MB")
+        if args.workers > 1:
+            multi = measure("builder", table, tmp / "multi", args.workers)
+            print(f"dataset build, {args.workers} workers: {multi['samples'] / multi['cpu_seconds']:.1f} samples/s/core "
+                  f"(CPU incl. starting the workers), {multi['samples'] / multi['seconds']:.1f} samples/s wall, "
+                  f"peak RSS {multi['peak_rss_mb']:.0f} MB per process")
+        rate = max(rates["builder"])
         for cores in (2, 64):
             hours = PAPER_SAMPLES / (rate * cores) / 3600
             print(f"paper's {PAPER_SAMPLES:,} samples on {cores} cores: {hours:.1f} h (linear extrapolation)")
