@@ -10,10 +10,13 @@ kind of output (two 4-channel 16 kHz 24-bit FLAC samples per source in tar shard
 - builder: ``sonicmotion dataset build`` (streaming decode of only the needed 10 s,
   integer FLAC at level 0, members written straight into the shard), one worker.
 
-Each runs in its own process so its peak RSS is its own. Prints samples/s/core, the
-ratio, peak RSS and the extrapolated time for the paper's 1,025,548 samples.
+Both run alternately in one process, after a warm-up, for ``--rounds`` rounds: per core
+is output samples per CPU-second (user + system), and each round compares the two under
+the same load of a shared machine. Each pipeline then runs once in a process of its own
+for its peak RSS. Prints samples/s/core, the ratio, per-step CPU costs and the
+extrapolated time for the paper's 1,025,548 samples.
 
-    python benchmarks/bench_dataset.py [--sources 40] [--workers 2]
+    python benchmarks/bench_dataset.py [--sources 60] [--rounds 3] [--workers 2]
 """
 
 from __future__ import annotations

@@ -77,3 +77,17 @@ def test_16_bit_fast_path_gives_libsndfile_float_values(tmp_path):
         floats = f.read(dtype="float32", always_2d=True)
     sf.write(tmp_path / "f.wav", floats, 44100, subtype="FLOAT")  # same values, float file
     np.testing.assert_array_equal(fast, load_clip(tmp_path / "f.wav"))
+
+
+def test_memory_stays_bounded_for_a_long_file(tmp_path):
+    """A minute of silence then 20 s of sound: never more than a few blocks in memory."""
+    import tracemalloc
+
+    path = write_sound(tmp_path / "long.wav", 20.0, seed=0, lead_silence=60.0)
+    whole_file_float = 80 * 44100 * 2 * 4  # bytes a full float32 read would take (28 MB)
+    tracemalloc.start()
+    clip = load_clip(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert clip.shape == (160000,) and np.abs(clip[:1600]).max() > 0.01  # starts with sound
+    assert peak < whole_file_float / 4
