@@ -10,13 +10,15 @@ timing values ``seconds_start`` / ``seconds_total`` the diffusion model conditio
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from typing import Any, Iterator
 
 import numpy as np
+import soundfile as sf
 
-from sonicmotion.data.shards import decode_flac, iter_tar_samples, list_shards
+from sonicmotion.data.shards import iter_tar_samples, list_shards, recorded_layout_name
 from sonicmotion.errors import SonicMotionError
 
 try:  # torch is optional for the rest of the package; the loader needs it
@@ -43,16 +45,27 @@ def _open(url: str):
     return open(url[7:] if url.startswith("file://") else url, "rb")
 
 
-def _decode(url: str, key: str, group: dict[str, bytes]) -> tuple[np.ndarray, dict[str, Any]]:
+def _decode(
+    url: str, key: str, group: dict[str, bytes], crop_seconds: float | None, rng: np.random.Generator
+) -> tuple[np.ndarray, int, dict[str, Any]]:
+    """(audio (4, T) float32, crop start in samples, metadata); only the crop is decoded."""
     if "flac" not in group or "json" not in group:
         raise SonicMotionError(f"{url}: sample {key} lacks its .flac or .json member")
     metadata = json.loads(group["json"].decode("utf-8"))
-    audio, rate, layout = decode_flac(group["flac"])
-    if audio.shape[0] != 4 or layout != "fuma":
-        raise SonicMotionError(f"{url}: sample {key} is not 4-channel FOA recorded as FuMa")
-    if rate != metadata["sample_rate"]:
-        raise SonicMotionError(f"{url}: sample {key} has rate {rate}, metadata says {metadata['sample_rate']}")
-    return audio, metadata
+    with sf.SoundFile(io.BytesIO(group["flac"])) as f:
+        if f.channels != 4 or recorded_layout_name(f) != "fuma":
+            raise SonicMotionError(f"{url}: sample {key} is not 4-channel FOA recorded as FuMa")
+        if f.samplerate != metadata["sample_rate"]:
+            raise SonicMotionError(f"{url}: sample {key} has rate {f.samplerate}, metadata says {metadata['sample_rate']}")
+        total, start, length = f.frames, 0, f.frames
+        if crop_seconds is not None:
+            length = int(round(crop_seconds * f.samplerate))
+            if length > total:
+                raise SonicMotionError(f"crop of {crop_seconds} s is longer than the {total / f.samplerate:g} s clips")
+            start = int(rng.integers(0, total - length + 1))
+            f.seek(start)  # FLAC seeks to the sample: a 2 s crop decodes 2 s, not 10
+        audio = f.read(length, dtype="float32", always_2d=True).T
+    return np.ascontiguousarray(audio), start, metadata
 
 
 class FoaShardDataset(IterableDataset):
@@ -131,16 +144,9 @@ class FoaShardDataset(IterableDataset):
             yield self._item(url, key, group, rng)
 
     def _item(self, url: str, key: str, group: dict[str, bytes], rng: np.random.Generator) -> dict[str, Any]:
-        audio, metadata = _decode(url, key, group)
+        audio, start, metadata = _decode(url, key, group, self.crop_seconds, rng)
         rate = metadata["sample_rate"]
-        total = audio.shape[1]
-        start = 0
-        if self.crop_seconds is not None:
-            length = int(round(self.crop_seconds * rate))
-            if length > total:
-                raise SonicMotionError(f"crop of {self.crop_seconds} s is longer than the {total / rate:g} s clips")
-            start = int(rng.integers(0, total - length + 1))
-            audio = audio[:, start : start + length]
+        total = metadata["num_samples"]
         return {
             "audio": torch.from_numpy(np.ascontiguousarray(audio)),
             "key": key,

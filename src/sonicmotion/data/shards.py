@@ -120,13 +120,17 @@ def read_shard(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, bytes]]
         yield from iter_tar_samples(handle, str(path))
 
 
+def recorded_layout_name(f: sf.SoundFile) -> str | None:
+    """The layout an open sample file records (as :func:`write_foa` writes it), or None."""
+    match = _TAG.search(f.comment or "")
+    return match.group(1) if match else None
+
+
 def decode_flac(data: bytes) -> tuple[np.ndarray, int, str | None]:
     """FLAC bytes -> ((channels, n) float32, sample rate, recorded layout name or None)."""
     with sf.SoundFile(io.BytesIO(data)) as f:
-        match = _TAG.search(f.comment or "")
         samples = f.read(dtype="float32", always_2d=True)
-        rate = int(f.samplerate)
-    return np.ascontiguousarray(samples.T), rate, match.group(1) if match else None
+        return np.ascontiguousarray(samples.T), int(f.samplerate), recorded_layout_name(f)
 
 
 def list_shards(root: str | os.PathLike, split: str | None = None) -> list[Path]:
