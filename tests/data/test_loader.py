@@ -96,3 +96,15 @@ def test_fsspec_urls_are_read_as_streams(built):
     memory.pipe("/sonicmotion-test/test-000000.tar", open(path, "rb").read())
     remote = [i["key"] for i in FoaShardDataset(["memory://sonicmotion-test/test-000000.tar"])]
     assert remote == [i["key"] for i in FoaShardDataset([path])] and len(remote) == 2
+
+
+def test_a_sample_not_recorded_as_fuma_is_refused(tmp_path):
+    from sonicmotion.data.shards import ShardWriter, foa_flac_bytes
+
+    foa = np.zeros((4, 16000), np.float32)
+    foa[0, ::7] = 0.1
+    with open(tmp_path / "x.tar", "wb") as handle, ShardWriter(handle) as writer:
+        meta = {"sample_rate": 16000, "num_samples": 16000, "caption": "c", "spatial_caption": "s", "trajectory": {}}
+        writer.add_sample("k", foa_flac_bytes(foa, 16000, "ambix"), meta)
+    with pytest.raises(SonicMotionError, match="not 4-channel FOA recorded as FuMa"):
+        list(FoaShardDataset([str(tmp_path / "x.tar")]))
