@@ -28,7 +28,7 @@ from sonicmotion import __version__
 from sonicmotion.data.captions import template_caption
 from sonicmotion.data.corpora import SPLITS, Skipped, Source
 from sonicmotion.data.preprocess import PreprocessConfig, SourceSkipped, load_clip
-from sonicmotion.data.report import IndexWriter, ReportAccumulator, plot_report, write_json
+from sonicmotion.data.report import IndexWriter, ReportAccumulator, plot_report, require_pyarrow, write_json
 from sonicmotion.data.sampling import KINDS, sample_parameters, sample_seed
 from sonicmotion.data.shards import ShardWriter, foa_flac_bytes, shard_name
 from sonicmotion.errors import SonicMotionError
@@ -315,6 +315,7 @@ def build_dataset(
     part, parts = config.part
     if not (parts >= 1 and 0 <= part < parts):
         raise SonicMotionError(f"--shard {part}/{parts}: need 0 <= i < N")
+    require_pyarrow()  # the index needs it: fail now, not after the work
     tasks = plan_shards(sources, config)
     if not tasks:
         raise SonicMotionError("no usable sources: every source was skipped (see the reasons above)")

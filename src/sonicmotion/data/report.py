@@ -32,7 +32,8 @@ HISTOGRAMS = {
 }
 
 
-def _pyarrow():
+def require_pyarrow():
+    """pyarrow (in the ml extra), or a clear error."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -43,7 +44,7 @@ def _pyarrow():
 
 def index_schema():
     """Columns of ``index.parquet``: the SPEC §3 sample fields, ``trajectory`` as JSON text, ``shard``."""
-    pa, _ = _pyarrow()
+    pa, _ = require_pyarrow()
     return pa.schema([
         ("key", pa.string()), ("source_id", pa.string()), ("corpus", pa.string()), ("split", pa.string()),
         ("caption", pa.string()), ("captions", pa.list_(pa.string())), ("spatial_caption", pa.string()),
@@ -59,7 +60,7 @@ def index_schema():
 
 def rows_table(rows: list[dict[str, Any]]):
     """A pyarrow table of sample metadata rows in :func:`index_schema`."""
-    pa, _ = _pyarrow()
+    pa, _ = require_pyarrow()
     schema = index_schema()
     columns = {name: [] for name in schema.names}
     for row in rows:
@@ -73,7 +74,7 @@ class IndexWriter:
     """Writes ``index.parquet`` one row group (one shard) at a time; renamed into place on close."""
 
     def __init__(self, path: str | os.PathLike):
-        _, pq = _pyarrow()
+        _, pq = require_pyarrow()
         self.path = Path(path)
         self._tmp = self.path.with_name(f".{self.path.name}.partial")
         self._writer = pq.ParquetWriter(str(self._tmp), index_schema())
@@ -102,7 +103,7 @@ class IndexWriter:
 
 def iter_index(path: str | os.PathLike, columns: list[str] | None = None) -> Iterable[list[dict[str, Any]]]:
     """Rows of an index, one row group (shard) at a time."""
-    _, pq = _pyarrow()
+    _, pq = require_pyarrow()
     if not os.path.isfile(path):
         raise SonicMotionError(f"{path}: no dataset index here (build one with 'sonicmotion dataset build')")
     handle = pq.ParquetFile(str(path))
