@@ -173,13 +173,16 @@ def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
         target = Path(tmp) / "x.flac"
         with open(Path(tmp) / "a.tar", "wb") as handle, ShardWriter(handle) as writer:
             costs = {
-                "builder: decode 10 s + trim + resample (per source)": cpu_ms(lambda: [load_clip(f) for f in files], len(files)),
+                "builder: decode 10 s + trim + resample (per source)":
+                    cpu_ms(lambda: [load_clip(f) for f in files], len(files)),
                 "reference: decode all + resample all + trim (per source)": cpu_ms(
                     lambda: [fit_length(trim_silence(resample(downmix(a.samples), a.sample_rate, 16000), 16000), 160000)
                              for a in map(read_audio, files)], len(files)),
                 "encode_foa (per sample)": cpu_ms(lambda: encode_foa(mono, 16000, path), 1),
-                "builder: 24-bit FLAC, integer input, level 0 (per sample)": cpu_ms(lambda: foa_flac_bytes(foa, 16000), 1),
-                "reference: write_foa 24-bit FLAC file (per sample)": cpu_ms(lambda: write_foa(target, foa, 16000, "fuma"), 1),
+                "builder: 24-bit FLAC, integer input, level 0 (per sample)":
+                    cpu_ms(lambda: foa_flac_bytes(foa, 16000), 1),
+                "reference: write_foa 24-bit FLAC file (per sample)":
+                    cpu_ms(lambda: write_foa(target, foa, 16000, "fuma"), 1),
                 "builder: tar member write (per sample)": cpu_ms(lambda: writer.add_sample("k", flac, {"key": "k"}), 1),
             }
     return costs
@@ -229,7 +232,8 @@ def main() -> None:
             print(f"peak RSS, {name}: {single['peak_rss_mb']:.0f} MB")
         if args.workers > 1:
             multi = measure("builder", table, tmp / "multi", args.workers)
-            print(f"dataset build, {args.workers} workers: {multi['samples'] / multi['cpu_seconds']:.1f} samples/s/core "
+            rate_multi = multi["samples"] / multi["cpu_seconds"]
+            print(f"dataset build, {args.workers} workers: {rate_multi:.1f} samples/s/core "
                   f"(CPU incl. starting the workers), {multi['samples'] / multi['seconds']:.1f} samples/s wall, "
                   f"peak RSS {multi['peak_rss_mb']:.0f} MB per process")
         rate = max(rates["builder"])

@@ -9,7 +9,8 @@ from dataset_corpora import make_audiocaps, make_clotho, make_manifest, make_wav
 
 @pytest.fixture(scope="session")
 def corpora(tmp_path_factory) -> dict[str, str]:
-    """``--source`` strings of 13 sources: Clotho 3 (development) + 2 (evaluation), AudioCaps 2 (val), WavCaps 3, manifest 3."""
+    """``--source`` strings of 13 sources: Clotho 3 (development) + 2 (evaluation), AudioCaps 2 (val),
+    WavCaps 3, manifest 3 (1 test, 2 train)."""
     root = tmp_path_factory.mktemp("corpora")
     clotho_dev = make_clotho(root, "development", 3, seed=0)
     clotho_eval = make_clotho(root, "evaluation", 2, seed=10)

@@ -75,7 +75,8 @@ def make_manifest(root: Path, count: int = 3, seed: int = 300, jsonl: bool = Tru
     rows = []
     for i in range(count):
         write_sound(audio / f"m{i}.wav", 2.5, seed + i, rate=22050)
-        rows.append({"path": f"mine/m{i}.wav", "caption": f"Footsteps on gravel {i}", "split": "test" if i == 0 else "train"})
+        split = "test" if i == 0 else "train"
+        rows.append({"path": f"mine/m{i}.wav", "caption": f"Footsteps on gravel {i}", "split": split})
     if jsonl:
         path = root / "manifest.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))

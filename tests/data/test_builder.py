@@ -110,7 +110,8 @@ def test_adding_sources_does_not_change_existing_samples(reference, corpora, tmp
     _build(corpora, partial, keys=("clotho_dev", "wavcaps"))
     before = {r["key"]: r for r in _index_rows(out)}
     for row in _index_rows(partial):
-        assert {k: v for k, v in row.items() if k != "shard"} == {k: v for k, v in before[row["key"]].items() if k != "shard"}
+        same = {k: v for k, v in before[row["key"]].items() if k != "shard"}
+        assert {k: v for k, v in row.items() if k != "shard"} == same
 
 
 def test_resume_after_an_interruption_gives_the_same_set(reference, corpora, tmp_path, monkeypatch):
@@ -171,7 +172,8 @@ def test_bad_sources_are_skipped_and_reported(tmp_path):
         handle.write("development clip 0.wav,duplicate,,,,\n")
         handle.write("nofile.wav,a caption,,,,\n")
     out = tmp_path / "out"
-    code = main(["dataset", "build", "--source", f"clotho:{table}:{audio}", "--out", str(out), "--no-progress", "--no-plots"])
+    code = main(["dataset", "build", "--source", f"clotho:{table}:{audio}", "--out", str(out),
+                 "--no-progress", "--no-plots"])
     assert code == 0
     report = json.loads((out / "report" / "report.json").read_text())
     reasons = {s["source_id"]: s["reason"] for s in report["skipped"]}

@@ -36,7 +36,8 @@ def test_manifest_csv_and_caption_merging(tmp_path):
         csv.writer(handle).writerow(["mine/m1.wav", "Another caption", "train"])
     sources, skipped = _read(f"manifest:{path}:name=sfx")
     assert skipped == []
-    assert [s.captions for s in sources if s.source_id == "mine/m1.wav"] == [("Footsteps on gravel 1", "Another caption")]
+    merged = [s.captions for s in sources if s.source_id == "mine/m1.wav"]
+    assert merged == [("Footsteps on gravel 1", "Another caption")]
 
 
 def test_bad_rows_are_skipped_with_reasons(tmp_path):

@@ -79,7 +79,8 @@ def test_check_parameters_catches_violations(moving):
     assert any("elevation change" in p for p in check_parameters(bad))
     bad = dict(meta, move_end=meta["move_start"] + 20)
     assert any("speed" in p or "outside the clip" in p for p in check_parameters(bad))
-    bad = dict(meta, end_azimuth=(meta["start_azimuth"] + (10 if meta["direction"] == "ccw" else -10) + 180) % 360 - 180)
+    short_turn = 10 if meta["direction"] == "ccw" else -10
+    bad = dict(meta, end_azimuth=(meta["start_azimuth"] + short_turn + 180) % 360 - 180)
     assert any("azimuth travel" in p for p in check_parameters(bad))
 
 

@@ -104,7 +104,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "the trajectory in its metadata; checks the metadata against the sampling rules and the index "
         "against the shards. Exit status 1 if any sample is an outlier.",
         formatter_class=fmt,
-        epilog=example_epilog("sonicmotion dataset verify data", "sonicmotion dataset verify data --workers 8 --tolerance 1"),
+        epilog=example_epilog(
+            "sonicmotion dataset verify data", "sonicmotion dataset verify data --workers 8 --tolerance 1"
+        ),
     )
     p.add_argument("dir", help="dataset folder")
     p.add_argument("--tolerance", type=float, default=2.0, help="max mean delta angle per sample, degrees (default 2)")
@@ -154,7 +156,8 @@ def run_build(args: argparse.Namespace) -> int:
     print(f"built {result.built_shards} shard(s), kept {result.kept_shards} finished before, "
           f"in {result.report['build_seconds']:.1f} s; index {result.index_path}")
     if config.part[1] > 1:
-        print(f"part {config.part[0]}/{config.part[1]} done; when all parts are, run: sonicmotion dataset merge {args.out}")
+        print(f"part {config.part[0]}/{config.part[1]} done; when all parts are, run: "
+              f"sonicmotion dataset merge {args.out}")
     return 0
 
 

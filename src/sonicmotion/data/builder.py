@@ -221,7 +221,9 @@ def load_record(out: Path, task: ShardTask) -> dict[str, Any] | None:
     return record
 
 
-def _prepare_folder(out: Path, tasks: list[ShardTask], mine: list[ShardTask], config: BuildConfig, resume: bool) -> None:
+def _prepare_folder(
+    out: Path, tasks: list[ShardTask], mine: list[ShardTask], config: BuildConfig, resume: bool
+) -> None:
     state = out / STATE_DIR
     build_file = state / "build.json"
     print_id = fingerprint(tasks, config)

@@ -56,7 +56,9 @@ def _decode(
         if f.channels != 4 or recorded_layout_name(f) != "fuma":
             raise SonicMotionError(f"{url}: sample {key} is not 4-channel FOA recorded as FuMa")
         if f.samplerate != metadata["sample_rate"]:
-            raise SonicMotionError(f"{url}: sample {key} has rate {f.samplerate}, metadata says {metadata['sample_rate']}")
+            raise SonicMotionError(
+                f"{url}: sample {key} has rate {f.samplerate}, metadata says {metadata['sample_rate']}"
+            )
         total, start, length = f.frames, 0, f.frames
         if crop_seconds is not None:
             length = int(round(crop_seconds * f.samplerate))

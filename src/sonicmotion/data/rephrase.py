@@ -53,7 +53,9 @@ class RephraserSpec:
             return cls("http", url, cache_dir, model)
         kind, _, target = text.partition(":")
         if kind != "transformers" or not target:
-            raise SonicMotionError(f"--rephraser {text!r}: expected transformers:MODEL_DIR or http://HOST:PORT/v1[#MODEL]")
+            raise SonicMotionError(
+                f"--rephraser {text!r}: expected transformers:MODEL_DIR or http://HOST:PORT/v1[#MODEL]"
+            )
         return cls(kind, target, cache_dir)
 
     def identity(self) -> str:

@@ -117,7 +117,9 @@ class ReportAccumulator:
     def __init__(self) -> None:
         self.counts: Counter = Counter()  # "split/corpus/motion" -> samples
         self.sources: Counter = Counter()  # "split/corpus" -> sources with samples
-        self.categories: dict[str, Counter] = {k: Counter() for k in ("speed", "moving_parts", "direction", "caption_origin")}
+        self.categories: dict[str, Counter] = {
+            k: Counter() for k in ("speed", "moving_parts", "direction", "caption_origin")
+        }
         self.histograms = {name: np.zeros(len(bins) - 1, dtype=np.int64) for name, bins in HISTOGRAMS.items()}
         self.skipped: list[dict[str, Any]] = []
 
