@@ -106,3 +106,15 @@ def test_template_caption_examples_and_word_matching():
     rising = SpatialParameters("moving", "elevation", 90.0, -33.0, 90.0, 20.0, None, "slow", 0.0, 8.0)
     text = template_caption("a bird sings", rising, seed=3)
     assert "rising slowly" in text and "left" in text and "down" in text
+
+
+def test_caption_phrasing_is_independent_of_the_position(static):
+    markers = ("coming from", "is located", "From the", "heard at")
+    by_quadrant = np.zeros((4, 4))
+    for i, params in enumerate(static):
+        seed = sample_seed(7, "clotho", f"clip{i}.wav", "static")  # the seed these parameters came from
+        text = template_caption("x", params, seed)
+        phrasing = next(k for k, m in enumerate(markers) if m in text)
+        by_quadrant[int((params.start_azimuth + 180) // 90), phrasing] += 1
+    shares = by_quadrant / by_quadrant.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(shares, 0.25, atol=0.06)

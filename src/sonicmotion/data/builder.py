@@ -117,6 +117,8 @@ def sample_metadata(source: Source, kind: str, config: BuildConfig, rephraser=No
     """The SPEC §3 metadata of one sample (everything except its audio)."""
     seed = sample_seed(config.seed, source.corpus, source.source_id, kind)
     params = sample_parameters(seed, kind)
+    # Streams (seed, 1) and (seed, 2) pick the caption and the phrasing; sample_parameters
+    # uses the seed itself, so none of the three choices depends on another.
     caption = source.captions[int(np.random.default_rng((seed, 1)).integers(len(source.captions)))]
     spatial_caption = template_caption(caption, params, seed)
     origin = "template"

@@ -40,7 +40,8 @@ def _place(azimuth: float, elevation: float) -> str:
 
 def template_caption(caption: str, params: SpatialParameters, seed: int) -> str:
     """The original ``caption`` plus the sample's position and motion in Table 1's words."""
-    rng = np.random.default_rng(seed)
+    # Its own stream of the sample's seed, so the phrasing is independent of the position.
+    rng = np.random.default_rng((seed, 2))
     body = _sentence(caption)
     start = _place(params.start_azimuth, params.start_elevation)
     if params.motion == "static":
