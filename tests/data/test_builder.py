@@ -211,6 +211,27 @@ def test_limit_and_a_non_empty_folder(corpora, tmp_path):
             _build(corpora, tmp_path / "other", resume=resume)
 
 
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (via /proc; Linux)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 @pytest.mark.slow
 def test_resume_after_a_real_kill(reference, corpora, tmp_path):
     """SIGKILL a two-worker build mid-way, resume it, and get the uninterrupted bytes."""
@@ -231,9 +252,12 @@ def test_resume_after_a_real_kill(reference, corpora, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and len(list((killed / ".build" / "shards").glob("*.json"))) < 2:
         time.sleep(0.05)
+    workers = _children(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (killed / "index.parquet").exists()
+    assert not (killed / "index.parquet").exists() and len(workers) >= 2
+    time.sleep(3.0)  # the workers notice within a second that the build is gone, and exit
+    assert [pid for pid in workers if _alive(pid)] == []
     subprocess.run(command + ["--resume"], env=env, check=True, stdout=subprocess.DEVNULL)
     assert _shard_bytes(killed) == _shard_bytes(out)
     assert _index_rows(killed) == _index_rows(out)

@@ -17,7 +17,10 @@ import multiprocessing
 import os
 import re
 import shutil
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +157,21 @@ def _init_worker(config: BuildConfig, out_dir: str, counter) -> None:
         _WORKER["rephraser"] = make_rephraser(config.rephraser)
 
 
+def _init_pool_worker(config: BuildConfig, out_dir: str, counter) -> None:
+    _init_worker(config, out_dir, counter)
+    # A killed build must not leave workers behind that go on writing into its folder
+    # (while a resumed build writes there too): exit once the parent is gone.
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
 def _advance(count: int) -> None:
     counter = _WORKER["counter"]
     if counter is not None:
@@ -169,7 +187,7 @@ def build_shard(task: ShardTask) -> dict[str, Any]:
     rate = config.preprocess.sample_rate
     rows, skipped = [], []
     path = out / task.name
-    # Unique per process: a worker orphaned by a killed build may still be finishing this shard.
+    # Unique per process: a worker of a killed build may be finishing this shard for up to a second.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open(tmp, "wb") as handle, ShardWriter(handle) as writer:
@@ -272,23 +290,28 @@ def _run_tasks(todo: list[ShardTask], out: Path, config: BuildConfig, total_samp
                 bar.update(counter.value - before)
                 yield record
             return
+        # A process pool that notices a dead worker (killed for memory, say) instead of
+        # waiting for it forever, as multiprocessing.Pool would.
         context = multiprocessing.get_context("spawn")
         counter = context.Value("q", 0, lock=True)
-        with context.Pool(config.workers, _init_worker, (config, str(out), counter), maxtasksperchild=None) as pool:
+        pool = ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_pool_worker,
+                                   initargs=(config, str(out), counter))
+        try:
+            pending = {pool.submit(build_shard, task) for task in todo}
             shown = 0
-            results = pool.imap_unordered(build_shard, todo)
-            remaining = len(todo)
-            while remaining:
-                try:
-                    record = results.next(timeout=0.5)
-                except multiprocessing.TimeoutError:
-                    record = None
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 value = counter.value
                 bar.update(value - shown)
                 shown = value
-                if record is not None:
-                    remaining -= 1
-                    yield record
+                for future in done:
+                    yield future.result()
+        except BrokenProcessPool:
+            raise SonicMotionError(
+                "a worker process died (out of memory?); finished shards are kept: rerun with --resume"
+            ) from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
 
