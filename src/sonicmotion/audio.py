@@ -95,3 +95,42 @@ def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) 
     with atomic_path(path) as tmp:
         sf.write(tmp, np.ascontiguousarray(samples.T, dtype=np.float32), int(sample_rate),
                  subtype=subtypes[suffix], format=suffix[1:].upper())
+
+
+SILENCE_DB = -60.0  # dBFS RMS over a frame: quieter frames count as silence
+SILENCE_FRAME_SECONDS = 0.01
+
+
+def frame_activity(mono: np.ndarray, frame_length: int, threshold_db: float = SILENCE_DB) -> np.ndarray:
+    """Bool per frame of ``frame_length`` samples (the last may be shorter): RMS above ``threshold_db`` dBFS."""
+    n = mono.shape[-1]
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    whole = n // frame_length
+    power = np.empty(whole + (n % frame_length > 0), dtype=np.float64)
+    squares = np.square(mono, dtype=np.float32)
+    if whole:
+        power[:whole] = squares[: whole * frame_length].reshape(whole, frame_length).mean(axis=1, dtype=np.float64)
+    if n % frame_length:
+        power[-1] = float(squares[whole * frame_length :].mean(dtype=np.float64))
+    return power > 10.0 ** (threshold_db / 10.0)
+
+
+def trim_silence(
+    mono: np.ndarray,
+    sample_rate: int,
+    threshold_db: float = SILENCE_DB,
+    frame_seconds: float = SILENCE_FRAME_SECONDS,
+) -> np.ndarray:
+    """Drop leading and trailing silence from mono (n,) audio.
+
+    Silence is judged on frames of ``frame_seconds`` (default 10 ms) counted from the
+    first sample: a frame whose RMS lies below ``threshold_db`` dBFS (default -60) is
+    silent. The result runs from the first to the end of the last non-silent frame; it
+    is empty when every frame is silent.
+    """
+    frame_length = max(1, int(round(frame_seconds * sample_rate)))
+    active = np.flatnonzero(frame_activity(mono, frame_length, threshold_db))
+    if active.size == 0:
+        return mono[:0]
+    return mono[active[0] * frame_length : min(mono.shape[-1], (active[-1] + 1) * frame_length)]

@@ -1,0 +1,189 @@
+"""Training loader: a PyTorch ``IterableDataset`` over FOA dataset shards.
+
+Shards are local paths or any fsspec URL (``s3://``, ``gs://``, ``https://``, ...), read
+as streams. Work is split over distributed ranks and DataLoader workers by shard (or,
+when there are fewer shards than consumers, by sample), so every sample is seen once
+per epoch across all of them. Each sample comes with a random crop (e.g. 2 s for the
+autoencoder) or the whole 10 s clip (diffusion), its captions, trajectory and the
+timing values ``seconds_start`` / ``seconds_total`` the diffusion model conditions on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Any, Iterator
+
+import numpy as np
+import soundfile as sf
+
+from sonicmotion.data.shards import iter_tar_samples, list_shards, recorded_layout_name
+from sonicmotion.errors import SonicMotionError
+
+try:  # torch is optional for the rest of the package; the loader needs it
+    import torch
+    from torch.utils.data import IterableDataset
+except ImportError:  # pragma: no cover
+    torch = None
+    IterableDataset = object
+
+
+def dataset_shards(root: str | os.PathLike, split: str) -> list[str]:
+    """The shard paths of one split of a local dataset folder, sorted."""
+    shards = [str(p) for p in list_shards(root, split)]
+    if not shards:
+        raise SonicMotionError(f"{root}: no {split} shards ({split}/{split}-*.tar)")
+    return shards
+
+
+def _open(url: str):
+    if "://" in url and not url.startswith("file://"):
+        import fsspec
+
+        return fsspec.open(url, "rb").open()
+    return open(url[7:] if url.startswith("file://") else url, "rb")
+
+
+def _decode(
+    url: str, key: str, group: dict[str, bytes], crop_seconds: float | None, rng: np.random.Generator
+) -> tuple[np.ndarray, int, dict[str, Any]]:
+    """(audio (4, T) float32, crop start in samples, metadata); only the crop is decoded."""
+    if "flac" not in group or "json" not in group:
+        raise SonicMotionError(f"{url}: sample {key} lacks its .flac or .json member")
+    metadata = json.loads(group["json"].decode("utf-8"))
+    with sf.SoundFile(io.BytesIO(group["flac"])) as f:
+        if f.channels != 4 or recorded_layout_name(f) != "fuma":
+            raise SonicMotionError(f"{url}: sample {key} is not 4-channel FOA recorded as FuMa")
+        if f.samplerate != metadata["sample_rate"]:
+            raise SonicMotionError(
+                f"{url}: sample {key} has rate {f.samplerate}, metadata says {metadata['sample_rate']}"
+            )
+        total, start, length = f.frames, 0, f.frames
+        if crop_seconds is not None:
+            length = int(round(crop_seconds * f.samplerate))
+            if length > total:
+                raise SonicMotionError(f"crop of {crop_seconds} s is longer than the {total / f.samplerate:g} s clips")
+            start = int(rng.integers(0, total - length + 1))
+            f.seek(start)  # FLAC seeks to the sample: a 2 s crop decodes 2 s, not 10
+        audio = f.read(length, dtype="float32", always_2d=True).T
+    return np.ascontiguousarray(audio), start, metadata
+
+
+class FoaShardDataset(IterableDataset):
+    """Samples ``{"audio": FloatTensor[4, T] (FuMa), "key", "caption", "spatial_caption",
+    "trajectory", "seconds_start", "seconds_total", "metadata"}`` from tar shards.
+
+    ``crop_seconds``: length of a random crop (None = the whole clip). ``shuffle``: shard
+    order and a ``shuffle_buffer``-sample buffer are shuffled, differently each epoch
+    (:meth:`set_epoch`). ``rank``/``world_size`` default to torch.distributed's when it is
+    initialised. Crops and shuffling depend only on ``seed``, the epoch and the
+    consumer's position, so a run is repeatable.
+    """
+
+    def __init__(
+        self,
+        urls: list[str],
+        crop_seconds: float | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        shuffle_buffer: int = 256,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ):
+        if torch is None:
+            raise SonicMotionError("the training loader needs torch: pip install 'sonicmotion[ml]'")
+        if not urls:
+            raise SonicMotionError("FoaShardDataset needs at least one shard URL")
+        if crop_seconds is not None and crop_seconds <= 0:
+            raise SonicMotionError(f"crop_seconds must be positive, got {crop_seconds}")
+        self.urls = list(urls)
+        self.crop_seconds = crop_seconds
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.shuffle_buffer = max(1, int(shuffle_buffer))
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _consumer(self) -> tuple[int, int]:
+        """(this consumer's index, number of consumers) over ranks x DataLoader workers."""
+        rank, world = self.rank, self.world_size
+        if rank is None or world is None:
+            dist = torch.distributed
+            if dist.is_available() and dist.is_initialized():
+                rank, world = dist.get_rank(), dist.get_world_size()
+            else:
+                rank, world = 0, 1
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        return rank * workers + worker, world * workers
+
+    def _samples(self, consumer: int, consumers: int, rng: np.random.Generator) -> Iterator[tuple]:
+        urls = list(self.urls)
+        if self.shuffle:
+            urls = [urls[i] for i in np.random.default_rng((self.seed, self.epoch)).permutation(len(urls))]
+        by_shard = len(urls) >= consumers
+        mine = urls[consumer::consumers] if by_shard else urls
+        position = 0
+        for url in mine:
+            with _open(url) as handle:
+                for key, group in iter_tar_samples(handle, url):
+                    position += 1
+                    if by_shard or (position - 1) % consumers == consumer:
+                        yield url, key, group
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        consumer, consumers = self._consumer()
+        rng = np.random.default_rng((self.seed, self.epoch, consumer, 1))
+        stream = self._samples(consumer, consumers, rng)
+        if self.shuffle:
+            stream = _shuffled(stream, self.shuffle_buffer, rng)
+        for url, key, group in stream:
+            yield self._item(url, key, group, rng)
+
+    def _item(self, url: str, key: str, group: dict[str, bytes], rng: np.random.Generator) -> dict[str, Any]:
+        audio, start, metadata = _decode(url, key, group, self.crop_seconds, rng)
+        rate = metadata["sample_rate"]
+        total = metadata["num_samples"]
+        return {
+            "audio": torch.from_numpy(np.ascontiguousarray(audio)),
+            "key": key,
+            "caption": metadata["caption"],
+            "spatial_caption": metadata["spatial_caption"],
+            "trajectory": metadata["trajectory"],
+            "seconds_start": start / rate,
+            "seconds_total": total / rate,
+            "metadata": metadata,
+        }
+
+
+def _shuffled(stream: Iterator, size: int, rng: np.random.Generator) -> Iterator:
+    """Shuffle a stream through a buffer of ``size`` items."""
+    buffer = []
+    for item in stream:
+        if len(buffer) < size:
+            buffer.append(item)
+            continue
+        i = int(rng.integers(size))
+        buffer[i], item = item, buffer[i]
+        yield item
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack ``audio`` to [B, 4, T]; keep every other field as a list of B values."""
+    if not samples:
+        raise SonicMotionError("cannot collate an empty batch")
+    lengths = {tuple(s["audio"].shape) for s in samples}
+    if len(lengths) != 1:
+        raise SonicMotionError(f"samples of different shapes cannot be stacked: {sorted(lengths)}")
+    batch = {"audio": torch.stack([s["audio"] for s in samples])}
+    for name in samples[0]:
+        if name != "audio":
+            batch[name] = [s[name] for s in samples]
+    return batch
