@@ -200,7 +200,7 @@ class AutoencoderTrainer:
                 if self._finite_everywhere(torch.as_tensor(norm)):
                     self.opt_d.step()
                     self.sched_d.step()
-                log["discriminator"] = float(loss_d)
+                log["discriminator"] = float(loss_d.detach())
                 log["grad_norm_discriminator"] = float(norm)
             else:
                 log["discriminator"] = float("nan")
@@ -217,8 +217,8 @@ class AutoencoderTrainer:
             real, fake = _split_batch(scores, audio.shape[0])
             adv, fm = generator_hinge_loss(fake), feature_matching_loss(real, fake)
         loss_g, terms = self.loss(audio, reconstruction, output.kl.float(), adv, fm)
-        log.update({name: float(value) for name, value in terms.items()})
-        log["loss"] = float(loss_g)
+        log.update({name: float(value.detach()) for name, value in terms.items()})
+        log["loss"] = float(loss_g.detach())
 
         skipped = True
         self.opt_g.zero_grad(set_to_none=True)
