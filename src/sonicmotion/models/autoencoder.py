@@ -125,7 +125,10 @@ class Posterior(NamedTuple):
         return self.mean + self.std * noise
 
     def kl(self) -> torch.Tensor:
-        """KL(q || N(0, 1)) summed over latent channels, averaged over batch and frames (scalar)."""
+        """2 · KL(q || N(0, 1)) summed over latent channels, averaged over batch and frames (scalar).
+
+        Without the usual 1/2, as Stable Audio's VAE computes it, so its β_kl = 1e-4 carries over.
+        """
         var = self.std.square()
         return (self.mean.square() + var - var.log() - 1.0).sum(1).mean()
 
