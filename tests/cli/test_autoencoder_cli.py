@@ -56,8 +56,8 @@ def test_train_resume_evaluate_encode(dataset, tmp_path, capsys):
     items = list(read_latent_shard(latents / "test" / "test-000000.tar"))
     assert [key for key, _, _ in items] == ["clip0100", "clip0101"]
     key, latent, meta = items[0]
-    assert latent.dtype == np.float16 and latent.shape == (8, 16000 // 256 + 1)  # 1 s padded to 63 x 256
-    assert meta["latent"] == {"autoencoder": str(run), "downsampling_ratio": 256, "latent_channels": 8,
+    assert latent.dtype == np.float16 and latent.shape == (8, 16000 // 64)  # 1 s = 250 frames of 64 samples
+    assert meta["latent"] == {"autoencoder": str(run), "downsampling_ratio": 64, "latent_channels": 8,
                               "num_samples": 16000}
     assert meta["motion"] == "moving"
     before = shards[0].read_bytes()

@@ -105,7 +105,7 @@ def intensity_direction_loss(
     ref_unit = ref / ref_norm.clamp_min(1e-12)
     # eps relative to the target's level: a near-silent reconstruction has no direction
     # and should not get a huge gradient from dividing by ~0.
-    eps = 1e-3 * ref_norm.amax(dim=2, keepdim=True).clamp_min(1e-12)
+    eps = 1e-4 * ref_norm.amax(dim=2, keepdim=True).clamp_min(1e-12)
     out_unit = out / (out.norm(dim=1, keepdim=True) + eps)
     per_frame = (out_unit - ref_unit).abs().sum(dim=1, keepdim=True)
     weights = active.float()
