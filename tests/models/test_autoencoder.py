@@ -92,3 +92,15 @@ def test_save_and_load_round_trip(tmp_path):
     with pytest.raises(SonicMotionError, match="no checkpoints yet"):
         (tmp_path / "run" / "checkpoints").mkdir(parents=True)
         load_autoencoder(tmp_path / "run")
+
+
+def test_snake_backward_matches_autograd():
+    from sonicmotion.models.layers import _SnakeFunction
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 40, dtype=torch.double, requires_grad=True)
+    alpha = (torch.rand(1, 3, 1, dtype=torch.double) + 0.5).requires_grad_()
+    inv_beta = (torch.rand(1, 3, 1, dtype=torch.double) + 0.5).requires_grad_()
+    assert torch.autograd.gradcheck(_SnakeFunction.apply, (x, alpha, inv_beta))
+    reference = torch.addcmul(x, inv_beta, torch.sin(alpha * x).square())
+    torch.testing.assert_close(_SnakeFunction.apply(x, alpha, inv_beta), reference)

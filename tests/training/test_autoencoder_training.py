@@ -1,6 +1,7 @@
 """The tiny autoencoder trains, resumes exactly, and survives a NaN batch."""
 
 import csv
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -57,7 +58,9 @@ def test_resume_continues_exactly(tmp_path):
 
     whole = AutoencoderTrainer(config, tmp_path / "whole", ["-"], dataset_factory=factory, progress=False)
     whole.fit()
-    AutoencoderTrainer(config, tmp_path / "split", ["-"], dataset_factory=factory, progress=False).fit(max_steps=2)
+    AutoencoderTrainer(config, tmp_path / "split", ["-"], dataset_factory=factory, progress=False).fit(max_steps=3)
+    # Interrupted after step 3 but before its checkpoint: the resume starts from step 2.
+    shutil.rmtree(tmp_path / "split" / "checkpoints" / "step-000000003")
     torch.manual_seed(12345)  # a fresh process would have a different global RNG state
     resumed = AutoencoderTrainer(config, tmp_path / "split", ["-"], dataset_factory=factory, progress=False)
     resumed.fit(resume=True)

@@ -353,6 +353,8 @@ class AutoencoderTrainer:
         if acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             _write_config(self.run_dir / "config.yaml", self.config)
+            for name in ("train_log.csv", "validation_log.csv"):  # drop rows the resume will redo
+                _truncate_log(self.run_dir / name, self.step)
         log_file = _CsvLog(self.run_dir / "train_log.csv", LOG_COLUMNS, acc.is_main_process)
         val_file = _CsvLog(self.run_dir / "validation_log.csv", None, acc.is_main_process)
         bar = tqdm(total=max_steps, initial=self.step, desc="train autoencoder", unit="step",
@@ -403,6 +405,21 @@ def _write_config(path: Path, config: AutoencoderRunConfig) -> None:
 
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _truncate_log(path: Path, last_step: int) -> None:
+    if not path.is_file():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_step]
+    if len(kept) != len(rows):
+        from sonicmotion.files import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
 
 
 class _CsvLog:
