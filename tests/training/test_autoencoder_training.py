@@ -97,3 +97,13 @@ def test_nan_batch_is_skipped_and_never_reaches_the_weights(tmp_path):
     assert all(torch.isfinite(p).all() for p in trainer.discriminator.parameters())
     log = trainer.train_step(audio)
     assert log["skipped"] == 0.0 and all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+
+
+def test_validation_row_has_table3_columns(tmp_path):
+    samples = [synthetic_sample(i, 0.5, moving=True) for i in range(2)]
+    trainer = AutoencoderTrainer(tiny_config(), tmp_path, ["-"], ["-"], dataset_factory=fake_factory(samples),
+                                 progress=False)
+    row = trainer.validate()
+    assert row["clips"] == 2 and row["stft"] > 0 and row["mel"] > 0
+    for resolution in ("sample", "frame"):
+        assert 0 <= row[f"{resolution}_delta_angle"] <= 180
