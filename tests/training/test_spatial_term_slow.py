@@ -14,7 +14,7 @@ from sonicmotion.evaluation.autoencoder import evaluate_autoencoder
 from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
 from tests.foa_fixtures import fake_factory, synthetic_sample
 
-STEPS = 300
+STEPS = 500
 CLIPS = 4
 SECONDS = 0.5
 
