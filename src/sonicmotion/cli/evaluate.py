@@ -1,17 +1,23 @@
-"""``sonicmotion evaluate ...``: the evaluation commands, grouped under one parent."""
+"""``sonicmotion evaluate WHAT``: one subcommand per evaluation (Table 3, Table 2, ...).
+
+Each module named in ``EVALUATE_MODULES`` (under ``sonicmotion.cli``) defines
+``register_evaluate(subcommands)``; a new evaluation appends its module name here.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+
+EVALUATE_MODULES = ["autoencoder", "evaluate_generation"]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "evaluate", help="evaluate generated audio (Table 2)",
-        description="Evaluation commands; run 'sonicmotion evaluate COMMAND --help' for each.",
+    parser = commands.add_parser(
+        "evaluate", help="compute the paper's metrics: autoencoder (Table 3), generation (Table 2)",
+        description="Evaluate a trained model with the paper's metrics; writes JSON and prints a table.",
     )
-    subcommands = p.add_subparsers(dest="evaluate_command", metavar="COMMAND", parser_class=type(p))
+    subcommands = parser.add_subparsers(dest="target", metavar="WHAT", parser_class=type(parser))
     subcommands.required = True
-    from sonicmotion.cli.evaluate_generation import register_evaluate
-
-    register_evaluate(subcommands)
+    for name in EVALUATE_MODULES:
+        importlib.import_module(f"sonicmotion.cli.{name}").register_evaluate(subcommands)

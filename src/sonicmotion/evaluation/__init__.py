@@ -1,6 +1,7 @@
-"""Evaluation of generated FOA audio (paper §2.7.2, Table 2).
+"""Evaluation: the paper's Table 3 (autoencoder reconstruction, :mod:`.autoencoder`) and
+Table 2 (generated audio, :mod:`.generation`) metrics on any model's output.
 
 Torch-free at import: the maths (:mod:`.frechet`, :mod:`.kl`), the spatial errors
 (:mod:`.spatial`) and the audio sets (:mod:`.sets`) need only numpy; the embedding
-models (:mod:`.embeddings`) import torch and transformers when they are built.
+models (:mod:`.embeddings`) and the autoencoder evaluation import torch when used.
 """

@@ -1,0 +1,238 @@
+"""The autoencoder on the command line: ``train autoencoder``, ``evaluate autoencoder``, ``encode-latents``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sonicmotion.cli.options import example_epilog
+from sonicmotion.errors import SonicMotionError
+
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+def resolve_shards(paths: list[str], split: str | None) -> list[Path]:
+    """Tar shards from files or folders; a dataset root ``DIR`` means ``DIR/{split}/*.tar``."""
+    shards: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            if path.suffix != ".tar":
+                raise SonicMotionError(f"{raw}: not a .tar shard")
+            shards.append(path)
+        elif path.is_dir():
+            folder = path / split if split and (path / split).is_dir() else path
+            found = sorted(folder.glob("*.tar"))
+            if not found:
+                where = f"{folder}" + (f" (no '{split}' split folder in {path})" if split and folder == path else "")
+                raise SonicMotionError(f"no .tar shards in {where}")
+            shards.extend(found)
+        else:
+            raise SonicMotionError(f"{raw}: no such shard file or folder")
+    return shards
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SonicMotionError(f"--device {name}: no CUDA device here")
+    return name
+
+
+def _read_samples(shards: list[Path]):
+    from sonicmotion.training.autoencoder import shard_dataset
+
+    return shard_dataset([str(s) for s in shards], None, False, 0)
+
+
+# ---- train autoencoder -------------------------------------------------------------------------
+
+def register_train(subcommands: argparse._SubParsersAction) -> None:
+    p = subcommands.add_parser(
+        "autoencoder", help="train the spatial autoencoder (paper §2.3, Eq. 2)",
+        description="Train the 4-channel VAE and its discriminator on FOA dataset shards. Checkpoints, "
+        "config.yaml, train_log.csv and validation_log.csv go to --out. Interrupt any time; --resume "
+        "continues exactly from the last checkpoint. Multi-GPU: accelerate launch -m sonicmotion train "
+        "autoencoder ...",
+        formatter_class=FORMATTER,
+        epilog=example_epilog(
+            "sonicmotion train autoencoder --config configs/autoencoder/tiny.yaml --data dataset --out runs/ae-tiny",
+            "sonicmotion train autoencoder --out runs/ae-tiny --data dataset --resume",
+            "accelerate launch --num_processes 4 -m sonicmotion train autoencoder "
+            "--config configs/autoencoder/paper.yaml --data dataset --validation dataset --out runs/ae",
+        ),
+    )
+    p.add_argument("--config", help="run YAML (model/discriminator/loss/training); default on --resume: the run's own")
+    p.add_argument("--data", nargs="+", required=True, metavar="SHARDS",
+                   help="training shards: .tar files, or dataset folders (their 'train' split)")
+    p.add_argument("--validation", nargs="+", metavar="SHARDS",
+                   help="validation shards or dataset folders (their 'valid' split); logged every validate_every steps")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    p.add_argument("--max-steps", type=int, help="override training.max_steps")
+    p.add_argument("--batch-size", type=int, help="override training.batch_size (per process)")
+    p.add_argument("--num-workers", type=int, help="override training.num_workers")
+    p.add_argument("--seed", type=int, help="override training.seed")
+    p.add_argument("--strict-eq2", action="store_true", help="train by the paper's Eq. 2 only (no spatial term)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_train)
+
+
+def _run_config(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from sonicmotion.training.autoencoder import AutoencoderRunConfig, override_training
+
+    out = Path(args.out)
+    saved = out / "config.yaml"
+    if args.config:
+        config = AutoencoderRunConfig.from_yaml(args.config)
+        if args.resume and saved.is_file():
+            previous = AutoencoderRunConfig.from_yaml(saved)
+            if previous.model != config.model:
+                raise SonicMotionError(f"--config {args.config} has a different model than the run in {out}")
+    elif args.resume and saved.is_file():
+        config = AutoencoderRunConfig.from_yaml(saved)
+    else:
+        raise SonicMotionError("--config is required for a new run")
+    config = override_training(config, max_steps=args.max_steps, batch_size=args.batch_size,
+                               num_workers=args.num_workers, seed=args.seed)
+    if args.strict_eq2:
+        config = replace(config, loss=replace(config.loss, strict_eq2=True))
+    return config
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = _run_config(args)  # before torch: config errors are instant
+    from sonicmotion.training.autoencoder import AutoencoderTrainer
+
+    train = resolve_shards(args.data, "train")
+    validation = resolve_shards(args.validation, "valid") if args.validation else []
+    out = Path(args.out)
+    if not args.resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise SonicMotionError(f"{out} already has checkpoints; pass --resume to continue it or choose a new --out")
+    if not out.parent.is_dir():
+        raise SonicMotionError(f"output folder {str(out.parent)!r} does not exist")
+    trainer = AutoencoderTrainer(config, out, [str(s) for s in train], [str(s) for s in validation],
+                                 progress=not args.quiet)
+    from sonicmotion.models.autoencoder import SpatialAutoencoder
+
+    if trainer.accelerator.is_main_process:
+        params = SpatialAutoencoder(config.model).num_parameters()
+        print(f"autoencoder: {params / 1e6:.2f} M parameters, ratio {config.model.downsampling_ratio}, "
+              f"{config.model.latent_channels} latent channels; device {trainer.accelerator.device}, "
+              f"{trainer.accelerator.num_processes} process(es)")
+    last = trainer.fit(resume=args.resume)
+    if trainer.accelerator.is_main_process:
+        summary = f"step {trainer.step}" + (f", loss {last['loss']:.4f}" if last else "")
+        print(f"{summary}, {trainer.skipped_steps} skipped step(s); checkpoints in {out / 'checkpoints'}")
+    return 0
+
+
+# ---- evaluate autoencoder ----------------------------------------------------------------------
+
+def register_evaluate(subcommands: argparse._SubParsersAction) -> None:
+    p = subcommands.add_parser(
+        "autoencoder", help="Table 3: STFT, MEL and spatial errors of reconstructions",
+        description="Encode and decode every clip (posterior mean) and compare with the original: auraloss "
+        "STFTLoss() and MelSTFTLoss(sr) on all four channels, and L1(azimuth), L1(elevation), Δangle in "
+        "degrees at sample and frame resolution. Means over clips.",
+        formatter_class=FORMATTER,
+        epilog=example_epilog(
+            "sonicmotion evaluate autoencoder --checkpoint runs/ae-tiny --data dataset --out metrics.json",
+            "sonicmotion evaluate autoencoder --checkpoint runs/ae --data dataset --split valid --limit 200 "
+            "--out valid.json",
+        ),
+    )
+    p.add_argument("--checkpoint", required=True, help="run folder, checkpoint folder or .safetensors file")
+    p.add_argument("--data", nargs="+", required=True, metavar="SHARDS", help=".tar shards or dataset folders")
+    p.add_argument("--split", default="test", help="split folder to use in dataset folders (default test)")
+    p.add_argument("--out", required=True, help="metrics JSON file")
+    p.add_argument("--limit", type=int, help="evaluate at most N clips")
+    p.add_argument("--weights", choices=["ema", "generator"], default="ema", help="which weights of a run (default ema)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix != ".json" or not out.parent.is_dir():
+        raise SonicMotionError(f"{args.out}: --out must be a .json file in an existing folder")
+    if args.limit is not None and args.limit < 1:
+        raise SonicMotionError("--limit must be >= 1")
+    shards = resolve_shards(args.data, args.split)
+    from sonicmotion.evaluation.autoencoder import evaluate_autoencoder
+    from sonicmotion.files import atomic_path
+    from sonicmotion.models.autoencoder import load_autoencoder
+
+    model, _ = load_autoencoder(args.checkpoint, weights=args.weights)
+    metrics = evaluate_autoencoder(model, _read_samples(shards), limit=args.limit, batch_size=args.batch_size,
+                                   device=_device(args.device), progress=not args.quiet)
+    report = metrics.to_dict()
+    report.update(checkpoint=str(args.checkpoint), weights=args.weights, data=[str(s) for s in shards])
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    print(metrics.table())
+    print(f"wrote {out}")
+    return 0
+
+
+# ---- encode-latents ----------------------------------------------------------------------------
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "encode-latents", help="pre-encode dataset shards into latent shards for diffusion training",
+        description="Encode every clip of the dataset shards with a trained autoencoder (posterior mean, "
+        "float16) into OUT/{split}/{split}-NNNNNN.tar with the sample metadata. Finished shards are "
+        "skipped on a re-run, so an interrupted job resumes.",
+        formatter_class=FORMATTER,
+        epilog=example_epilog(
+            "sonicmotion encode-latents --autoencoder runs/ae --data dataset --out latents",
+            "sonicmotion encode-latents --autoencoder runs/ae --data dataset --splits train valid --out latents",
+        ),
+    )
+    p.add_argument("--autoencoder", required=True, help="run folder, checkpoint folder or .safetensors file")
+    p.add_argument("--data", nargs="+", required=True, metavar="SHARDS", help=".tar shards or dataset folders")
+    p.add_argument("--splits", nargs="+", default=["train", "valid", "test"],
+                   help="splits to encode from dataset folders (default train valid test; missing ones skipped)")
+    p.add_argument("--out", required=True, help="latent dataset folder")
+    p.add_argument("--weights", choices=["ema", "generator"], default="ema")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=run_encode_latents)
+
+
+def run_encode_latents(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise SonicMotionError(f"output folder {str(out.parent)!r} does not exist")
+    shards: list[Path] = []
+    for raw in args.data:
+        path = Path(raw)
+        if path.is_dir() and any((path / split).is_dir() for split in args.splits):
+            for split in args.splits:
+                if (path / split).is_dir():
+                    shards.extend(resolve_shards([str(path / split)], None))
+        else:
+            shards.extend(resolve_shards([raw], None))
+    from sonicmotion.models.autoencoder import load_autoencoder
+    from sonicmotion.models.encode_latents import encode_shards
+
+    model, _ = load_autoencoder(args.autoencoder, weights=args.weights)
+    out.mkdir(exist_ok=True)
+
+    def read_shard(shard: Path):
+        return _read_samples([shard])
+
+    counts = encode_shards(model, shards, out, read_shard, str(args.autoencoder), batch_size=args.batch_size,
+                           device=_device(args.device), progress=not args.quiet)
+    print(f"{counts['samples']} clips in {counts['shards_written']} new shard(s), "
+          f"{counts['shards_skipped']} already done; latents in {out}")
+    return 0

@@ -1,0 +1,25 @@
+"""``sonicmotion train MODEL``: one subcommand per trainable model family.
+
+Each module named in ``TRAIN_MODULES`` (under ``sonicmotion.cli``) defines
+``register_train(subcommands)`` adding its ``train X`` parser; a new family (e.g. the
+diffusion model) appends its module name here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+TRAIN_MODULES = ["autoencoder"]
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train", help="train a model (autoencoder, ...)",
+        description="Train one of the project's models. Runs on this CPU, one GPU, or many GPUs and "
+        "nodes through 'accelerate launch -m sonicmotion train ...'.",
+    )
+    subcommands = parser.add_subparsers(dest="model", metavar="MODEL", parser_class=type(parser))
+    subcommands.required = True
+    for name in TRAIN_MODULES:
+        importlib.import_module(f"sonicmotion.cli.{name}").register_train(subcommands)

@@ -1,0 +1,72 @@
+"""Pre-encode dataset shards into latent shards with a trained autoencoder (resumable).
+
+Each input shard ``DATA/{split}/{split}-{i}.tar`` becomes ``OUT/{split}/{split}-{i}.tar``;
+a finished output shard is skipped on a re-run, so an interrupted job resumes where it
+stopped. Latents are posterior means (deterministic), stored as float16.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+from sonicmotion.data.latent_shards import write_latent_shard
+from sonicmotion.errors import SonicMotionError
+
+
+def encode_shards(
+    model,
+    shards: list[Path],
+    out_dir: str | os.PathLike,
+    read_shard: Callable[[Path], Iterable[dict]],
+    autoencoder_name: str,
+    batch_size: int = 8,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict[str, int]:
+    """Encode every shard; returns counts ``{"shards_written", "shards_skipped", "samples"}``."""
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    model = model.to(device).eval()
+    counts = {"shards_written": 0, "shards_skipped": 0, "samples": 0}
+    latent_info = {"autoencoder": autoencoder_name, "downsampling_ratio": model.downsampling_ratio,
+                   "latent_channels": model.latent_channels}
+    bar = tqdm(shards, desc="encode latents", unit="shard", disable=not progress)
+    for shard in bar:
+        split = shard.parent.name
+        target = out_dir / split / shard.name
+        if target.is_file():
+            counts["shards_skipped"] += 1
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+
+        def items():
+            batch: list[dict] = []
+            for sample in read_shard(shard):
+                if batch and (len(batch) == batch_size or sample["audio"].shape[-1] != batch[0]["audio"].shape[-1]):
+                    yield from _encode_batch(model, batch, latent_info, device)
+                    batch = []
+                batch.append(sample)
+            if batch:
+                yield from _encode_batch(model, batch, latent_info, device)
+
+        counts["samples"] += write_latent_shard(target, items())
+        counts["shards_written"] += 1
+        bar.set_postfix(samples=counts["samples"])
+    return counts
+
+
+@torch.no_grad()
+def _encode_batch(model, batch: list[dict], latent_info: dict, device: str):
+    audio = torch.stack([torch.as_tensor(s["audio"], dtype=torch.float32) for s in batch]).to(device)
+    if audio.shape[1] != model.io_channels:
+        raise SonicMotionError(f"samples have {audio.shape[1]} channels, the autoencoder expects {model.io_channels}")
+    latents = model.encode(audio).float().cpu().numpy()
+    for sample, latent in zip(batch, latents):
+        metadata = dict(sample.get("metadata") or {})
+        metadata["latent"] = dict(latent_info, num_samples=int(audio.shape[-1]))
+        yield sample["key"], latent, metadata

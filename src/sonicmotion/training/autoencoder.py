@@ -1,0 +1,452 @@
+"""Training the spatial autoencoder with its discriminator on Hugging Face Accelerate.
+
+One code path for this CPU, one GPU, or many GPUs/nodes (``accelerate launch``). Each
+step: encode/decode a batch of random crops; if past the adversarial warm-up, update the
+discriminator on (real, fake); then update the generator on Eq. 2 (+ spatial term), and
+the EMA. A step whose loss or gradients are not finite is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from sonicmotion import __version__
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.models.autoencoder import WEIGHTS_FORMAT, AutoencoderConfig, SpatialAutoencoder
+from sonicmotion.models.discriminator import (
+    DiscriminatorConfig,
+    MultiScaleStftDiscriminator,
+    discriminator_hinge_loss,
+    feature_matching_loss,
+    generator_hinge_loss,
+)
+from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
+from sonicmotion.training.ema import ExponentialMovingAverage
+from sonicmotion.training.losses import CHANNEL_NAMES, AutoencoderLoss, AutoencoderLossConfig
+from sonicmotion.training.schedulers import InverseLR
+from sonicmotion.yaml_config import config_from_dict, config_to_dict, load_yaml
+
+
+@dataclass(frozen=True)
+class AutoencoderTrainingConfig:
+    """Optimisation settings. Paper §2.6: AdamW (0.8, 0.99), wd 1e-3, lr 1e-4 / 2e-4, 2 s crops."""
+
+    batch_size: int = 32  # per process; the paper's 128 is 4 GPUs x 32
+    crop_seconds: float = 2.0
+    max_steps: int = 400_000
+    generator_lr: float = 1e-4
+    discriminator_lr: float = 2e-4
+    betas: tuple[float, ...] = (0.8, 0.99)
+    weight_decay: float = 1e-3
+    # InverseLR as in Stable Audio Open's VAE recipe.
+    lr_inv_gamma: float = 200_000.0
+    lr_power: float = 0.5
+    lr_warmup: float = 0.999
+    ema_decay: float = 0.999
+    generator_grad_clip: float = 1000.0  # DAC's values
+    discriminator_grad_clip: float = 10.0
+    checkpoint_every: int = 5000
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    validate_every: int = 5000
+    validation_clips: int = 32
+    num_workers: int = 4
+    seed: int = 0
+    mixed_precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; or "no" / "bf16"
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.max_steps < 1 or self.crop_seconds <= 0:
+            raise SonicMotionError("training config: batch_size, max_steps and crop_seconds must be positive")
+        if self.mixed_precision not in ("auto", "no", "bf16"):
+            raise SonicMotionError(f"training config: mixed_precision must be auto, no or bf16, got {self.mixed_precision!r}")
+
+
+@dataclass(frozen=True)
+class AutoencoderRunConfig:
+    """One YAML file: ``model``, ``discriminator``, ``loss`` and ``training`` sections."""
+
+    model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: AutoencoderLossConfig = field(default_factory=AutoencoderLossConfig)
+    training: AutoencoderTrainingConfig = field(default_factory=AutoencoderTrainingConfig)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "AutoencoderRunConfig":
+        return config_from_dict(cls, load_yaml(path), Path(path).name)
+
+    def to_dict(self) -> dict:
+        return config_to_dict(self)
+
+
+def override_training(config: AutoencoderRunConfig, **changes: Any) -> AutoencoderRunConfig:
+    """A copy with some training fields replaced (command-line overrides); None values are ignored."""
+    from dataclasses import replace
+
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return replace(config, training=replace(config.training, **changes)) if changes else config
+
+
+DatasetFactory = Callable[[list[str], float | None, bool, int], Iterable[dict]]
+
+
+def shard_dataset(urls: list[str], crop_seconds: float | None, shuffle: bool, seed: int) -> Iterable[dict]:
+    """The project's FOA shard loader (issue 3's ``FoaShardDataset``), imported lazily."""
+    try:
+        from sonicmotion.data.loader import FoaShardDataset
+    except ImportError as err:
+        raise SonicMotionError(f"the dataset loader is not available ({err})") from None
+    return FoaShardDataset(urls, crop_seconds=crop_seconds, shuffle=shuffle, seed=seed)
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack audio to [B, 4, T]; keep everything else as lists (the loader contract)."""
+    try:
+        from sonicmotion.data.loader import collate_samples
+    except ImportError:
+        collate_samples = None
+    if collate_samples is not None:
+        return collate_samples(samples)
+    out = {key: [s[key] for s in samples] for key in samples[0] if key != "audio"}
+    out["audio"] = torch.stack([torch.as_tensor(s["audio"]) for s in samples])
+    return out
+
+
+LOG_COLUMNS = (
+    ["step", "epoch", "skipped", "lr_generator", "lr_discriminator", "loss", "discriminator",
+     "mrstft", *[f"mrstft_{c}" for c in CHANNEL_NAMES], "spatial", "kl", "adversarial", "feature_matching",
+     "grad_norm_generator", "grad_norm_discriminator"]
+)
+
+
+class AutoencoderTrainer:
+    """Explicit training state plus a short :meth:`train_step`; see the module docstring."""
+
+    def __init__(
+        self,
+        config: AutoencoderRunConfig,
+        run_dir: str | os.PathLike,
+        train_urls: list[str],
+        validation_urls: list[str] | None = None,
+        dataset_factory: DatasetFactory = shard_dataset,
+        progress: bool = True,
+    ):
+        from accelerate import Accelerator
+
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.train_urls, self.validation_urls = list(train_urls), list(validation_urls or [])
+        self.dataset_factory = dataset_factory
+        self.progress = progress
+        cfg = config.training
+        precision = cfg.mixed_precision
+        if precision == "auto":
+            precision = "bf16" if torch.cuda.is_available() else "no"
+        self.accelerator = Accelerator(mixed_precision=precision)
+        torch.manual_seed(cfg.seed + self.accelerator.process_index)
+
+        generator = SpatialAutoencoder(config.model)
+        discriminator = MultiScaleStftDiscriminator(config.discriminator, config.model.audio_channels)
+        self.ema = ExponentialMovingAverage(generator, cfg.ema_decay).to(self.accelerator.device)
+        self.loss = AutoencoderLoss(config.loss, config.model.sample_rate).to(self.accelerator.device)
+        opt_g = torch.optim.AdamW(generator.parameters(), cfg.generator_lr, betas=tuple(cfg.betas),
+                                  weight_decay=cfg.weight_decay)
+        opt_d = torch.optim.AdamW(discriminator.parameters(), cfg.discriminator_lr, betas=tuple(cfg.betas),
+                                  weight_decay=cfg.weight_decay)
+        self.generator, self.discriminator, self.opt_g, self.opt_d = self.accelerator.prepare(
+            generator, discriminator, opt_g, opt_d
+        )
+        schedule = dict(inv_gamma=cfg.lr_inv_gamma, power=cfg.lr_power, warmup=cfg.lr_warmup)
+        # Schedulers wrap the raw optimisers: accelerate's scheduler wrapper would step once per process.
+        self.sched_g = InverseLR(opt_g, **schedule)
+        self.sched_d = InverseLR(opt_d, **schedule)
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.keep_checkpoints)
+        self.step = 0
+        self.epoch = 0
+        self.batches_in_epoch = 0
+        self.skipped_steps = 0
+
+    # ---- one step -------------------------------------------------------------------------------
+
+    def _finite_everywhere(self, value: torch.Tensor) -> bool:
+        flag = torch.isfinite(value.detach()).all().float().reshape(1)
+        return bool(self.accelerator.reduce(flag, reduction="sum").item() == self.accelerator.num_processes)
+
+    def train_step(self, audio: torch.Tensor) -> dict[str, float]:
+        """One generator (and, after warm-up, discriminator) update on [B, 4, T] audio."""
+        acc, cfg = self.accelerator, self.config
+        adversarial = self.step >= cfg.loss.adversarial_warmup_steps
+        log: dict[str, float] = {}
+        self.generator.train()
+        with acc.autocast():
+            output = self.generator(audio)
+        reconstruction = output.reconstruction.float()
+
+        if adversarial:
+            with acc.autocast():
+                scores = self.discriminator(torch.cat([audio, reconstruction.detach()]))
+            real, fake = _split_batch(scores, audio.shape[0])
+            loss_d = discriminator_hinge_loss(real, fake)
+            if self._finite_everywhere(loss_d):
+                self.opt_d.zero_grad(set_to_none=True)
+                acc.backward(loss_d)
+                norm = acc.clip_grad_norm_(self.discriminator.parameters(), cfg.training.discriminator_grad_clip)
+                if self._finite_everywhere(torch.as_tensor(norm)):
+                    self.opt_d.step()
+                    self.sched_d.step()
+                log["discriminator"] = float(loss_d.detach())
+                log["grad_norm_discriminator"] = float(norm)
+            else:
+                log["discriminator"] = float("nan")
+
+        adv = fm = None
+        if adversarial:
+            # The discriminator's own weights get no gradient from the generator's loss; the
+            # unwrapped module avoids a second DDP forward of the same parameters.
+            disc = acc.unwrap_model(self.discriminator)
+            disc.requires_grad_(False)
+            with acc.autocast():
+                scores = disc(torch.cat([audio, reconstruction]))
+            disc.requires_grad_(True)
+            real, fake = _split_batch(scores, audio.shape[0])
+            adv, fm = generator_hinge_loss(fake), feature_matching_loss(real, fake)
+        loss_g, terms = self.loss(audio, reconstruction, output.kl.float(), adv, fm)
+        log.update({name: float(value.detach()) for name, value in terms.items()})
+        log["loss"] = float(loss_g.detach())
+
+        skipped = True
+        self.opt_g.zero_grad(set_to_none=True)
+        if self._finite_everywhere(loss_g):
+            acc.backward(loss_g)
+            norm = acc.clip_grad_norm_(self.generator.parameters(), cfg.training.generator_grad_clip)
+            log["grad_norm_generator"] = float(norm)
+            if self._finite_everywhere(torch.as_tensor(norm)):
+                self.opt_g.step()
+                self.sched_g.step()
+                self.ema.update(acc.unwrap_model(self.generator))
+                skipped = False
+            self.opt_g.zero_grad(set_to_none=True)
+        if skipped:
+            self.skipped_steps += 1
+        log["skipped"] = float(skipped)
+        return log
+
+    # ---- data -----------------------------------------------------------------------------------
+
+    def _batches(self):
+        """Endless batches; the epoch's stream is fixed by (seed, epoch), so resume can skip into it."""
+        from torch.utils.data import DataLoader
+
+        cfg = self.config.training
+        acc = self.accelerator
+        urls = self.train_urls
+        if len(urls) >= acc.num_processes > 1:
+            urls = urls[acc.process_index :: acc.num_processes]
+        while True:
+            seed = cfg.seed + 1000 * self.epoch + (acc.process_index if len(urls) == len(self.train_urls) else 0)
+            dataset = self.dataset_factory(urls, cfg.crop_seconds, True, seed)
+            loader = DataLoader(
+                dataset, batch_size=cfg.batch_size, collate_fn=collate, drop_last=True,
+                num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(seed),
+                persistent_workers=False,
+            )
+            produced = 0
+            for index, batch in enumerate(loader):
+                produced += 1
+                if index < self.batches_in_epoch:  # already trained on before the resume
+                    continue
+                self.batches_in_epoch = index + 1
+                yield batch["audio"]
+            if produced == 0:
+                raise SonicMotionError(
+                    f"the training data yields no full batch of {cfg.batch_size}; use more data or a smaller batch"
+                )
+            self.epoch += 1
+            self.batches_in_epoch = 0
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+
+    def _metadata(self) -> dict[str, str]:
+        return {
+            "format": WEIGHTS_FORMAT,
+            "config": json.dumps(self.config.model.to_dict()),
+            "run_config": json.dumps(self.config.to_dict()),
+            "sonicmotion_version": __version__,
+            "step": str(self.step),
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        from accelerate.utils import gather_object
+
+        acc = self.accelerator
+        rng_states = gather_object([capture_rng_state()])
+        if not acc.is_main_process:
+            acc.wait_for_everyone()
+            return None
+        weights = {
+            "generator": acc.unwrap_model(self.generator).state_dict(),
+            "ema": self.ema.shadow.state_dict(),
+            "discriminator": acc.unwrap_model(self.discriminator).state_dict(),
+        }
+        state = {
+            "step": self.step, "epoch": self.epoch, "batches_in_epoch": self.batches_in_epoch,
+            "skipped_steps": self.skipped_steps, "ema_updates": self.ema.num_updates.clone(),
+            "optimizer_generator": self.opt_g.state_dict(), "optimizer_discriminator": self.opt_d.state_dict(),
+            "scheduler_generator": self.sched_g.state_dict(), "scheduler_discriminator": self.sched_d.state_dict(),
+            "rng": rng_states,
+        }
+        path = self.checkpoints.save(self.step, weights, state, self._metadata())
+        acc.wait_for_everyone()
+        return path
+
+    def load_checkpoint(self, folder: Path) -> None:
+        acc = self.accelerator
+        state = self.checkpoints.load_state(folder)
+        acc.unwrap_model(self.generator).load_state_dict(self.checkpoints.load_weights(folder, "generator"))
+        acc.unwrap_model(self.discriminator).load_state_dict(self.checkpoints.load_weights(folder, "discriminator"))
+        self.ema.shadow.load_state_dict(self.checkpoints.load_weights(folder, "ema"))
+        self.ema.num_updates.copy_(state["ema_updates"])
+        self.opt_g.load_state_dict(state["optimizer_generator"])
+        self.opt_d.load_state_dict(state["optimizer_discriminator"])
+        self.sched_g.load_state_dict(state["scheduler_generator"])
+        self.sched_d.load_state_dict(state["scheduler_discriminator"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batches_in_epoch, self.skipped_steps = state["batches_in_epoch"], state["skipped_steps"]
+        rng = state["rng"]
+        restore_rng_state(rng[acc.process_index] if acc.process_index < len(rng) else rng[0])
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    def validate(self) -> dict[str, float]:
+        from sonicmotion.evaluation.autoencoder import evaluate_autoencoder
+
+        cfg = self.config.training
+        samples = self.dataset_factory(self.validation_urls, None, False, cfg.seed)
+        metrics = evaluate_autoencoder(
+            self.ema.shadow, samples, limit=cfg.validation_clips, batch_size=max(1, cfg.batch_size // 4),
+            device=str(self.accelerator.device), progress=False,
+        )
+        row = {"step": self.step, "clips": metrics.clips, "stft": metrics.stft, "mel": metrics.mel}
+        for resolution, s in metrics.spatial.items():
+            row.update({f"{resolution}_{k}": v for k, v in vars(s).items() if k != "clips"})
+        return row
+
+    def fit(self, resume: bool = False, max_steps: int | None = None) -> dict[str, float]:
+        """Train until ``max_steps`` (default: the config's); returns the last step's log."""
+        from tqdm import tqdm
+
+        acc, cfg = self.accelerator, self.config.training
+        max_steps = max_steps or cfg.max_steps
+        latest = self.checkpoints.latest()
+        if latest is not None and not resume:
+            raise SonicMotionError(
+                f"{self.run_dir} already has checkpoints; pass --resume to continue it or choose a new --out"
+            )
+        if resume and latest is not None:
+            self.load_checkpoint(latest)
+        if acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            _write_config(self.run_dir / "config.yaml", self.config)
+            for name in ("train_log.csv", "validation_log.csv"):  # drop rows the resume will redo
+                _truncate_log(self.run_dir / name, self.step)
+        log_file = _CsvLog(self.run_dir / "train_log.csv", LOG_COLUMNS, acc.is_main_process)
+        val_file = _CsvLog(self.run_dir / "validation_log.csv", None, acc.is_main_process)
+        bar = tqdm(total=max_steps, initial=self.step, desc="train autoencoder", unit="step",
+                   disable=not (self.progress and acc.is_main_process))
+        last: dict[str, float] = {}
+        batches = self._batches() if self.step < max_steps else iter(())
+        try:
+            for audio in batches:
+                last = self.train_step(audio.to(acc.device, torch.float32))
+                self.step += 1
+                last.update(step=self.step, epoch=self.epoch, lr_generator=self.sched_g.get_last_lr()[0],
+                            lr_discriminator=self.sched_d.get_last_lr()[0])
+                log_file.write(last)
+                bar.update(1)
+                bar.set_postfix(loss=f"{last['loss']:.3f}", mrstft=f"{last['mrstft']:.3f}",
+                                skipped=self.skipped_steps)
+                if last["skipped"] and acc.is_main_process:
+                    bar.write(f"step {self.step}: non-finite loss or gradient, update skipped")
+                if self.step % cfg.log_every == 0:
+                    log_file.flush()
+                if self.validation_urls and self.step % cfg.validate_every == 0 and acc.is_main_process:
+                    val_file.write(self.validate())
+                    val_file.flush()
+                if self.step % cfg.checkpoint_every == 0 or self.step >= max_steps:
+                    self.save_checkpoint()
+                if self.step >= max_steps:
+                    break
+        finally:
+            bar.close()
+            log_file.close()
+            val_file.close()
+        return last
+
+
+def _split_batch(scores, batch: int):
+    from sonicmotion.models.discriminator import DiscriminatorOutput
+
+    def part(sl):
+        return DiscriminatorOutput([x[sl] for x in scores.logits], [[f[sl] for f in fs] for fs in scores.features])
+
+    return part(slice(None, batch)), part(slice(batch, None))
+
+
+def _write_config(path: Path, config: AutoencoderRunConfig) -> None:
+    import yaml
+
+    from sonicmotion.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _truncate_log(path: Path, last_step: int) -> None:
+    if not path.is_file():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_step]
+    if len(kept) != len(rows):
+        from sonicmotion.files import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
+
+class _CsvLog:
+    """Append-only CSV (header written once); columns fixed by the first row if not given."""
+
+    def __init__(self, path: Path, columns: list[str] | None, enabled: bool):
+        self.path, self.columns, self.enabled = path, columns, enabled
+        self.handle = None
+        self.writer = None
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        if self.handle is None:
+            new = not self.path.exists()
+            self.columns = self.columns or list(row)
+            self.handle = open(self.path, "a", newline="")
+            self.writer = csv.DictWriter(self.handle, self.columns, extrasaction="ignore")
+            if new:
+                self.writer.writeheader()
+        self.writer.writerow(row)
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None

@@ -1,0 +1,125 @@
+"""Training checkpoints that resume exactly: weights, optimiser/scheduler/EMA state, RNG state.
+
+Layout of one checkpoint (``CHECKPOINTS/step-000001000/``)::
+
+    {name}.safetensors   one per weight set (e.g. generator, ema, discriminator),
+                         with the run's metadata (format, config) in the header
+    state.pt             everything else: optimisers, schedulers, counters, RNG states
+                         (plain tensors and containers: loads with ``weights_only=True``)
+
+A checkpoint is written to a hidden ``.partial-*`` folder and renamed into place, so an
+interrupted save never leaves a half checkpoint that ``latest()`` would pick; only the
+newest ``keep_last`` are kept. Reused by every training loop of the project.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sonicmotion.errors import SonicMotionError
+
+_NAME = re.compile(r"^step-(\d{9})$")
+STATE_FILE = "state.pt"
+
+
+class CheckpointManager:
+    """Save, list, prune and load checkpoints under one folder."""
+
+    def __init__(self, directory: str | os.PathLike, keep_last: int = 3):
+        if keep_last < 1:
+            raise SonicMotionError(f"keep_last must be >= 1, got {keep_last}")
+        self.directory = Path(directory)
+        self.keep_last = keep_last
+
+    def checkpoints(self) -> list[Path]:
+        """Complete checkpoints, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        found = [p for p in self.directory.iterdir() if p.is_dir() and _NAME.match(p.name)]
+        return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))
+
+    def latest(self) -> Path | None:
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def save(
+        self,
+        step: int,
+        weights: dict[str, dict[str, torch.Tensor]],
+        state: dict[str, Any],
+        metadata: dict[str, str] | None = None,
+    ) -> Path:
+        """Write one checkpoint atomically and prune old ones; returns its folder."""
+        from safetensors.torch import save_file
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / f"step-{step:09d}"
+        partial = self.directory / f".partial-step-{step:09d}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        try:
+            for name, tensors in weights.items():
+                plain = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+                save_file(plain, str(partial / f"{name}.safetensors"), metadata=dict(metadata or {}))
+            torch.save(state, partial / STATE_FILE)
+            if final.exists():  # re-saving the same step (e.g. final save after a periodic one)
+                shutil.rmtree(final)
+            os.replace(partial, final)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        for old in self.checkpoints()[: -self.keep_last]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    @staticmethod
+    def load_weights(folder: str | os.PathLike, name: str) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load_file
+
+        path = Path(folder) / f"{name}.safetensors"
+        if not path.is_file():
+            raise SonicMotionError(f"{folder}: checkpoint has no {name} weights")
+        return load_file(str(path))
+
+    @staticmethod
+    def load_state(folder: str | os.PathLike) -> dict[str, Any]:
+        path = Path(folder) / STATE_FILE
+        if not path.is_file():
+            raise SonicMotionError(f"{folder}: not a checkpoint folder (no {STATE_FILE})")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch CPU and CUDA generator states, as plain containers and tensors."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def all_finite(*values: torch.Tensor) -> bool:
+    """True if every element of every tensor is finite (one device sync)."""
+    return bool(torch.stack([torch.isfinite(v.detach()).all() for v in values]).all())

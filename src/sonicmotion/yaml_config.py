@@ -1,0 +1,92 @@
+"""Frozen dataclass configs filled from YAML: unknown keys are errors, types are checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sonicmotion.errors import SonicMotionError
+
+T = TypeVar("T")
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise SonicMotionError(f"{where}: expected a mapping, got {value!r}")
+        return config_from_dict(annotation, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise SonicMotionError(f"{where}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        return tuple(_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SonicMotionError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SonicMotionError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise SonicMotionError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise SonicMotionError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def config_from_dict(cls: type[T], data: dict, where: str = "config") -> T:
+    """Build dataclass ``cls`` from a (YAML) mapping; unknown keys raise SonicMotionError."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise SonicMotionError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    kwargs = {key: _convert(value, hints[key], f"{where}.{key}") for key, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise SonicMotionError(f"{where}: {err}") from None
+
+
+def config_to_dict(config: Any) -> dict:
+    """Plain dict (lists instead of tuples) for YAML/JSON."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise SonicMotionError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SonicMotionError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise SonicMotionError(f"{path}: expected a mapping at the top level")
+    return data

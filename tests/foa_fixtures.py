@@ -1,0 +1,156 @@
+"""Synthetic FOA clips, shards and a loader in the issue-3 contract's shapes, for tests.
+
+``FakeFoaDataset`` yields exactly what ``sonicmotion.data.loader.FoaShardDataset`` is
+specified to yield; ``write_shards`` writes tar shards in the dataset-shard format;
+``use_shard_loader`` makes ``sonicmotion.data.loader`` importable in tests, backed by a
+minimal tar reader, when the real loader (issue 3) is not in this tree.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tarfile
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sonicmotion.data.synth import noise_bursts, siren
+from sonicmotion.spatial import Trajectory, encode_foa, write_foa
+
+SAMPLE_RATE = 16000
+
+
+def synthetic_sample(index: int, seconds: float = 1.0, moving: bool = False, seed: int = 0) -> dict:
+    """One loader-shaped sample: a siren or noise bursts at a random static or moving position."""
+    rng = np.random.default_rng(seed * 1000 + index)
+    azimuth = float(rng.uniform(-180, 180))
+    elevation = float(rng.uniform(-35, 35))
+    if moving:
+        trajectory = Trajectory.linear(azimuth, elevation, azimuth + 120, -elevation, "ccw", 0.1 * seconds,
+                                       0.9 * seconds)
+    else:
+        trajectory = Trajectory.static(azimuth, elevation)
+    make = siren if index % 2 == 0 else noise_bursts
+    mono = make(seconds, SAMPLE_RATE, seed=seed * 1000 + index)
+    audio = encode_foa(mono, SAMPLE_RATE, trajectory)
+    key = f"clip{index:04d}"
+    metadata = {
+        "key": key, "source_id": key, "corpus": "synthetic", "split": "train", "caption": "a test sound",
+        "captions": ["a test sound"], "spatial_caption": "a test sound on a path",
+        "motion": "moving" if moving else "static", "sample_rate": SAMPLE_RATE, "num_samples": audio.shape[1],
+        "layout": "fuma", "seed": seed, "trajectory": trajectory.to_dict(),
+    }
+    return {
+        "audio": torch.from_numpy(audio), "key": key, "caption": metadata["caption"],
+        "spatial_caption": metadata["spatial_caption"], "trajectory": metadata["trajectory"],
+        "seconds_start": 0.0, "seconds_total": seconds, "metadata": metadata,
+    }
+
+
+def _crop(sample: dict, crop_seconds: float | None, rng: np.random.Generator) -> dict:
+    if crop_seconds is None:
+        return sample
+    n = int(round(crop_seconds * SAMPLE_RATE))
+    total = sample["audio"].shape[1]
+    start = int(rng.integers(0, total - n + 1)) if total > n else 0
+    out = dict(sample)
+    out["audio"] = sample["audio"][:, start : start + n]
+    out["seconds_start"] = start / SAMPLE_RATE
+    return out
+
+
+class FakeFoaDataset(torch.utils.data.IterableDataset):
+    """The loader contract over in-memory samples: deterministic shuffle and crops from ``seed``."""
+
+    def __init__(self, samples: list[dict], crop_seconds: float | None, shuffle: bool, seed: int):
+        self.samples, self.crop_seconds, self.shuffle, self.seed = samples, crop_seconds, shuffle, seed
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(self.samples)) if self.shuffle else range(len(self.samples))
+        for i in order:
+            yield _crop(self.samples[i], self.crop_seconds, rng)
+
+
+def fake_factory(samples: list[dict]):
+    """A ``dataset_factory`` for AutoencoderTrainer over ``samples`` (urls ignored)."""
+    return lambda urls, crop_seconds, shuffle, seed: FakeFoaDataset(samples, crop_seconds, shuffle, seed)
+
+
+def write_shards(root: Path, split: str, samples: list[dict], per_shard: int = 4) -> list[str]:
+    """Write ``samples`` as contract tar shards ROOT/{split}/{split}-{index:06d}.tar; returns the paths."""
+    folder = Path(root) / split
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for shard_index in range(0, len(samples), per_shard):
+        path = folder / f"{split}-{shard_index // per_shard:06d}.tar"
+        with tarfile.open(path, "w") as tar:
+            for sample in samples[shard_index : shard_index + per_shard]:
+                key = sample["key"]
+                flac = folder / f".{key}.flac"
+                write_foa(flac, sample["audio"].numpy(), SAMPLE_RATE, "fuma")
+                tar.add(flac, arcname=f"{key}.flac")
+                flac.unlink()
+                meta = json.dumps(dict(sample["metadata"], split=split)).encode()
+                info = tarfile.TarInfo(f"{key}.json")
+                info.size = len(meta)
+                tar.addfile(info, io.BytesIO(meta))
+        paths.append(str(path))
+    return paths
+
+
+class TarShardDataset(torch.utils.data.IterableDataset):
+    """Minimal reader of contract shards (used only when the real loader is absent)."""
+
+    def __init__(self, urls, crop_seconds=None, shuffle=False, seed=0, **_):
+        self.urls, self.crop_seconds, self.shuffle, self.seed = list(urls), crop_seconds, shuffle, seed
+
+    def __iter__(self):
+        from sonicmotion.spatial import read_foa
+
+        rng = np.random.default_rng(self.seed)
+        samples = []
+        for url in self.urls:
+            with tarfile.open(url) as tar:
+                members = {m.name: m for m in tar.getmembers()}
+                for name in sorted(members):
+                    if not name.endswith(".json"):
+                        continue
+                    key = name[:-5]
+                    meta = json.loads(tar.extractfile(members[name]).read())
+                    tmp = Path(url).parent / f".read-{key}.flac"
+                    tmp.write_bytes(tar.extractfile(members[f"{key}.flac"]).read())
+                    foa = read_foa(tmp)
+                    tmp.unlink()
+                    samples.append({
+                        "audio": torch.from_numpy(foa.samples.copy()), "key": key, "caption": meta["caption"],
+                        "spatial_caption": meta["spatial_caption"], "trajectory": meta["trajectory"],
+                        "seconds_start": 0.0, "seconds_total": foa.samples.shape[1] / foa.sample_rate,
+                        "metadata": meta,
+                    })
+        order = rng.permutation(len(samples)) if self.shuffle else range(len(samples))
+        for i in order:
+            yield _crop(samples[i], self.crop_seconds, rng)
+
+
+def _collate(samples: list[dict]) -> dict:
+    out = {key: [s[key] for s in samples] for key in samples[0] if key != "audio"}
+    out["audio"] = torch.stack([s["audio"] for s in samples])
+    return out
+
+
+def use_shard_loader(monkeypatch) -> None:
+    """Make ``sonicmotion.data.loader`` importable: the real one if present, else the tar reader."""
+    try:
+        import sonicmotion.data.loader  # noqa: F401
+        return
+    except ImportError:
+        pass
+    module = types.ModuleType("sonicmotion.data.loader")
+    module.FoaShardDataset = TarShardDataset
+    module.collate_samples = _collate
+    monkeypatch.setitem(sys.modules, "sonicmotion.data.loader", module)

@@ -1,0 +1,109 @@
+"""The tiny autoencoder trains, resumes exactly, and survives a NaN batch."""
+
+import csv
+import shutil
+from dataclasses import replace
+
+import pytest
+import torch
+
+from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
+from tests.foa_fixtures import fake_factory, synthetic_sample
+
+TINY = "configs/autoencoder/tiny.yaml"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # The shared CI/dev machine has 2 cores; one thread avoids oversubscription stalls.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_config(**training) -> AutoencoderRunConfig:
+    return override_training(AutoencoderRunConfig.from_yaml(TINY), **training)
+
+
+def test_tiny_config_overfits_a_few_clips(tmp_path):
+    config = tiny_config(generator_lr=5e-3, lr_warmup=0.0, batch_size=2, crop_seconds=0.25)
+    samples = [synthetic_sample(i, 0.25) for i in range(2)]
+    trainer = AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=fake_factory(samples), progress=False)
+    audio = torch.stack([s["audio"] for s in samples])
+
+    def mrstft() -> float:
+        with torch.no_grad():
+            out = trainer.generator(audio, sample=False)
+            return trainer.loss.mrstft(out.reconstruction, audio)[0].item()
+
+    before = mrstft()
+    for _ in range(80):
+        trainer.train_step(audio)
+    after = mrstft()
+    assert after < 0.5 * before, (before, after)
+
+
+def _read_log(path):
+    with open(path) as f:
+        return {int(row["step"]): row for row in csv.DictReader(f)}
+
+
+def test_resume_continues_exactly(tmp_path):
+    # Adversarial terms from step 0 so discriminator state is part of what must resume;
+    # 3 clips at batch 1 so step 4 crosses an epoch boundary.
+    config = tiny_config(batch_size=1, crop_seconds=0.25, checkpoint_every=2, max_steps=4)
+    config = replace(config, loss=replace(config.loss, adversarial_warmup_steps=0))
+    factory = fake_factory([synthetic_sample(i, 0.5) for i in range(3)])
+
+    whole = AutoencoderTrainer(config, tmp_path / "whole", ["-"], dataset_factory=factory, progress=False)
+    whole.fit()
+    AutoencoderTrainer(config, tmp_path / "split", ["-"], dataset_factory=factory, progress=False).fit(max_steps=3)
+    # Interrupted after step 3 but before its checkpoint: the resume starts from step 2.
+    shutil.rmtree(tmp_path / "split" / "checkpoints" / "step-000000003")
+    torch.manual_seed(12345)  # a fresh process would have a different global RNG state
+    resumed = AutoencoderTrainer(config, tmp_path / "split", ["-"], dataset_factory=factory, progress=False)
+    resumed.fit(resume=True)
+
+    whole_log, split_log = _read_log(tmp_path / "whole" / "train_log.csv"), _read_log(tmp_path / "split" / "train_log.csv")
+    assert sorted(split_log) == [1, 2, 3, 4]
+    for step in (3, 4):
+        for column in ("loss", "mrstft", "spatial", "discriminator", "feature_matching"):
+            assert split_log[step][column] == whole_log[step][column], (step, column)
+    assert resumed.epoch == whole.epoch == 1
+    for a, b in zip(whole.generator.state_dict().values(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(whole.ema.shadow.state_dict().values(), resumed.ema.shadow.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_nan_batch_is_skipped_and_never_reaches_the_weights(tmp_path):
+    config = tiny_config(batch_size=2, crop_seconds=0.25)
+    config = replace(config, loss=replace(config.loss, adversarial_warmup_steps=0))
+    samples = [synthetic_sample(i, 0.25) for i in range(2)]
+    trainer = AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=fake_factory(samples), progress=False)
+    audio = torch.stack([s["audio"] for s in samples])
+    trainer.train_step(audio)
+    before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    ema_before = {k: v.clone() for k, v in trainer.ema.shadow.state_dict().items()}
+    poisoned = audio.clone()
+    poisoned[0, 1, 100] = float("nan")
+    log = trainer.train_step(poisoned)
+    assert log["skipped"] == 1.0 and trainer.skipped_steps == 1
+    for key, value in trainer.generator.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    for key, value in trainer.ema.shadow.state_dict().items():
+        assert torch.equal(value, ema_before[key]), key
+    assert all(torch.isfinite(p).all() for p in trainer.discriminator.parameters())
+    log = trainer.train_step(audio)
+    assert log["skipped"] == 0.0 and all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+
+
+def test_validation_row_has_table3_columns(tmp_path):
+    samples = [synthetic_sample(i, 0.5, moving=True) for i in range(2)]
+    trainer = AutoencoderTrainer(tiny_config(), tmp_path, ["-"], ["-"], dataset_factory=fake_factory(samples),
+                                 progress=False)
+    row = trainer.validate()
+    assert row["clips"] == 2 and row["stft"] > 0 and row["mel"] > 0
+    for resolution in ("sample", "frame"):
+        assert 0 <= row[f"{resolution}_delta_angle"] <= 180
