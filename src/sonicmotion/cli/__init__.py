@@ -15,7 +15,7 @@ from sonicmotion import __version__
 from sonicmotion.errors import SonicMotionError
 
 # Modules under sonicmotion.cli that add commands, in --help order.
-COMMAND_MODULES = ["spatial", "demo"]
+COMMAND_MODULES = ["spatial", "demo", "generate"]
 
 
 class _Parser(argparse.ArgumentParser):
