@@ -166,8 +166,10 @@ def dit_config(name_or_path: str | dict, base_dir: Path = CONFIG_DIR) -> DiTConf
     if isinstance(name_or_path, dict):
         return from_dict(DiTConfig, name_or_path, "dit")
     path = Path(name_or_path)
-    if not path.suffix:
+    if not path.suffix:  # a size name: beside the training config, else the project's configs
         path = base_dir / f"{name_or_path}.yaml"
+        if not path.is_file():
+            path = CONFIG_DIR / f"{name_or_path}.yaml"
     return from_dict(DiTConfig, read_yaml(path), str(path))
 
 

@@ -103,6 +103,11 @@ class DiffusionTransformer(nn.Module):
         self.global_embed = nn.Sequential(nn.Linear(cond_dim, width), nn.SiLU(), nn.Linear(width, width))
         self.proj_in = nn.Linear(latent_channels, width)
         self.frame_proj = nn.Linear(frame_channels, width, bias=False) if frame_channels else None
+        # Frame-aligned conditions also modulate (scale, shift) the input and output
+        # features frame by frame, so the output can depend multiplicatively on them.
+        self.frame_modulation = nn.Linear(frame_channels, 4 * width, bias=False) if frame_channels else None
+        if self.frame_modulation is not None:
+            nn.init.zeros_(self.frame_modulation.weight)
         self.blocks = nn.ModuleList(
             DiTBlock(width, config.heads, cond_dim, config.mlp_ratio) for _ in range(config.depth)
         )
@@ -126,8 +131,11 @@ class DiffusionTransformer(nn.Module):
         frame_cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = self.proj_in(latents.transpose(1, 2))  # [B, F, W]
+        modulation = None
         if self.frame_proj is not None and frame_cond is not None:
-            x = x + self.frame_proj(frame_cond.transpose(1, 2).to(x.dtype))
+            frame_cond = frame_cond.transpose(1, 2).to(x.dtype)  # [B, F, K]
+            modulation = self.frame_modulation(frame_cond).chunk(4, dim=-1)
+            x = x * (1 + modulation[0]) + modulation[1] + self.frame_proj(frame_cond)
         time_features = self.time_features(t).to(x.dtype)
         token = self.time_embed(time_features) + self.global_embed(global_cond.to(x.dtype))
         x = torch.cat([token[:, None, :], x], dim=1)
@@ -138,7 +146,10 @@ class DiffusionTransformer(nn.Module):
                 x = checkpoint(block, x, context, context_mask, cos, sin, use_reentrant=False)
             else:
                 x = block(x, context, context_mask, cos, sin)
-        v = self.proj_out(self.norm_out(x[:, 1:])).transpose(1, 2)
+        x = self.norm_out(x[:, 1:])
+        if modulation is not None:
+            x = x * (1 + modulation[2]) + modulation[3]
+        v = self.proj_out(x).transpose(1, 2)
         if self.skip is not None:
             v = v + self.skip(time_features)[:, :, None] * latents.to(v.dtype)
         return v

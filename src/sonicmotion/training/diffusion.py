@@ -101,12 +101,14 @@ def train_diffusion(
     pretransform_info: dict | None = None,
     progress: bool = True,
     check_sample: Callable[[dict], None] | None = None,
+    stop_at_step: int | None = None,
 ) -> list[dict]:
     """Train until ``config.training.steps`` (resuming from ``out_dir`` if a checkpoint is there).
 
     ``make_dataset(epoch)`` yields sample dicts holding ``audio`` [4, T] (FuMa) or
     ``latents`` [C, F], plus ``caption``, ``spatial_caption``, ``trajectory`` (dict or None),
-    ``seconds_start``, ``seconds_total``. Returns the logged records of this call.
+    ``seconds_start``, ``seconds_total``. ``stop_at_step`` ends this call early (with a
+    checkpoint) without changing the schedule. Returns the logged records of this call.
     """
     from accelerate import Accelerator
     from tqdm import tqdm
@@ -129,7 +131,9 @@ def train_diffusion(
         pretransform, pretransform_info = load_pretransform(model_config.pretransform)
     pretransform = pretransform.to(device)
     text_encoder = (text_encoder or load_text_encoder(model_config.text_encoder, model_config.text_max_length)).to(device)
-    model = build_model(config, text_encoder.dim, pretransform.latent_channels)
+    with torch.random.fork_rng(devices=[]):  # same seed -> same initial weights
+        torch.manual_seed(training.seed)
+        model = build_model(config, text_encoder.dim, pretransform.latent_channels)
     optimizer = _optimizer(model, config)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: inverse_lr(step, training.inv_gamma, training.power, training.warmup)
@@ -180,7 +184,8 @@ def train_diffusion(
                disable=not (progress and accelerator.is_main_process), dynamic_ncols=True)
     started, window = time.time(), []
     model.train()
-    while state.step < training.steps:
+    last_step = training.steps if stop_at_step is None else min(stop_at_step, training.steps)
+    while state.step < last_step:
         samples = [next(stream) for _ in range(training.batch_size)]
         state.consumed += training.batch_size * accelerator.num_processes
         if check_sample is not None:
@@ -230,7 +235,7 @@ def train_diffusion(
             if accelerator.is_main_process:
                 with open(log_path, "a") as f:
                     f.write(json.dumps(record) + "\n")
-        if state.step % training.checkpoint_every == 0 or state.step == training.steps:
+        if state.step % training.checkpoint_every == 0 or state.step == last_step:
             export(state.step)
     bar.close()
     return records
