@@ -16,10 +16,10 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sonicmotion.diffusion.config import PositionConfig
+from sonicmotion.models.dit import CrossAttention, GatedMLP
 from sonicmotion.spatial import Trajectory, wrap_azimuth
 
 
@@ -93,29 +93,16 @@ def state_matrix(
 
 
 class CrossAttentionLayer(nn.Module):
-    """Pre-norm cross-attention + gated MLP, both residual. queries [B, L, D], keys [B, K, D]."""
+    """Pre-norm cross-attention + gated MLP, both residual. queries [B, L, D], memory [B, K, D]."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0):
         super().__init__()
-        self.heads = heads
-        self.norm_q = nn.LayerNorm(dim)
-        self.norm_kv = nn.LayerNorm(dim)
-        self.to_q = nn.Linear(dim, dim, bias=False)
-        self.to_kv = nn.Linear(dim, 2 * dim, bias=False)
-        self.to_out = nn.Linear(dim, dim)
-        hidden = int(mlp_ratio * dim)
-        self.norm_mlp = nn.LayerNorm(dim)
-        self.mlp_in = nn.Linear(dim, 2 * hidden)
-        self.mlp_out = nn.Linear(hidden, dim)
+        self.cross = CrossAttention(dim, dim, heads, norm_context=True)
+        self.mlp = GatedMLP(dim, mlp_ratio)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        q = self.to_q(self.norm_q(x)).view(b, n, self.heads, -1).transpose(1, 2)
-        k, v = self.to_kv(self.norm_kv(memory)).view(b, memory.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
-        x = x + self.to_out(attended)
-        value, gate = self.mlp_in(self.norm_mlp(x)).chunk(2, dim=-1)
-        return x + self.mlp_out(value * F.silu(gate))
+        x = x + self.cross(x, memory)
+        return x + self.mlp(x)
 
 
 class PositionConditioner(nn.Module):

@@ -34,6 +34,43 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos, rest], dim=-1)
 
 
+class GatedMLP(nn.Module):
+    """Pre-norm SwiGLU MLP; returns the residual update [B, N, D]."""
+
+    def __init__(self, width: int, mlp_ratio: float):
+        super().__init__()
+        hidden = int(mlp_ratio * width)
+        self.norm = nn.LayerNorm(width)
+        self.mlp_in = nn.Linear(width, 2 * hidden)
+        self.mlp_out = nn.Linear(hidden, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.mlp_in(self.norm(x)).chunk(2, dim=-1)
+        return self.mlp_out(value * F.silu(gate))
+
+
+class CrossAttention(nn.Module):
+    """Pre-norm cross-attention of x [B, N, D] to context [B, L, context_dim]; returns the
+    residual update. ``context_mask`` [B, L] (True = attend) is optional."""
+
+    def __init__(self, width: int, context_dim: int, heads: int, norm_context: bool = False):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.LayerNorm(width)
+        self.norm_context = nn.LayerNorm(context_dim) if norm_context else nn.Identity()
+        self.to_q = nn.Linear(width, width, bias=False)
+        self.to_kv = nn.Linear(context_dim, 2 * width, bias=False)
+        self.to_out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, n, d = x.shape
+        q = self.to_q(self.norm(x)).view(b, n, self.heads, -1).transpose(1, 2)
+        kv = self.to_kv(self.norm_context(context)).view(b, context.shape[1], 2, self.heads, -1)
+        k, v = kv.permute(2, 0, 3, 1, 4)
+        mask = None if context_mask is None else context_mask[:, None, None, :]  # [B, 1, 1, L]
+        return self.to_out(F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, n, d))
+
+
 class DiTBlock(nn.Module):
     def __init__(self, width: int, heads: int, cond_dim: int, mlp_ratio: float):
         super().__init__()
@@ -41,14 +78,8 @@ class DiTBlock(nn.Module):
         self.norm_self = nn.LayerNorm(width)
         self.to_qkv = nn.Linear(width, 3 * width, bias=False)
         self.self_out = nn.Linear(width, width)
-        self.norm_cross = nn.LayerNorm(width)
-        self.to_q = nn.Linear(width, width, bias=False)
-        self.to_kv = nn.Linear(cond_dim, 2 * width, bias=False)
-        self.cross_out = nn.Linear(width, width)
-        hidden = int(mlp_ratio * width)
-        self.norm_mlp = nn.LayerNorm(width)
-        self.mlp_in = nn.Linear(width, 2 * hidden)
-        self.mlp_out = nn.Linear(hidden, width)
+        self.cross = CrossAttention(width, cond_dim, heads)
+        self.mlp = GatedMLP(width, mlp_ratio)
 
     def forward(
         self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
@@ -57,14 +88,8 @@ class DiTBlock(nn.Module):
         q, k, v = self.to_qkv(self.norm_self(x)).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         x = x + self.self_out(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
-
-        q = self.to_q(self.norm_cross(x)).view(b, n, self.heads, -1).transpose(1, 2)
-        k, v = self.to_kv(context).view(b, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        mask = context_mask[:, None, None, :]  # [B, 1, 1, L]: True = attend
-        x = x + self.cross_out(F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, n, d))
-
-        value, gate = self.mlp_in(self.norm_mlp(x)).chunk(2, dim=-1)
-        return x + self.mlp_out(value * F.silu(gate))
+        x = x + self.cross(x, context, context_mask)
+        return x + self.mlp(x)
 
 
 class FourierFeatures(nn.Module):
@@ -72,7 +97,7 @@ class FourierFeatures(nn.Module):
 
     def __init__(self, features: int):
         super().__init__()
-        self.register_buffer("frequencies", torch.randn(features // 2) , persistent=True)
+        self.register_buffer("frequencies", torch.randn(features // 2), persistent=True)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         angles = 2 * math.pi * t.float()[:, None] * self.frequencies[None, :]
