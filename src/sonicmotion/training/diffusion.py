@@ -194,10 +194,14 @@ def train_diffusion(
         with torch.no_grad():
             if "latents" in batch:
                 latents = batch["latents"].to(device)
-            else:
-                latents = pretransform.encode(batch["audio"].to(device)).float()
-            frames = latent_frames(latents.shape[-1], 1, model_config.frame_multiple)
-            latents = torch.nn.functional.pad(latents, (0, frames - latents.shape[-1]))
+                frames = latent_frames(latents.shape[-1], 1, model_config.frame_multiple)
+                latents = torch.nn.functional.pad(latents, (0, frames - latents.shape[-1]))
+            else:  # pad the audio (not the latents) to whole frames: 160,000 -> 163,840 samples
+                audio = batch["audio"].to(device)
+                ratio = pretransform.downsampling_ratio
+                frames = latent_frames(audio.shape[-1], ratio, model_config.frame_multiple)
+                audio = torch.nn.functional.pad(audio, (0, frames * ratio - audio.shape[-1]))
+                latents = pretransform.encode(audio).float()
             text, mask = text_encoder(batch[caption_field(config, state.step)])
         trajectories = batch["trajectory"] if model_config.parametric else None
         inputs = condition_inputs(
