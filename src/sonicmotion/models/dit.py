@@ -82,7 +82,8 @@ class DiTBlock(nn.Module):
         self.mlp = GatedMLP(width, mlp_ratio)
 
     def forward(
-        self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+        self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None, cos: torch.Tensor,
+        sin: torch.Tensor,
     ) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.to_qkv(self.norm_self(x)).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
@@ -166,6 +167,8 @@ class DiffusionTransformer(nn.Module):
         x = torch.cat([token[:, None, :], x], dim=1)
         cos, sin = rotary_tables(x.shape[1], self.rotary_dim, x.device)
         context = context.to(x.dtype)
+        if bool(context_mask.all()):  # no padding: unmasked attention may use the fastest kernels
+            context_mask = None
         for block in self.blocks:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(block, x, context, context_mask, cos, sin, use_reentrant=False)
