@@ -109,3 +109,16 @@ def test_register_train_adds_diffusion_under_train(tmp_path):
                             "--data", "d", "--out", "o", "--dit", "tiny", "--steps", "3"])
     assert (args.command, args.model, args.dit, args.steps) == ("train", "diffusion", "tiny", 3)
     assert callable(args.run)
+
+
+def test_generate_from_plain_prompt_lines_resumes(tmp_path, models):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a siren\n\nrain on a roof\n")
+    out = tmp_path / "gen"
+    argv = ["generate", "--prompts", str(prompts), "--model", str(models["descriptive"]), "-o", str(out), *FAST]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["000000.wav", "000001.wav", "prompts.jsonl"]
+    before = (out / "000001.wav").stat().st_mtime_ns
+    (out / "000000.wav").unlink()
+    assert main(argv) == 0  # only the missing clip is generated again
+    assert (out / "000001.wav").stat().st_mtime_ns == before and (out / "000000.wav").is_file()

@@ -19,9 +19,10 @@ from sonicmotion.errors import SonicMotionError
 Denoiser = Callable[[torch.Tensor, float], torch.Tensor]
 
 
-def _coefficients(t: torch.Tensor) -> tuple[float, float]:
-    alpha, sigma = alpha_sigma(t.double())
-    return float(alpha), float(sigma)
+def _step(times: torch.Tensor, i: int) -> tuple[float, float, float, float]:
+    """(alpha, sigma) at times[i] and at times[i + 1], as float64 Python numbers."""
+    alpha, sigma = alpha_sigma(times[i : i + 2].double())
+    return float(alpha[0]), float(sigma[0]), float(alpha[1]), float(sigma[1])
 
 
 @torch.no_grad()
@@ -29,8 +30,7 @@ def sample_ddim(denoise: Denoiser, noise: torch.Tensor, times: torch.Tensor, cal
     """Deterministic DDIM (Song et al. 2021, eta = 0): x_s = alpha_s x0 + sigma_s eps."""
     x = noise
     for i in range(len(times) - 1):
-        alpha, sigma = _coefficients(times[i])
-        alpha_next, sigma_next = _coefficients(times[i + 1])
+        alpha, sigma, alpha_next, sigma_next = _step(times, i)
         x0 = denoise(x, float(times[i]))
         if sigma_next == 0.0:
             x = x0
@@ -54,8 +54,7 @@ def sample_dpmpp_2m(denoise: Denoiser, noise: torch.Tensor, times: torch.Tensor,
     x = noise
     previous_x0, previous_h = None, None
     for i in range(len(times) - 1):
-        alpha, sigma = _coefficients(times[i])
-        alpha_next, sigma_next = _coefficients(times[i + 1])
+        alpha, sigma, alpha_next, sigma_next = _step(times, i)
         x0 = denoise(x, float(times[i]))
         if sigma_next == 0.0:
             x = x0
