@@ -15,7 +15,9 @@ from sonicmotion import __version__
 from sonicmotion.errors import SonicMotionError
 
 # Modules under sonicmotion.cli that add commands, in --help order.
-COMMAND_MODULES = ["spatial", "render", "scene", "dataset", "train", "autoencoder", "evaluate", "report", "demo"]
+COMMAND_MODULES = [
+    "spatial", "render", "scene", "dataset", "train", "autoencoder", "generate", "evaluate", "report", "demo",
+]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 
-TRAIN_MODULES = ["autoencoder"]
+TRAIN_MODULES = ["autoencoder", "train_diffusion"]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "train", help="train a model (autoencoder, ...)",
+        "train", help="train a model: the autoencoder or a diffusion model",
         description="Train one of the project's models. Runs on this CPU, one GPU, or many GPUs and "
         "nodes through 'accelerate launch -m sonicmotion train ...'.",
     )

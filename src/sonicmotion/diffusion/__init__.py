@@ -1,0 +1,1 @@
+"""Latent diffusion: configs, the v-objective on a cosine schedule, samplers, guidance."""

