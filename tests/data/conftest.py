@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dataset_corpora import make_audiocaps, make_clotho, make_manifest, make_wavcaps
+from tests.data.dataset_corpora import make_audiocaps, make_clotho, make_manifest, make_wavcaps
 
 
 @pytest.fixture(scope="session")

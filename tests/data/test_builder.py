@@ -17,7 +17,7 @@ from sonicmotion.data.verify import verify_dataset
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial import read_foa
 
-from dataset_corpora import make_clotho, write_sound
+from tests.data.dataset_corpora import make_clotho, write_sound
 
 ALL = ("clotho_dev", "clotho_eval", "audiocaps", "wavcaps", "manifest")
 

@@ -6,7 +6,7 @@ import pytest
 from sonicmotion.data.corpora import SourceSpec, read_sources
 from sonicmotion.errors import SonicMotionError
 
-from dataset_corpora import make_audiocaps, make_clotho, make_manifest, make_wavcaps, write_sound
+from tests.data.dataset_corpora import make_audiocaps, make_clotho, make_manifest, make_wavcaps, write_sound
 
 
 def _read(*texts):

@@ -5,7 +5,7 @@ import soundfile as sf
 from sonicmotion.audio import downmix, fit_length, read_audio, resample, trim_silence
 from sonicmotion.data.preprocess import PreprocessConfig, SourceSkipped, load_clip
 
-from dataset_corpora import write_sound
+from tests.data.dataset_corpora import write_sound
 
 
 def _reference(path, config=PreprocessConfig()):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation_helpers import build_tiny_models
+from tests.evaluation.evaluation_helpers import build_tiny_models
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from sonicmotion.evaluation.taggers import (
 )
 from sonicmotion.spatial import Trajectory, encode_foa, write_foa
 
-from evaluation_helpers import write_set
+from tests.evaluation.evaluation_helpers import write_set
 
 SR = 16000
 
@@ -79,7 +79,7 @@ def test_tiny_models_load_and_are_deterministic(tiny_models):
 def test_panns_checkpoint_format_loads_and_wrong_weights_are_refused(tmp_path):
     from sonicmotion.evaluation.taggers import load_config
 
-    from evaluation_helpers import CONFIGS
+    from tests.evaluation.evaluation_helpers import CONFIGS
 
     config = load_config(Cnn14Config, CONFIGS / "cnn14-tiny.yaml")
     state = Cnn14(config).state_dict()

@@ -12,7 +12,7 @@ from sonicmotion.evaluation.kl import paired_kl
 from sonicmotion.evaluation.sets import decode_foa
 from sonicmotion.spatial import Trajectory, encode_foa, write_foa
 
-from evaluation_helpers import CAPTIONS, synth_clip, write_prompts, write_set, write_shard
+from tests.evaluation.evaluation_helpers import CAPTIONS, synth_clip, write_prompts, write_set, write_shard
 
 IDS = ["d", "a", "c", "b"]  # generated files list as a, b, c, d; the shard holds them reversed
 SECONDS = 4.0

@@ -15,7 +15,7 @@ from sonicmotion.evaluation.sets import (
     probe_generated,
 )
 
-from evaluation_helpers import PATHS, synth_clip, write_prompts, write_set, write_shard
+from tests.evaluation.evaluation_helpers import PATHS, synth_clip, write_prompts, write_set, write_shard
 
 
 def test_prompts_file_errors(tmp_path):

@@ -32,8 +32,7 @@ def siren(seconds: float, sample_rate: int, seed: int = 0, peak: float = 0.5) ->
     """A two-tone wailing siren with some road noise."""
     rng = np.random.default_rng(seed)
     t = _time(seconds, sample_rate)
-    centre, rate = 700.0 + 60.0 * rng.uniform(-1, 1), 0.5 + 0.2 * rng.uniform(-1, 1)
-    pitch = centre + 250.0 * np.sin(2 * np.pi * rate * t)
+    pitch = 700.0 + 250.0 * np.sin(2 * np.pi * 0.5 * t)
     phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
     tone = np.sin(phase) + 0.3 * np.sin(2 * phase) + 0.15 * np.sin(3 * phase)
     return _normalise(tone + 0.05 * rng.standard_normal(t.size), peak)
@@ -45,7 +44,7 @@ def noise_bursts(seconds: float, sample_rate: int, seed: int = 0, peak: float = 
     n = int(seconds * sample_rate)
     x = rng.standard_normal(n)
     envelope = np.zeros(n)
-    period = int((0.25 + 0.1 * rng.uniform(-1, 1)) * sample_rate)
+    period = int(0.25 * sample_rate)
     decay = np.exp(-np.arange(period) / (0.03 * sample_rate))
     for start in range(0, n, period):
         stop = min(start + period, n)
