@@ -262,21 +262,6 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 # -- command line ---------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="training config YAML (configs/diffusion/descriptive.yaml or parametric.yaml)")
-    parser.add_argument("--autoencoder", required=True, help="autoencoder run folder / checkpoint, or patch:N[:SCALE] (lossless patching)")
-    parser.add_argument("--data", required=True, help="dataset folder of FOA audio shards or latent shards (DIR/train/train-*.tar)")
-    parser.add_argument("--out", required=True, help="run folder (created; an existing checkpoint there is resumed)")
-    parser.add_argument("--dit", help="DiT size: paper, small, tiny, or a YAML file (overrides the config)")
-    parser.add_argument("--text-encoder", help="minilm (offline, bundled), t5-base, or a local T5 folder (overrides the config)")
-    parser.add_argument("--steps", type=int, help="total training steps")
-    parser.add_argument("--batch-size", type=int, help="samples per step per process")
-    parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast precision")
-    parser.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
-    parser.add_argument("--seed", type=int, help="random seed")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
 def run(args: argparse.Namespace) -> int:
     from sonicmotion.models.pretransform import load_pretransform
     from sonicmotion.training.diffusion_data import (
@@ -331,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m sonicmotion.training.diffusion",
         description="Train the descriptive or parametric diffusion model (same as 'sonicmotion train diffusion').",
     )
+    from sonicmotion.cli.train_diffusion import add_arguments
+
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
