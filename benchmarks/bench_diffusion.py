@@ -59,7 +59,7 @@ def bench_ours(repeats: int) -> tuple[float, int]:
         sgd_step(model, torch.nn.functional.mse_loss(model(x, t, glob, context, mask), target))
 
     seconds = timed(step, repeats)
-    del model
+    model = None  # free it before the next model is built
     gc.collect()
     return seconds, params
 
@@ -86,7 +86,7 @@ def bench_diffusers(repeats: int) -> tuple[float, int]:
         sgd_step(model, torch.nn.functional.mse_loss(out, target))
 
     seconds = timed(step, repeats)
-    del model
+    model = None  # free it before the next model is built
     gc.collect()
     return seconds, params
 

@@ -6,9 +6,9 @@ Prints
    autocast: latent tokens/s and model FLOPs utilisation (MFU) against the card's dense
    bf16 peak (H100 SXM 989 TFLOP/s; pass --peak-tflops for other cards);
 2. latency of one 10 s generation: text encoding (MiniLM; T5 if --text-encoder names a
-   local copy), 50 DPM-Solver++(2M) steps with guidance 7 (batch 2 per step), decoding with
-   a paper-size Oobleck decoder (diffusers AutoencoderOobleck with 4 channels, random
-   weights: same cost as a trained one) or --autoencoder RUN_DIR.
+   local copy; random-t5-base for T5-base's compute without its weights), 50
+   DPM-Solver++(2M) steps with guidance 7 (batch 2 per step), decoding with the paper-size
+   SonicMotion autoencoder (random weights: same cost as a trained one) or --autoencoder RUN_DIR.
 
     PYTHONPATH=src python benchmarks/gpu_diffusion.py [--batch 64] [--compile]
 """
@@ -82,7 +82,6 @@ def bench_training(config, batch: int, steps: int, peak: float, compile_model: b
           f"{tokens:,.0f} latent tokens/s, {batch / seconds:.1f} clips/s, DiT MFU {100 * flops / (peak * 1e12):.1f}% "
           f"(peak {peak:g} TFLOP/s; target >= 40%)", flush=True)
     print(f"  peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
-    del model, optimizer
 
 
 def decoder(autoencoder: str | None):
@@ -90,21 +89,31 @@ def decoder(autoencoder: str | None):
         from sonicmotion.models.pretransform import load_pretransform
 
         return load_pretransform(autoencoder)[0], f"autoencoder {autoencoder}"
-    from diffusers import AutoencoderOobleck
+    from sonicmotion.models.autoencoder import SpatialAutoencoder, load_autoencoder_config
 
-    vae = AutoencoderOobleck(encoder_hidden_size=128, downsampling_ratios=[2, 4, 4, 8, 8],
-                             channel_multiples=[1, 2, 4, 8, 16], decoder_channels=128, decoder_input_channels=64,
-                             audio_channels=4, sampling_rate=16000)
+    # Same compute as a trained one: the paper-size autoencoder with random weights.
+    return SpatialAutoencoder(load_autoencoder_config("configs/autoencoder/paper.yaml")), \
+        "paper-size SonicMotion autoencoder (random weights)"
 
-    class Decode(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.vae = vae
 
-        def decode(self, z):
-            return self.vae.decode(z).sample
+class RandomT5Base(torch.nn.Module):
+    """T5-base's encoder shape with random weights and random token ids: the text encoder's
+    compute without its 900 MB of weights (the GPU machine has no copy)."""
 
-    return Decode(), "paper-size Oobleck decoder (diffusers, random weights)"
+    def __init__(self, max_length: int = 128):
+        super().__init__()
+        from transformers import T5Config, T5EncoderModel
+
+        self.model = T5EncoderModel(T5Config(d_model=768, d_ff=3072, d_kv=64, num_layers=12, num_heads=12,
+                                             vocab_size=32128)).eval()
+        self.dim, self.max_length = 768, max_length
+
+    @torch.no_grad()
+    def encode_uncached(self, prompts: list[str]):
+        device = next(self.model.parameters()).device
+        ids = torch.randint(0, 32000, (len(prompts), self.max_length), device=device)
+        mask = torch.ones_like(ids)
+        return self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float(), mask.bool()
 
 
 def bench_generation(config, text_encoder: str, autoencoder: str | None, compile_model: bool) -> None:
@@ -113,7 +122,7 @@ def bench_generation(config, text_encoder: str, autoencoder: str | None, compile
     from sonicmotion.models.text import load_text_encoder
 
     device = torch.device("cuda")
-    text = load_text_encoder(text_encoder, 128).to(device)
+    text = (RandomT5Base() if text_encoder == "random-t5-base" else load_text_encoder(text_encoder, 128)).to(device)
     config = DiffusionModelConfig(variant="parametric", dit=config.dit)
     model = ConditionedDiffusionModel(config, text.dim, CHANNELS).to(device).eval()
     runner = torch.compile(model, mode="reduce-overhead") if compile_model else model
@@ -147,7 +156,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--peak-tflops", type=float, default=989.0)
-    parser.add_argument("--text-encoder", default="minilm")
+    parser.add_argument("--text-encoder", default="minilm",
+                        help="minilm, a local T5 folder, or random-t5-base (T5-base compute, random weights)")
     parser.add_argument("--autoencoder", default=None)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (slower start)")
     args = parser.parse_args()
