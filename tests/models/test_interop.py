@@ -14,6 +14,8 @@ from sonicmotion.models.interop import (
 )
 
 diffusers = pytest.importorskip("diffusers")
+# diffusers builds Oobleck with torch's deprecated weight_norm; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated:FutureWarning")
 
 
 def random_diffusers_model(audio_channels=4):
