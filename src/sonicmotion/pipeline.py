@@ -68,6 +68,11 @@ class SonicMotionPipeline:
         return self.model.config
 
     @property
+    def parametric(self) -> bool:
+        """Whether the model takes a trajectory."""
+        return self.config.parametric
+
+    @property
     def sample_rate(self) -> int:
         return self.config.sample_rate
 

@@ -33,10 +33,14 @@ def register(commands: argparse._SubParsersAction) -> None:
             'sonicmotion generate "a dog barks on the left, moving to the back slowly" --model runs/sm-d -o dog.wav',
             'sonicmotion generate "footsteps" --model runs/sm-p -o steps.wav --keyframes "0:0:0;5:120:20:ccw" --layout ambix',
             "sonicmotion generate --prompts prompts.jsonl --model runs/sm-p -o generated/  # one clip per line",
+            'sonicmotion generate "a dog barks" --library data/ -o dog.wav --azimuth 90 --to-azimuth 180 --direction ccw',
         ),
     )
     p.add_argument("prompt", nargs="?", help="text prompt (or give --prompts)")
-    p.add_argument("--model", required=True, help="pipeline folder, or a training run folder holding model/")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="pipeline folder, or a training run folder holding model/")
+    source.add_argument("--library", help="retrieve and place instead of a model: a built dataset folder or a "
+                        "manifest (path,caption) of recordings; the best-matching sound is put on the path")
     p.add_argument("-o", "--out", required=True, help="output .wav/.flac (with --prompts: an output folder)")
     p.add_argument(
         "--prompts",
@@ -103,16 +107,21 @@ def run(args: argparse.Namespace) -> int:
             raise SonicMotionError("with --prompts, give trajectories per line in the file, not as flags")
         rows = _read_prompts(Path(args.prompts))
         out.mkdir(parents=True, exist_ok=True)
-    from sonicmotion.pipeline import SonicMotionPipeline, pipeline_dir
+    if args.library:
+        from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
 
-    pipeline_dir(args.model)  # a clear error before loading anything heavy
-    import torch
+        pipe = RetrieveAndPlace(SoundLibrary.open(args.library))
+    else:
+        from sonicmotion.pipeline import SonicMotionPipeline, pipeline_dir
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pipe = SonicMotionPipeline.from_pretrained(args.model, device=device)
+        pipeline_dir(args.model)  # a clear error before loading anything heavy
+        import torch
+
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        pipe = SonicMotionPipeline.from_pretrained(args.model, device=device)
     for row in rows:
         row_trajectory = row.get("trajectory", trajectory.to_dict() if trajectory is not None else None)
-        if row_trajectory is not None and not pipe.config.parametric:
+        if row_trajectory is not None and not pipe.parametric:
             raise SonicMotionError(
                 f"{args.model} is a descriptive model: it takes no trajectory (describe the position in the "
                 "prompt, or use a parametric model)"
@@ -124,7 +133,12 @@ def run(args: argparse.Namespace) -> int:
                      seed=args.seed, sampler=args.sampler)
         samples = audio.samples if args.layout == "fuma" else convert_layout(audio.samples, "fuma", args.layout)
         write_foa(out, samples.astype(np.float32), audio.sample_rate, args.layout)
-        print(f"wrote {out} ({args.seconds:g} s, {args.layout}, {args.steps} steps, guidance {args.guidance:g})")
+        if args.library:
+            match = pipe.last_matches[0]
+            print(f"wrote {out} ({args.seconds:g} s, {args.layout}): retrieved {match.entry.id} "
+                  f"(\"{match.caption}\", similarity {match.score:.2f})")
+        else:
+            print(f"wrote {out} ({args.seconds:g} s, {args.layout}, {args.steps} steps, guidance {args.guidance:g})")
         return 0
     return _generate_many(pipe, rows, out, args)
 
@@ -149,7 +163,9 @@ def _generate_many(pipe, rows: list[dict], out: Path, args: argparse.Namespace) 
             clips = pipe([row["prompt"] for _, row in items], [row.get("trajectory") for _, row in items],
                          seconds=seconds, steps=args.steps, guidance=args.guidance,
                          seed=[args.seed + i for i, _ in items], sampler=args.sampler, batch_size=args.batch_size)
-            for (_, row), audio in zip(items, clips):
+            for index, ((_, row), audio) in enumerate(zip(items, clips)):
+                if args.library:
+                    row["retrieved"] = pipe.last_matches[index].entry.id
                 samples = audio.samples if args.layout == "fuma" else convert_layout(audio.samples, "fuma", args.layout)
                 write_foa(out / f"{row['id']}.wav", samples.astype(np.float32), audio.sample_rate, args.layout)
                 bar.update(1)
@@ -161,6 +177,8 @@ def _generate_many(pipe, rows: list[dict], out: Path, args: argparse.Namespace) 
                           "seconds": float(row.get("seconds", args.seconds))}
                 if row.get("trajectory") is not None:
                     record["trajectory"] = row["trajectory"]
+                if row.get("retrieved"):
+                    record["retrieved"] = row["retrieved"]
                 f.write(json.dumps(record) + "\n")
     print(f"wrote {len(rows)} clips and {PROMPTS_FILE} to {out}")
     return 0

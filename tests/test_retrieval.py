@@ -1,0 +1,74 @@
+import json
+
+import numpy as np
+import pytest
+
+from sonicmotion.audio import write_audio
+from sonicmotion.cli import main
+from sonicmotion.data.synth import CAPTIONS, SOUNDS
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.retrieval import RetrieveAndPlace, SentenceEmbedder, SoundLibrary
+from sonicmotion.spatial import Trajectory, read_foa, spatial_errors
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def library_dir(tmp_path_factory):
+    """A manifest library of every synthetic kind, at 22.05 kHz (so placing resamples)."""
+    root = tmp_path_factory.mktemp("library")
+    rows = []
+    for i, (kind, make) in enumerate(SOUNDS.items()):
+        write_audio(root / f"{kind}.wav", make(3.0, 22050, seed=i)[None], 22050)
+        rows.append({"path": f"{kind}.wav", "caption": CAPTIONS[kind][0], "id": kind})
+    (root / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return root
+
+
+@pytest.fixture(scope="module")
+def library(library_dir, tmp_path_factory):
+    return SoundLibrary.open(library_dir, embedder=SentenceEmbedder(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.mark.parametrize("prompt, kind", [("a dog is barking loudly", "dog_bark"), ("an ambulance siren", "siren"),
+                                          ("small birds tweeting", "birdsong"), ("it is raining", "rain")])
+def test_search_finds_the_described_sound(library, prompt, kind):
+    best = library.search(prompt, k=3)
+    assert best[0].entry.id == f"manifest:{kind}"
+    assert best[0].score > best[1].score and len({m.entry.id for m in best}) == 3
+
+
+def test_placement_is_exact(library):
+    path = Trajectory.linear(120, -10, -60, 30, "cw", 1.0, 4.0)
+    audio = RetrieveAndPlace(library)("a police siren wails", path, seconds=5.0)
+    assert audio.samples.shape == (4, 5 * RATE) and audio.sample_rate == RATE
+    for resolution in ("frame", "sample"):
+        assert spatial_errors(audio.samples, path, RATE, resolution).delta_angle < 0.01
+
+
+def test_embeddings_are_cached(library_dir, tmp_path):
+    first = SentenceEmbedder(tmp_path)
+    vectors = first(["a dog barks", "rain falls"])
+    assert (tmp_path / "minilm.npz").is_file()
+    again = SentenceEmbedder(tmp_path)
+    assert len(again._cache) == 2
+    np.testing.assert_array_equal(again(["rain falls"])[0], vectors[1])
+    assert abs(float(np.linalg.norm(vectors[0])) - 1.0) < 1e-5
+
+
+def test_generate_with_library_cli(library_dir, tmp_path, capsys):
+    out = tmp_path / "dog.wav"
+    assert main(["generate", "a barking dog", "--library", str(library_dir), "-o", str(out),
+                 "--azimuth", "90", "--to-azimuth", "180", "--direction", "ccw", "--seconds", "4"]) == 0
+    assert "retrieved manifest:dog_bark" in capsys.readouterr().out
+    foa = read_foa(out)
+    assert spatial_errors(foa.samples, Trajectory.linear(90, 0, 180, 0, "ccw", 0, 4), RATE).delta_angle < 0.01
+
+
+def test_library_errors(tmp_path, library_dir, capsys):
+    with pytest.raises(SonicMotionError, match="not a library"):
+        SoundLibrary.open(tmp_path)
+    assert main(["generate", "x", "--library", str(tmp_path), "-o", str(tmp_path / "x.wav")]) == 2
+    assert "not a library" in capsys.readouterr().err
+    assert main(["generate", " ", "--library", str(library_dir), "-o", str(tmp_path / "y.wav")]) == 2
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
