@@ -127,7 +127,7 @@ class Demo:
     def autoencoder(self) -> None:
         run = self.out / "models" / "autoencoder"
         _cli("train", "autoencoder", "--config", self.configs / "autoencoder" / "tiny.yaml", "--data", self.dataset,
-             "--out", run, "--max-steps", self.size.autoencoder_steps, "--quiet",
+             "--out", run, "--max-steps", self.size.autoencoder_steps,
              *(["--resume"] if (run / "checkpoints").is_dir() else []))
         _cli("evaluate", "autoencoder", "--checkpoint", run, "--data", self.dataset, "--out",
              self.out / "autoencoder_metrics.json", "--limit", 8, "--quiet")
@@ -137,7 +137,7 @@ class Demo:
         _cli("train", "diffusion", "--config", self.configs / "diffusion" / f"{variant}.yaml",
              "--autoencoder", "patch:256:32", "--data", self.dataset, "--out", run, "--dit", "tiny",
              "--text-encoder", "minilm", "--steps", self.size.diffusion_steps, "--batch-size", self.size.batch_size,
-             "--mixed-precision", "no", "--checkpoint-every", max(1, self.size.diffusion_steps // 4), "--quiet")
+             "--mixed-precision", "no", "--checkpoint-every", max(1, self.size.diffusion_steps // 4))
         out = self.runs / f"sonicmotion-{variant}"
         prompts = self.out / f"prompts_{variant}.jsonl"
         with open(prompts, "w") as f:
