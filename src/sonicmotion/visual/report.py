@@ -120,6 +120,51 @@ def _metric_rows(metrics: Any, prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+def _short(reason: str) -> str:
+    """The first clause of a not-computed reason (the full text is in metrics.json)."""
+    return reason.split(";")[0].split(": looked for")[0]
+
+
+def _generation_metrics_html(metrics: dict[str, Any]) -> str:
+    """Table 2's metrics of one run: embedding metrics, then spatial errors by resolution and group."""
+    rows = []
+    for name in ("clap", "fd", "fad", "kl"):
+        entry = metrics["metrics"].get(name, {})
+        value = (f"{entry['value']:.3f}" if entry.get("computed") and isinstance(entry.get("value"), (int, float))
+                 else f"not computed: {_short(str(entry.get('reason', 'not requested')))}")
+        rows.append(f"<tr><td>{name.upper()}</td><td>{html.escape(value)}</td></tr>")
+    parts = ["<table><tr><th>metric</th><th>value</th></tr>" + "".join(rows) + "</table>"]
+    spatial = metrics["metrics"].get("spatial", {})
+    if spatial.get("computed"):
+        body = []
+        for resolution in ("frame", "sample"):
+            for group in ("all", "static", "moving"):
+                e = spatial.get(resolution, {}).get(group, {})
+                if e.get("n"):
+                    body.append(f"<tr><td>{resolution}</td><td>{group}</td><td>{e['l1_azimuth']:.2f}</td>"
+                                f"<td>{e['l1_elevation']:.2f}</td><td>{e['delta_angle']:.2f}</td><td>{e['n']}</td></tr>")
+        parts.append("<table><tr><th>resolution</th><th>clips</th><th>L1 azimuth (°)</th><th>L1 elevation (°)</th>"
+                     "<th>Δangle (°)</th><th>n</th></tr>" + "".join(body) + "</table>")
+    else:
+        parts.append(f"<p>spatial errors not computed: {html.escape(str(spatial.get('reason', '')))}</p>")
+    return "".join(parts)
+
+
+def _overview_html(loaded) -> str:
+    """One row per run: frame-resolution spatial errors over all clips."""
+    rows = []
+    for folder, _, info, metrics in loaded:
+        spatial = (metrics or {}).get("metrics", {}).get("spatial", {}) if isinstance(metrics, dict) else {}
+        e = spatial.get("frame", {}).get("all") if spatial.get("computed") else None
+        name = html.escape(str(info.get("name", folder.name)))
+        cells = (f"<td>{e['n']}</td><td>{e['l1_azimuth']:.2f}</td><td>{e['l1_elevation']:.2f}</td>"
+                 f"<td>{e['delta_angle']:.2f}</td>") if e else '<td colspan="4">not evaluated</td>'
+        rows.append(f"<tr><td>{name}</td>{cells}</tr>")
+    return ("<h2>Overview</h2><table><tr><th>run</th><th>clips</th><th>L1 azimuth (°)</th><th>L1 elevation (°)</th>"
+            "<th>Δangle (°)</th></tr>" + "".join(rows) + "</table><p>Spatial errors against the requested paths, "
+            "frame resolution (100 ms frames), mean over clips.</p>")
+
+
 def _clip_html(clip: Clip, picture_dir: Path) -> str:
     from sonicmotion.visual.plots import plot_doa, plot_top_down
 
@@ -163,13 +208,17 @@ def write_report(runs: list[str | os.PathLike], out: str | os.PathLike, title: s
              "<p>Put on headphones: each clip plays as a binaural preview. In the pictures the requested "
              "path is dashed and the estimated direction (intensity vector, 100 ms frames) solid or dotted. "
              "Azimuth +90° is left; elevation +90° is up.</p>"]
+    if len(loaded) > 1:
+        parts.append(_overview_html(loaded))
     with tempfile.TemporaryDirectory() as tmp, tqdm(total=total, desc="report", unit="clip", disable=not progress) as bar:
         for folder, clips, info, metrics in loaded:
             name = info.get("name", folder.name)
             parts.append(f"<h2>{html.escape(str(name))}</h2>")
             if info.get("note"):
                 parts.append(f'<p class="note">{html.escape(str(info["note"]))}</p>')
-            if metrics is not None:
+            if isinstance(metrics, dict) and metrics.get("format") == "sonicmotion-generation-metrics":
+                parts.append(_generation_metrics_html(metrics))
+            elif metrics is not None:
                 rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
                                for k, v in _metric_rows(metrics))
                 parts.append(f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>")
