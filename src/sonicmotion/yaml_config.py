@@ -18,6 +18,8 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):  # already built (e.g. a config passed through)
+            return value
         if not isinstance(value, dict):
             raise SonicMotionError(f"{where}: expected a mapping, got {value!r}")
         return config_from_dict(annotation, value, where)
@@ -29,8 +31,12 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise SonicMotionError(f"{where}: expected a list, got {value!r}")
-        item = args[0] if args else Any
-        return tuple(_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:  # tuple[X, ...]
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise SonicMotionError(f"{where}: expected {len(args)} values, got {len(value)}")
+        items = args or (Any,) * len(value)
+        return tuple(_convert(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SonicMotionError(f"{where}: expected a number, got {value!r}")

@@ -7,14 +7,12 @@ fields (model sizes); ``configs/diffusion/{descriptive,parametric}.yaml`` hold a
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.yaml_config import config_from_dict, config_to_dict, load_yaml
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "diffusion"
 VARIANTS = ("descriptive", "parametric")
@@ -115,50 +113,13 @@ class DiffusionTrainConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
 
-def _convert(kind: Any, value: Any, where: str) -> Any:
-    if dataclasses.is_dataclass(kind):
-        if isinstance(value, kind):
-            return value
-        if not isinstance(value, dict):
-            raise SonicMotionError(f"{where}: expected a mapping, got {value!r}")
-        return from_dict(kind, value, where)
-    origin = typing.get_origin(kind)
-    if origin is tuple:
-        return tuple(_convert(t, v, where) for t, v in zip(typing.get_args(kind), value))
-    if origin in (typing.Union, types.UnionType):
-        return value
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if kind in (int, bool, str) and not isinstance(value, kind):
-        raise SonicMotionError(f"{where}: expected {kind.__name__}, got {value!r}")
-    return value
-
-
 def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
     """Build dataclass ``cls`` from a mapping; unknown keys and wrong types are errors."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise SonicMotionError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
-    return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+    return config_from_dict(cls, data, where)
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise SonicMotionError(f"config file {str(path)!r} not found")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
-    if not isinstance(data, dict):
-        raise SonicMotionError(f"{path}: expected a mapping at the top level")
-    return data
+    return config_to_dict(config)
 
 
 def dit_config(name_or_path: str | dict, base_dir: Path = CONFIG_DIR) -> DiTConfig:
@@ -170,7 +131,7 @@ def dit_config(name_or_path: str | dict, base_dir: Path = CONFIG_DIR) -> DiTConf
         path = base_dir / f"{name_or_path}.yaml"
         if not path.is_file():
             path = CONFIG_DIR / f"{name_or_path}.yaml"
-    return from_dict(DiTConfig, read_yaml(path), str(path))
+    return from_dict(DiTConfig, load_yaml(path), str(path))
 
 
 def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DiffusionTrainConfig:
@@ -179,7 +140,7 @@ def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None)
     ``overrides`` maps dotted keys (``"model.text_encoder"``) to values applied before building.
     """
     path = Path(path)
-    data = read_yaml(path)
+    data = load_yaml(path)
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, last = dotted.split(".")
