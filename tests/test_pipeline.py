@@ -1,39 +1,23 @@
-"""Pipeline with an autoencoder pretransform, through the autoencoder module's contract
-(``load_autoencoder(run_dir) -> (model, config)``), faked here until that module lands."""
-
-import sys
-import types
+"""Pipeline with an autoencoder pretransform: the run folder travels with the pipeline."""
 
 import numpy as np
 import torch
 
 from sonicmotion.diffusion.config import DiffusionModelConfig, DiTConfig
+from sonicmotion.models.autoencoder import SpatialAutoencoder, load_autoencoder_config, save_autoencoder
 from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
-from sonicmotion.models.pretransform import PatchPretransform, load_pretransform
+from sonicmotion.models.pretransform import load_pretransform
 from sonicmotion.models.text import load_text_encoder
 from sonicmotion.pipeline import SonicMotionPipeline
 
 
-def fake_autoencoder_module(loaded: list):
-    module = types.ModuleType("sonicmotion.models.autoencoder")
-
-    def load_autoencoder(path):
-        loaded.append(str(path))
-        assert (path / "weights.bin").read_text() == "trained"  # the run folder's files travel along
-        return PatchPretransform(32, 4.0), {"name": "fake"}
-
-    module.load_autoencoder = load_autoencoder
-    return module
-
-
-def test_autoencoder_pretransform_is_copied_into_the_pipeline(tmp_path, monkeypatch):
-    loaded: list = []
-    monkeypatch.setitem(sys.modules, "sonicmotion.models.autoencoder", fake_autoencoder_module(loaded))
+def test_autoencoder_pretransform_is_copied_into_the_pipeline(tmp_path):
     run = tmp_path / "ae_run"
     run.mkdir()
-    (run / "weights.bin").write_text("trained")
+    torch.manual_seed(1)
+    save_autoencoder(SpatialAutoencoder(load_autoencoder_config("configs/autoencoder/tiny.yaml")), run / "ema.safetensors")
     pre, info = load_pretransform(run)
-    assert info == {"type": "autoencoder", "path": str(run.resolve())} and pre.latent_channels == 128
+    assert info == {"type": "autoencoder", "path": str(run.resolve())} and pre.latent_channels == 8
 
     torch.manual_seed(0)
     config = DiffusionModelConfig(variant="descriptive", dit=DiTConfig(width=32, depth=1, heads=4, cond_dim=32,
@@ -43,10 +27,12 @@ def test_autoencoder_pretransform_is_copied_into_the_pipeline(tmp_path, monkeypa
     model = ConditionedDiffusionModel(config, text.dim, pre.latent_channels)
     torch.nn.init.normal_(model.dit.proj_out.weight, std=0.05)
     SonicMotionPipeline(model, text, pre, info).save_pretrained(tmp_path / "pipe")
-    (run / "weights.bin").write_text("changed later")  # the pipeline must not depend on the original run
-    assert (tmp_path / "pipe" / "autoencoder" / "weights.bin").read_text() == "trained"
-
     a = SonicMotionPipeline.from_pretrained(tmp_path / "pipe")("rain", seconds=0.5, steps=3, seed=1)
-    assert loaded[-1] == str(tmp_path / "pipe" / "autoencoder")
-    b = SonicMotionPipeline.from_pretrained(tmp_path / "pipe")("rain", seconds=0.5, steps=3, seed=1)
+    torch.manual_seed(2)  # the pipeline must not depend on the original run
+    save_autoencoder(SpatialAutoencoder(load_autoencoder_config("configs/autoencoder/tiny.yaml")), run / "ema.safetensors")
+    pipe = SonicMotionPipeline.from_pretrained(tmp_path / "pipe")
+    assert pipe.pretransform_info["path"] == str(tmp_path / "pipe" / "autoencoder")
+    b = pipe("rain", seconds=0.5, steps=3, seed=1)
     assert a.samples.shape == (4, 8000) and np.array_equal(a.samples, b.samples)
+    changed = SonicMotionPipeline(pipe.model, text, load_pretransform(run)[0], info)("rain", seconds=0.5, steps=3, seed=1)
+    assert not np.array_equal(a.samples, changed.samples)

@@ -107,3 +107,35 @@ def test_validation_row_has_table3_columns(tmp_path):
     assert row["clips"] == 2 and row["stft"] > 0 and row["mel"] > 0
     for resolution in ("sample", "frame"):
         assert 0 <= row[f"{resolution}_delta_angle"] <= 180
+
+
+def test_parametric_run_trains_w_and_loads_as_a_parametric_pretransform(tmp_path):
+    from sonicmotion.errors import SonicMotionError
+    from sonicmotion.models.pretransform import ParametricPretransform, load_pretransform
+    from sonicmotion.spatial import Trajectory, spatial_errors
+
+    config = AutoencoderRunConfig.from_yaml("configs/autoencoder/parametric-tiny.yaml")
+    config = override_training(config, batch_size=2, crop_seconds=0.25, max_steps=2, checkpoint_every=2)
+    samples = [synthetic_sample(i, 0.5, moving=True) for i in range(2)]
+    trainer = AutoencoderTrainer(config, tmp_path / "run", ["-"], dataset_factory=fake_factory(samples), progress=False)
+    trainer.fit()
+    with open(tmp_path / "run" / "train_log.csv") as f:
+        row = next(csv.DictReader(f))
+    assert row["mrstft_W"] and not row["mrstft_X"]  # Eq. 2 on W alone
+
+    pre, info = load_pretransform(tmp_path / "run")
+    assert isinstance(pre, ParametricPretransform) and info["type"] == "autoencoder"
+    assert (pre.transport_channels, pre.latent_channels, pre.downsampling_ratio) == (8, 12, 256)
+    # The saved scale brings the transport latents of training clips to unit variance.
+    w = torch.stack([s["audio"][:1] for s in samples])
+    assert pre.transport.encode(w).std().item() * pre.settings.transport_scale == pytest.approx(1.0, rel=0.3)
+    # Direction does not depend on how well W is coded: two steps in, the path is already exact.
+    audio = samples[0]["audio"]
+    decoded = pre.decode(pre.encode(audio[None]), audio.shape[-1])[0].numpy()
+    path = Trajectory.from_dict(samples[0]["trajectory"])
+    assert spatial_errors(decoded, path, 16000).delta_angle < 1.5
+
+    with pytest.raises(SonicMotionError, match="audio_channels: 1"):
+        replace(config, model=replace(config.model, audio_channels=4))
+    with pytest.raises(SonicMotionError, match="parametric"):
+        replace(config, parametric=None)

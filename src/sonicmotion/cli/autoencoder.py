@@ -54,7 +54,9 @@ def _read_samples(shards: list[Path]):
 def register_train(subcommands: argparse._SubParsersAction) -> None:
     p = subcommands.add_parser(
         "autoencoder", help="train the spatial autoencoder (paper §2.3, Eq. 2)",
-        description="Train the 4-channel VAE and its discriminator on FOA dataset shards. Checkpoints, "
+        description="Train the 4-channel VAE and its discriminator on FOA dataset shards, or, with a "
+        "configs/autoencoder/parametric*.yaml config, the 1-channel W codec of the parametric spatial latent "
+        "(direction and diffuseness are analysed, not learned). Checkpoints, "
         "config.yaml, train_log.csv and validation_log.csv go to --out. Interrupt any time; --resume "
         "continues exactly from the last checkpoint. Multi-GPU: accelerate launch -m sonicmotion train "
         "autoencoder ...",
@@ -62,6 +64,8 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
         epilog=example_epilog(
             "sonicmotion train autoencoder --config configs/autoencoder/tiny.yaml --data dataset --out runs/ae-tiny",
             "sonicmotion train autoencoder --out runs/ae-tiny --data dataset --resume",
+            "sonicmotion train autoencoder --config configs/autoencoder/parametric-tiny.yaml --data dataset "
+            "--out runs/w-tiny",
             "accelerate launch --num_processes 4 -m sonicmotion train autoencoder "
             "--config configs/autoencoder/paper.yaml --data dataset --validation dataset --out runs/ae",
         ),
@@ -139,16 +143,20 @@ def register_evaluate(subcommands: argparse._SubParsersAction) -> None:
     p = subcommands.add_parser(
         "autoencoder", help="Table 3: STFT, MEL and spatial errors of reconstructions",
         description="Encode and decode every clip (posterior mean) and compare with the original: auraloss "
-        "STFTLoss() and MelSTFTLoss(sr) on all four channels, and L1(azimuth), L1(elevation), Δangle in "
-        "degrees at sample and frame resolution. Means over clips.",
+        "STFTLoss() and MelSTFTLoss(sr) on all four channels and on W alone, and L1(azimuth), L1(elevation), "
+        "Δangle in degrees at sample and frame resolution. Means over clips. Takes 4-channel and parametric "
+        "runs, and specs that need no training.",
         formatter_class=FORMATTER,
         epilog=example_epilog(
             "sonicmotion evaluate autoencoder --checkpoint runs/ae-tiny --data dataset --out metrics.json",
             "sonicmotion evaluate autoencoder --checkpoint runs/ae --data dataset --split valid --limit 200 "
             "--out valid.json",
+            "sonicmotion evaluate autoencoder --checkpoint parametric:patch:64 --data dataset --out lossless-w.json",
         ),
     )
-    p.add_argument("--checkpoint", required=True, help="run folder, checkpoint folder or .safetensors file")
+    p.add_argument("--checkpoint", required=True,
+                   help="run folder, checkpoint folder or .safetensors file, or a spec that needs no training: "
+                        "patch:N[:SCALE] or parametric:patch:N[:SCALE]")
     p.add_argument("--data", nargs="+", required=True, metavar="SHARDS", help=".tar shards or dataset folders")
     p.add_argument("--split", default="test", help="split folder to use in dataset folders (default test)")
     p.add_argument("--out", required=True, help="metrics JSON file")
@@ -169,9 +177,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     shards = resolve_shards(args.data, args.split)
     from sonicmotion.evaluation.autoencoder import evaluate_autoencoder
     from sonicmotion.files import atomic_path
-    from sonicmotion.models.autoencoder import load_autoencoder
+    from sonicmotion.models.pretransform import load_pretransform
 
-    model, _ = load_autoencoder(args.checkpoint, weights=args.weights)
+    model, _ = load_pretransform(args.checkpoint, weights=args.weights)
     metrics = evaluate_autoencoder(model, _read_samples(shards), limit=args.limit, batch_size=args.batch_size,
                                    device=_device(args.device), progress=not args.quiet)
     report = metrics.to_dict()
@@ -197,7 +205,9 @@ def register(commands: argparse._SubParsersAction) -> None:
             "sonicmotion encode-latents --autoencoder runs/ae --data dataset --splits train valid --out latents",
         ),
     )
-    p.add_argument("--autoencoder", required=True, help="run folder, checkpoint folder or .safetensors file")
+    p.add_argument("--autoencoder", required=True,
+                   help="run folder, checkpoint folder or .safetensors file (4-channel or parametric), or "
+                        "parametric:patch:N[:SCALE]")
     p.add_argument("--data", nargs="+", required=True, metavar="SHARDS", help=".tar shards or dataset folders")
     p.add_argument("--splits", nargs="+", default=["train", "valid", "test"],
                    help="splits to encode from dataset folders (default train valid test; missing ones skipped)")
@@ -222,10 +232,10 @@ def run_encode_latents(args: argparse.Namespace) -> int:
                     shards.extend(resolve_shards([str(path / split)], None))
         else:
             shards.extend(resolve_shards([raw], None))
-    from sonicmotion.models.autoencoder import load_autoencoder
     from sonicmotion.models.encode_latents import encode_shards
+    from sonicmotion.models.pretransform import load_pretransform
 
-    model, _ = load_autoencoder(args.autoencoder, weights=args.weights)
+    model, _ = load_pretransform(args.autoencoder, weights=args.weights)
     out.mkdir(exist_ok=True)
 
     def read_shard(shard: Path):

@@ -6,6 +6,8 @@ Per clip (full length, posterior mean, output cropped to the input length):
 - ``mel``: auraloss ``MelSTFTLoss(sample_rate)`` with default settings, all four channels
   (auraloss takes its mel filterbank from librosa; we build the identical Slaney
   filterbank here so librosa is not needed);
+- ``stft_w``, ``mel_w``: the same on the W channel alone (the sound without its direction,
+  which is what a parametric latent's transport codec must keep);
 - ``l1_azimuth``, ``l1_elevation``, ``delta_angle`` (degrees) of the reconstruction's DoA
   against the original's, at ``sample`` and ``frame`` resolution (SPEC §2).
 
@@ -89,6 +91,8 @@ class AutoencoderMetrics:
     spatial: dict[str, SpatialSummary]
     clips: int
     sample_rate: int
+    stft_w: float = math.nan
+    mel_w: float = math.nan
     settings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -110,6 +114,7 @@ class AutoencoderMetrics:
             f"{'paper':10s}{p['stft']:8.2f}{p['mel']:8.2f}{p['l1_azimuth']:9.2f}{p['l1_elevation']:9.2f}"
             f"{p['delta_angle']:9.2f}"
         )
+        lines.append(f"W channel alone: STFT {self.stft_w:.3f}, MEL {self.mel_w:.3f}")
         return "\n".join(lines)
 
 
@@ -143,7 +148,7 @@ def evaluate_autoencoder(
     sample_rate = model.sample_rate
     stft_loss, mel_loss = table3_losses(sample_rate)
     stft_loss, mel_loss = stft_loss.to(device), mel_loss.to(device)
-    stft_values, mel_values = [], []
+    stft_values, mel_values, stft_w_values, mel_w_values = [], [], [], []
     spatial = {r: [] for r in RESOLUTIONS}
     model = model.to(device).eval()
     bar = tqdm(total=limit, desc="evaluate", unit="clip", disable=not progress)
@@ -154,6 +159,8 @@ def evaluate_autoencoder(
             for target, output in zip(audio, reconstruction):
                 stft_values.append(float(stft_loss(output[None], target[None])))
                 mel_values.append(float(mel_loss(output[None], target[None])))
+                stft_w_values.append(float(stft_loss(output[None, :1], target[None, :1])))
+                mel_w_values.append(float(mel_loss(output[None, :1], target[None, :1])))
                 target_np, output_np = target.cpu().numpy(), output.float().cpu().numpy()
                 for resolution in RESOLUTIONS:
                     try:
@@ -177,6 +184,8 @@ def evaluate_autoencoder(
         spatial=summaries,
         clips=len(stft_values),
         sample_rate=sample_rate,
+        stft_w=float(np.mean(stft_w_values)),
+        mel_w=float(np.mean(mel_w_values)),
         settings={"encode": "posterior mean", "stft": "auraloss STFTLoss()",
                   "mel": f"auraloss MelSTFTLoss({sample_rate})", "frame": "100 ms frames, 50 ms hop, gate 1e-3",
                   "aggregate": "mean over clips of per-clip means"},

@@ -241,19 +241,8 @@ def save_autoencoder(model: SpatialAutoencoder, path: str | os.PathLike, extra: 
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def load_autoencoder(
-    run_dir_or_checkpoint: str | os.PathLike, weights: str = "ema", device: str | torch.device = "cpu"
-) -> tuple[SpatialAutoencoder, AutoencoderConfig]:
-    """Load a trained autoencoder in eval mode from a run folder, checkpoint folder or file.
-
-    A run folder resolves to its latest checkpoint; a checkpoint folder to its ``ema``
-    weights (``weights="generator"`` for the raw ones); a ``.safetensors`` file is read as is.
-    """
-    import json
-
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
+def autoencoder_weights_file(run_dir_or_checkpoint: str | os.PathLike, weights: str = "ema") -> Path:
+    """The ``.safetensors`` file behind a run folder (latest checkpoint), checkpoint folder or file."""
     path = Path(run_dir_or_checkpoint)
     if path.is_dir():
         from sonicmotion.training.checkpoint import CheckpointManager
@@ -266,6 +255,14 @@ def load_autoencoder(
         path = next((c for c in candidates if c.is_file()), candidates[0])
     if not path.is_file():
         raise SonicMotionError(f"{path}: no autoencoder weights there (expected a run folder or .safetensors file)")
+    return path
+
+
+def autoencoder_metadata(run_dir_or_checkpoint: str | os.PathLike, weights: str = "ema") -> dict[str, str]:
+    """The string metadata saved beside an autoencoder's weights (format, config, run settings)."""
+    from safetensors import safe_open
+
+    path = autoencoder_weights_file(run_dir_or_checkpoint, weights)
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
     if metadata.get("format") != WEIGHTS_FORMAT:
@@ -274,6 +271,23 @@ def load_autoencoder(
             f"expected {WEIGHTS_FORMAT!r}); diffusers weights load with "
             "sonicmotion.models.interop.load_diffusers_oobleck"
         )
+    return metadata
+
+
+def load_autoencoder(
+    run_dir_or_checkpoint: str | os.PathLike, weights: str = "ema", device: str | torch.device = "cpu"
+) -> tuple[SpatialAutoencoder, AutoencoderConfig]:
+    """Load a trained autoencoder in eval mode from a run folder, checkpoint folder or file.
+
+    A run folder resolves to its latest checkpoint; a checkpoint folder to its ``ema``
+    weights (``weights="generator"`` for the raw ones); a ``.safetensors`` file is read as is.
+    """
+    import json
+
+    from safetensors.torch import load_file
+
+    path = autoencoder_weights_file(run_dir_or_checkpoint, weights)
+    metadata = autoencoder_metadata(path)
     config = AutoencoderConfig.from_dict(json.loads(metadata["config"]), f"{path.name}:config")
     model = SpatialAutoencoder(config)
     model.load_state_dict(load_file(str(path)))

@@ -20,6 +20,7 @@ import torch
 from sonicmotion import __version__
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.models.autoencoder import WEIGHTS_FORMAT, AutoencoderConfig, SpatialAutoencoder
+from sonicmotion.models.pretransform import ParametricPretransform, ParametricSettings
 from sonicmotion.models.discriminator import (
     DiscriminatorConfig,
     MultiScaleStftDiscriminator,
@@ -70,12 +71,26 @@ class AutoencoderTrainingConfig:
 
 @dataclass(frozen=True)
 class AutoencoderRunConfig:
-    """One YAML file: ``model``, ``discriminator``, ``loss`` and ``training`` sections."""
+    """One YAML file: ``model``, ``discriminator``, ``loss`` and ``training`` sections, and
+    ``parametric`` for the transport codec of the parametric latent (a 1-channel model
+    trained on W; directions and diffuseness are analysed, not learned)."""
 
     model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: AutoencoderLossConfig = field(default_factory=AutoencoderLossConfig)
     training: AutoencoderTrainingConfig = field(default_factory=AutoencoderTrainingConfig)
+    parametric: ParametricSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.parametric is not None:
+            if self.model.audio_channels != 1:
+                raise SonicMotionError("a parametric run trains the 1-channel transport codec: set model.audio_channels: 1")
+            if self.loss.uses_spatial_term:
+                raise SonicMotionError("a parametric run codes W alone: set loss.spatial_weight: 0 (direction is analysed, "
+                                       "not learned)")
+        elif self.model.audio_channels != 4:
+            raise SonicMotionError(f"model.audio_channels is {self.model.audio_channels}: the spatial autoencoder takes "
+                                   "4 (FOA); a 1-channel transport codec needs a 'parametric' section")
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "AutoencoderRunConfig":
@@ -171,6 +186,7 @@ class AutoencoderTrainer:
         self.epoch = 0
         self.batches_in_epoch = 0
         self.skipped_steps = 0
+        self._scale_audio: torch.Tensor | None = None  # W clips that fix a parametric run's latent scale
 
     # ---- one step -------------------------------------------------------------------------------
 
@@ -262,7 +278,12 @@ class AutoencoderTrainer:
                 if index < self.batches_in_epoch:  # already trained on before the resume
                     continue
                 self.batches_in_epoch = index + 1
-                yield batch["audio"]
+                audio = batch["audio"]
+                if self.config.parametric is not None:
+                    audio = audio[:, :1]  # W (FuMa channel 0): the transport signal
+                    if self._scale_audio is None:
+                        self._scale_audio = audio[:16].clone()
+                yield audio
             if produced == 0:
                 raise SonicMotionError(
                     f"the training data yields no full batch of {cfg.batch_size}; use more data or a smaller batch"
@@ -273,13 +294,36 @@ class AutoencoderTrainer:
     # ---- checkpoints ----------------------------------------------------------------------------
 
     def _metadata(self) -> dict[str, str]:
-        return {
+        metadata = {
             "format": WEIGHTS_FORMAT,
             "config": json.dumps(self.config.model.to_dict()),
             "run_config": json.dumps(self.config.to_dict()),
             "sonicmotion_version": __version__,
             "step": str(self.step),
         }
+        if self.config.parametric is not None:
+            metadata["parametric"] = json.dumps(self.parametric_settings().to_dict())
+        return metadata
+
+    @torch.no_grad()
+    def parametric_settings(self) -> ParametricSettings:
+        """The run's parametric settings with the transport scale measured now: 1 / std of the
+        EMA model's latents over the first training clips, so the latents have unit variance."""
+        from dataclasses import replace
+
+        settings = self.config.parametric
+        if self._scale_audio is None:
+            return settings
+        model = self.ema.shadow.eval()
+        latents = model.encode(self._scale_audio.to(self.accelerator.device, torch.float32))
+        std = float(latents.float().std())
+        return replace(settings, transport_scale=1.0 / std) if std > 0 and std == std else settings
+
+    def evaluation_model(self):
+        """What validation measures: the EMA autoencoder, or for a parametric run the whole pretransform."""
+        if self.config.parametric is None:
+            return self.ema.shadow
+        return ParametricPretransform(self.ema.shadow, self.parametric_settings())
 
     def save_checkpoint(self) -> Path | None:
         from accelerate.utils import gather_object
@@ -329,10 +373,11 @@ class AutoencoderTrainer:
         cfg = self.config.training
         samples = self.dataset_factory(self.validation_urls, None, False, cfg.seed)
         metrics = evaluate_autoencoder(
-            self.ema.shadow, samples, limit=cfg.validation_clips, batch_size=max(1, cfg.batch_size // 4),
+            self.evaluation_model(), samples, limit=cfg.validation_clips, batch_size=max(1, cfg.batch_size // 4),
             device=str(self.accelerator.device), progress=False,
         )
-        row = {"step": self.step, "clips": metrics.clips, "stft": metrics.stft, "mel": metrics.mel}
+        row = {"step": self.step, "clips": metrics.clips, "stft": metrics.stft, "mel": metrics.mel,
+               "stft_w": metrics.stft_w, "mel_w": metrics.mel_w}
         for resolution, s in metrics.spatial.items():
             row.update({f"{resolution}_{k}": v for k, v in vars(s).items() if k != "clips"})
         return row
