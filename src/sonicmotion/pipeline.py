@@ -76,6 +76,11 @@ class SonicMotionPipeline:
     def sample_rate(self) -> int:
         return self.config.sample_rate
 
+    @property
+    def can_pin_path(self) -> bool:
+        """Whether sampling can fix the direction channels to the path (a parametric model on a parametric latent)."""
+        return self.parametric and hasattr(self.pretransform, "trajectory_latents")
+
     def to(self, device: str | torch.device) -> "SonicMotionPipeline":
         self.device = torch.device(device)
         for module in (self.model, self.text_encoder, self.pretransform):
@@ -152,7 +157,7 @@ class SonicMotionPipeline:
             )
         config = from_dict(DiffusionModelConfig, description["model"], f"{folder / CONFIG_FILE}: model")
         info = description["pretransform"]
-        spec = info["spec"] if info["type"] == "patch" else str(folder / info["path"])
+        spec = info["spec"] if "spec" in info else str(folder / info["path"])
         pretransform, _ = load_pretransform(spec)
         if pretransform.latent_channels != description["latent_channels"]:
             raise SonicMotionError(
@@ -175,7 +180,7 @@ class SonicMotionPipeline:
             raise SonicMotionError(
                 f"{weights}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
             )
-        return cls(model, text_encoder, pretransform, info if info["type"] == "patch" else
+        return cls(model, text_encoder, pretransform, info if "spec" in info else
                    {"type": "autoencoder", "path": spec}, device)
 
     # -- generation -----------------------------------------------------------------
@@ -189,10 +194,15 @@ class SonicMotionPipeline:
         guidance: float,
         seeds: Sequence[int],
         sampler: str = "dpmpp-2m",
+        pin_path: bool = False,
     ) -> torch.Tensor:
-        """Latents [B, C, F] for one batch; clip i starts from noise seeded by ``seeds[i]``."""
+        """Latents [B, C, F] for one batch; clip i starts from noise seeded by ``seeds[i]``.
+
+        ``pin_path``: the direction channels of a parametric latent are fixed to the
+        trajectories at every step (inpainting), so the model generates the sound only.
+        """
         from sonicmotion.diffusion.objective import time_grid
-        from sonicmotion.diffusion.sampling import get_sampler, guided_denoiser
+        from sonicmotion.diffusion.sampling import get_sampler, guided_denoiser, pinned_denoiser
         from sonicmotion.models.diffusion_model import condition_inputs
 
         ratio = self.pretransform.downsampling_ratio
@@ -208,6 +218,9 @@ class SonicMotionPipeline:
             for s in seeds
         ]).to(self.device)
         denoise = guided_denoiser(self.model, inputs, guidance)
+        if pin_path:
+            known = torch.stack([self.pretransform.trajectory_latents(t, frames) for t in trajectories])
+            denoise = pinned_denoiser(denoise, known.to(self.device), self.pretransform.direction_slice)
         return get_sampler(sampler)(denoise, noise, time_grid(steps))
 
     def __call__(
@@ -221,16 +234,26 @@ class SonicMotionPipeline:
         sampler: str = "dpmpp-2m",
         batch_size: int = 8,
         progress: bool = False,
+        pin_path: bool = False,
     ) -> FoaAudio | list[FoaAudio]:
         """Generate FOA (FuMa, ``sample_rate`` Hz, round(seconds * rate) samples) per prompt.
 
         A list of prompts gives a list of clips; clip i uses seed ``seed + i`` (or
         ``seed[i]`` for a list of seeds), so a clip does not depend on how prompts are batched. ``trajectory`` is one path for all
         prompts or one per prompt; None on a parametric model withholds the position.
+        ``pin_path`` (parametric latents only) fixes the generated direction to the path.
         """
         single = isinstance(prompt, str)
         prompts = [prompt] if single else list(prompt)
         trajectories = self._check_request(prompts, trajectory, seconds, steps, guidance)
+        if pin_path:
+            if not self.can_pin_path:
+                raise SonicMotionError(
+                    "--pin-path needs a parametric model trained on a parametric latent "
+                    "(parametric:patch:N or a parametric autoencoder run)"
+                )
+            if trajectories is None or any(t is None for t in trajectories):
+                raise SonicMotionError("--pin-path needs a trajectory for every prompt")
         seeds = [seed + i for i in range(len(prompts))] if isinstance(seed, int) else [int(s) for s in seed]
         if len(seeds) != len(prompts):
             raise SonicMotionError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
@@ -245,9 +268,9 @@ class SonicMotionPipeline:
             stop = min(start + batch_size, len(prompts))
             latents = self.generate_latents(
                 prompts[start:stop], trajectories[start:stop] if trajectories else None, seconds, steps,
-                guidance, seeds[start:stop], sampler,
+                guidance, seeds[start:stop], sampler, pin_path,
             )
-            audio = self.pretransform.decode(latents).float().cpu().numpy()
+            audio = self.pretransform.decode(latents, n).float().cpu().numpy()
             for clip in audio:
                 results.append(FoaAudio(np.ascontiguousarray(clip[:, :n], dtype=np.float32), self.sample_rate, FUMA))
         return results[0] if single else results

@@ -62,3 +62,25 @@ def test_samplers_are_deterministic_and_call_back():
     with pytest.raises(SonicMotionError, match="unknown sampler"):
         get_sampler("euler")
     assert math.isclose(float(time_grid(4)[1]), 0.75)
+
+
+@pytest.mark.parametrize("sampler", [sample_ddim, sample_dpmpp_2m])
+def test_pinned_channels_stay_on_their_noised_known_values(sampler):
+    from sonicmotion.diffusion.sampling import pinned_denoiser
+
+    z = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    known = torch.tensor([[-2.0], [0.7]], dtype=torch.float64).T.expand(8, 2)  # channels 1 and 2
+    times = time_grid(12)
+    seen = []
+
+    def record(i, x):
+        seen.append((i, x.clone()))
+
+    free = sampler(exact_denoiser, z.clone(), times)
+    pinned = sampler(pinned_denoiser(exact_denoiser, known, slice(1, 3)), z.clone(), times, callback=record)
+    assert torch.equal(pinned[:, 1:3], known)
+    # Channels are independent under this denoiser: the free ones are untouched by the pinning.
+    assert torch.allclose(pinned[:, [0, 3]], free[:, [0, 3]])
+    for i, x in seen[:-1]:
+        alpha, sigma = alpha_sigma(times[i + 1].double())
+        assert torch.allclose(x[:, 1:3], alpha * known + sigma * z[:, 1:3], atol=1e-9)

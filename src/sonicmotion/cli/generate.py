@@ -54,6 +54,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (clip i of --prompts uses seed + i)")
     p.add_argument("--batch-size", type=int, default=8, help="clips generated together (default 8)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--pin-path", action="store_true",
+                   help="parametric latent only: fix the generated direction to the requested path at every "
+                        "sampling step, so the model generates the sound only")
     add_trajectory_arguments(p, required=False)
     p.set_defaults(run=run)
 
@@ -110,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if args.library:
         from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
 
+        if args.pin_path:
+            raise SonicMotionError("--pin-path is for --model; retrieve-and-place always places exactly")
         pipe = RetrieveAndPlace(SoundLibrary.open(args.library))
     else:
         from sonicmotion.pipeline import SonicMotionPipeline, pipeline_dir
@@ -119,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
 
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         pipe = SonicMotionPipeline.from_pretrained(args.model, device=device)
+        if args.pin_path and not pipe.can_pin_path:
+            raise SonicMotionError(f"--pin-path: {args.model} is not a parametric model on a parametric latent")
+    options = {"pin_path": True} if args.pin_path else {}
     for row in rows:
         row_trajectory = row.get("trajectory", trajectory.to_dict() if trajectory is not None else None)
         if row_trajectory is not None and not pipe.parametric:
@@ -128,9 +136,11 @@ def run(args: argparse.Namespace) -> int:
             )
         if not row["prompt"].strip():
             raise SonicMotionError(f"prompt {row['id']!r} is empty")
+        if args.pin_path and row_trajectory is None:
+            raise SonicMotionError(f"--pin-path: prompt {row['id']!r} has no trajectory to pin")
     if args.prompts is None:
         audio = pipe(args.prompt, trajectory, seconds=args.seconds, steps=args.steps, guidance=args.guidance,
-                     seed=args.seed, sampler=args.sampler)
+                     seed=args.seed, sampler=args.sampler, **options)
         samples = audio.samples if args.layout == "fuma" else convert_layout(audio.samples, "fuma", args.layout)
         write_foa(out, samples.astype(np.float32), audio.sample_rate, args.layout)
         if args.library:
@@ -138,12 +148,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {out} ({args.seconds:g} s, {args.layout}): retrieved {match.entry.id} "
                   f"(\"{match.caption}\", similarity {match.score:.2f})")
         else:
-            print(f"wrote {out} ({args.seconds:g} s, {args.layout}, {args.steps} steps, guidance {args.guidance:g})")
+            print(f"wrote {out} ({args.seconds:g} s, {args.layout}, {args.steps} steps, guidance {args.guidance:g}"
+                  f"{', path pinned' if args.pin_path else ''})")
         return 0
-    return _generate_many(pipe, rows, out, args)
+    return _generate_many(pipe, rows, out, args, options)
 
 
-def _generate_many(pipe, rows: list[dict], out: Path, args: argparse.Namespace) -> int:
+def _generate_many(pipe, rows: list[dict], out: Path, args: argparse.Namespace, options: dict) -> int:
     """Generate every row not already on disk (so an interrupted run resumes), then write prompts.jsonl."""
     import numpy as np
     from tqdm import tqdm
@@ -162,7 +173,8 @@ def _generate_many(pipe, rows: list[dict], out: Path, args: argparse.Namespace) 
         for seconds, items in by_seconds.items():
             clips = pipe([row["prompt"] for _, row in items], [row.get("trajectory") for _, row in items],
                          seconds=seconds, steps=args.steps, guidance=args.guidance,
-                         seed=[args.seed + i for i, _ in items], sampler=args.sampler, batch_size=args.batch_size)
+                         seed=[args.seed + i for i, _ in items], sampler=args.sampler, batch_size=args.batch_size,
+                         **options)
             for index, ((_, row), audio) in enumerate(zip(items, clips)):
                 if args.library:
                     row["retrieved"] = pipe.last_matches[index].entry.id

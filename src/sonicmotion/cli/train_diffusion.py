@@ -17,8 +17,8 @@ def register_train(train_subcommands: argparse._SubParsersAction) -> argparse.Ar
         "diffusion", help="train the descriptive or parametric latent diffusion model",
         description=(
             "Train SonicMotion's diffusion transformer on FOA audio shards or pre-encoded latent\n"
-            "shards, with the autoencoder (or the lossless patch pretransform) and the text encoder\n"
-            "frozen. Resumes exactly from OUT/checkpoint.pt; the EMA model for 'sonicmotion generate'\n"
+            "shards, with the autoencoder (4-channel or parametric, or a lossless patch pretransform)\n"
+            "and the text encoder frozen. Resumes exactly from OUT/checkpoint.pt; the EMA model for 'sonicmotion generate'\n"
             "is written to OUT/model/ at every checkpoint."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -29,6 +29,8 @@ def register_train(train_subcommands: argparse._SubParsersAction) -> argparse.Ar
             "--data dataset/ --out runs/sm-d --mixed-precision bf16",
             "sonicmotion train diffusion --config configs/diffusion/parametric.yaml --autoencoder patch:256:32 "
             "--data dataset/ --out runs/tiny-p --dit tiny --text-encoder minilm --steps 200 --batch-size 4",
+            "sonicmotion train diffusion --config configs/diffusion/parametric-tiny.yaml "
+            "--autoencoder parametric:patch:256 --data dataset/ --out runs/tiny-p-param",
         ),
     )
     add_arguments(p)
@@ -39,7 +41,8 @@ def register_train(train_subcommands: argparse._SubParsersAction) -> argparse.Ar
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The training flags (kept here, torch-free, so building the CLI stays fast)."""
     parser.add_argument("--config", required=True, help="training config YAML (configs/diffusion/descriptive.yaml or parametric.yaml)")
-    parser.add_argument("--autoencoder", required=True, help="autoencoder run folder / checkpoint, or patch:N[:SCALE] (lossless patching)")
+    parser.add_argument("--autoencoder", required=True, help="autoencoder run folder / checkpoint (4-channel or parametric), or patch:N[:SCALE] "
+                        "(lossless patching) or parametric:patch:N[:SCALE] (W patched + direction per frame)")
     parser.add_argument("--data", required=True, help="dataset folder of FOA audio shards or latent shards (DIR/train/train-*.tar)")
     parser.add_argument("--out", required=True, help="run folder (created; an existing checkpoint there is resumed)")
     parser.add_argument("--dit", help="DiT size: paper, small, tiny, or a YAML file (overrides the config)")

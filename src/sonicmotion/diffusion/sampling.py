@@ -84,6 +84,22 @@ def get_sampler(name: str):
         raise SonicMotionError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}") from None
 
 
+def pinned_denoiser(denoise: Denoiser, known: torch.Tensor, channels: slice) -> Denoiser:
+    """Inpainting by replacement: the denoised estimate of ``channels`` is always ``known`` [B, c, F].
+
+    With x0 fixed on those channels, DDIM and DPM-Solver++ keep them at alpha_t * known +
+    sigma_t * noise (the start noise's own values) at every step, so the model always sees
+    them as they would be noised from the known values, and the result holds them exactly.
+    """
+
+    def denoise_pinned(x: torch.Tensor, t: float) -> torch.Tensor:
+        x0 = denoise(x, t).clone()
+        x0[:, channels] = known.to(x0.dtype)
+        return x0
+
+    return denoise_pinned
+
+
 def guided_denoiser(model, inputs, guidance: float) -> Denoiser:
     """A denoiser for ``model(x_t, t [B], inputs) -> v`` with classifier-free guidance.
 
