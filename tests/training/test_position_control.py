@@ -9,8 +9,6 @@ everyday sounds) within 10° on the parametric latent, while the 4-channel patch
 near chance on them. Each trains for a few minutes on a CPU core, hence ``slow``.
 """
 
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -43,7 +41,7 @@ def lowpassed_bursts(seed: int, cutoff_hz: float = 150.0, bed: float = 0.05) -> 
 
 LOWPASSED = [lowpassed_bursts(seed) for seed in range(32)]
 BROADBAND = [lowpassed_bursts(seed, cutoff_hz=8000.0) for seed in range(32)]
-SOURCES = LOWPASSED  # what samples() draws from; set per test
+SOURCES = LOWPASSED
 
 
 def parametric_spec(sources: list[np.ndarray]) -> str:
@@ -64,14 +62,22 @@ def random_path(rng: np.random.Generator) -> Trajectory:
                              str(rng.choice(["cw", "ccw"])), move_start, move_end)
 
 
-def samples(epoch: int):
-    rng = np.random.default_rng(1000 + epoch)
-    for i in range(100_000):
-        path = random_path(rng)
-        foa = encode_foa(SOURCES[rng.integers(len(SOURCES))], SR, path)
-        yield {"audio": torch.from_numpy(foa), "key": str(i), "caption": "noise bursts",
-               "spatial_caption": "noise bursts", "trajectory": path.to_dict(), "seconds_start": 0.0,
-               "seconds_total": SECONDS, "metadata": {}}
+def sample_factory(sources: list[np.ndarray]):
+    """epoch -> an endless stream of training samples: ``sources`` on random paths."""
+
+    def samples(epoch: int):
+        rng = np.random.default_rng(1000 + epoch)
+        for i in range(100_000):
+            path = random_path(rng)
+            foa = encode_foa(sources[rng.integers(len(sources))], SR, path)
+            yield {"audio": torch.from_numpy(foa), "key": str(i), "caption": "noise bursts",
+                   "spatial_caption": "noise bursts", "trajectory": path.to_dict(), "seconds_start": 0.0,
+                   "seconds_total": SECONDS, "metadata": {}}
+
+    return samples
+
+
+samples = sample_factory(SOURCES)
 
 
 @pytest.mark.slow
@@ -79,9 +85,8 @@ def samples(epoch: int):
     ("patch", "lowpassed", 20.0), ("parametric", "lowpassed", 20.0), ("parametric", "broadband", 10.0),
     ("patch", "broadband", None),
 ])
-def test_parametric_model_follows_requested_paths(tmp_path, monkeypatch, latent, data, bound):
+def test_parametric_model_follows_requested_paths(tmp_path, latent, data, bound):
     sources = LOWPASSED if data == "lowpassed" else BROADBAND
-    monkeypatch.setattr(sys.modules[__name__], "SOURCES", sources)
     spec = "patch:256:32" if latent == "patch" else parametric_spec(sources)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -96,7 +101,7 @@ def test_parametric_model_follows_requested_paths(tmp_path, monkeypatch, latent,
             training=TrainingConfig(steps=STEPS, batch_size=8, learning_rate=2e-3, position_learning_rate=2e-3,
                                     warmup=0.9, ema_decay=0.99, checkpoint_every=10**9, log_every=100),
         )
-        records = train_diffusion(config, samples, tmp_path, progress=False)
+        records = train_diffusion(config, sample_factory(sources), tmp_path, progress=False)
         pipe = SonicMotionPipeline.from_pretrained(tmp_path)
         paths = [Trajectory.linear(90, 0, -90, 0, "cw", 0.2, SECONDS - 0.2),      # left -> front -> right
                  Trajectory.linear(-150, 20, 150, -20, "cw", 0.2, SECONDS - 0.2)]  # across the back, descending
