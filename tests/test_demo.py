@@ -14,23 +14,26 @@ def test_quick_demo_runs_every_stage(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--quick", "--configs", str(REPO / "configs")]) == 0
     printed = capsys.readouterr().out
     assert "Retrieve and place (no training)" in printed and "(smoke-scale)" in printed
-    for stage in ("corpus", "dataset", "prompts", "retrieval", "autoencoder", "descriptive", "parametric",
-                  "evaluate", "report"):
+    for stage in ("corpus", "dataset", "prompts", "retrieval", "autoencoder", "transport", "descriptive",
+                  "parametric", "evaluate", "report"):
         assert (out / "stages" / f"{stage}.done").is_file(), stage
     runs = {p.name: p for p in (out / "runs").iterdir()}
-    assert set(runs) == {"retrieve-and-place", "sonicmotion-descriptive", "sonicmotion-parametric"}
+    assert set(runs) == {"retrieve-and-place", "sonicmotion-descriptive", "sonicmotion-parametric",
+                         "sonicmotion-parametric-pinned"}
     for name, run in runs.items():
         prompts = [json.loads(line) for line in (run / "prompts.jsonl").read_text().splitlines()]
         assert len(prompts) == 4 and all((run / f"{p['id']}.wav").is_file() for p in prompts)
         spatial = json.loads((run / "metrics.json").read_text())["metrics"]["spatial"]
         frame = spatial["frame"]["all"]
         assert frame["n"] == 4 and all(math.isfinite(frame[k]) for k in ("l1_azimuth", "l1_elevation", "delta_angle"))
-        if name == "retrieve-and-place":
-            assert frame["delta_angle"] < 3.0  # exact placement
+        if name in ("retrieve-and-place", "sonicmotion-parametric-pinned"):
+            assert frame["delta_angle"] < 3.0  # exact placement; direction pinned to the path
     table3 = json.loads((out / "autoencoder_metrics.json").read_text())
     assert math.isfinite(table3["stft"]) and math.isfinite(table3["spatial"]["frame"]["delta_angle"])
+    parametric = json.loads((out / "parametric_autoencoder_metrics.json").read_text())
+    assert parametric["spatial"]["frame"]["delta_angle"] < 2.0  # direction kept by construction, 4 steps in
     html = (out / "report.html").read_text()
-    assert html.count("<audio") == 12 and "Smoke-scale model" in html
+    assert html.count("<audio") == 16 and "Smoke-scale model" in html
     # A rerun reuses every finished stage.
     assert main(["demo", "--out", str(out), "--quick", "--configs", str(REPO / "configs")]) == 0
-    assert capsys.readouterr().out.count("reused") == 9
+    assert capsys.readouterr().out.count("reused") == 10
