@@ -85,6 +85,7 @@ def sm_p(autoencoder: Path, root: Path, seconds: float, work: Path) -> dict:
     from sonicmotion.training.diffusion import train_diffusion
     from sonicmotion.training.diffusion_data import shard_dataset_factory, shard_urls
 
+    work.mkdir(parents=True, exist_ok=True)
     latents, model = work / "latents", work / "sm-p"
     assert main(["encode-latents", "--autoencoder", str(autoencoder), "--data", str(root / "dataset"),
                  "--splits", "train", "--out", str(latents), "--quiet"]) == 0

@@ -21,7 +21,14 @@ from sonicmotion.errors import SonicMotionError
 from sonicmotion.pipeline import SonicMotionPipeline
 from sonicmotion.spatial import Trajectory, spatial_errors
 from sonicmotion.training.diffusion import train_diffusion
-from tests.training.test_position_control import BROADBAND, SECONDS, SR, parametric_spec, sample_factory
+from tests.training.test_position_control import (
+    BROADBAND,
+    SECONDS,
+    SR,
+    parametric_spec,
+    sample_factory,
+    tiny_config,
+)
 
 samples = sample_factory(BROADBAND)  # broadband bursts over a quiet bed: every frame has a direction
 
@@ -41,17 +48,7 @@ def test_short_training_run_learns_direction_on_the_parametric_latent(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        config = DiffusionTrainConfig(
-            model=DiffusionModelConfig(
-                variant="parametric",
-                dit=DiTConfig(width=96, depth=2, heads=4, mlp_ratio=2.0, timestep_features=64, cond_dim=96),
-                position=PositionConfig(time_steps=20, layers=2), text_max_length=8,
-                pretransform=parametric_spec(BROADBAND), sample_seconds=SECONDS, frame_multiple=1,
-                max_seconds=4.0,
-            ),
-            training=TrainingConfig(steps=STEPS, batch_size=8, learning_rate=2e-3, position_learning_rate=2e-3,
-                                    warmup=0.9, ema_decay=0.99, checkpoint_every=10**9, log_every=50),
-        )
+        config = tiny_config(parametric_spec(BROADBAND), STEPS)
         train_diffusion(config, samples, tmp_path, progress=False, stop_at_step=1)
         before = direction_error(tmp_path / "model")
         train_diffusion(config, samples, tmp_path, progress=False)

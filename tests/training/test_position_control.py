@@ -80,6 +80,20 @@ def sample_factory(sources: list[np.ndarray]):
 samples = sample_factory(SOURCES)
 
 
+def tiny_config(spec: str, steps: int) -> DiffusionTrainConfig:
+    """The tiny SM-P these tests train: 2 s clips on pretransform ``spec``, one position layer pair."""
+    return DiffusionTrainConfig(
+        model=DiffusionModelConfig(
+            variant="parametric",
+            dit=DiTConfig(width=WIDTH, depth=2, heads=4, mlp_ratio=2.0, timestep_features=64, cond_dim=WIDTH),
+            position=PositionConfig(time_steps=20, layers=2), text_max_length=16,
+            pretransform=spec, sample_seconds=SECONDS, frame_multiple=1, max_seconds=16.0,
+        ),
+        training=TrainingConfig(steps=steps, batch_size=8, learning_rate=2e-3, position_learning_rate=2e-3,
+                                warmup=0.9, ema_decay=0.99, checkpoint_every=10**9, log_every=100),
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("latent, data, bound", [
     ("patch", "lowpassed", 20.0), ("parametric", "lowpassed", 20.0), ("parametric", "broadband", 10.0),
@@ -91,16 +105,7 @@ def test_parametric_model_follows_requested_paths(tmp_path, latent, data, bound)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        config = DiffusionTrainConfig(
-            model=DiffusionModelConfig(
-                variant="parametric",
-                dit=DiTConfig(width=WIDTH, depth=2, heads=4, mlp_ratio=2.0, timestep_features=64, cond_dim=WIDTH),
-                position=PositionConfig(time_steps=20, layers=2), text_max_length=16,
-                pretransform=spec, sample_seconds=SECONDS, frame_multiple=1, max_seconds=16.0,
-            ),
-            training=TrainingConfig(steps=STEPS, batch_size=8, learning_rate=2e-3, position_learning_rate=2e-3,
-                                    warmup=0.9, ema_decay=0.99, checkpoint_every=10**9, log_every=100),
-        )
+        config = tiny_config(spec, STEPS)
         records = train_diffusion(config, sample_factory(sources), tmp_path, progress=False)
         pipe = SonicMotionPipeline.from_pretrained(tmp_path)
         paths = [Trajectory.linear(90, 0, -90, 0, "cw", 0.2, SECONDS - 0.2),      # left -> front -> right
