@@ -95,6 +95,9 @@ class SonicMotionPipeline:
         path = Path(path)
         if not path.parent.is_dir():
             raise SonicMotionError(f"output folder {str(path.parent)!r} does not exist")
+        if "spec" in self.pretransform_info and not self.pretransform_info["spec"]:
+            raise SonicMotionError("this pretransform has no spec string to save it by (a parametric latent with "
+                                   "bands or subframes needs a trained transport run: configs/autoencoder/parametric*.yaml)")
         staging = path.with_name(f".{path.name}.partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
