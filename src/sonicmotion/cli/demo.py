@@ -15,7 +15,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "by retrieve-and-place and with tiny descriptive and parametric diffusion models it trains for a few "
         "minutes on the parametric spatial latent (plus the paper's 4-channel autoencoder, for Table 3), "
         "evaluates every variant with the same metrics and writes OUT/report.html with binaural previews. "
-        "About 15 minutes on 2 cores; a rerun reuses finished stages.",
+        "About 16 minutes on 2 cores; a rerun reuses finished stages.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example_epilog("sonicmotion demo --out demo-output",
                               "sonicmotion demo --out /tmp/demo-quick --quick   # a few minutes, tiny everything"),
