@@ -67,6 +67,17 @@ def test_train_resume_evaluate_encode(dataset, tmp_path, capsys):
     assert shards[0].read_bytes() == before
 
 
+def test_validation_split_is_found_where_the_builder_writes_it(dataset, tmp_path):
+    write_shards(dataset, "validation", [synthetic_sample(200 + i, 1.0) for i in range(2)], per_shard=2)
+    run = tmp_path / "run"
+    assert main(["train", "autoencoder", "--config", TINY, "--data", str(dataset), "--validation", str(dataset),
+                 "--out", str(run), "--max-steps", "1", "--quiet"]) == 0
+    latents = tmp_path / "latents"
+    assert main(["encode-latents", "--autoencoder", str(run), "--data", str(dataset), "--out", str(latents),
+                 "--quiet"]) == 0
+    assert (latents / "validation" / "validation-000000.tar").is_file()
+
+
 def test_parametric_spec_evaluates_and_encodes_without_training(dataset, tmp_path, capsys):
     metrics_path = tmp_path / "metrics.json"
     assert main(["evaluate", "autoencoder", "--checkpoint", "parametric:patch:64", "--data", str(dataset),

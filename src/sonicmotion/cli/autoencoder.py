@@ -74,7 +74,7 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True, metavar="SHARDS",
                    help="training shards: .tar files, or dataset folders (their 'train' split)")
     p.add_argument("--validation", nargs="+", metavar="SHARDS",
-                   help="validation shards or dataset folders (their 'valid' split); logged every validate_every steps")
+                   help="validation shards or dataset folders (their 'validation' split); logged every validate_every steps")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     p.add_argument("--max-steps", type=int, help="override training.max_steps")
@@ -115,7 +115,7 @@ def run_train(args: argparse.Namespace) -> int:
     from sonicmotion.training.autoencoder import AutoencoderTrainer
 
     train = resolve_shards(args.data, "train")
-    validation = resolve_shards(args.validation, "valid") if args.validation else []
+    validation = resolve_shards(args.validation, "validation") if args.validation else []
     out = Path(args.out)
     if not args.resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
         raise SonicMotionError(f"{out} already has checkpoints; pass --resume to continue it or choose a new --out")
@@ -149,8 +149,8 @@ def register_evaluate(subcommands: argparse._SubParsersAction) -> None:
         formatter_class=FORMATTER,
         epilog=example_epilog(
             "sonicmotion evaluate autoencoder --checkpoint runs/ae-tiny --data dataset --out metrics.json",
-            "sonicmotion evaluate autoencoder --checkpoint runs/ae --data dataset --split valid --limit 200 "
-            "--out valid.json",
+            "sonicmotion evaluate autoencoder --checkpoint runs/ae --data dataset --split validation --limit 200 "
+            "--out validation.json",
             "sonicmotion evaluate autoencoder --checkpoint parametric:patch:64 --data dataset --out lossless-w.json",
         ),
     )
@@ -202,15 +202,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         formatter_class=FORMATTER,
         epilog=example_epilog(
             "sonicmotion encode-latents --autoencoder runs/ae --data dataset --out latents",
-            "sonicmotion encode-latents --autoencoder runs/ae --data dataset --splits train valid --out latents",
+            "sonicmotion encode-latents --autoencoder runs/ae --data dataset --splits train validation --out latents",
         ),
     )
     p.add_argument("--autoencoder", required=True,
                    help="run folder, checkpoint folder or .safetensors file (4-channel or parametric), or "
                         "parametric:patch:N[:SCALE]")
     p.add_argument("--data", nargs="+", required=True, metavar="SHARDS", help=".tar shards or dataset folders")
-    p.add_argument("--splits", nargs="+", default=["train", "valid", "test"],
-                   help="splits to encode from dataset folders (default train valid test; missing ones skipped)")
+    p.add_argument("--splits", nargs="+", default=["train", "validation", "test"],
+                   help="splits to encode from dataset folders (default train validation test; missing ones skipped)")
     p.add_argument("--out", required=True, help="latent dataset folder")
     p.add_argument("--weights", choices=["ema", "generator"], default="ema")
     p.add_argument("--batch-size", type=int, default=8)
