@@ -183,10 +183,12 @@ def interpolate_directions(directions: np.ndarray, num_samples: int, hop: int) -
 
     Samples before the first centre and after the last hold that frame's direction.
     """
-    frames = directions.shape[-1]
-    left, fraction = _frame_positions(num_samples, frames, hop)
+    return _slerp(directions, *_frame_positions(num_samples, directions.shape[-1], hop))
+
+
+def _slerp(directions: np.ndarray, left: np.ndarray, fraction: np.ndarray) -> np.ndarray:
     a = directions[:, left]
-    b = directions[:, np.minimum(left + 1, frames - 1)]
+    b = directions[:, np.minimum(left + 1, directions.shape[-1] - 1)]
     cos_angle = np.clip((a * b).sum(0), -1.0, 1.0)
     angle = np.arccos(cos_angle)
     sin_angle = np.sin(angle)
@@ -201,11 +203,9 @@ def interpolate_directions(directions: np.ndarray, num_samples: int, hop: int) -
     return np.where(norm > 1e-9, out / np.where(norm > 1e-9, norm, 1.0), a)
 
 
-def interpolate_frames(values: np.ndarray, num_samples: int, hop: int) -> np.ndarray:
-    """(frames,) values -> (num_samples,) linear between frame centres, held at the ends."""
-    frames = values.shape[-1]
-    left, fraction = _frame_positions(num_samples, frames, hop)
-    return (1.0 - fraction) * values[left] + fraction * values[np.minimum(left + 1, frames - 1)]
+def _lerp(values: np.ndarray, left: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+    """(frames,) values -> per sample, linear between frame centres, held at the ends."""
+    return (1.0 - fraction) * values[left] + fraction * values[np.minimum(left + 1, values.shape[-1] - 1)]
 
 
 def decorrelators(sample_rate: int) -> np.ndarray:
@@ -251,9 +251,10 @@ def synthesize_parametric(transport: np.ndarray, parameters: SpatialParameters, 
     foa = np.zeros((4, n))
     foa[0] = transport
     filters = decorrelators(sample_rate) if parameters.diffuseness.max() > 0 else None
+    positions = _frame_positions(n, parameters.frames, hop)  # the same for every band
     for b, w in enumerate(split_bands(transport, sample_rate, parameters.bands)):
-        unit = interpolate_directions(parameters.directions[b], n, hop)
-        direct = 1.0 - np.clip(interpolate_frames(parameters.diffuseness[b], n, hop), 0.0, 1.0)
+        unit = _slerp(parameters.directions[b], *positions)
+        direct = 1.0 - np.clip(_lerp(parameters.diffuseness[b], *positions), 0.0, 1.0)
         foa[1:] += (_SQRT2 * direct * w) * unit
         if filters is not None:
             diffuse_gain = np.sqrt(np.maximum(2.0 / 3.0 * (1.0 - direct * direct), 0.0))
