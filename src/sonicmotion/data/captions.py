@@ -27,8 +27,9 @@ def _sentence(caption: str) -> str:
 
 
 def _lower_first(text: str) -> str:
-    # Keep acronyms ("TV is on") as written.
-    return text if text[:2].isupper() else text[:1].lower() + text[1:]
+    # Keep acronyms ("TV is on") as written; a one-letter word ("A dog") is not one.
+    first = text.split(maxsplit=1)[0] if text.strip() else ""
+    return text if len(first) >= 2 and first.isupper() else text[:1].lower() + text[1:]
 
 
 def _place(azimuth: float, elevation: float) -> str:
