@@ -24,6 +24,7 @@ import torch
 from sonicmotion import __version__
 from sonicmotion.diffusion.config import DiffusionModelConfig, from_dict, to_dict
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.models.pretransform import latent_frames
 from sonicmotion.spatial import FUMA, FoaAudio, Trajectory
 
 FORMAT = "sonicmotion-diffusion-pipeline"
@@ -31,12 +32,6 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "pipeline.json"
 WEIGHTS_FILE = "diffusion.safetensors"
 AUTOENCODER_DIR = "autoencoder"
-
-
-def latent_frames(samples: int, ratio: int, multiple: int) -> int:
-    """Latent frames for ``samples`` audio samples: ceil(samples / ratio), up to a multiple."""
-    frames = -(-samples // ratio)
-    return -(-frames // multiple) * multiple
 
 
 def pipeline_dir(path: str | Path) -> Path:

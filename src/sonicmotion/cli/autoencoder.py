@@ -214,6 +214,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="latent dataset folder")
     p.add_argument("--weights", choices=["ema", "generator"], default="ema")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--frame-multiple", type=int, default=16,
+                   help="pad clips to a multiple of this many latent frames, as the diffusion config's "
+                        "model.frame_multiple (default 16: 10 s at ratio 2048 -> 80 frames)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run_encode_latents)
@@ -241,8 +244,10 @@ def run_encode_latents(args: argparse.Namespace) -> int:
     def read_shard(shard: Path):
         return _read_samples([shard])
 
+    if args.frame_multiple < 1:
+        raise SonicMotionError(f"--frame-multiple must be >= 1, got {args.frame_multiple}")
     counts = encode_shards(model, shards, out, read_shard, str(args.autoencoder), batch_size=args.batch_size,
-                           device=_device(args.device), progress=not args.quiet)
+                           device=_device(args.device), progress=not args.quiet, frame_multiple=args.frame_multiple)
     print(f"{counts['samples']} clips in {counts['shards_written']} new shard(s), "
           f"{counts['shards_skipped']} already done; latents in {out}")
     return 0

@@ -26,8 +26,13 @@ def encode_shards(
     batch_size: int = 8,
     device: str = "cpu",
     progress: bool = True,
+    frame_multiple: int = 16,
 ) -> dict[str, int]:
-    """Encode every shard; returns counts ``{"shards_written", "shards_skipped", "samples"}``."""
+    """Encode every shard; returns counts ``{"shards_written", "shards_skipped", "samples"}``.
+
+    Audio is padded with silence to whole latent frames, up to a multiple of
+    ``frame_multiple`` frames, exactly as the diffusion trainer pads audio it encodes
+    itself: 10 s at ratio 2048 gives 80 frames either way."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -48,11 +53,11 @@ def encode_shards(
             batch: list[dict] = []
             for sample in read_shard(shard):
                 if batch and (len(batch) == batch_size or sample["audio"].shape[-1] != batch[0]["audio"].shape[-1]):
-                    yield from _encode_batch(model, batch, latent_info, device)
+                    yield from _encode_batch(model, batch, latent_info, device, frame_multiple)
                     batch = []
                 batch.append(sample)
             if batch:
-                yield from _encode_batch(model, batch, latent_info, device)
+                yield from _encode_batch(model, batch, latent_info, device, frame_multiple)
 
         counts["samples"] += write_latent_shard(target, items())
         counts["shards_written"] += 1
@@ -61,12 +66,16 @@ def encode_shards(
 
 
 @torch.no_grad()
-def _encode_batch(model, batch: list[dict], latent_info: dict, device: str):
+def _encode_batch(model, batch: list[dict], latent_info: dict, device: str, frame_multiple: int):
+    from sonicmotion.models.pretransform import latent_frames
+
     audio = torch.stack([torch.as_tensor(s["audio"], dtype=torch.float32) for s in batch]).to(device)
     if audio.shape[1] != model.io_channels:
         raise SonicMotionError(f"samples have {audio.shape[1]} channels, the autoencoder expects {model.io_channels}")
-    latents = model.encode(audio).float().cpu().numpy()
+    samples = int(audio.shape[-1])
+    padded = latent_frames(samples, model.downsampling_ratio, frame_multiple) * model.downsampling_ratio
+    latents = model.encode(torch.nn.functional.pad(audio, (0, padded - samples))).float().cpu().numpy()
     for sample, latent in zip(batch, latents):
         metadata = dict(sample.get("metadata") or {})
-        metadata["latent"] = dict(latent_info, num_samples=int(audio.shape[-1]))
+        metadata["latent"] = dict(latent_info, num_samples=samples)
         yield sample["key"], latent, metadata

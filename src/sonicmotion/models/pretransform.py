@@ -33,6 +33,13 @@ FOA_CHANNELS = 4
 SAMPLE_RATE = 16000
 
 
+def latent_frames(samples: int, ratio: int, multiple: int) -> int:
+    """Latent frames for ``samples`` audio samples: ceil(samples / ratio), up to a multiple
+    (10 s at 16 kHz, ratio 2048, multiple 16 -> 80 frames: the audio is padded to 163,840)."""
+    frames = -(-samples // ratio)
+    return -(-frames // multiple) * multiple
+
+
 class PatchPretransform(nn.Module):
     """Fold ``patch_size`` samples x 4 channels into one latent frame of 4 * patch_size values.
 
