@@ -13,6 +13,30 @@ from sonicmotion.errors import SonicMotionError
 
 T = TypeVar("T")
 
+# The shipped configs live inside the package, so an installed wheel has them too; the
+# repository's top-level ``configs`` is a link to this folder.
+CONFIG_ROOT = Path(__file__).resolve().parent / "configs"
+
+
+def find_config(name_or_path: str | os.PathLike, family: str) -> Path:
+    """A config file: an existing path, a shipped config's name (``tiny`` ->
+    ``configs/{family}/tiny.yaml``), or a ``configs/{family}/...`` path resolved against the
+    shipped configs when the current folder has no such file."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidates = []
+    if not path.suffix and len(path.parts) == 1:
+        candidates.append(CONFIG_ROOT / family / f"{path.name}.yaml")
+    if path.parts[:1] == ("configs",):
+        candidates.append(CONFIG_ROOT.joinpath(*path.parts[1:]))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    shipped = ", ".join(sorted(p.stem for p in (CONFIG_ROOT / family).glob("*.yaml")))
+    raise SonicMotionError(f"config {str(name_or_path)!r} not found (a YAML path, or one of the shipped "
+                           f"{family} configs: {shipped})")
+
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)

@@ -12,9 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.yaml_config import config_from_dict, config_to_dict, load_yaml
+from sonicmotion.yaml_config import (
+    CONFIG_ROOT,
+    config_from_dict,
+    config_to_dict,
+    find_config,
+    load_yaml,
+)
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "diffusion"
+CONFIG_DIR = CONFIG_ROOT / "diffusion"
 VARIANTS = ("descriptive", "parametric")
 
 
@@ -139,7 +145,7 @@ def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None)
 
     ``overrides`` maps dotted keys (``"model.text_encoder"``) to values applied before building.
     """
-    path = Path(path)
+    path = find_config(path, "diffusion")
     data = load_yaml(path)
     for dotted, value in (overrides or {}).items():
         node = data

@@ -19,8 +19,6 @@ from torch import nn
 
 from sonicmotion.errors import SonicMotionError
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "evaluation"
-
 
 def load_config(cls: type, path: str | Path) -> Any:
     """A frozen dataclass ``cls`` from a YAML file; unknown or missing keys are errors."""

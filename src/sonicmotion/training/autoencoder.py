@@ -32,7 +32,7 @@ from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state
 from sonicmotion.training.ema import ExponentialMovingAverage
 from sonicmotion.training.losses import CHANNEL_NAMES, AutoencoderLoss, AutoencoderLossConfig
 from sonicmotion.training.schedulers import InverseLR
-from sonicmotion.yaml_config import config_from_dict, config_to_dict, load_yaml
+from sonicmotion.yaml_config import config_from_dict, config_to_dict, find_config, load_yaml
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,8 @@ class AutoencoderRunConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "AutoencoderRunConfig":
-        return config_from_dict(cls, load_yaml(path), Path(path).name)
+        path = find_config(path, "autoencoder")
+        return config_from_dict(cls, load_yaml(path), path.name)
 
     def to_dict(self) -> dict:
         return config_to_dict(self)
