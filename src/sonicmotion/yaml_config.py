@@ -34,8 +34,8 @@ def find_config(name_or_path: str | os.PathLike, family: str) -> Path:
         if candidate.is_file():
             return candidate
     shipped = ", ".join(sorted(p.stem for p in (CONFIG_ROOT / family).glob("*.yaml")))
-    raise SonicMotionError(f"config {str(name_or_path)!r} not found (a YAML path, or one of the shipped "
-                           f"{family} configs: {shipped})")
+    raise SonicMotionError(f"config file {str(name_or_path)!r} does not exist (give a YAML path, or the name of "
+                           f"a shipped {family} config: {shipped})")
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:
@@ -105,6 +105,15 @@ def config_to_dict(config: Any) -> dict:
         return value
 
     return plain(dataclasses.asdict(config))
+
+
+def renamed_batch_size(data: dict, where: str) -> None:
+    """One line for configs written before batch sizes became global."""
+    if isinstance(data.get("training"), dict) and "batch_size" in data["training"]:
+        raise SonicMotionError(
+            f"{where}: training.batch_size was per process; it is now training.global_batch_size (samples per "
+            "optimizer step over all processes and accumulation steps), with training.gradient_accumulation_steps"
+        )
 
 
 def load_yaml(path: str | os.PathLike) -> dict:

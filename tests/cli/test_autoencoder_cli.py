@@ -8,6 +8,7 @@ import torch
 
 from sonicmotion.cli import main
 from sonicmotion.data.latent_shards import read_latent_shard
+from sonicmotion.training.runtime import read_jsonl
 from tests.foa_fixtures import synthetic_sample, use_shard_loader, write_shards
 
 TINY = "configs/autoencoder/tiny.yaml"
@@ -34,8 +35,7 @@ def test_train_resume_evaluate_encode(dataset, tmp_path, capsys):
     assert main(["train", "autoencoder", "--data", str(dataset), "--out", str(run), "--resume", "--quiet",
                  "--max-steps", "3"]) == 0
     assert (run / "checkpoints" / "step-000000003").is_dir()
-    rows = (run / "train_log.csv").read_text().splitlines()
-    assert rows[0].startswith("step,") and [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert [r["step"] for r in read_jsonl(run / "log.jsonl")] == [2, 3]  # log_every 10: each stop logs its step
 
     metrics_path = tmp_path / "metrics.json"
     assert main(["evaluate", "autoencoder", "--checkpoint", str(run), "--data", str(dataset), "--out",

@@ -1,6 +1,5 @@
 """The tiny autoencoder trains, resumes exactly, and survives a NaN batch."""
 
-import csv
 import shutil
 from dataclasses import replace
 
@@ -8,6 +7,7 @@ import pytest
 import torch
 
 from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
+from sonicmotion.training.runtime import read_jsonl
 from tests.foa_fixtures import fake_factory, synthetic_sample
 
 TINY = "configs/autoencoder/tiny.yaml"
@@ -27,7 +27,7 @@ def tiny_config(**training) -> AutoencoderRunConfig:
 
 
 def test_tiny_config_overfits_a_few_clips(tmp_path):
-    config = tiny_config(generator_lr=5e-3, lr_warmup=0.0, batch_size=2, crop_seconds=0.25)
+    config = tiny_config(generator_lr=5e-3, lr_warmup=0.0, global_batch_size=2, crop_seconds=0.25)
     samples = [synthetic_sample(i, 0.25) for i in range(2)]
     trainer = AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=fake_factory(samples), progress=False)
     audio = torch.stack([s["audio"] for s in samples])
@@ -45,14 +45,13 @@ def test_tiny_config_overfits_a_few_clips(tmp_path):
 
 
 def _read_log(path):
-    with open(path) as f:
-        return {int(row["step"]): row for row in csv.DictReader(f)}
+    return {record["step"]: record for record in read_jsonl(path)}
 
 
 def test_resume_continues_exactly(tmp_path):
     # Adversarial terms from step 0 so discriminator state is part of what must resume;
     # 3 clips at batch 1 so step 4 crosses an epoch boundary.
-    config = tiny_config(batch_size=1, crop_seconds=0.25, checkpoint_every=2, max_steps=4)
+    config = tiny_config(global_batch_size=1, crop_seconds=0.25, checkpoint_every=2, max_steps=4, log_every=1)
     config = replace(config, loss=replace(config.loss, adversarial_warmup_steps=0))
     factory = fake_factory([synthetic_sample(i, 0.5) for i in range(3)])
 
@@ -65,12 +64,12 @@ def test_resume_continues_exactly(tmp_path):
     resumed = AutoencoderTrainer(config, tmp_path / "split", ["-"], dataset_factory=factory, progress=False)
     resumed.fit(resume=True)
 
-    whole_log, split_log = _read_log(tmp_path / "whole" / "train_log.csv"), _read_log(tmp_path / "split" / "train_log.csv")
+    whole_log, split_log = _read_log(tmp_path / "whole" / "log.jsonl"), _read_log(tmp_path / "split" / "log.jsonl")
     assert sorted(split_log) == [1, 2, 3, 4]
     for step in (3, 4):
         for column in ("loss", "mrstft", "spatial", "discriminator", "feature_matching"):
             assert split_log[step][column] == whole_log[step][column], (step, column)
-    assert resumed.epoch == whole.epoch == 1
+    assert resumed.batches.epoch == whole.batches.epoch == 1
     for a, b in zip(whole.generator.state_dict().values(), resumed.generator.state_dict().values()):
         assert torch.equal(a, b)
     for a, b in zip(whole.ema.shadow.state_dict().values(), resumed.ema.shadow.state_dict().values()):
@@ -78,7 +77,7 @@ def test_resume_continues_exactly(tmp_path):
 
 
 def test_nan_batch_is_skipped_and_never_reaches_the_weights(tmp_path):
-    config = tiny_config(batch_size=2, crop_seconds=0.25)
+    config = tiny_config(global_batch_size=2, crop_seconds=0.25)
     config = replace(config, loss=replace(config.loss, adversarial_warmup_steps=0))
     samples = [synthetic_sample(i, 0.25) for i in range(2)]
     trainer = AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=fake_factory(samples), progress=False)
@@ -115,13 +114,12 @@ def test_parametric_run_trains_w_and_loads_as_a_parametric_pretransform(tmp_path
     from sonicmotion.spatial import Trajectory, spatial_errors
 
     config = AutoencoderRunConfig.from_yaml("configs/autoencoder/parametric-tiny.yaml")
-    config = override_training(config, batch_size=2, crop_seconds=0.25, max_steps=2, checkpoint_every=2)
+    config = override_training(config, global_batch_size=2, crop_seconds=0.25, max_steps=2, checkpoint_every=2)
     samples = [synthetic_sample(i, 0.5, moving=True) for i in range(2)]
     trainer = AutoencoderTrainer(config, tmp_path / "run", ["-"], dataset_factory=fake_factory(samples), progress=False)
     trainer.fit()
-    with open(tmp_path / "run" / "train_log.csv") as f:
-        row = next(csv.DictReader(f))
-    assert row["mrstft_W"] and not row["mrstft_X"]  # Eq. 2 on W alone
+    row = read_jsonl(tmp_path / "run" / "log.jsonl")[0]
+    assert row["mrstft_W"] > 0 and "mrstft_X" not in row  # Eq. 2 on W alone
 
     pre, info = load_pretransform(tmp_path / "run")
     assert isinstance(pre, ParametricPretransform) and info["type"] == "autoencoder"

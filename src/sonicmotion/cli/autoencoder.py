@@ -57,9 +57,10 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
         description="Train the 4-channel VAE and its discriminator on FOA dataset shards, or, with a "
         "configs/autoencoder/parametric*.yaml config, the 1-channel W codec of the parametric spatial latent "
         "(direction and diffuseness are analysed, not learned). Checkpoints, "
-        "config.yaml, train_log.csv and validation_log.csv go to --out. Interrupt any time; --resume "
-        "continues exactly from the last checkpoint. Multi-GPU: accelerate launch -m sonicmotion train "
-        "autoencoder ...",
+        "config.yaml, log.jsonl and validation.jsonl go to --out. Interrupt any time; --resume "
+        "continues exactly from the last checkpoint. Several processes (GPUs, nodes, or CPU processes): "
+        "torchrun --nproc_per_node N -m sonicmotion train autoencoder ... (or accelerate launch); the batch "
+        "is global and split over them (docs/training.md).",
         formatter_class=FORMATTER,
         epilog=example_epilog(
             "sonicmotion train autoencoder --config configs/autoencoder/tiny.yaml --data dataset --out runs/ae-tiny",
@@ -78,7 +79,10 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     p.add_argument("--max-steps", type=int, help="override training.max_steps")
-    p.add_argument("--batch-size", type=int, help="override training.batch_size (per process)")
+    p.add_argument("--batch-size", type=int, help="override training.global_batch_size (samples per optimizer step, "
+                   "all processes together)")
+    p.add_argument("--gradient-accumulation-steps", type=int, metavar="N",
+                   help="override training.gradient_accumulation_steps")
     p.add_argument("--num-workers", type=int, help="override training.num_workers")
     p.add_argument("--seed", type=int, help="override training.seed")
     p.add_argument("--strict-eq2", action="store_true", help="train by the paper's Eq. 2 only (no spatial term)")
@@ -103,7 +107,8 @@ def _run_config(args: argparse.Namespace):
         config = AutoencoderRunConfig.from_yaml(saved)
     else:
         raise SonicMotionError("--config is required for a new run")
-    config = override_training(config, max_steps=args.max_steps, batch_size=args.batch_size,
+    config = override_training(config, max_steps=args.max_steps, global_batch_size=args.batch_size,
+                               gradient_accumulation_steps=args.gradient_accumulation_steps,
                                num_workers=args.num_workers, seed=args.seed)
     if args.strict_eq2:
         config = replace(config, loss=replace(config.loss, strict_eq2=True))
@@ -126,10 +131,12 @@ def run_train(args: argparse.Namespace) -> int:
     from sonicmotion.models.autoencoder import SpatialAutoencoder
 
     if trainer.accelerator.is_main_process:
+        from sonicmotion.training.runtime import start_line
+
         params = SpatialAutoencoder(config.model).num_parameters()
         print(f"autoencoder: {params / 1e6:.2f} M parameters, ratio {config.model.downsampling_ratio}, "
-              f"{config.model.latent_channels} latent channels; device {trainer.accelerator.device}, "
-              f"{trainer.accelerator.num_processes} process(es)")
+              f"{config.model.latent_channels} latent channels")
+        print(start_line("train autoencoder", trainer.accelerator, trainer.plan), flush=True)
     last = trainer.fit(resume=args.resume)
     if trainer.accelerator.is_main_process:
         summary = f"step {trainer.step}" + (f", loss {last['loss']:.4f}" if last else "")

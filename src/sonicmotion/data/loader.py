@@ -3,7 +3,7 @@
 Shards are local paths or any fsspec URL (``s3://``, ``gs://``, ``https://``, ...), read
 as streams. Work is split over distributed ranks and DataLoader workers by shard (or,
 when there are fewer shards than consumers, by sample), so every sample is seen once
-per epoch across all of them. Each sample comes with a random crop (e.g. 2 s for the
+per epoch across all of them; trainers never split again. Each sample comes with a random crop (e.g. 2 s for the
 autoencoder) or the whole 10 s clip (diffusion), its captions, trajectory and the
 timing values ``seconds_start`` / ``seconds_total`` the diffusion model conditions on.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zlib
 from typing import Any, Iterator
 
 import numpy as np
@@ -70,21 +71,22 @@ def _decode(
     return np.ascontiguousarray(audio), start, metadata
 
 
-class FoaShardDataset(IterableDataset):
-    """Samples ``{"audio": FloatTensor[4, T] (FuMa), "key", "caption", "spatial_caption",
-    "trajectory", "seconds_start", "seconds_total", "metadata"}`` from tar shards.
+class ShardSampleDataset(IterableDataset):
+    """The one place where shard samples are split over consumers, shuffled and skipped.
 
-    ``crop_seconds``: length of a random crop (None = the whole clip). ``shuffle``: shard
-    order and a ``shuffle_buffer``-sample buffer are shuffled, differently each epoch
-    (:meth:`set_epoch`). ``rank``/``world_size`` default to torch.distributed's when it is
-    initialised. Crops and shuffling depend only on ``seed``, the epoch and the
-    consumer's position, so a run is repeatable.
+    Consumers are (distributed rank) x (DataLoader worker); ``rank``/``world_size``
+    default to torch.distributed's when it is initialised. Shards are dealt to consumers
+    (or, with fewer shards than consumers, samples are), so one epoch yields every sample
+    exactly once over all consumers. Each item carries ``stream_position`` =
+    (consumer, consumers, index in that consumer's stream); :meth:`resume_from` skips the
+    items a run has already used, without decoding them. Shuffling and crops depend only on
+    ``seed``, the epoch and the sample, so a run is repeatable. Subclasses decode one
+    sample in :meth:`_item`.
     """
 
     def __init__(
         self,
         urls: list[str],
-        crop_seconds: float | None = None,
         shuffle: bool = False,
         seed: int = 0,
         shuffle_buffer: int = 256,
@@ -94,22 +96,24 @@ class FoaShardDataset(IterableDataset):
         if torch is None:
             raise SonicMotionError("the training loader needs torch: pip install 'sonicmotion[ml]'")
         if not urls:
-            raise SonicMotionError("FoaShardDataset needs at least one shard URL")
-        if crop_seconds is not None and crop_seconds <= 0:
-            raise SonicMotionError(f"crop_seconds must be positive, got {crop_seconds}")
+            raise SonicMotionError(f"{type(self).__name__} needs at least one shard URL")
         self.urls = list(urls)
-        self.crop_seconds = crop_seconds
         self.shuffle = shuffle
         self.seed = int(seed)
         self.shuffle_buffer = max(1, int(shuffle_buffer))
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+        self.skip: dict[int, int] = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def _consumer(self) -> tuple[int, int]:
+    def resume_from(self, consumed: dict[int, int]) -> None:
+        """Leave out the first ``consumed[c]`` items of consumer ``c``'s stream this epoch."""
+        self.skip = {int(c): int(n) for c, n in consumed.items()}
+
+    def consumer(self) -> tuple[int, int]:
         """(this consumer's index, number of consumers) over ranks x DataLoader workers."""
         rank, world = self.rank, self.world_size
         if rank is None or world is None:
@@ -122,7 +126,7 @@ class FoaShardDataset(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         return rank * workers + worker, world * workers
 
-    def _samples(self, consumer: int, consumers: int, rng: np.random.Generator) -> Iterator[tuple]:
+    def _samples(self, consumer: int, consumers: int) -> Iterator[tuple]:
         urls = list(self.urls)
         if self.shuffle:
             urls = [urls[i] for i in np.random.default_rng((self.seed, self.epoch)).permutation(len(urls))]
@@ -137,13 +141,42 @@ class FoaShardDataset(IterableDataset):
                         yield url, key, group
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        consumer, consumers = self._consumer()
-        rng = np.random.default_rng((self.seed, self.epoch, consumer, 1))
-        stream = self._samples(consumer, consumers, rng)
+        consumer, consumers = self.consumer()
+        stream = self._samples(consumer, consumers)
         if self.shuffle:
-            stream = _shuffled(stream, self.shuffle_buffer, rng)
-        for url, key, group in stream:
-            yield self._item(url, key, group, rng)
+            stream = _shuffled(stream, self.shuffle_buffer, np.random.default_rng((self.seed, self.epoch, consumer, 1)))
+        skip = self.skip.get(consumer, 0)
+        for index, (url, key, group) in enumerate(stream):
+            if index < skip:
+                continue
+            # Per-sample randomness (crops) comes from the sample's own key, not from the
+            # stream, so skipped samples leave the others' crops unchanged.
+            rng = np.random.default_rng((self.seed, self.epoch, zlib.crc32(key.encode())))
+            item = self._item(url, key, group, rng)
+            item["stream_position"] = (consumer, consumers, index)
+            yield item
+
+    def _item(self, url: str, key: str, group: dict[str, bytes], rng: np.random.Generator) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class FoaShardDataset(ShardSampleDataset):
+    """Samples ``{"audio": FloatTensor[4, T] (FuMa), "key", "caption", "spatial_caption",
+    "trajectory", "seconds_start", "seconds_total", "metadata", "stream_position"}`` from
+    FOA dataset shards.
+
+    ``crop_seconds``: length of a random crop (None = the whole clip); only the crop is
+    decoded. ``shuffle``: shard order and a ``shuffle_buffer``-sample buffer are shuffled,
+    differently each epoch (:meth:`set_epoch`). See :class:`ShardSampleDataset` for the
+    split over ranks and workers.
+    """
+
+    def __init__(self, urls: list[str], crop_seconds: float | None = None, shuffle: bool = False, seed: int = 0,
+                 shuffle_buffer: int = 256, rank: int | None = None, world_size: int | None = None):
+        super().__init__(urls, shuffle, seed, shuffle_buffer, rank, world_size)
+        if crop_seconds is not None and crop_seconds <= 0:
+            raise SonicMotionError(f"crop_seconds must be positive, got {crop_seconds}")
+        self.crop_seconds = crop_seconds
 
     def _item(self, url: str, key: str, group: dict[str, bytes], rng: np.random.Generator) -> dict[str, Any]:
         audio, start, metadata = _decode(url, key, group, self.crop_seconds, rng)

@@ -1,14 +1,15 @@
 """Training the spatial autoencoder with its discriminator on Hugging Face Accelerate.
 
-One code path for this CPU, one GPU, or many GPUs/nodes (``accelerate launch``). Each
-step: encode/decode a batch of random crops; if past the adversarial warm-up, update the
-discriminator on (real, fake); then update the generator on Eq. 2 (+ spatial term), and
-the EMA. A step whose loss or gradients are not finite is skipped and counted.
+One code path for this CPU, one GPU, or many processes (``torchrun``, ``accelerate
+launch``; see docs/training.md). Each step, on each of its micro-batches of random crops:
+encode/decode; if past the adversarial warm-up, the discriminator's hinge loss on (real,
+fake); the generator's Eq. 2 (+ spatial term); then one update of each and of the EMA. A
+step whose loss or gradients are not finite is skipped and counted. The run folder holds
+``config.yaml``, ``checkpoints/step-*/``, ``log.jsonl`` and ``validation.jsonl``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import dataclass, field
@@ -28,18 +29,22 @@ from sonicmotion.models.discriminator import (
     feature_matching_loss,
     generator_hinge_loss,
 )
-from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
+from sonicmotion.data.loader import collate_samples
+from sonicmotion.training.batches import TrainingBatches
+from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
 from sonicmotion.training.ema import ExponentialMovingAverage
-from sonicmotion.training.losses import CHANNEL_NAMES, AutoencoderLoss, AutoencoderLossConfig
+from sonicmotion.training.losses import AutoencoderLoss, AutoencoderLossConfig
+from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator, truncate_jsonl
 from sonicmotion.training.schedulers import InverseLR
-from sonicmotion.yaml_config import config_from_dict, config_to_dict, find_config, load_yaml
+from sonicmotion.yaml_config import config_from_dict, config_to_dict, find_config, load_yaml, renamed_batch_size
 
 
 @dataclass(frozen=True)
 class AutoencoderTrainingConfig:
     """Optimisation settings. Paper §2.6: AdamW (0.8, 0.99), wd 1e-3, lr 1e-4 / 2e-4, 2 s crops."""
 
-    batch_size: int = 32  # per process; the paper's 128 is 4 GPUs x 32
+    global_batch_size: int = 128  # paper §2.6; per process = global / (processes x accumulation)
+    gradient_accumulation_steps: int = 1
     crop_seconds: float = 2.0
     max_steps: int = 400_000
     generator_lr: float = 1e-4
@@ -63,8 +68,10 @@ class AutoencoderTrainingConfig:
     mixed_precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; or "no" / "bf16"
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_steps < 1 or self.crop_seconds <= 0:
-            raise SonicMotionError("training config: batch_size, max_steps and crop_seconds must be positive")
+        if min(self.global_batch_size, self.gradient_accumulation_steps, self.max_steps, self.checkpoint_every,
+               self.log_every, self.validate_every) < 1 or not self.crop_seconds > 0:
+            raise SonicMotionError("training config: global_batch_size, gradient_accumulation_steps, max_steps, "
+                                   "checkpoint_every, log_every, validate_every and crop_seconds must be positive")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise SonicMotionError(f"training config: mixed_precision must be auto, no or bf16, got {self.mixed_precision!r}")
 
@@ -95,7 +102,9 @@ class AutoencoderRunConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "AutoencoderRunConfig":
         path = find_config(path, "autoencoder")
-        return config_from_dict(cls, load_yaml(path), path.name)
+        data = load_yaml(path)
+        renamed_batch_size(data, str(path))
+        return config_from_dict(cls, data, path.name)
 
     def to_dict(self) -> dict:
         return config_to_dict(self)
@@ -113,32 +122,10 @@ DatasetFactory = Callable[[list[str], float | None, bool, int], Iterable[dict]]
 
 
 def shard_dataset(urls: list[str], crop_seconds: float | None, shuffle: bool, seed: int) -> Iterable[dict]:
-    """The project's FOA shard loader (issue 3's ``FoaShardDataset``), imported lazily."""
-    try:
-        from sonicmotion.data.loader import FoaShardDataset
-    except ImportError as err:
-        raise SonicMotionError(f"the dataset loader is not available ({err})") from None
+    """The project's FOA shard loader (it splits itself over processes and workers)."""
+    from sonicmotion.data.loader import FoaShardDataset
+
     return FoaShardDataset(urls, crop_seconds=crop_seconds, shuffle=shuffle, seed=seed)
-
-
-def collate(samples: list[dict]) -> dict:
-    """Stack audio to [B, 4, T]; keep everything else as lists (the loader contract)."""
-    try:
-        from sonicmotion.data.loader import collate_samples
-    except ImportError:
-        collate_samples = None
-    if collate_samples is not None:
-        return collate_samples(samples)
-    out = {key: [s[key] for s in samples] for key in samples[0] if key != "audio"}
-    out["audio"] = torch.stack([torch.as_tensor(s["audio"]) for s in samples])
-    return out
-
-
-LOG_COLUMNS = (
-    ["step", "epoch", "skipped", "lr_generator", "lr_discriminator", "loss", "discriminator",
-     "mrstft", *[f"mrstft_{c}" for c in CHANNEL_NAMES], "spatial", "kl", "adversarial", "feature_matching",
-     "grad_norm_generator", "grad_norm_discriminator"]
-)
 
 
 class AutoencoderTrainer:
@@ -153,18 +140,14 @@ class AutoencoderTrainer:
         dataset_factory: DatasetFactory = shard_dataset,
         progress: bool = True,
     ):
-        from accelerate import Accelerator
-
         self.config = config
         self.run_dir = Path(run_dir)
         self.train_urls, self.validation_urls = list(train_urls), list(validation_urls or [])
         self.dataset_factory = dataset_factory
         self.progress = progress
         cfg = config.training
-        precision = cfg.mixed_precision
-        if precision == "auto":
-            precision = "bf16" if torch.cuda.is_available() else "no"
-        self.accelerator = Accelerator(mixed_precision=precision)
+        self.accelerator = make_accelerator(cfg.mixed_precision, cfg.gradient_accumulation_steps, self.run_dir)
+        self.plan = batch_plan(self.accelerator, cfg.global_batch_size, cfg.gradient_accumulation_steps)
         torch.manual_seed(cfg.seed + self.accelerator.process_index)
 
         generator = SpatialAutoencoder(config.model)
@@ -183,10 +166,11 @@ class AutoencoderTrainer:
         self.sched_g = InverseLR(opt_g, **schedule)
         self.sched_d = InverseLR(opt_d, **schedule)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.keep_checkpoints)
+        self.batches = TrainingBatches(self._epoch_dataset, self.plan, collate_samples, cfg.num_workers, cfg.seed,
+                                       self.accelerator)
         self.step = 0
-        self.epoch = 0
-        self.batches_in_epoch = 0
         self.skipped_steps = 0
+        self.resume_note: str | None = None
         self._scale_audio: torch.Tensor | None = None  # W clips that fix a parametric run's latent scale
 
     # ---- one step -------------------------------------------------------------------------------
@@ -195,35 +179,68 @@ class AutoencoderTrainer:
         flag = torch.isfinite(value.detach()).all().float().reshape(1)
         return bool(self.accelerator.reduce(flag, reduction="sum").item() == self.accelerator.num_processes)
 
-    def train_step(self, audio: torch.Tensor) -> dict[str, float]:
-        """One generator (and, after warm-up, discriminator) update on [B, 4, T] audio."""
+    def train_step(self, micro_batches: torch.Tensor | list[torch.Tensor]) -> dict[str, float]:
+        """One optimizer step on [B, C, T] audio, or on a list of micro-batches whose gradients
+        accumulate (Accelerate's accumulation): the discriminator (after warm-up) and the
+        generator are each updated once, on all of them. A step with a non-finite loss or
+        gradient anywhere, on any process, updates nothing and is counted as skipped."""
         acc, cfg = self.accelerator, self.config
+        if isinstance(micro_batches, torch.Tensor):
+            micro_batches = [micro_batches]
         adversarial = self.step >= cfg.loss.adversarial_warmup_steps
-        log: dict[str, float] = {}
+        logs: list[dict[str, float]] = []
+        finite_d = finite_g = True
         self.generator.train()
+        for audio in micro_batches:
+            with acc.accumulate(self.generator, self.discriminator):
+                log, ok_d, ok_g = self._accumulate(audio, adversarial)
+            finite_d, finite_g = finite_d and ok_d, finite_g and ok_g
+            logs.append(log)
+        log = {key: sum(entry.get(key, 0.0) for entry in logs) / len(logs) for key in logs[0]}
+
+        if adversarial:
+            if finite_d:
+                norm = acc.clip_grad_norm_(self.discriminator.parameters(), cfg.training.discriminator_grad_clip)
+                log["grad_norm_discriminator"] = float(norm)
+                if self._finite_everywhere(torch.as_tensor(norm)):
+                    self.opt_d.step()
+                    self.sched_d.step()
+            self.opt_d.zero_grad(set_to_none=True)
+        skipped = True
+        if finite_g:
+            norm = acc.clip_grad_norm_(self.generator.parameters(), cfg.training.generator_grad_clip)
+            log["grad_norm_generator"] = float(norm)
+            if self._finite_everywhere(torch.as_tensor(norm)):
+                self.opt_g.step()
+                self.sched_g.step()
+                self.ema.update(acc.unwrap_model(self.generator))
+                skipped = False
+        self.opt_g.zero_grad(set_to_none=True)
+        if skipped:
+            self.skipped_steps += 1
+        log["skipped"] = float(skipped)
+        return log
+
+    def _accumulate(self, audio: torch.Tensor, adversarial: bool) -> tuple[dict[str, float], bool, bool]:
+        """Forward and backward of one micro-batch; returns its log and whether the
+        discriminator's and generator's losses were finite on every process."""
+        acc = self.accelerator
+        log: dict[str, float] = {}
         with acc.autocast():
             output = self.generator(audio)
         reconstruction = output.reconstruction.float()
 
+        finite_d = True
+        adv = fm = None
         if adversarial:
             with acc.autocast():
                 scores = self.discriminator(torch.cat([audio, reconstruction.detach()]))
             real, fake = _split_batch(scores, audio.shape[0])
             loss_d = discriminator_hinge_loss(real, fake)
-            if self._finite_everywhere(loss_d):
-                self.opt_d.zero_grad(set_to_none=True)
+            finite_d = self._finite_everywhere(loss_d)
+            log["discriminator"] = float(loss_d.detach())
+            if finite_d:
                 acc.backward(loss_d)
-                norm = acc.clip_grad_norm_(self.discriminator.parameters(), cfg.training.discriminator_grad_clip)
-                if self._finite_everywhere(torch.as_tensor(norm)):
-                    self.opt_d.step()
-                    self.sched_d.step()
-                log["discriminator"] = float(loss_d.detach())
-                log["grad_norm_discriminator"] = float(norm)
-            else:
-                log["discriminator"] = float("nan")
-
-        adv = fm = None
-        if adversarial:
             # The discriminator's own weights get no gradient from the generator's loss; the
             # unwrapped module avoids a second DDP forward of the same parameters.
             disc = acc.unwrap_model(self.discriminator)
@@ -236,61 +253,29 @@ class AutoencoderTrainer:
         loss_g, terms = self.loss(audio, reconstruction, output.kl.float(), adv, fm)
         log.update({name: float(value.detach()) for name, value in terms.items()})
         log["loss"] = float(loss_g.detach())
-
-        skipped = True
-        self.opt_g.zero_grad(set_to_none=True)
-        if self._finite_everywhere(loss_g):
+        finite_g = self._finite_everywhere(loss_g)
+        if finite_g:
             acc.backward(loss_g)
-            norm = acc.clip_grad_norm_(self.generator.parameters(), cfg.training.generator_grad_clip)
-            log["grad_norm_generator"] = float(norm)
-            if self._finite_everywhere(torch.as_tensor(norm)):
-                self.opt_g.step()
-                self.sched_g.step()
-                self.ema.update(acc.unwrap_model(self.generator))
-                skipped = False
-            self.opt_g.zero_grad(set_to_none=True)
-        if skipped:
-            self.skipped_steps += 1
-        log["skipped"] = float(skipped)
-        return log
+        return log, finite_d, finite_g
 
     # ---- data -----------------------------------------------------------------------------------
 
-    def _batches(self):
-        """Endless batches; the epoch's stream is fixed by (seed, epoch), so resume can skip into it."""
-        from torch.utils.data import DataLoader
-
+    def _epoch_dataset(self, epoch: int) -> Iterable[dict]:
         cfg = self.config.training
-        acc = self.accelerator
-        urls = self.train_urls
-        if len(urls) >= acc.num_processes > 1:
-            urls = urls[acc.process_index :: acc.num_processes]
-        while True:
-            seed = cfg.seed + 1000 * self.epoch + (acc.process_index if len(urls) == len(self.train_urls) else 0)
-            dataset = self.dataset_factory(urls, cfg.crop_seconds, True, seed)
-            loader = DataLoader(
-                dataset, batch_size=cfg.batch_size, collate_fn=collate, drop_last=True,
-                num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(seed),
-                persistent_workers=False,
-            )
-            produced = 0
-            for index, batch in enumerate(loader):
-                produced += 1
-                if index < self.batches_in_epoch:  # already trained on before the resume
-                    continue
-                self.batches_in_epoch = index + 1
+        return self.dataset_factory(self.train_urls, cfg.crop_seconds, True, cfg.seed + 1000 * epoch)
+
+    def _steps(self):
+        """Endless optimizer steps: lists of micro-batches of audio on the device."""
+        for step in self.batches:
+            audios = []
+            for batch in step:
                 audio = batch["audio"]
                 if self.config.parametric is not None:
                     audio = audio[:, :1]  # W (FuMa channel 0): the transport signal
                     if self._scale_audio is None:
                         self._scale_audio = audio[:16].clone()
-                yield audio
-            if produced == 0:
-                raise SonicMotionError(
-                    f"the training data yields no full batch of {cfg.batch_size}; use more data or a smaller batch"
-                )
-            self.epoch += 1
-            self.batches_in_epoch = 0
+                audios.append(audio.to(self.accelerator.device, torch.float32))
+            yield audios
 
     # ---- checkpoints ----------------------------------------------------------------------------
 
@@ -330,7 +315,7 @@ class AutoencoderTrainer:
         from accelerate.utils import gather_object
 
         acc = self.accelerator
-        rng_states = gather_object([capture_rng_state()])
+        per_process = gather_object([{"rng": capture_rng_state(), "data": self.batches.state_dict()}])
         if not acc.is_main_process:
             acc.wait_for_everyone()
             return None
@@ -340,11 +325,10 @@ class AutoencoderTrainer:
             "discriminator": acc.unwrap_model(self.discriminator).state_dict(),
         }
         state = {
-            "step": self.step, "epoch": self.epoch, "batches_in_epoch": self.batches_in_epoch,
-            "skipped_steps": self.skipped_steps, "ema_updates": self.ema.num_updates.clone(),
+            "step": self.step, "skipped_steps": self.skipped_steps, "ema_updates": self.ema.num_updates.clone(),
             "optimizer_generator": self.opt_g.state_dict(), "optimizer_discriminator": self.opt_d.state_dict(),
             "scheduler_generator": self.sched_g.state_dict(), "scheduler_discriminator": self.sched_d.state_dict(),
-            "rng": rng_states,
+            "processes": per_process,
         }
         path = self.checkpoints.save(self.step, weights, state, self._metadata())
         acc.wait_for_everyone()
@@ -353,6 +337,9 @@ class AutoencoderTrainer:
     def load_checkpoint(self, folder: Path) -> None:
         acc = self.accelerator
         state = self.checkpoints.load_state(folder)
+        if "processes" not in state:
+            raise SonicMotionError(f"{folder} was written before checkpoints recorded each process's data "
+                                   "position; it cannot be resumed, start a new --out (its weights still load)")
         acc.unwrap_model(self.generator).load_state_dict(self.checkpoints.load_weights(folder, "generator"))
         acc.unwrap_model(self.discriminator).load_state_dict(self.checkpoints.load_weights(folder, "discriminator"))
         self.ema.shadow.load_state_dict(self.checkpoints.load_weights(folder, "ema"))
@@ -361,10 +348,8 @@ class AutoencoderTrainer:
         self.opt_d.load_state_dict(state["optimizer_discriminator"])
         self.sched_g.load_state_dict(state["scheduler_generator"])
         self.sched_d.load_state_dict(state["scheduler_discriminator"])
-        self.step, self.epoch = state["step"], state["epoch"]
-        self.batches_in_epoch, self.skipped_steps = state["batches_in_epoch"], state["skipped_steps"]
-        rng = state["rng"]
-        restore_rng_state(rng[acc.process_index] if acc.process_index < len(rng) else rng[0])
+        self.step, self.skipped_steps = state["step"], state["skipped_steps"]
+        self.resume_note = restore_process_state(state, acc, self.batches)
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -374,7 +359,7 @@ class AutoencoderTrainer:
         cfg = self.config.training
         samples = self.dataset_factory(self.validation_urls, None, False, cfg.seed)
         metrics = evaluate_autoencoder(
-            self.evaluation_model(), samples, limit=cfg.validation_clips, batch_size=max(1, cfg.batch_size // 4),
+            self.evaluation_model(), samples, limit=cfg.validation_clips, batch_size=max(1, self.plan.per_process // 4),
             device=str(self.accelerator.device), progress=False,
         )
         row = {"step": self.step, "clips": metrics.clips, "stft": metrics.stft, "mel": metrics.mel,
@@ -384,7 +369,7 @@ class AutoencoderTrainer:
         return row
 
     def fit(self, resume: bool = False, max_steps: int | None = None) -> dict[str, float]:
-        """Train until ``max_steps`` (default: the config's); returns the last step's log."""
+        """Train until step ``max_steps`` (default: the config's); returns the last logged record."""
         from tqdm import tqdm
 
         acc, cfg = self.accelerator, self.config.training
@@ -396,43 +381,54 @@ class AutoencoderTrainer:
             )
         if resume and latest is not None:
             self.load_checkpoint(latest)
+            if self.resume_note and acc.is_main_process:
+                print(f"note: {self.resume_note}")
         if acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             _write_config(self.run_dir / "config.yaml", self.config)
-            for name in ("train_log.csv", "validation_log.csv"):  # drop rows the resume will redo
-                _truncate_log(self.run_dir / name, self.step)
-        log_file = _CsvLog(self.run_dir / "train_log.csv", LOG_COLUMNS, acc.is_main_process)
-        val_file = _CsvLog(self.run_dir / "validation_log.csv", None, acc.is_main_process)
+            truncate_jsonl(self.run_dir / "validation.jsonl", self.step)
+        acc.wait_for_everyone()
+        log = RunLog(self.run_dir / "log.jsonl", acc, self.step, self.config.to_dict(), "sonicmotion-autoencoder")
         bar = tqdm(total=max_steps, initial=self.step, desc="train autoencoder", unit="step",
-                   disable=not (self.progress and acc.is_main_process))
+                   disable=not (self.progress and acc.is_main_process), dynamic_ncols=True)
         last: dict[str, float] = {}
-        batches = self._batches() if self.step < max_steps else iter(())
+        window: list[dict[str, float]] = []
+        steps = self._steps() if self.step < max_steps else iter(())
         try:
-            for audio in batches:
-                last = self.train_step(audio.to(acc.device, torch.float32))
+            for micro_batches in steps:
+                record = self.train_step(micro_batches)
                 self.step += 1
-                last.update(step=self.step, epoch=self.epoch, lr_generator=self.sched_g.get_last_lr()[0],
-                            lr_discriminator=self.sched_d.get_last_lr()[0])
-                log_file.write(last)
+                window.append(record)
                 bar.update(1)
-                bar.set_postfix(loss=f"{last['loss']:.3f}", mrstft=f"{last['mrstft']:.3f}",
+                bar.set_postfix(loss=f"{record['loss']:.3f}", mrstft=f"{record['mrstft']:.3f}",
                                 skipped=self.skipped_steps)
-                if last["skipped"] and acc.is_main_process:
+                if record["skipped"] and acc.is_main_process:
                     bar.write(f"step {self.step}: non-finite loss or gradient, update skipped")
-                if self.step % cfg.log_every == 0:
-                    log_file.flush()
+                if self.step % cfg.log_every == 0 or self.step >= max_steps:
+                    last = {"step": self.step, "epoch": self.batches.epoch, **_mean(window),
+                            "lr_generator": self.sched_g.get_last_lr()[0],
+                            "lr_discriminator": self.sched_d.get_last_lr()[0]}
+                    window = []
+                    log.write(last)
                 if self.validation_urls and self.step % cfg.validate_every == 0 and acc.is_main_process:
-                    val_file.write(self.validate())
-                    val_file.flush()
+                    with open(self.run_dir / "validation.jsonl", "a") as f:
+                        f.write(json.dumps(self.validate()) + "\n")
                 if self.step % cfg.checkpoint_every == 0 or self.step >= max_steps:
                     self.save_checkpoint()
                 if self.step >= max_steps:
                     break
         finally:
             bar.close()
-            log_file.close()
-            val_file.close()
+            log.close()
         return last
+
+
+def _mean(records: list[dict[str, float]]) -> dict[str, float]:
+    """Column means over a logging window (``skipped`` becomes the count)."""
+    keys = dict.fromkeys(k for r in records for k in r)
+    out = {k: sum(r[k] for r in records if k in r) / sum(1 for r in records if k in r) for k in keys}
+    out["skipped"] = sum(r.get("skipped", 0.0) for r in records)
+    return out
 
 
 def _split_batch(scores, batch: int):
@@ -451,48 +447,3 @@ def _write_config(path: Path, config: AutoencoderRunConfig) -> None:
 
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-
-
-def _truncate_log(path: Path, last_step: int) -> None:
-    if not path.is_file():
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        return
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_step]
-    if len(kept) != len(rows):
-        from sonicmotion.files import atomic_path
-
-        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-            csv.writer(f).writerows(kept)
-
-
-class _CsvLog:
-    """Append-only CSV (header written once); columns fixed by the first row if not given."""
-
-    def __init__(self, path: Path, columns: list[str] | None, enabled: bool):
-        self.path, self.columns, self.enabled = path, columns, enabled
-        self.handle = None
-        self.writer = None
-
-    def write(self, row: dict) -> None:
-        if not self.enabled:
-            return
-        if self.handle is None:
-            new = not self.path.exists()
-            self.columns = self.columns or list(row)
-            self.handle = open(self.path, "a", newline="")
-            self.writer = csv.DictWriter(self.handle, self.columns, extrasaction="ignore")
-            if new:
-                self.writer.writeheader()
-        self.writer.writerow(row)
-
-    def flush(self) -> None:
-        if self.handle is not None:
-            self.handle.flush()
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None

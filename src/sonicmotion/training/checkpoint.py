@@ -9,7 +9,9 @@ Layout of one checkpoint (``CHECKPOINTS/step-000001000/``)::
 
 A checkpoint is written to a hidden ``.partial-*`` folder and renamed into place, so an
 interrupted save never leaves a half checkpoint that ``latest()`` would pick; only the
-newest ``keep_last`` are kept. Reused by every training loop of the project.
+newest ``keep_last`` are kept. Both trainers (autoencoder and diffusion) save this way;
+each process's RNG states and data position are gathered into ``state.pt`` so every
+process resumes its own stream.
 """
 
 from __future__ import annotations
@@ -120,6 +122,17 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def all_finite(*values: torch.Tensor) -> bool:
-    """True if every element of every tensor is finite (one device sync)."""
-    return bool(torch.stack([torch.isfinite(v.detach()).all() for v in values]).all())
+def restore_process_state(state: dict[str, Any], accelerator, batches) -> str | None:
+    """Give this process its own RNG states and data position from ``state["processes"]``
+    (one entry per process of the run that saved it); returns a note when the number of
+    processes changed and the data position could not be kept."""
+    saved = state["processes"]
+    rank = accelerator.process_index
+    if len(saved) != accelerator.num_processes:
+        restore_rng_state(saved[min(rank, len(saved) - 1)]["rng"])
+        position = dict(saved[0]["data"], consumers=-1)  # the epoch is kept, its position is not
+        batches.load_state_dict(position)
+        return (f"the checkpoint was written by {len(saved)} process(es), this run has "
+                f"{accelerator.num_processes}: epoch {batches.epoch} restarts from its beginning")
+    restore_rng_state(saved[rank]["rng"])
+    return batches.load_state_dict(saved[rank]["data"])

@@ -3,8 +3,8 @@
 Both are WebDataset-style tar shards ``DIR/{split}/{split}-{index:06d}.tar`` (see the
 dataset and autoencoder docs). Audio shards are read by the dataset package's
 ``FoaShardDataset``; latent shards (``{key}.npy`` float16 [C, frames] + ``{key}.json``)
-by :class:`LatentShardDataset` here. A stream is a deterministic function of the seed
-and the epoch, so a resumed run can skip exactly the samples it has already used.
+by :class:`LatentShardDataset` here; both split themselves over processes and workers and
+resume mid-epoch (see ``training/batches.py``).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from itertools import count
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
+from sonicmotion.data.loader import ShardSampleDataset
 from sonicmotion.errors import SonicMotionError
 
 
@@ -60,38 +60,17 @@ def _latent_sample(key: str, array: np.ndarray, meta: dict) -> dict:
     }
 
 
-class LatentShardDataset(torch.utils.data.IterableDataset):
+class LatentShardDataset(ShardSampleDataset):
     """Pre-encoded latent shards -> dicts with ``latents`` [C, F] float32 and the captions.
 
-    ``shuffle`` permutes shard order and samples within a shard (seeded by ``seed``).
+    Split over ranks and workers, shuffled and resumed like the audio loader
+    (:class:`~sonicmotion.data.loader.ShardSampleDataset`).
     """
 
-    def __init__(self, urls: list[str], shuffle: bool = True, seed: int = 0):
-        super().__init__()
-        self.urls, self.shuffle, self.seed = list(urls), shuffle, seed
-
-    def __iter__(self) -> Iterator[dict]:
-        rng = np.random.default_rng(self.seed)
-        order = rng.permutation(len(self.urls)) if self.shuffle else range(len(self.urls))
-        for index in order:
-            samples = list(self._read(self.urls[index]))
-            for j in (rng.permutation(len(samples)) if self.shuffle else range(len(samples))):
-                yield samples[j]
-
-    @staticmethod
-    def _read(url: str) -> Iterator[dict]:
-        groups: dict[str, dict] = {}
-        with tarfile.open(url) as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                key, _, ext = member.name.rpartition(".")
-                groups.setdefault(key, {})[ext] = tar.extractfile(member).read()
-        for key in sorted(groups):
-            parts = groups[key]
-            if "npy" not in parts or "json" not in parts:
-                raise SonicMotionError(f"{url}: sample {key!r} lacks its .npy or .json member")
-            yield _latent_sample(key, np.load(io.BytesIO(parts["npy"])), json.loads(parts["json"]))
+    def _item(self, url: str, key: str, group: dict[str, bytes], rng: np.random.Generator) -> dict:
+        if "npy" not in group or "json" not in group:
+            raise SonicMotionError(f"{url}: sample {key!r} lacks its .npy or .json member")
+        return _latent_sample(key, np.load(io.BytesIO(group["npy"])), json.loads(group["json"]))
 
 
 def check_latent_metadata(sample: dict, downsampling_ratio: int, latent_channels: int, url: str) -> None:
@@ -105,39 +84,16 @@ def check_latent_metadata(sample: dict, downsampling_ratio: int, latent_channels
 
 
 def shard_dataset_factory(urls: list[str], latents: bool, seed: int) -> Callable[[int], Iterable[dict]]:
-    """epoch -> a fresh, shuffled pass over the shards (seed + epoch)."""
-    if latents:
-        return lambda epoch: LatentShardDataset(urls, shuffle=True, seed=seed + epoch)
+    """epoch -> that epoch's shuffled pass over the shards (split over ranks and workers by the dataset)."""
+    from sonicmotion.data.loader import FoaShardDataset
 
-    def audio(epoch: int) -> Iterable[dict]:
-        try:
-            from sonicmotion.data.loader import FoaShardDataset
-        except ImportError as err:
-            raise SonicMotionError(f"training from audio shards needs sonicmotion.data.loader ({err})") from None
-        return FoaShardDataset(urls, crop_seconds=None, shuffle=True, seed=seed + epoch)
+    def make(epoch: int) -> Iterable[dict]:
+        dataset = (LatentShardDataset(urls, shuffle=True, seed=seed) if latents
+                   else FoaShardDataset(urls, crop_seconds=None, shuffle=True, seed=seed))
+        dataset.set_epoch(epoch)
+        return dataset
 
-    return audio
-
-
-def sample_stream(
-    make_dataset: Callable[[int], Iterable[dict]], skip: int = 0, shard: tuple[int, int] = (0, 1)
-) -> Iterator[dict]:
-    """Endless samples over epochs, the first ``skip`` left out (for exact resume).
-
-    ``shard = (rank, world)`` keeps every world-th sample for data-parallel processes.
-    """
-    rank, world = shard
-    seen = 0
-    for epoch in count():
-        empty = True
-        for sample in make_dataset(epoch):
-            empty = False
-            index, seen = seen, seen + 1
-            if index < skip or index % world != rank:
-                continue
-            yield sample
-        if empty:
-            raise SonicMotionError("the training data yielded no samples")
+    return make
 
 
 def collate(samples: list[dict]) -> dict:

@@ -1,0 +1,109 @@
+"""What both trainers share around the step: the Accelerator, the start-up line, the logs.
+
+One process or many (``torchrun``, ``accelerate launch``, on CPUs with gloo or GPUs with
+NCCL) go through the same code: :func:`make_accelerator` joins the process group the
+launcher set up, and only the main process writes files; the others wait at barriers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.training.batches import BatchPlan, plan_batches
+
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+
+
+def make_accelerator(mixed_precision: str, accumulation: int, run_dir: Path, trackers: bool = True):
+    """An Accelerator in the launcher's process group (gloo on CPU hosts, NCCL on GPUs).
+
+    ``mixed_precision`` "auto" is bf16 on CUDA and fp32 elsewhere. TensorBoard logs go to
+    ``run_dir/tensorboard`` when the package is installed.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import is_tensorboard_available
+
+    if mixed_precision not in PRECISIONS:
+        raise SonicMotionError(f"mixed precision must be one of {', '.join(PRECISIONS)}, got {mixed_precision!r}")
+    cuda = torch.cuda.is_available()
+    if mixed_precision == "auto":
+        mixed_precision = "bf16" if cuda else "no"
+    use_tensorboard = trackers and is_tensorboard_available()
+    return Accelerator(
+        mixed_precision=mixed_precision, cpu=not cuda, gradient_accumulation_steps=accumulation,
+        log_with="tensorboard" if use_tensorboard else None, project_dir=str(run_dir),
+    )
+
+
+def batch_plan(accelerator, global_batch: int, accumulation: int) -> BatchPlan:
+    return plan_batches(global_batch, accelerator.num_processes, accumulation)
+
+
+def start_line(name: str, accelerator, plan: BatchPlan) -> str:
+    """E.g. ``train diffusion: 2 process(es); global batch 8 = 2 x 2 x 2 per process; device cpu``."""
+    return f"{name}: {plan.describe()}; device {accelerator.device}"
+
+
+def flat_config(config: dict, prefix: str = "") -> dict[str, Any]:
+    """A nested config as one level of scalars (what trackers accept as hyper-parameters)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_config(value, name + "."))
+        elif isinstance(value, (int, float, str, bool)):
+            flat[name] = value
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+class RunLog:
+    """``log.jsonl`` (always; one JSON object per line, ``step`` first) and Accelerate's
+    trackers (TensorBoard when installed). Written by the main process only; on resume the
+    lines past the checkpoint's step are dropped, since the run will write them again."""
+
+    def __init__(self, path: Path, accelerator, resume_step: int, config: dict | None = None,
+                 project: str = "sonicmotion"):
+        self.path, self.accelerator = path, accelerator
+        self.enabled = accelerator.is_main_process
+        if self.enabled:
+            truncate_jsonl(path, resume_step)
+            if accelerator.log_with:
+                accelerator.init_trackers(project, config=flat_config(config or {}))
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.accelerator.log_with:
+            scalars = {k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"}
+            self.accelerator.log(scalars, step=int(record["step"]))
+
+    def close(self) -> None:
+        if self.enabled and self.accelerator.log_with:
+            self.accelerator.end_training()
+
+
+def truncate_jsonl(path: Path, step: int) -> None:
+    """Drop lines whose ``step`` is past ``step``."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        from sonicmotion.files import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a ``log.jsonl``."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
