@@ -82,7 +82,7 @@ def sm_p(autoencoder: Path, root: Path, seconds: float, work: Path) -> dict:
     from sonicmotion.models.text import load_text_encoder
     from sonicmotion.pipeline import SonicMotionPipeline
     from sonicmotion.spatial import Trajectory, spatial_errors
-    from sonicmotion.training.diffusion import train_diffusion
+    from sonicmotion.training.diffusion import DiffusionTrainer
     from sonicmotion.training.diffusion_data import shard_dataset_factory, shard_urls
 
     work.mkdir(parents=True, exist_ok=True)
@@ -94,10 +94,12 @@ def sm_p(autoencoder: Path, root: Path, seconds: float, work: Path) -> dict:
         "model.pretransform": info["path"], "training.steps": 10**6, "training.checkpoint_every": 10**9})
     text = load_text_encoder(config.model.text_encoder, config.model.text_max_length)
     data = shard_dataset_factory(shard_urls(latents), True, config.training.seed)
+    trainer = DiffusionTrainer(config, model, data, text, pretransform, info, progress=False)
     steps, start = 0, time.process_time()
     while time.process_time() - start < seconds:
         steps += 10
-        train_diffusion(config, data, model, text, pretransform, info, progress=False, stop_at_step=steps)
+        trainer.fit(max_steps=steps)
+    trainer.save_checkpoint()
     train_seconds = time.process_time() - start
     pipe = SonicMotionPipeline.from_pretrained(model, text_encoder=text)
     rows = [json.loads(line) for line in (root / "prompts.jsonl").read_text().splitlines()]

@@ -164,7 +164,8 @@ class Demo:
         _cli("train", "diffusion", "--config", self.configs / "diffusion" / f"{variant}-tiny.yaml",
              "--autoencoder", self.out / "models" / "transport", "--data", self.out / "latents", "--out", run,
              "--steps", self.size.diffusion_steps, "--batch-size", self.size.batch_size,
-             "--checkpoint-every", max(1, self.size.diffusion_steps // 4))
+             "--checkpoint-every", max(1, self.size.diffusion_steps // 4),
+             *(["--resume"] if (run / "checkpoints").is_dir() else []))
         prompts = self.out / f"prompts_{variant}.jsonl"
         with open(prompts, "w") as f:
             for row in self._rows():

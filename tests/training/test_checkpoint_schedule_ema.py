@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sonicmotion.training.checkpoint import CheckpointManager, all_finite, capture_rng_state, restore_rng_state
+from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_rng_state
 from sonicmotion.training.ema import ExponentialMovingAverage
 from sonicmotion.training.schedulers import InverseLR
 
@@ -35,11 +35,6 @@ def test_rng_state_round_trip():
     random.random(), np.random.rand(), torch.rand(1)
     restore_rng_state(state)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
-
-
-def test_all_finite():
-    assert all_finite(torch.ones(3), torch.tensor(2.0))
-    assert not all_finite(torch.ones(3), torch.tensor(float("inf")))
 
 
 def test_inverse_lr_formula():

@@ -18,12 +18,18 @@ from sonicmotion.diffusion.config import (
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.pipeline import SonicMotionPipeline
 from sonicmotion.spatial import Trajectory, encode_foa
-from sonicmotion.training.diffusion import caption_field, inverse_lr, train_diffusion
+from sonicmotion.training.diffusion import DiffusionTrainer, caption_field
+from sonicmotion.training.runtime import read_jsonl
 from sonicmotion.training.diffusion_data import check_latent_metadata, shard_dataset_factory, shard_urls
 
 SR, SECONDS = 16000, 0.5
-DIT = DiTConfig(width=32, depth=2, heads=4, mlp_ratio=2.0, timestep_features=16, cond_dim=32)
-POSITION = PositionConfig(azimuth_bins=12, elevation_bins=7, time_steps=8, layers=1, heads=2)
+DIT = DiTConfig(width=32, depth=2, heads=4, mlp_ratio=2.0, timestep_features=16, cond_dim=32, latent_skip=True)
+POSITION = PositionConfig(azimuth_bins=12, elevation_bins=7, time_steps=8, layers=1, heads=2, frame_aligned=True)
+
+
+def train(config, make_dataset, out, resume=False, max_steps=None, **kwargs) -> list[dict]:
+    trainer = DiffusionTrainer(config, out, make_dataset, progress=False, **kwargs)
+    return trainer.fit(resume=resume, max_steps=max_steps)
 
 
 def config(variant="parametric", steps=40, **training) -> DiffusionTrainConfig:
@@ -31,7 +37,7 @@ def config(variant="parametric", steps=40, **training) -> DiffusionTrainConfig:
         variant=variant, dit=DIT, position=POSITION, text_max_length=8, pretransform="patch:64:8",
         sample_seconds=SECONDS, frame_multiple=1, max_seconds=4.0,
     )
-    base = dict(steps=steps, batch_size=4, learning_rate=3e-3, position_learning_rate=6e-3, warmup=0.5,
+    base = dict(steps=steps, global_batch_size=4, mixed_precision="no", learning_rate=3e-3, position_learning_rate=6e-3, warmup=0.5,
                 ema_decay=0.9, checkpoint_every=1000, log_every=10)
     return DiffusionTrainConfig(model=model, training=TrainingConfig(**{**base, **training}))
 
@@ -60,38 +66,57 @@ def samples(epoch: int):
 
 @pytest.mark.parametrize("variant", ["descriptive", "parametric"])
 def test_loss_falls_on_tiny_config(tmp_path, variant):
-    records = train_diffusion(config(variant, steps=80), samples, tmp_path, progress=False)
+    records = train(config(variant, steps=80), samples, tmp_path)
     losses = [r["loss"] for r in records]
     assert len(losses) == 8
     assert losses[-1] < 0.7 * losses[0] and min(losses[-2:]) < 0.6 * losses[0], losses
-    assert (tmp_path / "model" / "pipeline.json").is_file() and (tmp_path / "checkpoint.pt").is_file()
-    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert (tmp_path / "model" / "pipeline.json").is_file()
+    assert (tmp_path / "checkpoints" / "step-000000080" / "ema.safetensors").is_file()
+    logged = read_jsonl(tmp_path / "log.jsonl")
     assert [r["step"] for r in logged] == [10, 20, 30, 40, 50, 60, 70, 80]
 
 
 def test_resume_is_exact(tmp_path):
-    train_diffusion(config(steps=6, checkpoint_every=3), samples, tmp_path / "straight", progress=False)
-    train_diffusion(config(steps=6, checkpoint_every=4), samples, tmp_path / "resumed", progress=False,
-                    stop_at_step=3)
-    train_diffusion(config(steps=6, checkpoint_every=3), samples, tmp_path / "resumed", progress=False)
-    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
-    assert a["state"] == b["state"] == {"step": 6, "consumed": 24}
-    for name, value in a["model"].items():
-        assert torch.equal(value, b["model"][name]), name
-    for name, value in a["ema"].items():
-        assert torch.equal(value, b["ema"][name]), name
+    from safetensors.torch import load_file
+
+    train(config(steps=6, checkpoint_every=3), samples, tmp_path / "straight")
+    train(config(steps=6, checkpoint_every=4), samples, tmp_path / "resumed", max_steps=3)
+    with pytest.raises(SonicMotionError, match="--resume"):
+        train(config(steps=6, checkpoint_every=3), samples, tmp_path / "resumed")
+    train(config(steps=6, checkpoint_every=3), samples, tmp_path / "resumed", resume=True)
+    final = [tmp_path / run / "checkpoints" / "step-000000006" for run in ("straight", "resumed")]
+    states = [torch.load(f / "state.pt", weights_only=True) for f in final]
+    assert states[0]["step"] == states[1]["step"] == 6
+    assert states[0]["processes"][0]["data"] == states[1]["processes"][0]["data"] == {
+        "epoch": 5, "steps_in_epoch": 1, "consumers": 1, "consumed": {}}  # 4 samples per epoch, batch 4
+    for name in ("model", "ema"):
+        a, b = (load_file(str(f / f"{name}.safetensors")) for f in final)
+        for key, value in a.items():
+            assert torch.equal(value, b[key]), (name, key)
+
+
+def test_an_old_checkpoint_gets_one_line(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"old")
+    with pytest.raises(SonicMotionError, match="older SonicMotion"):
+        train(config(steps=1), samples, tmp_path, resume=True)
 
 
 def test_resume_refuses_a_different_model(tmp_path):
-    train_diffusion(config(steps=1), samples, tmp_path, progress=False)
+    train(config(steps=1), samples, tmp_path)
     with pytest.raises(SonicMotionError, match="different model config"):
-        train_diffusion(config("descriptive", steps=2), samples, tmp_path, progress=False)
+        train(config("descriptive", steps=2), samples, tmp_path, resume=True)
 
 
 def test_schedule_and_caption_choice():
-    assert inverse_lr(0, 1e6, 0.5, 0.99) == pytest.approx(0.01)
-    assert inverse_lr(10_000, 1e6, 0.5, 0.99) == pytest.approx((1 - 0.99**10001) / np.sqrt(1.01))
+    from sonicmotion.training.schedulers import InverseLR
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = InverseLR(optimizer, inv_gamma=1e6, power=0.5, warmup=0.99)
+    assert schedule.get_last_lr()[0] == pytest.approx(0.01)
+    for _ in range(10_000):
+        optimizer.step()
+        schedule.step()
+    assert schedule.get_last_lr()[0] == pytest.approx((1 - 0.99**10001) / np.sqrt(1.01))
     parametric, descriptive = config("parametric", steps=100), config("descriptive", steps=100)
     assert caption_field(parametric, 49) == "caption" and caption_field(parametric, 50) == "spatial_caption"
     assert caption_field(descriptive, 0) == "spatial_caption"
@@ -139,12 +164,12 @@ def test_training_from_latent_shards(tmp_path):
     check_latent_metadata(first, 64, 256, urls[0])
     with pytest.raises(SonicMotionError, match="re-encode"):
         check_latent_metadata(first, 2048, 64, urls[0])
-    records = train_diffusion(config(steps=10), make, tmp_path / "run", progress=False)
+    records = train(config(steps=10), make, tmp_path / "run")
     assert records[-1]["step"] == 10 and np.isfinite(records[-1]["loss"])
 
 
 def test_pipeline_round_trip_gives_identical_audio(tmp_path):
-    train_diffusion(config(steps=5), samples, tmp_path / "run", progress=False)
+    train(config(steps=5), samples, tmp_path / "run")
     pipe = SonicMotionPipeline.from_pretrained(tmp_path / "run")  # a run folder works too
     path = Trajectory.linear(30, 0, -60, 10, "cw", 0.1, 0.4)
     a = pipe("a siren", path, seconds=SECONDS, steps=4, guidance=3.0, seed=7)
@@ -172,7 +197,7 @@ def test_train_command_on_latent_shards(tmp_path, capsys):
         "model:\n  variant: parametric\n  dit: tiny\n  text_encoder: minilm\n  text_max_length: 8\n"
         "  sample_seconds: 0.5\n  frame_multiple: 1\n  max_seconds: 4.0\n"
         "  position: {azimuth_bins: 12, elevation_bins: 7, time_steps: 8, layers: 1, heads: 2}\n"
-        "training:\n  batch_size: 2\n  log_every: 1\n"
+        "training:\n  global_batch_size: 2\n  log_every: 1\n  mixed_precision: 'no'\n"
     )
     root = argparse.ArgumentParser()
     register_train(root.add_subparsers().add_parser("train").add_subparsers())

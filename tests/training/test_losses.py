@@ -13,7 +13,7 @@ from sonicmotion.training.losses import (
 )
 
 SR = 16000
-CONFIG = AutoencoderLossConfig(fft_sizes=(512, 128), hop_sizes=(128, 32), win_lengths=(512, 128))
+CONFIG = AutoencoderLossConfig(fft_sizes=(512, 128), hop_sizes=(128, 32), win_lengths=(512, 128), spatial_weight=1.0)
 
 
 def foa(azimuth, elevation=0.0, seconds=0.5, seed=0):

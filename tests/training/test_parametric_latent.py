@@ -20,7 +20,7 @@ from sonicmotion.diffusion.config import (
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.pipeline import SonicMotionPipeline
 from sonicmotion.spatial import Trajectory, spatial_errors
-from sonicmotion.training.diffusion import train_diffusion
+from sonicmotion.training.diffusion import DiffusionTrainer
 from tests.training.test_position_control import (
     BROADBAND,
     SECONDS,
@@ -49,9 +49,10 @@ def test_short_training_run_learns_direction_on_the_parametric_latent(tmp_path):
     torch.set_num_threads(1)
     try:
         config = tiny_config(parametric_spec(BROADBAND), STEPS)
-        train_diffusion(config, samples, tmp_path, progress=False, stop_at_step=1)
+        trainer = DiffusionTrainer(config, tmp_path, samples, progress=False)
+        trainer.fit(max_steps=1)
         before = direction_error(tmp_path / "model")
-        train_diffusion(config, samples, tmp_path, progress=False)
+        trainer.fit()
         after = direction_error(tmp_path / "model")
         pinned = direction_error(tmp_path / "model", pin_path=True)
     finally:
@@ -67,8 +68,8 @@ def test_pin_path_is_refused_where_it_cannot_work(tmp_path):
             variant="parametric", dit=DiTConfig(width=32, depth=1, heads=2, timestep_features=16, cond_dim=32),
             position=PositionConfig(time_steps=4, layers=1), text_max_length=8, pretransform="patch:256:4",
             sample_seconds=SECONDS, frame_multiple=1, max_seconds=4.0),
-        training=TrainingConfig(steps=1, batch_size=2, checkpoint_every=10**9))
-    train_diffusion(config, samples, tmp_path, progress=False)
+        training=TrainingConfig(steps=1, global_batch_size=2, checkpoint_every=10**9, mixed_precision="no"))
+    DiffusionTrainer(config, tmp_path, samples, progress=False).fit()
     pipe = SonicMotionPipeline.from_pretrained(tmp_path)
     with pytest.raises(SonicMotionError, match="parametric latent"):
         pipe("noise", PATHS[0], seconds=SECONDS, steps=2, pin_path=True)

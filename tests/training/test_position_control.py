@@ -23,7 +23,7 @@ from sonicmotion.diffusion.config import (
 )
 from sonicmotion.pipeline import SonicMotionPipeline
 from sonicmotion.spatial import Trajectory, encode_foa, spatial_errors
-from sonicmotion.training.diffusion import train_diffusion
+from sonicmotion.training.diffusion import DiffusionTrainer
 
 SR, SECONDS = 16000, 2.0
 WIDTH, STEPS = 96, 1500
@@ -85,11 +85,12 @@ def tiny_config(spec: str, steps: int) -> DiffusionTrainConfig:
     return DiffusionTrainConfig(
         model=DiffusionModelConfig(
             variant="parametric",
-            dit=DiTConfig(width=WIDTH, depth=2, heads=4, mlp_ratio=2.0, timestep_features=64, cond_dim=WIDTH),
-            position=PositionConfig(time_steps=20, layers=2), text_max_length=16,
+            dit=DiTConfig(width=WIDTH, depth=2, heads=4, mlp_ratio=2.0, timestep_features=64, cond_dim=WIDTH,
+                          latent_skip=True),
+            position=PositionConfig(time_steps=20, layers=2, frame_aligned=True), text_max_length=16,
             pretransform=spec, sample_seconds=SECONDS, frame_multiple=1, max_seconds=16.0,
         ),
-        training=TrainingConfig(steps=steps, batch_size=8, learning_rate=2e-3, position_learning_rate=2e-3,
+        training=TrainingConfig(steps=steps, global_batch_size=8, mixed_precision="no", learning_rate=2e-3, position_learning_rate=2e-3,
                                 warmup=0.9, ema_decay=0.99, checkpoint_every=10**9, log_every=100),
     )
 
@@ -106,7 +107,7 @@ def test_parametric_model_follows_requested_paths(tmp_path, latent, data, bound)
     torch.set_num_threads(1)
     try:
         config = tiny_config(spec, STEPS)
-        records = train_diffusion(config, sample_factory(sources), tmp_path, progress=False)
+        records = DiffusionTrainer(config, tmp_path, sample_factory(sources), progress=False).fit()
         pipe = SonicMotionPipeline.from_pretrained(tmp_path)
         paths = [Trajectory.linear(90, 0, -90, 0, "cw", 0.2, SECONDS - 0.2),      # left -> front -> right
                  Trajectory.linear(-150, 20, 150, -20, "cw", 0.2, SECONDS - 0.2)]  # across the back, descending

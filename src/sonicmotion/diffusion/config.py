@@ -18,6 +18,7 @@ from sonicmotion.yaml_config import (
     config_to_dict,
     find_config,
     load_yaml,
+    renamed_batch_size,
 )
 
 CONFIG_DIR = CONFIG_ROOT / "diffusion"
@@ -39,7 +40,7 @@ class DiTConfig:
     # A learned, time-dependent scalar skip v += a(t) * x_t (like EDM's c_skip), so latent
     # dimensions beyond the transformer's width are still denoised (to their mean) rather
     # than left noisy; matters when latent channels exceed the width (patch pretransforms).
-    latent_skip: bool = True
+    latent_skip: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class PositionConfig:
     heads: int = 4
     # Beyond the paper: also add the state matrix, sampled at each latent frame, to the
     # DiT's input tokens, so a frame's direction need not be found by attention.
-    frame_aligned: bool = True
+    frame_aligned: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ class TrainingConfig:
     """Optimisation (paper §2.6) and run bookkeeping."""
 
     steps: int = 100_000
-    batch_size: int = 1024
+    global_batch_size: int = 1024  # paper §2.6; per process = global / (processes x accumulation)
+    gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-4
     position_learning_rate: float = 2e-4
     betas: tuple[float, float] = (0.9, 0.99)
@@ -105,12 +107,21 @@ class TrainingConfig:
     original_caption_fraction: float = 0.5
     caption: str = "auto"  # "auto" (by variant), "spatial" or "original"
     ema_decay: float = 0.999
-    mixed_precision: str = "no"  # "no" | "bf16" | "fp16"
+    mixed_precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 elsewhere) | "no" | "bf16" | "fp16"
     grad_clip: float = 1.0
     checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
     log_every: int = 10
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader workers per process (decoding off the training process)
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.global_batch_size, self.gradient_accumulation_steps, self.checkpoint_every,
+               self.keep_checkpoints, self.log_every) < 1 or self.num_workers < 0:
+            raise SonicMotionError("training: steps, global_batch_size, gradient_accumulation_steps, "
+                                   "checkpoint_every, keep_checkpoints and log_every must be >= 1, num_workers >= 0")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise SonicMotionError(f"training.mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,7 @@ def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None)
     """
     path = find_config(path, "diffusion")
     data = load_yaml(path)
+    renamed_batch_size(data, str(path))
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, last = dotted.split(".")

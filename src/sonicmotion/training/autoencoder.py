@@ -374,7 +374,7 @@ class AutoencoderTrainer:
 
         acc, cfg = self.accelerator, self.config.training
         max_steps = max_steps or cfg.max_steps
-        latest = self.checkpoints.latest()
+        latest = self.checkpoints.latest() if self.step == 0 else None  # a later call continues this object
         if latest is not None and not resume:
             raise SonicMotionError(
                 f"{self.run_dir} already has checkpoints; pass --resume to continue it or choose a new --out"

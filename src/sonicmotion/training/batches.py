@@ -97,8 +97,10 @@ class TrainingBatches:
         return bool(acc.reduce(flag, reduction="sum").item() == acc.num_processes)
 
     def _loader(self, dataset: Iterable[dict]):
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, IterableDataset
 
+        if not isinstance(dataset, IterableDataset):
+            dataset = _Iterable(dataset)
         return DataLoader(dataset, batch_size=self.plan.per_process, collate_fn=self.collate, drop_last=True,
                           num_workers=self.num_workers, persistent_workers=False,
                           generator=torch.Generator().manual_seed(self.seed + self.epoch))
@@ -139,3 +141,13 @@ class TrainingBatches:
             self.epoch += 1
             self.steps_in_epoch = 0
             self.consumed = {}
+
+
+class _Iterable(torch.utils.data.IterableDataset):
+    """Any iterable of samples (a list, a generator) as a DataLoader source."""
+
+    def __init__(self, items: Iterable[dict]):
+        self.items = items
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.items)

@@ -1,37 +1,37 @@
 """Training the conditioned diffusion model (paper §2.6) on Accelerate.
 
-One run folder holds ``config.json``, ``checkpoint.pt`` (model, EMA, optimiser, schedule,
-step, samples consumed, RNG: an interrupted run resumes exactly), ``log.jsonl`` (loss and
-learning rate every ``log_every`` steps) and ``model/``, the EMA pipeline folder that
-``sonicmotion generate --model`` reads. The text encoder and the pretransform are frozen.
-Optimiser: AdamW, InverseLR schedule, the position cross-attention at its own rate.
-
-Run ``python -m sonicmotion.training.diffusion --help`` (or ``sonicmotion train diffusion``).
+The same shape as the autoencoder trainer: a state object, a short :meth:`train_step`,
+one process or many (``torchrun`` / ``accelerate launch``) with the loader alone splitting
+the data, a global batch over processes and gradient-accumulation steps, the EMA on the
+training device, and checkpoints in ``OUT/checkpoints/step-*/`` (safetensors weights + a
+``state.pt`` that loads with ``weights_only=True``). ``OUT/model/`` is the EMA pipeline
+folder that ``sonicmotion generate --model`` reads, rewritten at every checkpoint;
+``OUT/log.jsonl`` has the loss and learning rate every ``log_every`` steps. The text
+encoder and the pretransform are frozen. Optimiser: AdamW with InverseLR, the position
+cross-attention at its own rate.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 
-from sonicmotion.diffusion.config import DiffusionTrainConfig, load_train_config, to_dict
+from sonicmotion import __version__
+from sonicmotion.diffusion.config import DiffusionTrainConfig, to_dict
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
+from sonicmotion.training.batches import TrainingBatches
+from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
+from sonicmotion.training.ema import ExponentialMovingAverage
+from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator
+from sonicmotion.training.schedulers import InverseLR
 
-CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_VERSION = 1
-
-
-def inverse_lr(step: int, inv_gamma: float, power: float, warmup: float) -> float:
-    """InverseLR multiplier (k-diffusion): (1 - warmup^(step+1)) * (1 + step / inv_gamma)^-power."""
-    return (1.0 - warmup ** (step + 1)) * (1.0 + step / inv_gamma) ** (-power)
+LEGACY_CHECKPOINT = "checkpoint.pt"
 
 
 def caption_field(config: DiffusionTrainConfig, step: int) -> str:
@@ -43,34 +43,6 @@ def caption_field(config: DiffusionTrainConfig, step: int) -> str:
     if config.model.parametric and step < training.original_caption_fraction * training.steps:
         return "caption"
     return "spatial_caption"
-
-
-class EMA:
-    """Exponential moving average of parameters, with the usual warm-up of the decay."""
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.shadow = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module, step: int) -> None:
-        decay = min(self.decay, (1 + step) / (10 + step))
-        for name, value in model.state_dict().items():
-            shadow = self.shadow[name]
-            if value.dtype.is_floating_point:
-                shadow.lerp_(value.detach().float().to(shadow.device), 1.0 - decay)
-            else:
-                shadow.copy_(value)
-
-    def copy_to(self, model: torch.nn.Module) -> torch.nn.Module:
-        model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in self.shadow.items()})
-        return model
-
-
-@dataclass
-class RunState:
-    step: int = 0
-    consumed: int = 0  # samples taken from the stream (all processes together)
 
 
 def build_model(config: DiffusionTrainConfig, text_dim: int, latent_channels: int):
@@ -92,240 +64,221 @@ def _optimizer(model, config: DiffusionTrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, betas=tuple(training.betas), weight_decay=training.weight_decay)
 
 
-def train_diffusion(
-    config: DiffusionTrainConfig,
-    make_dataset: Callable[[int], Iterable[dict]],
-    out_dir: str | Path,
-    text_encoder=None,
-    pretransform=None,
-    pretransform_info: dict | None = None,
-    progress: bool = True,
-    check_sample: Callable[[dict], None] | None = None,
-    stop_at_step: int | None = None,
-) -> list[dict]:
-    """Train until ``config.training.steps`` (resuming from ``out_dir`` if a checkpoint is there).
+class DiffusionTrainer:
+    """Explicit training state plus a short :meth:`train_step`; see the module docstring.
 
-    ``make_dataset(epoch)`` yields sample dicts holding ``audio`` [4, T] (FuMa) or
-    ``latents`` [C, F], plus ``caption``, ``spatial_caption``, ``trajectory`` (dict or None),
-    ``seconds_start``, ``seconds_total``. ``stop_at_step`` ends this call early (with a
-    checkpoint) without changing the schedule. Returns the logged records of this call.
+    ``dataset_factory(epoch)`` returns that epoch's samples (dicts with ``audio`` [4, T]
+    FuMa or ``latents`` [C, F], ``caption``, ``spatial_caption``, ``trajectory``,
+    ``seconds_start``, ``seconds_total``); shard datasets split themselves over processes.
+    ``check_sample`` sees the first sample of the run (e.g. to check latent metadata).
     """
-    from accelerate import Accelerator
-    from tqdm import tqdm
 
-    from sonicmotion.diffusion.objective import noisy
-    from sonicmotion.models.diffusion_model import condition_inputs
-    from sonicmotion.models.pretransform import load_pretransform
-    from sonicmotion.models.text import load_text_encoder
-    from sonicmotion.pipeline import SonicMotionPipeline, latent_frames
-    from sonicmotion.training.diffusion_data import collate, sample_stream
+    def __init__(
+        self,
+        config: DiffusionTrainConfig,
+        out_dir: str | Path,
+        dataset_factory: Callable[[int], Iterable[dict]],
+        text_encoder=None,
+        pretransform=None,
+        pretransform_info: dict | None = None,
+        progress: bool = True,
+        check_sample: Callable[[dict], None] | None = None,
+    ):
+        from sonicmotion.models.pretransform import load_pretransform
+        from sonicmotion.models.text import load_text_encoder
+        from sonicmotion.training.diffusion_data import collate
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    training, model_config = config.training, config.model
-    accelerator = Accelerator(mixed_precision=training.mixed_precision, cpu=not torch.cuda.is_available())
-    device = accelerator.device
-    if pretransform is None:
-        if not model_config.pretransform:
-            raise SonicMotionError("no pretransform: give --autoencoder RUN_DIR or 'patch:N[:SCALE]'")
-        pretransform, pretransform_info = load_pretransform(model_config.pretransform)
-    pretransform = pretransform.to(device)
-    text_encoder = (text_encoder or load_text_encoder(model_config.text_encoder, model_config.text_max_length)).to(device)
-    with torch.random.fork_rng(devices=[]):  # same seed -> same initial weights
-        torch.manual_seed(training.seed)
-        model = build_model(config, text_encoder.dim, pretransform.latent_channels)
-    optimizer = _optimizer(model, config)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: inverse_lr(step, training.inv_gamma, training.power, training.warmup)
-    )
-    ema = EMA(model, training.ema_decay)
-    state = RunState()
-    generator = torch.Generator().manual_seed(training.seed + accelerator.process_index)
-    checkpoint_path = out_dir / CHECKPOINT
-    if checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if saved.get("version") != CHECKPOINT_VERSION:
-            raise SonicMotionError(f"{checkpoint_path}: checkpoint version {saved.get('version')} is not supported")
-        if saved["config"]["model"] != to_dict(model_config):
-            raise SonicMotionError(
-                f"{checkpoint_path} was trained with a different model config; use a new --out folder"
-            )
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
-        ema.shadow = saved["ema"]
-        state = RunState(**saved["state"])
-        generator.set_state(saved["generator"])
-    elif accelerator.is_main_process:
-        with atomic_path(out_dir / "config.json") as tmp:
-            tmp.write_text(json.dumps(to_dict(config), indent=2) + "\n")
-    model, optimizer = accelerator.prepare(model, optimizer)
-    unwrapped = accelerator.unwrap_model(model)
+        self.config, self.out_dir, self.progress, self.check_sample = config, Path(out_dir), progress, check_sample
+        training, model_config = config.training, config.model
+        self.accelerator = acc = make_accelerator(training.mixed_precision, training.gradient_accumulation_steps,
+                                                  self.out_dir)
+        self.plan = batch_plan(acc, training.global_batch_size, training.gradient_accumulation_steps)
+        if pretransform is None:
+            if not model_config.pretransform:
+                raise SonicMotionError("no pretransform: give --autoencoder RUN_DIR or 'patch:N[:SCALE]'")
+            pretransform, pretransform_info = load_pretransform(model_config.pretransform)
+        self.pretransform = pretransform.to(acc.device).eval()
+        self.pretransform_info = pretransform_info
+        text_encoder = text_encoder or load_text_encoder(model_config.text_encoder, model_config.text_max_length)
+        self.text_encoder = text_encoder.to(acc.device)
+        with torch.random.fork_rng(devices=[]):  # same seed -> same initial weights on every process
+            torch.manual_seed(training.seed)
+            model = build_model(config, self.text_encoder.dim, self.pretransform.latent_channels)
+        optimizer = _optimizer(model, config)
+        self.model, self.optimizer = acc.prepare(model, optimizer)
+        # The schedule wraps the raw optimiser: Accelerate's wrapper would step once per process.
+        self.schedule = InverseLR(optimizer, inv_gamma=training.inv_gamma, power=training.power,
+                                  warmup=training.warmup)
+        self.ema = ExponentialMovingAverage(acc.unwrap_model(self.model), training.ema_decay)
+        self.noise = torch.Generator().manual_seed(training.seed + acc.process_index)
+        self.checkpoints = CheckpointManager(self.out_dir / "checkpoints", training.keep_checkpoints)
+        self.batches = TrainingBatches(dataset_factory, self.plan, collate, training.num_workers, training.seed, acc)
+        self.step = 0
+        self.resume_note: str | None = None
 
-    def export(step: int) -> None:
-        if not accelerator.is_main_process:
-            return
-        torch.save({
-            "version": CHECKPOINT_VERSION, "config": to_dict(config), "model": unwrapped.state_dict(),
-            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "ema": ema.shadow,
-            "state": asdict(state), "generator": generator.get_state(),
-        }, _atomic_target(checkpoint_path))
-        _atomic_target(checkpoint_path, finish=True)
-        ema_model = ema.copy_to(copy.deepcopy(unwrapped).float().cpu())
-        SonicMotionPipeline(ema_model, text_encoder, pretransform, pretransform_info, device=device).save_pretrained(
-            out_dir / "model"
-        )
+    # ---- one step -------------------------------------------------------------------------------
 
-    stream = sample_stream(make_dataset, skip=state.consumed, shard=(accelerator.process_index, accelerator.num_processes))
-    records: list[dict] = []
-    log_path = out_dir / "log.jsonl"
-    _truncate_log(log_path, state.step)
-    bar = tqdm(total=training.steps, initial=state.step, desc="train diffusion", unit="step",
-               disable=not (progress and accelerator.is_main_process), dynamic_ncols=True)
-    started, window = time.time(), []
-    model.train()
-    last_step = training.steps if stop_at_step is None else min(stop_at_step, training.steps)
-    while state.step < last_step:
-        samples = [next(stream) for _ in range(training.batch_size)]
-        state.consumed += training.batch_size * accelerator.num_processes
-        if check_sample is not None:
-            check_sample(samples[0])
-        batch = collate(samples)
+    @torch.no_grad()
+    def _latents(self, batch: dict) -> tuple[torch.Tensor, int]:
+        from sonicmotion.models.pretransform import latent_frames
+
+        multiple = self.config.model.frame_multiple
+        if "latents" in batch:
+            latents = batch["latents"].to(self.accelerator.device)
+            frames = latent_frames(latents.shape[-1], 1, multiple)
+            return torch.nn.functional.pad(latents, (0, frames - latents.shape[-1])), frames
+        # Pad the audio (not the latents) to whole frames: 160,000 -> 163,840 samples.
+        audio = batch["audio"].to(self.accelerator.device)
+        ratio = self.pretransform.downsampling_ratio
+        frames = latent_frames(audio.shape[-1], ratio, multiple)
+        audio = torch.nn.functional.pad(audio, (0, frames * ratio - audio.shape[-1]))
+        return self.pretransform.encode(audio).float(), frames
+
+    def _loss(self, batch: dict) -> torch.Tensor:
+        from sonicmotion.diffusion.objective import noisy
+        from sonicmotion.models.diffusion_model import condition_inputs
+
+        acc, training, model_config = self.accelerator, self.config.training, self.config.model
+        device = acc.device
+        latents, frames = self._latents(batch)
         with torch.no_grad():
-            if "latents" in batch:
-                latents = batch["latents"].to(device)
-                frames = latent_frames(latents.shape[-1], 1, model_config.frame_multiple)
-                latents = torch.nn.functional.pad(latents, (0, frames - latents.shape[-1]))
-            else:  # pad the audio (not the latents) to whole frames: 160,000 -> 163,840 samples
-                audio = batch["audio"].to(device)
-                ratio = pretransform.downsampling_ratio
-                frames = latent_frames(audio.shape[-1], ratio, model_config.frame_multiple)
-                audio = torch.nn.functional.pad(audio, (0, frames * ratio - audio.shape[-1]))
-                latents = pretransform.encode(audio).float()
-            text, mask = text_encoder(batch[caption_field(config, state.step)])
+            text, mask = self.text_encoder(batch[caption_field(self.config, self.step)])
         trajectories = batch["trajectory"] if model_config.parametric else None
-        inputs = condition_inputs(
-            model_config, text.to(device), mask.to(device), frames, trajectories,
-            batch["seconds_start"], batch["seconds_total"], pretransform.downsampling_ratio,
-        )
+        inputs = condition_inputs(model_config, text.to(device), mask.to(device), frames, trajectories,
+                                  batch["seconds_start"], batch["seconds_total"],
+                                  self.pretransform.downsampling_ratio)
         b = latents.shape[0]
-        drop_text = torch.rand(b, generator=generator) < training.cfg_dropout_text
-        inputs.drop_text = drop_text.to(device)
+        inputs.drop_text = (torch.rand(b, generator=self.noise) < training.cfg_dropout_text).to(device)
         if inputs.drop_position is not None:
-            drop_position = torch.rand(b, generator=generator) < training.cfg_dropout_position
+            drop_position = torch.rand(b, generator=self.noise) < training.cfg_dropout_position
             inputs.drop_position = inputs.drop_position | drop_position.to(device)
-        t = torch.rand(b, generator=generator).to(device)
-        noise = torch.randn(latents.shape, generator=generator).to(device)
+        t = torch.rand(b, generator=self.noise).to(device)
+        noise = torch.randn(latents.shape, generator=self.noise).to(device)
         x_t, target = noisy(latents, noise, t)
-        with accelerator.autocast():
-            prediction = model(x_t, t, inputs)
-        loss = torch.nn.functional.mse_loss(prediction.float(), target)
-        accelerator.backward(loss)
+        with acc.autocast():
+            prediction = self.model(x_t, t, inputs)
+        return torch.nn.functional.mse_loss(prediction.float(), target)
+
+    def train_step(self, micro_batches: list[dict]) -> float:
+        """One optimizer step over this process's collated micro-batches (gradients accumulate
+        through Accelerate); returns the mean loss."""
+        acc, training = self.accelerator, self.config.training
+        self.model.train()
+        losses = []
+        for batch in micro_batches:
+            with acc.accumulate(self.model):
+                loss = self._loss(batch)
+                acc.backward(loss)
+            losses.append(float(loss.detach()))
         if training.grad_clip > 0:
-            accelerator.clip_grad_norm_(model.parameters(), training.grad_clip)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        ema.update(unwrapped, state.step)
-        state.step += 1
-        window.append(float(loss.detach()))
-        bar.update(1)
-        if state.step % training.log_every == 0 or state.step == training.steps:
-            record = {"step": state.step, "loss": sum(window) / len(window),
-                      "lr": schedule.get_last_lr()[0], "seconds": round(time.time() - started, 3)}
-            window = []
-            records.append(record)
-            bar.set_postfix(loss=f"{record['loss']:.4f}")
-            if accelerator.is_main_process:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(record) + "\n")
-        if state.step % training.checkpoint_every == 0 or state.step == last_step:
-            export(state.step)
-    bar.close()
-    return records
+            acc.clip_grad_norm_(self.model.parameters(), training.grad_clip)
+        self.optimizer.step()
+        self.schedule.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(acc.unwrap_model(self.model))
+        return sum(losses) / len(losses)
 
+    # ---- checkpoints ----------------------------------------------------------------------------
 
-def _atomic_target(path: Path, finish: bool = False) -> Path:
-    """Two-phase atomic write for torch.save: write ``.partial`` then rename onto ``path``."""
-    partial = path.with_name(path.name + ".partial")
-    if finish:
-        partial.replace(path)
-    return partial
+    def _metadata(self) -> dict[str, str]:
+        return {"format": "sonicmotion-diffusion-training", "config": json.dumps(to_dict(self.config)),
+                "sonicmotion_version": __version__, "step": str(self.step)}
 
+    def save_checkpoint(self) -> Path | None:
+        """Write the checkpoint and the EMA pipeline folder (main process; the others wait)."""
+        from accelerate.utils import gather_object
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past ``step`` (written after the checkpoint a resumed run restarts from)."""
-    if not path.is_file():
-        return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+        acc = self.accelerator
+        per_process = gather_object([{"rng": capture_rng_state(), "noise": self.noise.get_state(),
+                                      "data": self.batches.state_dict()}])
+        path = None
+        if acc.is_main_process:
+            weights = {"model": acc.unwrap_model(self.model).state_dict(), "ema": self.ema.shadow.state_dict()}
+            state = {"step": self.step, "ema_updates": self.ema.num_updates.clone(),
+                     "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+                     "config": json.dumps(to_dict(self.config)), "processes": per_process}
+            path = self.checkpoints.save(self.step, weights, state, self._metadata())
+            self.export_model()
+        acc.wait_for_everyone()
+        return path
 
+    def export_model(self) -> None:
+        from sonicmotion.pipeline import SonicMotionPipeline
 
-# -- command line ---------------------------------------------------------------------
-def run(args: argparse.Namespace) -> int:
-    from sonicmotion.models.pretransform import load_pretransform
-    from sonicmotion.training.diffusion_data import (
-        check_latent_metadata,
-        is_latent_shards,
-        shard_dataset_factory,
-        shard_urls,
-    )
+        ema_model = copy.deepcopy(self.ema.shadow).float().cpu()
+        SonicMotionPipeline(ema_model, self.text_encoder, self.pretransform, self.pretransform_info,
+                            device=self.accelerator.device).save_pretrained(self.out_dir / "model")
 
-    overrides = {"model.pretransform": str(args.autoencoder)}
-    for flag, key in [("dit", "model.dit"), ("text_encoder", "model.text_encoder"), ("steps", "training.steps"),
-                      ("batch_size", "training.batch_size"), ("mixed_precision", "training.mixed_precision"),
-                      ("checkpoint_every", "training.checkpoint_every"), ("seed", "training.seed")]:
-        if getattr(args, flag) is not None:
-            overrides[key] = getattr(args, flag)
-    if args.dit is not None:
-        from sonicmotion.diffusion.config import dit_config
+    def load_checkpoint(self, folder: Path) -> None:
+        acc = self.accelerator
+        state = self.checkpoints.load_state(folder)
+        saved_model = json.loads(state["config"])["model"]
+        if saved_model != to_dict(self.config.model):
+            raise SonicMotionError(f"{folder} was trained with a different model config; use a new --out folder")
+        acc.unwrap_model(self.model).load_state_dict(self.checkpoints.load_weights(folder, "model"))
+        self.ema.shadow.load_state_dict(self.checkpoints.load_weights(folder, "ema"))
+        self.ema.num_updates.copy_(state["ema_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.step = int(state["step"])
+        self.resume_note = restore_process_state(state, acc, self.batches)
+        saved = state["processes"]
+        self.noise.set_state(saved[acc.process_index if len(saved) == acc.num_processes else 0]["noise"])
 
-        overrides["model.dit"] = to_dict(dit_config(args.dit, Path(args.config).parent))
-    config = load_train_config(args.config, overrides)
-    urls = shard_urls(args.data)
-    latents = is_latent_shards(urls)
-    pretransform, info = load_pretransform(args.autoencoder)
-    if info["type"] == "autoencoder":
-        config = replace(config, model=replace(config.model, pretransform=info["path"]))
-    check = None
-    if latents:
-        def check(sample: dict) -> None:
-            check_latent_metadata(sample, pretransform.downsampling_ratio, pretransform.latent_channels, args.data)
-    from sonicmotion.models.text import load_text_encoder
+    # ---- the loop -------------------------------------------------------------------------------
 
-    text_encoder = load_text_encoder(config.model.text_encoder, config.model.text_max_length)
-    model = build_model(config, text_encoder.dim, pretransform.latent_channels)
-    print(f"{config.model.variant} model: {parameter_count(model) / 1e6:.1f} M trainable parameters "
-          f"(DiT {parameter_count(model.dit) / 1e6:.1f} M); data: {len(urls)} "
-          f"{'latent' if latents else 'audio'} shard(s)")
-    del model
-    records = train_diffusion(
-        config, shard_dataset_factory(urls, latents, config.training.seed), args.out,
-        text_encoder=text_encoder, pretransform=pretransform, pretransform_info=info,
-        progress=not args.quiet, check_sample=check,
-    )
-    if records:
-        print(f"step {records[-1]['step']}: loss {records[-1]['loss']:.4f}; model in {Path(args.out) / 'model'}")
-    return 0
+    def fit(self, resume: bool = False, max_steps: int | None = None) -> list[dict]:
+        """Train until step ``max_steps`` (default ``training.steps``; stopping earlier does
+        not change the schedule); returns the records logged by this call."""
+        from tqdm import tqdm
 
-
-def main(argv: list[str] | None = None) -> int:
-    import sys
-
-    parser = argparse.ArgumentParser(
-        prog="python -m sonicmotion.training.diffusion",
-        description="Train the descriptive or parametric diffusion model (same as 'sonicmotion train diffusion').",
-    )
-    from sonicmotion.cli.train_diffusion import add_arguments
-
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except SonicMotionError as err:
-        print(f"train diffusion: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        acc, training = self.accelerator, self.config.training
+        max_steps = min(max_steps or training.steps, training.steps)
+        if (self.out_dir / LEGACY_CHECKPOINT).is_file():
+            raise SonicMotionError(
+                f"{self.out_dir} holds a {LEGACY_CHECKPOINT} from an older SonicMotion, which this version cannot "
+                "resume; its model/ folder still works with 'generate': train into a new --out"
+            )
+        latest = self.checkpoints.latest() if self.step == 0 else None  # a later call continues this object
+        if latest is not None and not resume:
+            raise SonicMotionError(
+                f"{self.out_dir} already has checkpoints; pass --resume to continue it or choose a new --out"
+            )
+        if resume and latest is not None:
+            self.load_checkpoint(latest)
+            if self.resume_note and acc.is_main_process:
+                print(f"note: {self.resume_note}")
+        if acc.is_main_process:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.out_dir / "config.json") as tmp:
+                tmp.write_text(json.dumps(to_dict(self.config), indent=2) + "\n")
+        acc.wait_for_everyone()
+        log = RunLog(self.out_dir / "log.jsonl", acc, self.step, to_dict(self.config), "sonicmotion-diffusion")
+        bar = tqdm(total=max_steps, initial=self.step, desc="train diffusion", unit="step",
+                   disable=not (self.progress and acc.is_main_process), dynamic_ncols=True)
+        records: list[dict] = []
+        started, window = time.time(), []
+        steps = iter(self.batches) if self.step < max_steps else iter(())
+        try:
+            for micro_batches in steps:
+                if self.check_sample is not None:
+                    self.check_sample({k: v[0] for k, v in micro_batches[0].items() if isinstance(v, list)})
+                    self.check_sample = None
+                window.append(self.train_step(micro_batches))
+                self.step += 1
+                bar.update(1)
+                if self.step % training.log_every == 0 or self.step == max_steps:
+                    record = {"step": self.step, "loss": sum(window) / len(window), "epoch": self.batches.epoch,
+                              "lr": self.schedule.get_last_lr()[0], "seconds": round(time.time() - started, 3)}
+                    window = []
+                    records.append(record)
+                    bar.set_postfix(loss=f"{record['loss']:.4f}")
+                    log.write(record)
+                if self.step % training.checkpoint_every == 0 or self.step == max_steps:
+                    self.save_checkpoint()
+                if self.step >= max_steps:
+                    break
+        finally:
+            bar.close()
+            log.close()
+        return records

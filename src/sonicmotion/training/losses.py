@@ -24,7 +24,8 @@ CHANNEL_NAMES = ("W", "X", "Y", "Z")
 
 @dataclass(frozen=True)
 class AutoencoderLossConfig:
-    """Weights and settings; defaults follow Stable Audio Open's VAE recipe (see docs/autoencoder.md)."""
+    """Weights and settings; defaults are the paper's Eq. 2 with Stable Audio Open's VAE weights
+    (see docs/autoencoder.md)."""
 
     mrstft_weight: float = 1.0  # λ_mrstft, split λ/4 per channel
     fft_sizes: tuple[int, ...] = (2048, 1024, 512, 256, 128, 64, 32)
@@ -36,7 +37,7 @@ class AutoencoderLossConfig:
     feature_matching_weight: float = 5.0
     # Generator steps before the adversarial and feature-matching terms (and discriminator updates) start.
     adversarial_warmup_steps: int = 0
-    spatial_weight: float = 1.0
+    spatial_weight: float = 0.0  # ours, beyond Eq. 2: the intensity-vector term (paper-plus.yaml, tiny.yaml)
     spatial_frame_samples: int = 1024  # 64 ms at 16 kHz
     spatial_hop_samples: int = 512
     strict_eq2: bool = False  # true: train by Eq. 2 only (no spatial term)
