@@ -75,7 +75,7 @@ class ShardSampleDataset(IterableDataset):
     """The one place where shard samples are split over consumers, shuffled and skipped.
 
     Consumers are (distributed rank) x (DataLoader worker); ``rank``/``world_size``
-    default to torch.distributed's when it is initialised. Shards are dealt to consumers
+    default to torch.distributed's (read when the dataset is made) when it is initialised. Shards are dealt to consumers
     (or, with fewer shards than consumers, samples are), so one epoch yields every sample
     exactly once over all consumers. Each item carries ``stream_position`` =
     (consumer, consumers, index in that consumer's stream); :meth:`resume_from` skips the
@@ -101,6 +101,12 @@ class ShardSampleDataset(IterableDataset):
         self.shuffle = shuffle
         self.seed = int(seed)
         self.shuffle_buffer = max(1, int(shuffle_buffer))
+        if rank is None or world_size is None:
+            # Read here, in the training process: a DataLoader worker started by "spawn" has
+            # no process group and would take itself for the only rank.
+            dist = torch.distributed
+            initialised = dist.is_available() and dist.is_initialized()
+            rank, world_size = (dist.get_rank(), dist.get_world_size()) if initialised else (0, 1)
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
@@ -116,12 +122,6 @@ class ShardSampleDataset(IterableDataset):
     def consumer(self) -> tuple[int, int]:
         """(this consumer's index, number of consumers) over ranks x DataLoader workers."""
         rank, world = self.rank, self.world_size
-        if rank is None or world is None:
-            dist = torch.distributed
-            if dist.is_available() and dist.is_initialized():
-                rank, world = dist.get_rank(), dist.get_world_size()
-            else:
-                rank, world = 0, 1
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         return rank * workers + worker, world * workers

@@ -34,7 +34,7 @@ from sonicmotion.training.batches import TrainingBatches
 from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
 from sonicmotion.training.ema import ExponentialMovingAverage
 from sonicmotion.training.losses import AutoencoderLoss, AutoencoderLossConfig
-from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator, truncate_jsonl
+from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator, process_mean, truncate_jsonl
 from sonicmotion.training.schedulers import InverseLR
 from sonicmotion.yaml_config import config_from_dict, config_to_dict, find_config, load_yaml, renamed_batch_size
 
@@ -405,7 +405,7 @@ class AutoencoderTrainer:
                 if record["skipped"] and acc.is_main_process:
                     bar.write(f"step {self.step}: non-finite loss or gradient, update skipped")
                 if self.step % cfg.log_every == 0 or self.step >= max_steps:
-                    last = {"step": self.step, "epoch": self.batches.epoch, **_mean(window),
+                    last = {"step": self.step, "epoch": self.batches.epoch, **process_mean(acc, _mean(window)),
                             "lr_generator": self.sched_g.get_last_lr()[0],
                             "lr_discriminator": self.sched_d.get_last_lr()[0]}
                     window = []

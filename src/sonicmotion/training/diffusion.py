@@ -28,7 +28,7 @@ from sonicmotion.files import atomic_path
 from sonicmotion.training.batches import TrainingBatches
 from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
 from sonicmotion.training.ema import ExponentialMovingAverage
-from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator
+from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator, process_mean
 from sonicmotion.training.schedulers import InverseLR
 
 LEGACY_CHECKPOINT = "checkpoint.pt"
@@ -268,7 +268,8 @@ class DiffusionTrainer:
                 self.step += 1
                 bar.update(1)
                 if self.step % training.log_every == 0 or self.step == max_steps:
-                    record = {"step": self.step, "loss": sum(window) / len(window), "epoch": self.batches.epoch,
+                    loss = process_mean(acc, {"loss": sum(window) / len(window)})["loss"]
+                    record = {"step": self.step, "loss": loss, "epoch": self.batches.epoch,
                               "lr": self.schedule.get_last_lr()[0], "seconds": round(time.time() - started, 3)}
                     window = []
                     records.append(record)

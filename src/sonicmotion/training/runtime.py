@@ -49,6 +49,16 @@ def start_line(name: str, accelerator, plan: BatchPlan) -> str:
     return f"{name}: {plan.describe()}; device {accelerator.device}"
 
 
+def process_mean(accelerator, values: dict[str, float]) -> dict[str, float]:
+    """Each value averaged over all processes (every process must call this at the same step)."""
+    if accelerator.num_processes == 1:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=accelerator.device)
+    tensor = accelerator.reduce(tensor, reduction="mean")
+    return dict(zip(keys, tensor.tolist()))
+
+
 def flat_config(config: dict, prefix: str = "") -> dict[str, Any]:
     """A nested config as one level of scalars (what trackers accept as hyper-parameters)."""
     flat: dict[str, Any] = {}
