@@ -1,0 +1,113 @@
+"""Both trainers under ``torchrun --nproc_per_node 2`` on CPU (gloo), with gradient
+accumulation: one process group, one writer of files, killed and resumed as one run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sonicmotion.training.runtime import read_jsonl
+from tests.foa_fixtures import synthetic_sample, write_shards
+
+TORCHRUN = Path(sys.executable).parent / "torchrun"
+START = "2 process(es); global batch 4 = 2 process(es) x 2 accumulation step(s) x 1 per process"
+
+pytestmark = pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed beside this Python")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("torchrun") / "dataset"
+    write_shards(root, "train", [synthetic_sample(i, 1.0, moving=i % 2 == 1) for i in range(16)], per_shard=4)
+    return root
+
+
+def _command(args: list[str]) -> list[str]:
+    return [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "sonicmotion", *args, "--quiet",
+            "--batch-size", "4", "--gradient-accumulation-steps", "2"]
+
+
+def _env() -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    done = subprocess.run(_command(args), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_after(args: list[str], cwd: Path, checkpoint: Path) -> int:
+    """Start a long run, kill -9 the whole process group once ``checkpoint`` exists, and
+    return the step of the newest complete checkpoint left behind."""
+    process = subprocess.Popen(_command(args), cwd=cwd, env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while not checkpoint.is_dir():
+        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "no checkpoint within 4 minutes"
+        time.sleep(0.2)
+    # torchrun starts its workers in sessions of their own: kill the whole tree, as a
+    # preempted node would.
+    for pid in [process.pid, *_descendants(process.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+    return int(sorted(checkpoint.parent.glob("step-*"))[-1].name.split("-")[1])
+
+
+def _check_one_run(run: Path, out: str, last_step: int) -> None:
+    assert out.count(START) == 1  # printed by the main process only
+    steps = [r["step"] for r in read_jsonl(run / "log.jsonl")]
+    assert steps == list(range(1, last_step + 1))  # one writer, no step logged twice after the resume
+    latest = sorted((run / "checkpoints").glob("step-*"))[-1]
+    assert latest.name == f"step-{last_step:09d}"
+    state = torch.load(latest / "state.pt", weights_only=True)
+    assert len(state["processes"]) == 2  # both ranks' data positions, written once
+
+
+def test_autoencoder_under_torchrun_is_one_run_and_resumes(dataset, tmp_path):
+    config = tmp_path / "ae.yaml"
+    text = Path("configs/autoencoder/tiny.yaml").read_text()
+    text = text.replace("checkpoint_every: 50", "checkpoint_every: 2").replace("log_every: 10", "log_every: 1")
+    config.write_text(text.replace("crop_seconds: 0.5", "crop_seconds: 0.25"))
+    run = tmp_path / "ae"
+    args = ["train", "autoencoder", "--config", str(config), "--data", str(dataset), "--out", str(run)]
+    killed_at = _kill_after(args + ["--max-steps", "1000"], Path.cwd(), run / "checkpoints" / "step-000000002")
+    out = _run(args + ["--resume", "--max-steps", str(killed_at + 3)], Path.cwd())
+    _check_one_run(run, out, killed_at + 3)
+
+
+def test_diffusion_under_torchrun_is_one_run_and_resumes(dataset, tmp_path):
+    config = tmp_path / "dm.yaml"
+    config.write_text(Path("configs/diffusion/parametric-tiny.yaml").read_text().replace("log_every: 10", "log_every: 1"))
+    run = tmp_path / "dm"
+    args = ["train", "diffusion", "--config", str(config), "--autoencoder", "parametric:patch:256", "--data",
+            str(dataset), "--out", str(run), "--checkpoint-every", "2", "--num-workers", "1"]
+    killed_at = _kill_after(args + ["--steps", "1000"], Path.cwd(), run / "checkpoints" / "step-000000002")
+    out = _run(args + ["--resume", "--steps", str(killed_at + 3)], Path.cwd())
+    _check_one_run(run, out, killed_at + 3)
+    assert (run / "model" / "pipeline.json").is_file()
