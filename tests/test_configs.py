@@ -1,0 +1,85 @@
+"""The configs named after the paper are the paper (§2.3, §2.6; SPEC §4), every addition off;
+the additions live in configs of their own names; shipped configs resolve from anywhere."""
+
+import pytest
+
+from sonicmotion.diffusion.config import load_train_config
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.training.autoencoder import AutoencoderRunConfig
+from sonicmotion.yaml_config import CONFIG_ROOT, find_config
+
+# The paper's numbers, as printed (§2.6: "4xH100 ... batch size of 128 ... 400K steps" etc.).
+PAPER_AUTOENCODER = {
+    "model.audio_channels": 4, "model.base_channels": 128, "model.channel_multipliers": (1, 2, 4, 8, 16),
+    "model.strides": (2, 4, 4, 8, 8), "model.latent_channels": 64, "model.sample_rate": 16000,
+    "training.global_batch_size": 128, "training.max_steps": 400_000, "training.crop_seconds": 2.0,
+    "training.generator_lr": 1e-4, "training.discriminator_lr": 2e-4, "training.betas": (0.8, 0.99),
+    "training.weight_decay": 1e-3,
+}
+PAPER_DIFFUSION = {
+    "model.dit.width": 1536, "model.dit.depth": 24, "model.dit.heads": 24, "model.dit.cond_dim": 768,
+    "model.text_encoder": "t5-base", "model.text_max_length": 128, "model.sample_seconds": 10.0,
+    "training.global_batch_size": 1024, "training.steps": 100_000, "training.learning_rate": 1e-4,
+    "training.betas": (0.9, 0.99), "training.weight_decay": 1e-3, "training.inv_gamma": 1e6,
+    "training.power": 0.5, "training.warmup": 0.99,
+}
+PAPER_PARAMETRIC = {
+    "training.position_learning_rate": 2e-4, "training.original_caption_fraction": 0.5,
+    "model.position.layers": 4, "model.position.heads": 4,
+}
+# Every SonicMotion addition, and its paper value (SPEC §4).
+ADDITIONS_OFF = {"model.dit.latent_skip": False, "model.position.frame_aligned": False,
+                 "model.position.smoothing_bins": 0.0}
+
+
+def value(config, dotted: str):
+    for name in dotted.split("."):
+        config = getattr(config, name)
+    return config
+
+
+def test_the_paper_autoencoder_config_is_the_paper():
+    config = AutoencoderRunConfig.from_yaml("configs/autoencoder/paper.yaml")
+    for key, expected in PAPER_AUTOENCODER.items():
+        assert value(config, key) == expected, key
+    assert not config.loss.uses_spatial_term and config.parametric is None  # Eq. 2 alone
+    plus = AutoencoderRunConfig.from_yaml("configs/autoencoder/paper-plus.yaml")
+    assert plus.loss.uses_spatial_term and plus.model == config.model
+
+
+@pytest.mark.parametrize("variant", ["descriptive", "parametric"])
+def test_the_paper_diffusion_configs_are_the_paper(variant):
+    config = load_train_config(f"configs/diffusion/{variant}.yaml")
+    expected = {**PAPER_DIFFUSION, **(PAPER_PARAMETRIC if variant == "parametric" else {}), **ADDITIONS_OFF}
+    for key, number in expected.items():
+        assert value(config, key) == number, key
+    assert config.model.variant == variant
+    plus = load_train_config(f"configs/diffusion/{variant}-plus.yaml")
+    assert plus.model.dit.latent_skip and plus.training == config.training
+    if variant == "parametric":
+        assert plus.model.position.frame_aligned and plus.model.position.smoothing_bins > 0
+
+
+def test_shipped_configs_live_in_the_package_and_resolve_by_name(tmp_path, monkeypatch):
+    import sonicmotion
+
+    assert CONFIG_ROOT.parent == __import__("pathlib").Path(sonicmotion.__file__).resolve().parent
+    names = sorted(p.relative_to(CONFIG_ROOT).as_posix() for p in CONFIG_ROOT.glob("*/*.yaml"))
+    assert "autoencoder/paper.yaml" in names and "diffusion/parametric-plus.yaml" in names
+    monkeypatch.chdir(tmp_path)  # no configs/ here: as after 'pip install sonicmotion'
+    assert find_config("tiny", "autoencoder") == CONFIG_ROOT / "autoencoder" / "tiny.yaml"
+    assert find_config("configs/diffusion/parametric.yaml", "diffusion") == CONFIG_ROOT / "diffusion" / "parametric.yaml"
+    assert load_train_config("parametric-tiny").model.dit.width == 128  # dit: tiny found beside it
+    with pytest.raises(SonicMotionError, match="does not exist.*paper, paper-plus"):
+        find_config("nope", "autoencoder")
+
+
+def test_a_per_process_batch_from_an_old_config_gets_one_line(tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text("training:\n  batch_size: 32\n")
+    with pytest.raises(SonicMotionError, match="global_batch_size"):
+        AutoencoderRunConfig.from_yaml(old)
+    with pytest.raises(SonicMotionError, match="global_batch_size"):
+        load_train_config(old)
+    with pytest.raises(SonicMotionError, match="unknown key"):
+        load_train_config("configs/diffusion/parametric.yaml", {"training.stepz": 3})
