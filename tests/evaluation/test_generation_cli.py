@@ -186,3 +186,39 @@ def test_kl_needs_every_generated_id_in_the_reference(tiny_models, tmp_path):
     assert metrics["kl"]["computed"] is False
     assert "1 (e.g. 'c') generated ids have no reference clip of the same id" in metrics["kl"]["reason"]
     assert metrics["fad"]["computed"]  # distributions need no pairing
+
+
+def test_a_stereo_baseline_fills_the_semantic_columns_only_and_rows_merge_by_name(sets, tiny_models, tmp_path,
+                                                                                   capsys):
+    import soundfile as sf
+
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    for i in IDS:  # a stereo file whose mid is the FOA clip's pressure: the same sound, no direction
+        p = decode_foa((sets / "gen" / f"{i}.wav").read_bytes(), i).pressure()
+        sf.write(baseline / f"{i}.wav", np.stack([p, p], 1), 16000, subtype="FLOAT")
+    argv = ["evaluate", "generation", "--generated", str(baseline), "--prompts", str(sets / "prompts.jsonl"),
+            "--reference", str(sets / "ref"), "--models-dir", str(tiny_models), "--no-cache", "--quiet",
+            "--name", "Stable Audio Open", "--out", str(tmp_path / "sao.json")]
+    assert main(argv) == 0
+    sao = json.loads((tmp_path / "sao.json").read_text())
+    assert sao["generated"]["channels"] == 2 and sao["metrics"]["spatial"]["not_applicable"]
+    assert "stereo" in sao["metrics"]["spatial"]["reason"]
+    code, foa = evaluate(sets, tiny_models, tmp_path, out="foa.json")
+    for metric in ("clap", "fd", "fad", "kl"):  # the same pressure signal -> the same semantic numbers
+        assert sao["metrics"][metric]["value"] == pytest.approx(foa["metrics"][metric]["value"], abs=1e-4), metric
+    # Two reports named alike are one row: semantic columns from one, spatial from the other.
+    spatial_only = tmp_path / "spatial.json"
+    assert main(["evaluate", "generation", "--generated", str(sets / "gen"), "--prompts", str(sets / "prompts.jsonl"),
+                 "--metrics", "spatial", "--quiet", "--workers", "1", "--name", "Stable Audio Open",
+                 "--out", str(spatial_only)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "table", str(tmp_path / "sao.json")]) == 0
+    row = capsys.readouterr().out.splitlines()[2]
+    assert row.startswith(f"| Stable Audio Open | {sao['metrics']['clap']['value']:.2f} |")
+    assert row.endswith("| n/a[1] | n/a[1] | n/a[1] |")
+    assert main(["evaluate", "table", str(tmp_path / "sao.json"), str(spatial_only)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    merged = json.loads(spatial_only.read_text())["metrics"]["spatial"]["frame"]["all"]["delta_angle"]
+    assert len([line for line in lines if line.startswith("| Stable Audio Open")]) == 1
+    assert lines[2].endswith(f"| {merged:.2f} |")

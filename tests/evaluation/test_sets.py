@@ -8,6 +8,7 @@ from sonicmotion.errors import SonicMotionError
 from sonicmotion.evaluation.sets import (
     check_prompts_match,
     decode_foa,
+    decode_pressure,
     iter_clip_bytes,
     list_folder,
     list_reference,
@@ -47,14 +48,24 @@ def test_prompts_and_generated_ids_must_match(tmp_path):
 
 def test_wrong_channel_count_and_unrecorded_layout_are_refused(tmp_path):
     folder = write_set(tmp_path / "gen", ["a"], seconds=0.5)
+    sf.write(folder / "three.wav", np.zeros((800, 3), np.float32), 16000)
+    with pytest.raises(SonicMotionError, match="three.wav: FOA needs 4 channels, the file has 3"):
+        probe_generated(list_folder(folder, "generated"), None)
+    (folder / "three.wav").unlink()
     sf.write(folder / "stereo.wav", np.zeros((800, 2), np.float32), 16000)
-    with pytest.raises(SonicMotionError, match="stereo.wav: FOA needs 4 channels, the file has 2"):
+    with pytest.raises(SonicMotionError, match="mixes 2-channel .* and 4-channel"):
         probe_generated(list_folder(folder, "generated"), None)
     (folder / "stereo.wav").unlink()
     sf.write(folder / "bare.wav", np.zeros((800, 4), np.float32), 22050)
     with pytest.raises(SonicMotionError, match="bare.wav: the file does not record its channel layout"):
         probe_generated(list_folder(folder, "generated"), None)
-    assert probe_generated(list_folder(folder, "generated"), "fuma") == {16000: 1, 22050: 1}
+    assert probe_generated(list_folder(folder, "generated"), "fuma") == ({16000: 1, 22050: 1}, 4)
+    stereo = tmp_path / "baseline"
+    stereo.mkdir()
+    sf.write(stereo / "a.wav", np.stack([np.full(800, 0.2), np.full(800, 0.4)], 1).astype(np.float32), 16000)
+    assert probe_generated(list_folder(stereo, "generated"), None) == ({16000: 1}, 2)
+    pressure, rate = decode_pressure((stereo / "a.wav").read_bytes(), "a.wav")
+    assert rate == 16000 and np.allclose(pressure, 0.3, atol=1e-4)  # the mid (L + R) / 2, 16-bit file
     with pytest.raises(SonicMotionError, match="records layout 'fuma' but --layout 'ambix'"):
         decode_foa((folder / "a.wav").read_bytes(), "a.wav", "ambix")
 

@@ -35,7 +35,8 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
         "  KL          KL(reference || generated) of CNN14 tagger softmax, paired by id\n"
         "  spatial     L1 azimuth, L1 elevation, delta angle against each clip's requested\n"
         "              path (prompts file, else reference metadata); frame and sample\n"
-        "              resolution; all, static and moving clips\n"
+        "              resolution; all, static and moving clips (n/a for mono or stereo\n"
+        "              clips: CLAP, FD, FAD and KL then read the mono signal or the mid)\n"
         "Writes JSON (see docs/evaluation.md) and prints a summary.\n\n" + MODELS_HELP,
         formatter_class=fmt,
         epilog=example_epilog(
@@ -46,7 +47,8 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
             "--models-dir /data/models --workers 8",
         ),
     )
-    p.add_argument("--generated", required=True, help="folder of generated FOA clips {id}.wav / {id}.flac")
+    p.add_argument("--generated", required=True, help="folder of generated clips {id}.wav / {id}.flac: FOA, or mono "
+                   "or stereo (made elsewhere, e.g. AudioLDM 2 or Stable Audio Open) for the semantic columns only")
     p.add_argument("--reference", help="reference set: a folder of FOA files or dataset shards (a .tar or a folder of them)")
     p.add_argument("--prompts", required=True, help="JSONL: id, prompt, caption, optional trajectory, seconds")
     p.add_argument("--out", required=True, help="metrics JSON to write")
@@ -67,7 +69,9 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
     p = evaluate_subcommands.add_parser(
         "table", help="the paper's Table 2 (markdown) for several metrics files",
         description="Print Table 2 (CLAP, FD, FAD, KL, L1(theta), L1(phi), delta angle) for metrics files "
-        "written by 'sonicmotion evaluate generation', one row each; gaps carry a footnote with the reason.",
+        "written by 'sonicmotion evaluate generation', one row per --name (files of the same name share a row: "
+        "semantic columns from clips made from original captions, spatial ones from clips made from spatial "
+        "captions or paths); gaps carry a footnote with the reason.",
         formatter_class=fmt,
         epilog=example_epilog(
             "sonicmotion evaluate table sm-d.json sm-p.json",

@@ -28,7 +28,7 @@ import numpy as np
 from sonicmotion.audio import resample
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.evaluation.cache import EmbeddingCache, content_key, files_digest
-from sonicmotion.evaluation.sets import ClipRef, decode_foa, iter_clip_bytes
+from sonicmotion.evaluation.sets import ClipRef, decode_pressure, iter_clip_bytes
 
 DEFAULT_MODELS_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sonicmotion" / "models"
 DEFAULT_CLAP = "laion/clap-htsat-unfused"
@@ -334,13 +334,12 @@ def embed_clips(
                 result.cached[embedder.name] += 1
             else:
                 todo.append(embedder)
-        foa = decode_foa(data, clip.name, layout)
-        result.sample_rates[foa.sample_rate] += 1
-        pressure = foa.pressure()
+        pressure, rate = decode_pressure(data, clip.name, layout)
+        result.sample_rates[rate] += 1
         if not np.any(pressure):
             result.silent.append(clip.id)
         for embedder in todo:
-            signal = resample(pressure, foa.sample_rate, embedder.sample_rate)
+            signal = resample(pressure, rate, embedder.sample_rate)
             pending[embedder.name].append((clip.id, key, signal))
             if len(pending[embedder.name]) >= embedder.batch_size:
                 flush(embedder.name)

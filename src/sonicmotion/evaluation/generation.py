@@ -25,6 +25,7 @@ from sonicmotion.evaluation.sets import (
     describe_ids,
     list_folder,
     list_reference,
+    PLAIN_CHANNELS,
     load_prompts,
     probe_generated,
 )
@@ -125,7 +126,7 @@ def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
     prompts = load_prompts(options.prompts)
     generated = list_folder(options.generated, "generated")
     check_prompts_match(generated, prompts)
-    rates = probe_generated(generated, options.layout)
+    rates, channels = probe_generated(generated, options.layout)
     reference: ClipSet | None = None
     if options.reference is not None:
         reference = list_reference(options.reference)
@@ -133,7 +134,7 @@ def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
     report: dict[str, Any] = {
         "format": FORMAT, "version": FORMAT_VERSION,
         "name": options.name or Path(options.generated).resolve().name,
-        "generated": {"folder": str(options.generated), "clips": len(generated),
+        "generated": {"folder": str(options.generated), "clips": len(generated), "channels": channels,
                       "sample_rates": {str(r): c for r, c in sorted(rates.items())}},
         "reference": None if reference is None else {"source": reference.description, "clips": len(reference)},
         "prompts": str(options.prompts), "seed": options.seed,
@@ -147,7 +148,12 @@ def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
                                + "; embedding models receive them resampled (soxr HQ), spatial errors use them as they are")
     metrics = report["metrics"]
 
-    if "spatial" in options.metrics:
+    audio_note = {4: "W channel as pressure p", 1: "the mono signal", 2: "the stereo mid (L + R) / 2"}[channels]
+    if "spatial" in options.metrics and channels != 4:
+        metrics["spatial"] = not_computed(
+            f"the generated clips are {PLAIN_CHANNELS[channels]}: they have no direction to measure (semantic "
+            "columns only)", not_applicable=True)
+    elif "spatial" in options.metrics:
         trajectories = {i: p.trajectory for i, p in prompts.items() if p.trajectory is not None}
         if reference is not None:
             from sonicmotion.spatial.trajectory import Trajectory
@@ -174,12 +180,12 @@ def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
             metrics[m] = not_computed(models.missing[METRIC_MODELS[m]])
     wanted = [m for m in wanted if METRIC_MODELS[m] in models.loaded]
     if wanted:
-        _embedding_metrics(wanted, models, generated, reference, prompts, options, report)
+        _embedding_metrics(wanted, models, generated, reference, prompts, options, report, audio_note)
     report["metrics"] = {m: metrics[m] for m in METRICS if m in metrics}
     return report
 
 
-def _embedding_metrics(wanted, models, generated, reference, prompts, options, report) -> None:
+def _embedding_metrics(wanted, models, generated, reference, prompts, options, report, audio_note) -> None:
     from sonicmotion.evaluation.embeddings import embed_clips
 
     metrics = report["metrics"]
@@ -219,15 +225,15 @@ def _embedding_metrics(wanted, models, generated, reference, prompts, options, r
             scores = cosine_similarity(audio, text)
             return {"value": float(scores.mean()), "std": float(scores.std()), "n": len(ids),
                     "settings": {**settings["clap"], "text": "the prompts file's original (non-spatial) caption",
-                                 "audio": "W channel as pressure p", "score": "mean cosine similarity"}}
+                                 "audio": audio_note, "score": "mean cosine similarity"}}
         metrics["clap"] = _attempt(clap_score)
     if "fd" in wanted:
         metrics["fd"] = _attempt(lambda: {**_frechet(ref.arrays["clap"], gen.arrays["clap"], frames=False),
-                                          "settings": {**settings["clap"], "audio": "W channel as pressure p",
+                                          "settings": {**settings["clap"], "audio": audio_note,
                                                        "method": "Fréchet distance, eigenvalue method, float64"}})
     if "fad" in wanted:
         metrics["fad"] = _attempt(lambda: {**_frechet(ref.arrays["vggish"], gen.arrays["vggish"], frames=True),
-                                           "settings": {**settings["vggish"], "audio": "W channel as pressure p",
+                                           "settings": {**settings["vggish"], "audio": audio_note,
                                                         "method": "Fréchet distance, eigenvalue method, float64"}})
     if "kl" in wanted:
         def kl() -> dict[str, Any]:

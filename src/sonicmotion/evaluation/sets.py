@@ -92,6 +92,28 @@ def decode_foa(data: bytes, name: str, layout: str | ChannelLayout | None = None
     return FoaClip(np.ascontiguousarray(samples.T), rate, recorded or stated)
 
 
+PLAIN_CHANNELS = {1: "mono", 2: "stereo"}
+
+
+def decode_pressure(data: bytes, name: str, layout: str | ChannelLayout | None = None) -> tuple[np.ndarray, int]:
+    """(pressure signal (n,) float32, sample rate) of a clip: an FOA clip's W as pressure, a
+    mono clip as it is, a stereo clip's mid (L + R) / 2. The semantic metrics read this."""
+    try:
+        channels = sf.info(io.BytesIO(data)).channels
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SonicMotionError(f"{name}: cannot read audio ({reason})") from None
+    if channels not in PLAIN_CHANNELS:
+        clip = decode_foa(data, name, layout)
+        return clip.pressure(), clip.sample_rate
+    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    if samples.shape[0] == 0:
+        raise SonicMotionError(f"{name}: the file holds no samples")
+    if not np.all(np.isfinite(samples)):
+        raise SonicMotionError(f"{name}: the file contains NaN or infinite samples")
+    return np.ascontiguousarray(samples.mean(axis=1, dtype=np.float32)), int(rate)
+
+
 @dataclass
 class ClipSet:
     """Clips by id, with per-id metadata (shard JSON) where there is some."""
@@ -224,6 +246,23 @@ def load_prompts(path: str | os.PathLike) -> dict[str, Prompt]:
     return prompts
 
 
+def write_prompts(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Write a prompts file (JSONL; each row checked as :func:`load_prompts` reads it) atomically."""
+    from sonicmotion.files import atomic_path
+
+    path = Path(path)
+    ids = set()
+    for row in rows:
+        if not all(isinstance(row.get(k), str) and row[k].strip() for k in ("id", "prompt", "caption")):
+            raise SonicMotionError(f"prompt row {row!r}: id, prompt and caption must be non-empty strings")
+        if row["id"] in ids:
+            raise SonicMotionError(f"prompt id {row['id']!r} appears twice")
+        ids.add(row["id"])
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
 def describe_ids(ids: list[str] | set[str], limit: int = 3) -> str:
     """``"N (e.g. a, b, c)"`` for error messages."""
     ids = sorted(ids)
@@ -261,23 +300,31 @@ def iter_clip_bytes(clips: list[ClipRef]):
             tar.close()
 
 
-def probe_generated(clips: ClipSet, layout: str | None) -> dict[int, int]:
-    """Check every generated file's header: 4 channels and a known layout.
+def probe_generated(clips: ClipSet, layout: str | None) -> tuple[dict[int, int], int]:
+    """Check every generated file's header: 4 channels and a known layout (FOA), or all
+    mono or all stereo (made elsewhere, e.g. a text-to-audio baseline: semantic columns only).
 
-    Returns clip counts by sample rate. Reads headers only (fast); a bad file is an
-    error naming it, before any metric runs.
+    Returns (clip counts by sample rate, channels). Reads headers only (fast); a bad file
+    is an error naming it, before any metric runs.
     """
     rates: dict[int, int] = {}
+    counts: dict[int, str] = {}
     for clip in clips.clips.values():
         try:
             with sf.SoundFile(clip.path) as f:
                 channels, rate, comment = f.channels, int(f.samplerate), f.comment or ""
         except (sf.LibsndfileError, RuntimeError) as err:
             raise SonicMotionError(f"{clip.path}: cannot read audio ({str(err).splitlines()[0]})") from None
-        if channels != 4:
-            raise SonicMotionError(f"{clip.path}: FOA needs 4 channels, the file has {channels}")
-        if layout is None and not LAYOUT_TAG.search(comment):
+        if channels != 4 and channels not in PLAIN_CHANNELS:
+            raise SonicMotionError(f"{clip.path}: FOA needs 4 channels, the file has {channels} (mono or stereo "
+                                   "clips are measured in the semantic columns only)")
+        if channels == 4 and layout is None and not LAYOUT_TAG.search(comment):
             raise SonicMotionError(f"{clip.path}: the file does not record its channel layout; "
                                    "state it with --layout fuma|ambix")
+        counts.setdefault(channels, clip.path)
+        if len(counts) > 1:
+            first, second = sorted(counts)
+            raise SonicMotionError(f"the generated folder mixes {first}-channel ({counts[first]}) and {second}-channel "
+                                   f"({counts[second]}) files; one run is one format")
         rates[rate] = rates.get(rate, 0) + 1
-    return rates
+    return rates, next(iter(counts))

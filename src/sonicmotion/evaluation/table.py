@@ -26,8 +26,28 @@ def _cell(metric: dict[str, Any] | None, field: str | None, resolution: str, gro
     return f"{row[field]:.2f}" if field in row else None
 
 
+def merge_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reports with the same name become one row: a metric computed in any of them is kept
+    (the paper's rows join clips made from original captions, for the semantic columns,
+    with clips made from spatial captions or paths, for the spatial ones)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        row = merged.get(run["name"])
+        if row is None:
+            merged[run["name"]] = {**run, "metrics": dict(run["metrics"]), "parts": [run]}
+            continue
+        row["parts"].append(run)
+        for name, metric in run["metrics"].items():
+            if name not in row["metrics"] or (metric.get("computed") and not row["metrics"][name].get("computed")):
+                row["metrics"][name] = metric
+    return list(merged.values())
+
+
 def markdown_table(runs: list[dict[str, Any]], resolution: str = "frame", group: str = "all") -> str:
-    """Table 2 layout (markdown) for several metric reports, with footnotes for gaps."""
+    """Table 2 layout (markdown) for several metric reports (same-name reports share a row),
+    with footnotes for gaps: "n/a" where a metric does not apply (mono/stereo baselines' spatial
+    columns), "–" where it was not computed."""
+    runs = merge_runs(runs)
     header = "| Model | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
     footnotes: list[str] = []
@@ -41,7 +61,8 @@ def markdown_table(runs: list[dict[str, Any]], resolution: str = "frame", group:
                 note = f"{run['name']}, {metric_name}: {reason}"
                 if note not in footnotes:
                     footnotes.append(note)
-                value = f"–[{footnotes.index(note) + 1}]"
+                mark = "n/a" if metric is not None and metric.get("not_applicable") else "–"
+                value = f"{mark}[{footnotes.index(note) + 1}]"
             cells.append(value)
         lines.append(f"| {run['name']} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -50,7 +71,8 @@ def markdown_table(runs: list[dict[str, Any]], resolution: str = "frame", group:
         spatial = run["metrics"].get("spatial") or {}
         n = spatial.get(resolution, {}).get(group, {}).get("n") if spatial.get("computed") else None
         ref = (run.get("reference") or {}).get("source", "none")
-        lines.append(f"- {run['name']}: {run['generated']['clips']} generated clips; compared with {ref}; "
+        clips = " + ".join(str(part["generated"]["clips"]) for part in run.get("parts", [run]))
+        lines.append(f"- {run['name']}: {clips} generated clips; compared with {ref}; "
                      f"spatial n={n if n is not None else '–'}; seed {run.get('seed')}")
     for i, note in enumerate(footnotes, 1):
         lines.append(f"[{i}] {note}")
