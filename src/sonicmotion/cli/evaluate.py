@@ -14,7 +14,7 @@ EVALUATE_MODULES = ["autoencoder", "evaluate_generation"]
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "evaluate", help="compute the paper's metrics: autoencoder (Table 3), generation (Table 2)",
+        "evaluate", help="the paper's metrics: autoencoder (Table 3), generation (Table 2), table, prompts",
         description="Evaluate a trained model with the paper's metrics; writes JSON and prints a table.",
     )
     subcommands = parser.add_subparsers(dest="target", metavar="WHAT", parser_class=type(parser))

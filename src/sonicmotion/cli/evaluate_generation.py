@@ -1,6 +1,6 @@
-"""``sonicmotion evaluate generation`` and ``sonicmotion evaluate table``.
+"""``sonicmotion evaluate generation``, ``evaluate table`` and ``evaluate prompts``.
 
-Exposes :func:`register_evaluate`, which adds both under the ``evaluate`` command's
+Exposes :func:`register_evaluate`, which adds them under the ``evaluate`` command's
 subparsers (the ``evaluate`` parent lives in :mod:`sonicmotion.cli.evaluate`).
 """
 
@@ -24,7 +24,8 @@ looked for; spatial errors need no model."""
 
 
 def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
-    """Add ``generation`` and ``table`` to the ``evaluate`` command's subparsers."""
+    """Add ``generation``, ``table`` and ``prompts`` to the ``evaluate`` command's subparsers."""
+    register_prompts(evaluate_subcommands)
     fmt = argparse.RawDescriptionHelpFormatter
     p = evaluate_subcommands.add_parser(
         "generation", help="Table 2 metrics of a folder of generated FOA clips",
@@ -83,6 +84,35 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--group", choices=["all", "static", "moving"], default="all", help="spatial clips (default all)")
     p.add_argument("--out", help="also write the table to this markdown file")
     p.set_defaults(run=run_table)
+
+
+def register_prompts(evaluate_subcommands: argparse._SubParsersAction) -> None:
+    p = evaluate_subcommands.add_parser(
+        "prompts", help="the prompt files of the paper's evaluation protocol, from a built dataset",
+        description="Write OUT/semantic.jsonl (original captions, no path: the semantic columns of every model and "
+        "of mono/stereo baselines), OUT/descriptive.jsonl (spatial captions: SM-D's spatial columns) and "
+        "OUT/parametric.jsonl (original captions + trajectories: SM-P) for every sample of one split. "
+        "docs/evaluation.md lists the whole sequence that reproduces Tables 2 and 3.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=example_epilog(
+            "sonicmotion evaluate prompts --data dataset --split test --out prompts",
+            "sonicmotion evaluate prompts --data dataset --limit 100 --out prompts-100",
+        ),
+    )
+    p.add_argument("--data", required=True, help="built dataset folder (index.parquet)")
+    p.add_argument("--split", default="test", help="split to take samples from (default test)")
+    p.add_argument("--limit", type=int, help="only the first N samples (by key)")
+    p.add_argument("--out", required=True, help="folder for the three prompt files (created)")
+    p.set_defaults(run=run_prompts)
+
+
+def run_prompts(args: argparse.Namespace) -> int:
+    from sonicmotion.evaluation.protocol import write_protocol_prompts
+
+    paths = write_protocol_prompts(args.data, args.out, args.split, args.limit)
+    count = sum(1 for _ in open(paths["semantic"], encoding="utf-8"))
+    print(f"{count} {args.split} samples: " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 def _metric_names() -> tuple[str, ...]:
