@@ -1,11 +1,12 @@
 """GPU figures for the paper-size spatial autoencoder (one CUDA device, about 2-3 minutes).
 
-Prints: training samples/s (2 s four-channel crops) at batch 32 in bf16 autocast with the
-full step (generator, discriminator, Eq. 2 + spatial loss, EMA), the peak GPU memory of
-that step, and encode / decode throughput on 10 s clips (clips/s and x real time).
+Prints: training samples/s of the whole step through the project's trainer (FOA shards
+read and cropped to 2 s by DataLoader workers, generator, discriminator, Eq. 2 loss, EMA)
+at batch 32 in bf16 autocast, the EMA update's share of it, the peak GPU memory, and
+encode / decode throughput on 10 s clips (clips/s and x real time).
 
 Usage: PYTHONPATH=src python benchmarks/gpu_autoencoder.py [--batch-size 32] [--steps 20]
-       [--gradient-checkpointing]
+       [--gradient-checkpointing] [--workers 8]
 """
 
 from __future__ import annotations
@@ -14,8 +15,31 @@ import argparse
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import torch
+
+
+def write_foa_shards(folder: Path, samples: int, per_shard: int = 64) -> list[str]:
+    """10 s FOA clips of quiet noise (a direction per clip) as dataset shards."""
+    from sonicmotion.data.shards import ShardWriter, foa_flac_bytes
+    from sonicmotion.spatial import Trajectory, encode_foa
+
+    rng = np.random.default_rng(0)
+    urls = []
+    for first in range(0, samples, per_shard):
+        url = folder / "train" / f"train-{first // per_shard:06d}.tar"
+        url.parent.mkdir(parents=True, exist_ok=True)
+        with open(url, "wb") as f, ShardWriter(f) as shard:
+            for i in range(first, min(first + per_shard, samples)):
+                path = Trajectory.static(float(rng.uniform(-180, 180)), float(rng.uniform(-40, 40)))
+                foa = encode_foa((0.1 * rng.standard_normal(160_000)).astype(np.float32), 16000, path)
+                meta = {"key": f"s{i:07d}", "caption": "noise", "spatial_caption": "noise", "sample_rate": 16000,
+                        "num_samples": 160_000, "trajectory": path.to_dict()}
+                shard.add_sample(f"s{i:07d}", foa_flac_bytes(foa, 16000), meta)
+        urls.append(str(url))
+    return urls
 
 
 def main() -> None:
@@ -24,6 +48,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed training steps (after 3 warm-up steps)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--config", default="configs/autoencoder/paper.yaml")
+    parser.add_argument("--workers", type=int, default=8, help="DataLoader workers decoding the shards")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA device")
@@ -31,30 +56,37 @@ def main() -> None:
 
     from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
 
-    config = override_training(AutoencoderRunConfig.from_yaml(args.config), batch_size=args.batch_size,
-                               mixed_precision="bf16")
+    config = override_training(AutoencoderRunConfig.from_yaml(args.config), global_batch_size=args.batch_size,
+                               mixed_precision="bf16", num_workers=args.workers)
     config = replace(config, loss=replace(config.loss, adversarial_warmup_steps=0),
                      model=replace(config.model, gradient_checkpointing=args.gradient_checkpointing))
     device = torch.device("cuda")
     print(f"device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}")
-    crop = int(config.training.crop_seconds * config.model.sample_rate)
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = AutoencoderTrainer(config, run_dir, ["-"], progress=False)
-        audio = 0.1 * torch.randn(args.batch_size, 4, crop, device=device)
+    with tempfile.TemporaryDirectory() as work:
+        urls = write_foa_shards(Path(work) / "data", args.batch_size * (args.steps + 4))
+        trainer = AutoencoderTrainer(config, Path(work) / "run", urls, progress=False)
+        data = trainer.steps()
         for _ in range(3):
-            trainer.train_step(audio)
+            trainer.train_step(next(data))
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         for _ in range(args.steps):
-            log = trainer.train_step(audio)
+            log = trainer.train_step(next(data))
         torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated() / 2**30
-        print(f"train: batch {args.batch_size} x {config.training.crop_seconds:g} s, bf16, generator + "
-              f"discriminator{' + grad checkpointing' if args.gradient_checkpointing else ''}: "
-              f"{args.steps * args.batch_size / elapsed:.1f} samples/s, {elapsed / args.steps:.3f} s/step, "
-              f"peak memory {peak:.1f} GiB (loss {log['loss']:.3f})")
+        generator = trainer.accelerator.unwrap_model(trainer.generator)
+        ema_start = time.perf_counter()
+        for _ in range(10):
+            trainer.ema.update(generator)
+        torch.cuda.synchronize()
+        ema = (time.perf_counter() - ema_start) / 10
+        print(f"train (whole step: shards -> 2 s crops -> generator + discriminator -> AdamW -> EMA): batch "
+              f"{args.batch_size} x {config.training.crop_seconds:g} s, bf16"
+              f"{', grad checkpointing' if args.gradient_checkpointing else ''}: "
+              f"{args.steps * args.batch_size / elapsed:.1f} samples/s, {elapsed / args.steps:.3f} s/step, EMA "
+              f"{100 * ema / (elapsed / args.steps):.1f}% of the step, peak memory {peak:.1f} GiB (loss {log['loss']:.3f})")
         model = trainer.ema.shadow.eval()
         clips = 0.1 * torch.randn(16, 4, 160_000, device=device)
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):

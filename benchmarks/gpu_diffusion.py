@@ -1,10 +1,12 @@
 """GPU benchmark of the paper-size diffusion model (run by hand on one H100; ~2 minutes).
 
 Prints
-1. training throughput of the paper-size parametric model (DiT 1536 x 24, position
-   conditioner, 128 text tokens of 768, 80 latent frames x 64 channels), AdamW, bf16
-   autocast: latent tokens/s and model FLOPs utilisation (MFU) against the card's dense
-   bf16 peak (H100 SXM 989 TFLOP/s; pass --peak-tflops for other cards);
+1. the whole training step of the paper-size parametric model through the project's
+   trainer (latent shards read by DataLoader workers, T5-base-sized text encoding, DiT
+   1536 x 24 with the position conditioner, 80 latent frames x 64 channels, AdamW, bf16
+   autocast, EMA on the device): latent tokens/s, model FLOPs utilisation (MFU) against the
+   card's dense bf16 peak (H100 SXM 989 TFLOP/s; --peak-tflops for other cards), and the
+   EMA update's share of the step;
 2. latency of one 10 s generation: text encoding (MiniLM; T5 if --text-encoder names a
    local copy; random-t5-base for T5-base's compute without its weights), 50
    DPM-Solver++(2M) steps with guidance 7 (batch 2 per step), decoding with the paper-size
@@ -16,7 +18,9 @@ Prints
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -40,60 +44,27 @@ def dit_training_flops(config: DiffusionModelConfig, frames: int, context: int) 
     return 3.0 * (depth * per_layer + 2 * 2 * CHANNELS * d * frames)
 
 
-def batch_inputs(config, batch: int, device):
-    text = torch.randn(batch, TEXT_TOKENS, TEXT_DIM, device=device)
-    mask = torch.ones(batch, TEXT_TOKENS, dtype=torch.bool, device=device)
-    paths = [Trajectory.linear(90, 0, -90, 20, "cw", 1, 9)] * batch
-    return condition_inputs(config, text, mask, FRAMES, paths, [0.0] * batch, [10.0] * batch, 2048)
+def write_latent_shards(folder: Path, samples: int, per_shard: int = 256) -> list[str]:
+    """Random paper-shaped latents (64 x 80, float16) with captions and paths, as latent shards."""
+    import numpy as np
 
+    from sonicmotion.data.latent_shards import write_latent_shard
 
-def bench_training(config, batch: int, steps: int, peak: float, compile_model: bool) -> None:
-    device = torch.device("cuda")
-    model = ConditionedDiffusionModel(config, TEXT_DIM, CHANNELS).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.99), weight_decay=1e-3, fused=True)
-    forward = torch.compile(model) if compile_model else model
-    inputs = batch_inputs(config, batch, device)
-    x0 = torch.randn(batch, CHANNELS, FRAMES, device=device)
-
-    def step():
-        t = torch.rand(batch, device=device)
-        noise = torch.randn_like(x0)
-        alpha, sigma = torch.cos(t * torch.pi / 2)[:, None, None], torch.sin(t * torch.pi / 2)[:, None, None]
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            v = forward(alpha * x0 + sigma * noise, t, inputs)
-        loss = torch.nn.functional.mse_loss(v.float(), alpha * noise - sigma * x0)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(3):
-        step()
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) / steps
-    context = 2 * TEXT_TOKENS + 2
-    tokens = batch * FRAMES / seconds
-    flops = dit_training_flops(config, FRAMES, context) * batch / seconds
-    params = sum(p.numel() for p in model.parameters())
-    print(f"training: {params / 1e6:.0f} M params, batch {batch} x {FRAMES} frames, bf16: {seconds * 1000:.0f} ms/step, "
-          f"{tokens:,.0f} latent tokens/s, {batch / seconds:.1f} clips/s, DiT MFU {100 * flops / (peak * 1e12):.1f}% "
-          f"(peak {peak:g} TFLOP/s; target >= 40%)", flush=True)
-    print(f"  peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
-
-
-def decoder(autoencoder: str | None):
-    if autoencoder:
-        from sonicmotion.models.pretransform import load_pretransform
-
-        return load_pretransform(autoencoder)[0], f"autoencoder {autoencoder}"
-    from sonicmotion.models.autoencoder import SpatialAutoencoder, load_autoencoder_config
-
-    # Same compute as a trained one: the paper-size autoencoder with random weights.
-    return SpatialAutoencoder(load_autoencoder_config("configs/autoencoder/paper.yaml")), \
-        "paper-size SonicMotion autoencoder (random weights)"
+    rng = np.random.default_rng(0)
+    path = Trajectory.linear(90, 0, -90, 20, "cw", 1, 9).to_dict()
+    urls = []
+    for first in range(0, samples, per_shard):
+        def items():
+            for i in range(first, min(first + per_shard, samples)):
+                meta = {"caption": f"a sound {i % 97}", "spatial_caption": f"a sound {i % 97} moving left to right",
+                        "trajectory": path, "sample_rate": 16000, "num_samples": 160000,
+                        "latent": {"downsampling_ratio": 2048, "latent_channels": CHANNELS, "num_samples": 160000}}
+                yield f"s{i:07d}", rng.standard_normal((CHANNELS, FRAMES)).astype(np.float16), meta
+        url = folder / "train" / f"train-{first // per_shard:06d}.tar"
+        url.parent.mkdir(parents=True, exist_ok=True)
+        write_latent_shard(url, items())
+        urls.append(str(url))
+    return urls
 
 
 class RandomT5Base(torch.nn.Module):
@@ -114,6 +85,68 @@ class RandomT5Base(torch.nn.Module):
         ids = torch.randint(0, 32000, (len(prompts), self.max_length), device=device)
         mask = torch.ones_like(ids)
         return self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float(), mask.bool()
+
+    def forward(self, prompts: list[str]):
+        return self.encode_uncached(prompts)
+
+
+def bench_training(config, batch: int, steps: int, peak: float, compile_model: bool, workers: int) -> None:
+    """The whole training step of the project's trainer: latent shards read by DataLoader
+    workers, T5-base-sized text encoding, forward, backward, AdamW, EMA on the device."""
+    from dataclasses import replace
+
+    from sonicmotion.diffusion.config import DiffusionTrainConfig, TrainingConfig
+    from sonicmotion.models.autoencoder import SpatialAutoencoder, load_autoencoder_config
+    from sonicmotion.training.diffusion import DiffusionTrainer
+    from sonicmotion.training.diffusion_data import shard_dataset_factory
+
+    training = TrainingConfig(global_batch_size=batch, mixed_precision="bf16", compile=compile_model,
+                              checkpoint_every=10**9, log_every=10**9, num_workers=workers, steps=10**6)
+    config = DiffusionTrainConfig(model=replace(config, text_encoder="random-t5-base"), training=training)
+    pretransform = SpatialAutoencoder(load_autoencoder_config("configs/autoencoder/paper.yaml"))
+    with tempfile.TemporaryDirectory() as work:
+        urls = write_latent_shards(Path(work) / "latents", batch * (steps + 4))
+        trainer = DiffusionTrainer(config, Path(work) / "run", shard_dataset_factory(urls, True, 0),
+                                   text_encoder=RandomT5Base(), pretransform=pretransform,
+                                   pretransform_info={"type": "autoencoder", "path": "random"}, progress=False)
+        data = iter(trainer.batches)
+        for _ in range(3):
+            trainer.train_step(next(data))
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = trainer.train_step(next(data))
+        float(loss)
+        seconds = (time.perf_counter() - start) / steps
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        torch.cuda.synchronize()
+        ema_start = time.perf_counter()
+        for _ in range(10):
+            trainer.ema.update(model)
+        torch.cuda.synchronize()
+        ema_seconds = (time.perf_counter() - ema_start) / 10
+    context = 2 * TEXT_TOKENS + 2
+    flops = dit_training_flops(config.model, FRAMES, context) * batch / seconds
+    params = sum(p.numel() for p in model.parameters())
+    print(f"training (whole step: shards -> T5-base-sized text -> forward/backward -> AdamW -> EMA): "
+          f"{params / 1e6:.0f} M params, batch {batch} x {FRAMES} frames, bf16{', compiled' if compile_model else ''}: "
+          f"{seconds * 1000:.0f} ms/step, {batch * FRAMES / seconds:,.0f} latent tokens/s, {batch / seconds:.1f} clips/s, "
+          f"DiT MFU {100 * flops / (peak * 1e12):.1f}% (peak {peak:g} TFLOP/s; target >= 40%)", flush=True)
+    print(f"  EMA update {ema_seconds * 1000:.1f} ms = {100 * ema_seconds / seconds:.1f}% of the step (target < 5%); "
+          f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+
+
+def decoder(autoencoder: str | None):
+    if autoencoder:
+        from sonicmotion.models.pretransform import load_pretransform
+
+        return load_pretransform(autoencoder)[0], f"autoencoder {autoencoder}"
+    from sonicmotion.models.autoencoder import SpatialAutoencoder, load_autoencoder_config
+
+    # Same compute as a trained one: the paper-size autoencoder with random weights.
+    return SpatialAutoencoder(load_autoencoder_config("configs/autoencoder/paper.yaml")), \
+        "paper-size SonicMotion autoencoder (random weights)"
 
 
 def bench_generation(config, text_encoder: str, autoencoder: str | None, compile_model: bool) -> None:
@@ -160,13 +193,14 @@ def main() -> None:
                         help="minilm, a local T5 folder, or random-t5-base (T5-base compute, random weights)")
     parser.add_argument("--autoencoder", default=None)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (slower start)")
+    parser.add_argument("--workers", type=int, default=4, help="DataLoader workers reading the latent shards")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("gpu_diffusion.py needs a CUDA device")
     torch.backends.cuda.matmul.allow_tf32 = True
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
     config = DiffusionModelConfig(variant="parametric", dit=dit_config("paper"))
-    bench_training(config, args.batch, args.steps, args.peak_tflops, args.compile)
+    bench_training(config, args.batch, args.steps, args.peak_tflops, args.compile, args.workers)
     torch.cuda.empty_cache()
     bench_generation(config, args.text_encoder, args.autoencoder, args.compile)
 

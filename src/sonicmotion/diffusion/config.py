@@ -114,6 +114,7 @@ class TrainingConfig:
     log_every: int = 10
     seed: int = 0
     num_workers: int = 0  # DataLoader workers per process (decoding off the training process)
+    compile: bool = False  # torch.compile the model (TorchInductor): slower start, faster steps on GPUs
 
     def __post_init__(self) -> None:
         if min(self.steps, self.global_batch_size, self.gradient_accumulation_steps, self.checkpoint_every,

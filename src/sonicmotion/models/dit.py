@@ -167,8 +167,8 @@ class DiffusionTransformer(nn.Module):
         x = torch.cat([token[:, None, :], x], dim=1)
         cos, sin = rotary_tables(x.shape[1], self.rotary_dim, x.device)
         context = context.to(x.dtype)
-        if bool(context_mask.all()):  # no padding: unmasked attention may use the fastest kernels
-            context_mask = None
+        # The mask is always applied: testing it for "no padding" would read it back to the
+        # host every forward (a device sync, and a graph break under torch.compile).
         for block in self.blocks:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(block, x, context, context_mask, cos, sin, use_reentrant=False)

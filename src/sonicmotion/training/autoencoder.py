@@ -264,7 +264,7 @@ class AutoencoderTrainer:
         cfg = self.config.training
         return self.dataset_factory(self.train_urls, cfg.crop_seconds, True, cfg.seed + 1000 * epoch)
 
-    def _steps(self):
+    def steps(self):
         """Endless optimizer steps: lists of micro-batches of audio on the device."""
         for step in self.batches:
             audios = []
@@ -393,7 +393,7 @@ class AutoencoderTrainer:
                    disable=not (self.progress and acc.is_main_process), dynamic_ncols=True)
         last: dict[str, float] = {}
         window: list[dict[str, float]] = []
-        steps = self._steps() if self.step < max_steps else iter(())
+        steps = self.steps() if self.step < max_steps else iter(())
         try:
             for micro_batches in steps:
                 record = self.train_step(micro_batches)

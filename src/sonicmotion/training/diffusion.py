@@ -91,7 +91,7 @@ class DiffusionTrainer:
         self.config, self.out_dir, self.progress, self.check_sample = config, Path(out_dir), progress, check_sample
         training, model_config = config.training, config.model
         self.accelerator = acc = make_accelerator(training.mixed_precision, training.gradient_accumulation_steps,
-                                                  self.out_dir)
+                                                  self.out_dir, compile_model=training.compile)
         self.plan = batch_plan(acc, training.global_batch_size, training.gradient_accumulation_steps)
         if pretransform is None:
             if not model_config.pretransform:
@@ -159,9 +159,10 @@ class DiffusionTrainer:
             prediction = self.model(x_t, t, inputs)
         return torch.nn.functional.mse_loss(prediction.float(), target)
 
-    def train_step(self, micro_batches: list[dict]) -> float:
+    def train_step(self, micro_batches: list[dict]) -> torch.Tensor:
         """One optimizer step over this process's collated micro-batches (gradients accumulate
-        through Accelerate); returns the mean loss."""
+        through Accelerate); returns the mean loss as a 0-d tensor (reading it would wait for
+        the device, so the loop reads it only when it logs)."""
         acc, training = self.accelerator, self.config.training
         self.model.train()
         losses = []
@@ -169,14 +170,14 @@ class DiffusionTrainer:
             with acc.accumulate(self.model):
                 loss = self._loss(batch)
                 acc.backward(loss)
-            losses.append(float(loss.detach()))
+            losses.append(loss.detach())
         if training.grad_clip > 0:
             acc.clip_grad_norm_(self.model.parameters(), training.grad_clip)
         self.optimizer.step()
         self.schedule.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(acc.unwrap_model(self.model))
-        return sum(losses) / len(losses)
+        return torch.stack(losses).mean()
 
     # ---- checkpoints ----------------------------------------------------------------------------
 
@@ -268,7 +269,7 @@ class DiffusionTrainer:
                 self.step += 1
                 bar.update(1)
                 if self.step % training.log_every == 0 or self.step == max_steps:
-                    loss = process_mean(acc, {"loss": sum(window) / len(window)})["loss"]
+                    loss = process_mean(acc, {"loss": float(torch.stack(window).mean())})["loss"]
                     record = {"step": self.step, "loss": loss, "epoch": self.batches.epoch,
                               "lr": self.schedule.get_last_lr()[0], "seconds": round(time.time() - started, 3)}
                     window = []

@@ -19,11 +19,13 @@ from sonicmotion.training.batches import BatchPlan, plan_batches
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 
 
-def make_accelerator(mixed_precision: str, accumulation: int, run_dir: Path, trackers: bool = True):
+def make_accelerator(mixed_precision: str, accumulation: int, run_dir: Path, trackers: bool = True,
+                     compile_model: bool = False):
     """An Accelerator in the launcher's process group (gloo on CPU hosts, NCCL on GPUs).
 
     ``mixed_precision`` "auto" is bf16 on CUDA and fp32 elsewhere. TensorBoard logs go to
-    ``run_dir/tensorboard`` when the package is installed.
+    ``run_dir`` when the package is installed. ``compile_model``: models are compiled with
+    TorchInductor when prepared.
     """
     from accelerate import Accelerator
     from accelerate.utils import is_tensorboard_available
@@ -37,6 +39,7 @@ def make_accelerator(mixed_precision: str, accumulation: int, run_dir: Path, tra
     return Accelerator(
         mixed_precision=mixed_precision, cpu=not cuda, gradient_accumulation_steps=accumulation,
         log_with="tensorboard" if use_tensorboard else None, project_dir=str(run_dir),
+        dynamo_backend="inductor" if compile_model else "no",
     )
 
 
