@@ -16,8 +16,9 @@ TRAIN_MODULES = ["autoencoder", "train_diffusion"]
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train", help="train a model: the autoencoder or a diffusion model",
-        description="Train one of the project's models. Runs on this CPU, one GPU, or many GPUs and "
-        "nodes through 'accelerate launch -m sonicmotion train ...'.",
+        description="Train one of the project's models. Runs on this CPU, one GPU, or many processes "
+        "(GPUs, nodes, CPU processes) as one run: 'torchrun --nproc_per_node N -m sonicmotion train ...' or "
+        "'accelerate launch -m sonicmotion train ...' (docs/training.md).",
     )
     subcommands = parser.add_subparsers(dest="model", metavar="MODEL", parser_class=type(parser))
     subcommands.required = True
