@@ -34,7 +34,14 @@ from sonicmotion.training.batches import TrainingBatches
 from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
 from sonicmotion.training.ema import ExponentialMovingAverage
 from sonicmotion.training.losses import AutoencoderLoss, AutoencoderLossConfig
-from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator, process_mean, truncate_jsonl
+from sonicmotion.training.runtime import (
+    RunLog,
+    batch_plan,
+    make_accelerator,
+    process_mean,
+    resume_run,
+    truncate_jsonl,
+)
 from sonicmotion.training.schedulers import InverseLR
 from sonicmotion.yaml_config import config_from_dict, config_to_dict, find_config, load_yaml, renamed_batch_size
 
@@ -170,7 +177,6 @@ class AutoencoderTrainer:
                                        self.accelerator)
         self.step = 0
         self.skipped_steps = 0
-        self.resume_note: str | None = None
         self._scale_audio: torch.Tensor | None = None  # W clips that fix a parametric run's latent scale
 
     # ---- one step -------------------------------------------------------------------------------
@@ -196,7 +202,7 @@ class AutoencoderTrainer:
                 log, ok_d, ok_g = self._accumulate(audio, adversarial)
             finite_d, finite_g = finite_d and ok_d, finite_g and ok_g
             logs.append(log)
-        log = {key: sum(entry.get(key, 0.0) for entry in logs) / len(logs) for key in logs[0]}
+        log = _mean(logs)
 
         if adversarial:
             if finite_d:
@@ -334,7 +340,8 @@ class AutoencoderTrainer:
         acc.wait_for_everyone()
         return path
 
-    def load_checkpoint(self, folder: Path) -> None:
+    def load_checkpoint(self, folder: Path) -> str | None:
+        """Restore a checkpoint; returns a note when the data position could not be kept."""
         acc = self.accelerator
         state = self.checkpoints.load_state(folder)
         if "processes" not in state:
@@ -349,7 +356,7 @@ class AutoencoderTrainer:
         self.sched_g.load_state_dict(state["scheduler_generator"])
         self.sched_d.load_state_dict(state["scheduler_discriminator"])
         self.step, self.skipped_steps = state["step"], state["skipped_steps"]
-        self.resume_note = restore_process_state(state, acc, self.batches)
+        return restore_process_state(state, acc, self.batches)
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -374,15 +381,8 @@ class AutoencoderTrainer:
 
         acc, cfg = self.accelerator, self.config.training
         max_steps = max_steps or cfg.max_steps
-        latest = self.checkpoints.latest() if self.step == 0 else None  # a later call continues this object
-        if latest is not None and not resume:
-            raise SonicMotionError(
-                f"{self.run_dir} already has checkpoints; pass --resume to continue it or choose a new --out"
-            )
-        if resume and latest is not None:
-            self.load_checkpoint(latest)
-            if self.resume_note and acc.is_main_process:
-                print(f"note: {self.resume_note}")
+        if self.step == 0:  # a later call continues this object
+            resume_run(self.run_dir, self.checkpoints, resume, self.load_checkpoint, acc)
         if acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             _write_config(self.run_dir / "config.yaml", self.config)

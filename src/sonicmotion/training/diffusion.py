@@ -28,7 +28,7 @@ from sonicmotion.files import atomic_path
 from sonicmotion.training.batches import TrainingBatches
 from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
 from sonicmotion.training.ema import ExponentialMovingAverage
-from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator, process_mean
+from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator, process_mean, resume_run
 from sonicmotion.training.schedulers import InverseLR
 
 LEGACY_CHECKPOINT = "checkpoint.pt"
@@ -114,7 +114,6 @@ class DiffusionTrainer:
         self.checkpoints = CheckpointManager(self.out_dir / "checkpoints", training.keep_checkpoints)
         self.batches = TrainingBatches(dataset_factory, self.plan, collate, training.num_workers, training.seed, acc)
         self.step = 0
-        self.resume_note: str | None = None
 
     # ---- one step -------------------------------------------------------------------------------
 
@@ -210,7 +209,8 @@ class DiffusionTrainer:
         SonicMotionPipeline(ema_model, self.text_encoder, self.pretransform, self.pretransform_info,
                             device=self.accelerator.device).save_pretrained(self.out_dir / "model")
 
-    def load_checkpoint(self, folder: Path) -> None:
+    def load_checkpoint(self, folder: Path) -> str | None:
+        """Restore a checkpoint; returns a note when the data position could not be kept."""
         acc = self.accelerator
         state = self.checkpoints.load_state(folder)
         saved_model = json.loads(state["config"])["model"]
@@ -222,9 +222,10 @@ class DiffusionTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.step = int(state["step"])
-        self.resume_note = restore_process_state(state, acc, self.batches)
+        note = restore_process_state(state, acc, self.batches)
         saved = state["processes"]
         self.noise.set_state(saved[acc.process_index if len(saved) == acc.num_processes else 0]["noise"])
+        return note
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -240,15 +241,8 @@ class DiffusionTrainer:
                 f"{self.out_dir} holds a {LEGACY_CHECKPOINT} from an older SonicMotion, which this version cannot "
                 "resume; its model/ folder still works with 'generate': train into a new --out"
             )
-        latest = self.checkpoints.latest() if self.step == 0 else None  # a later call continues this object
-        if latest is not None and not resume:
-            raise SonicMotionError(
-                f"{self.out_dir} already has checkpoints; pass --resume to continue it or choose a new --out"
-            )
-        if resume and latest is not None:
-            self.load_checkpoint(latest)
-            if self.resume_note and acc.is_main_process:
-                print(f"note: {self.resume_note}")
+        if self.step == 0:  # a later call continues this object
+            resume_run(self.out_dir, self.checkpoints, resume, self.load_checkpoint, acc)
         if acc.is_main_process:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.out_dir / "config.json") as tmp:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -50,6 +50,18 @@ def batch_plan(accelerator, global_batch: int, accumulation: int) -> BatchPlan:
 def start_line(name: str, accelerator, plan: BatchPlan) -> str:
     """E.g. ``train diffusion: 2 process(es); global batch 8 = 2 x 2 x 2 per process; device cpu``."""
     return f"{name}: {plan.describe()}; device {accelerator.device}"
+
+
+def resume_run(run_dir: Path, checkpoints, resume: bool, load: Callable[[Path], str | None], accelerator) -> None:
+    """Both trainers' start: a folder with checkpoints is refused unless ``resume``; with it,
+    ``load`` restores the latest (printing its note, if any, once)."""
+    latest = checkpoints.latest()
+    if latest is not None and not resume:
+        raise SonicMotionError(f"{run_dir} already has checkpoints; pass --resume to continue it or choose a new --out")
+    if resume and latest is not None:
+        note = load(latest)
+        if note and accelerator.is_main_process:
+            print(f"note: {note}")
 
 
 def process_mean(accelerator, values: dict[str, float]) -> dict[str, float]:
