@@ -137,3 +137,19 @@ def test_parametric_run_trains_w_and_loads_as_a_parametric_pretransform(tmp_path
         replace(config, model=replace(config.model, audio_channels=4))
     with pytest.raises(SonicMotionError, match="parametric"):
         replace(config, parametric=None)
+
+
+def test_a_checkpoint_from_before_per_process_state_gets_one_line(tmp_path):
+    from sonicmotion.errors import SonicMotionError
+
+    config = tiny_config(global_batch_size=2, crop_seconds=0.25, max_steps=1, checkpoint_every=1)
+    factory = fake_factory([synthetic_sample(i, 0.5) for i in range(2)])
+    AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=factory, progress=False).fit()
+    state_file = tmp_path / "checkpoints" / "step-000000001" / "state.pt"
+    state = torch.load(state_file, weights_only=True)
+    assert len(state["processes"]) == 1 and set(state["processes"][0]) == {"rng", "data"}
+    old = {k: v for k, v in state.items() if k != "processes"}
+    torch.save({**old, "epoch": 0, "batches_in_epoch": 1, "rng": [state["processes"][0]["rng"]]}, state_file)
+    with pytest.raises(SonicMotionError, match="cannot be resumed, start a new --out"):
+        AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=factory, progress=False).fit(resume=True,
+                                                                                                 max_steps=2)
