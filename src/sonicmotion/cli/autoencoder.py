@@ -71,7 +71,8 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
             "--config configs/autoencoder/paper.yaml --data dataset --validation dataset --out runs/ae",
         ),
     )
-    p.add_argument("--config", help="run YAML (model/discriminator/loss/training); default on --resume: the run's own")
+    p.add_argument("--config", help="run YAML or a shipped name (paper, paper-plus, parametric, tiny, ...); default on "
+                   "--resume: the run's own")
     p.add_argument("--data", nargs="+", required=True, metavar="SHARDS",
                    help="training shards: .tar files, or dataset folders (their 'train' split)")
     p.add_argument("--validation", nargs="+", metavar="SHARDS",

@@ -47,7 +47,8 @@ def register_train(train_subcommands: argparse._SubParsersAction) -> argparse.Ar
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The training flags (torch-free, so building the CLI stays fast)."""
-    parser.add_argument("--config", required=True, help="training config YAML (configs/diffusion/descriptive.yaml or parametric.yaml)")
+    parser.add_argument("--config", required=True, help="training config: a YAML path or a shipped name (descriptive, "
+                        "parametric: the paper; *-plus: with our additions; *-tiny: CPU size)")
     parser.add_argument("--autoencoder", required=True, help="autoencoder run folder / checkpoint (4-channel or parametric), or patch:N[:SCALE] "
                         "(lossless patching) or parametric:patch:N[:SCALE] (W patched + direction per frame)")
     parser.add_argument("--data", required=True, help="dataset folder of FOA audio shards or latent shards (DIR/train/train-*.tar)")
