@@ -68,18 +68,17 @@ class FoaClip:
 
 def decode_foa(data: bytes, name: str, layout: str | ChannelLayout | None = None) -> FoaClip:
     """Decode WAV/FLAC bytes of a 4-channel FOA clip; the layout must be recorded or stated."""
+    from sonicmotion.audio import decode_audio
+
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
-            comment = f.comment or ""
-            rate = int(f.samplerate)
-            samples = f.read(dtype="float32", always_2d=True)
+            comment, channels = f.comment or "", f.channels
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SonicMotionError(f"{name}: cannot read audio ({reason})") from None
-    if samples.shape[1] != 4:
-        raise SonicMotionError(f"{name}: FOA needs 4 channels, the file has {samples.shape[1]}")
-    if samples.shape[0] == 0:
-        raise SonicMotionError(f"{name}: the file holds no samples")
+    if channels != 4:
+        raise SonicMotionError(f"{name}: FOA needs 4 channels, the file has {channels}")
+    samples, rate = decode_audio(io.BytesIO(data), name)
     match = LAYOUT_TAG.search(comment)
     recorded = get_layout(match.group(1)) if match else None
     stated = get_layout(layout) if layout is not None else None
@@ -106,12 +105,10 @@ def decode_pressure(data: bytes, name: str, layout: str | ChannelLayout | None =
     if channels not in PLAIN_CHANNELS:
         clip = decode_foa(data, name, layout)
         return clip.pressure(), clip.sample_rate
-    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    if samples.shape[0] == 0:
-        raise SonicMotionError(f"{name}: the file holds no samples")
-    if not np.all(np.isfinite(samples)):
-        raise SonicMotionError(f"{name}: the file contains NaN or infinite samples")
-    return np.ascontiguousarray(samples.mean(axis=1, dtype=np.float32)), int(rate)
+    from sonicmotion.audio import decode_audio
+
+    samples, rate = decode_audio(io.BytesIO(data), name)
+    return np.ascontiguousarray(samples.mean(axis=1, dtype=np.float32)), rate
 
 
 @dataclass

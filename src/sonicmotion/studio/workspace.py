@@ -32,6 +32,7 @@ from sonicmotion.scene.render import RenderCancelled, SceneRender, render_scene,
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 MAX_UPLOAD_SECONDS = 600.0
+MAX_UPLOAD_RATE, MAX_UPLOAD_CHANNELS = 48_000, 2  # with the seconds: the decoded-size limit of uploads
 _UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,99}$")
 
 
@@ -98,7 +99,8 @@ class Workspace:
         with atomic_path(target) as tmp:
             tmp.write_bytes(data)
             try:
-                audio = read_audio(tmp)
+                # The decoded size is limited too: a small compressed file can hold hours of audio.
+                audio = read_audio(tmp, max_samples=int(MAX_UPLOAD_SECONDS * MAX_UPLOAD_RATE * MAX_UPLOAD_CHANNELS))
             except SonicMotionError as err:
                 # The reason without the temporary file's name: "cannot read audio (... Format not recognised.)"
                 reason = str(err).replace(str(tmp), name).replace(f"{name}: ", "", 1)
