@@ -59,3 +59,71 @@ def test_item_1_the_studio_counts_decoded_samples_of_uploads(tmp_path):
     with pytest.raises(RequestError, match="not usable audio"):
         workspace.save_upload("bomb.flac", bomb.read_bytes())
     assert workspace.upload_names() == []
+
+
+def write_source(path, seconds: float = 1.0) -> None:
+    sf.write(path, (0.1 * np.random.default_rng(0).standard_normal(int(16000 * seconds))).astype(np.float32), 16000)
+
+
+def test_item_2_a_scene_of_a_thousand_sources_is_refused_from_its_text(tmp_path, capsys):
+    import json
+
+    write_source(tmp_path / "a.wav")
+    source = {"file": "a.wav", "path": {"type": "static", "azimuth": 0}}
+    scene = tmp_path / "big.json"
+    scene.write_text(json.dumps({"duration": 10, "sources": [source] * 1000}))
+    assert scene.stat().st_size < 100_000
+    tracemalloc.start()
+    one_line_exit_2(["scene", "render", scene, "-o", tmp_path / "mix.wav"], capsys, "at most 64")
+    assert tracemalloc.get_traced_memory()[1] < 50_000_000
+    tracemalloc.stop()
+    scene.write_text(json.dumps({"duration": 600, "sources": [source] * 7}))
+    one_line_exit_2(["scene", "render", scene, "-o", tmp_path / "mix.wav"], capsys, "4200 s of audio to render")
+    assert not (tmp_path / "mix.wav").exists()
+
+
+def test_item_3_a_scene_render_never_writes_over_one_of_its_sources(tmp_path, capsys):
+    import json
+
+    write_source(tmp_path / "x.wav")
+    before = (tmp_path / "x.wav").read_bytes()
+    scene = tmp_path / "s.json"
+    scene.write_text(json.dumps({"duration": 1, "sources": [{"file": "x.wav", "path": {"type": "static",
+                                                                                      "azimuth": 30}}]}))
+    one_line_exit_2(["scene", "render", scene, "-o", tmp_path / "x.wav"], capsys, "is one of this command's inputs")
+    assert (tmp_path / "x.wav").read_bytes() == before
+    one_line_exit_2(["spatialize", tmp_path / "x.wav", "-o", tmp_path / "x.wav", "--azimuth", 0], capsys,
+                    "is one of this command's inputs")
+    assert (tmp_path / "x.wav").read_bytes() == before
+
+
+@pytest.mark.parametrize("problem", ["folder-is-output", "read-only-folder", "out-is-a-file"])
+def test_item_4_output_paths_are_checked_before_the_work(tmp_path, capsys, problem):
+    import os
+
+    write_source(tmp_path / "in.wav")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (tmp_path / "taken.wav").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    if problem == "read-only-folder":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        locked.chmod(0o500)
+    target = {"folder-is-output": tmp_path / "taken.wav", "read-only-folder": locked / "o.wav",
+              "out-is-a-file": tmp_path / "a-file"}[problem]
+    match = {"folder-is-output": "is a folder", "read-only-folder": "is not writable",
+             "out-is-a-file": "is a file, not a folder"}[problem]
+    if problem == "out-is-a-file":
+        one_line_exit_2(["dataset", "build", "--source", f"manifest:{tmp_path / 'none.csv'}", "--out", target],
+                        capsys, match)
+        one_line_exit_2(["train", "autoencoder", "--config", "tiny", "--data", tmp_path, "--out", target], capsys,
+                        match)
+        one_line_exit_2(["generate", "--prompts", tmp_path / "none.jsonl", "--model", tmp_path, "-o", target],
+                        capsys, match)
+        assert (tmp_path / "a-file").read_text() == "x"
+        return
+    for argv in (["spatialize", tmp_path / "in.wav", "-o", target, "--azimuth", 0],
+                 ["render", tmp_path / "in.wav", "--to", "stereo", "-o", target, "--layout", "fuma"]):
+        one_line_exit_2(argv, capsys, match)
+    assert (tmp_path / "taken.wav").is_dir() and not list((tmp_path / "taken.wav").iterdir())

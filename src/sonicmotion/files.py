@@ -21,7 +21,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if not path.parent.is_dir():
         raise SonicMotionError(f"output folder {str(path.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    if path.is_dir():
+        raise SonicMotionError(f"{path}: is a folder; give a file name")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    except OSError as err:
+        raise SonicMotionError(f"{path}: cannot write in {str(path.parent)!r} ({err.strerror})") from None
     os.close(fd)
     # mkstemp makes the file private (0600); outputs get the usual umask-based mode.
     umask = os.umask(0)
@@ -34,3 +39,44 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def check_output_file(path: str | os.PathLike, suffixes: tuple[str, ...] | None = None,
+                      inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """Fail before any work if ``path`` cannot be written as a file: a wrong suffix, a
+    missing or read-only folder, a folder in its place, or one of the command's ``inputs``
+    (writing it would destroy what is being read)."""
+    out = Path(path)
+    if suffixes and out.suffix.lower() not in suffixes:
+        raise SonicMotionError(f"{path}: output must end in {' or '.join(suffixes)}")
+    if out.is_dir():
+        raise SonicMotionError(f"{path}: is a folder; give a file name")
+    _check_writable_folder(out.parent, path)
+    for source in inputs:
+        if _same_file(out, Path(source)):
+            raise SonicMotionError(f"{path}: is one of this command's inputs; writing it would replace what is "
+                                   "being read, so give another output name")
+    return out
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Fail before any work if ``path`` cannot be (created as) an output folder."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise SonicMotionError(f"{path}: is a file, not a folder")
+    _check_writable_folder(out if out.is_dir() else out.parent, path)
+    return out
+
+
+def _check_writable_folder(folder: Path, path: str | os.PathLike) -> None:
+    if not folder.is_dir():
+        raise SonicMotionError(f"{path}: output folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SonicMotionError(f"{path}: output folder {str(folder)!r} is not writable")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()

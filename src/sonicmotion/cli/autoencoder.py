@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sonicmotion.cli.options import example_epilog
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import check_output_file, check_output_folder
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -120,13 +121,11 @@ def run_train(args: argparse.Namespace) -> int:
     config = _run_config(args)  # before torch: config errors are instant
     from sonicmotion.training.autoencoder import AutoencoderTrainer
 
+    out = check_output_folder(args.out)
     train = resolve_shards(args.data, "train")
     validation = resolve_shards(args.validation, "validation") if args.validation else []
-    out = Path(args.out)
     if not args.resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
         raise SonicMotionError(f"{out} already has checkpoints; pass --resume to continue it or choose a new --out")
-    if not out.parent.is_dir():
-        raise SonicMotionError(f"output folder {str(out.parent)!r} does not exist")
     trainer = AutoencoderTrainer(config, out, [str(s) for s in train], [str(s) for s in validation],
                                  progress=not args.quiet)
     from sonicmotion.models.autoencoder import SpatialAutoencoder
@@ -177,9 +176,7 @@ def register_evaluate(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.suffix != ".json" or not out.parent.is_dir():
-        raise SonicMotionError(f"{args.out}: --out must be a .json file in an existing folder")
+    out = check_output_file(args.out, (".json",))
     if args.limit is not None and args.limit < 1:
         raise SonicMotionError("--limit must be >= 1")
     shards = resolve_shards(args.data, args.split)
@@ -231,9 +228,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_encode_latents(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise SonicMotionError(f"output folder {str(out.parent)!r} does not exist")
+    out = check_output_folder(args.out)
     shards: list[Path] = []
     for raw in args.data:
         path = Path(raw)

@@ -135,6 +135,9 @@ def run_build(args: argparse.Namespace) -> int:
     from sonicmotion.data.preprocess import PreprocessConfig
     from sonicmotion.data.report import summary_text
 
+    from sonicmotion.files import check_output_folder
+
+    check_output_folder(args.out)
     specs = [SourceSpec.parse(text) for text in args.source]
     if args.min_seconds <= 0 or args.min_seconds > 10:
         raise SonicMotionError(f"--min-seconds must lie in (0, 10], got {args.min_seconds:g}")

@@ -98,18 +98,18 @@ def run(args: argparse.Namespace) -> int:
     if not (np.isfinite(args.seconds) and args.seconds > 0):
         raise SonicMotionError(f"--seconds must be a positive number, got {args.seconds:g}")
     trajectory = trajectory_from_args(args, args.seconds)
+    from sonicmotion.files import check_output_file, check_output_folder
+
     out = Path(args.out)
     if args.prompts is None:
-        if out.suffix.lower() not in (".wav", ".flac"):
-            raise SonicMotionError(f"{args.out}: output must end in .wav or .flac")
-        if not out.parent.is_dir():
-            raise SonicMotionError(f"{args.out}: output folder {str(out.parent)!r} does not exist")
+        check_output_file(out, (".wav", ".flac"))
         rows = [{"id": out.stem, "prompt": args.prompt}]
     else:
         if has_trajectory(args):
             raise SonicMotionError("with --prompts, give trajectories per line in the file, not as flags")
+        check_output_folder(out)
         rows = _read_prompts(Path(args.prompts))
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(exist_ok=True)
     if args.library:
         from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
 

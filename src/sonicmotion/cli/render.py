@@ -60,7 +60,7 @@ def run_render(args: argparse.Namespace) -> int:
     from sonicmotion.render.stereo import render_cardioids, render_uhj
     from sonicmotion.spatial import read_foa
 
-    out = check_output(args.output)
+    out = check_output(args.output, inputs=(args.foa,))
     if args.hrtf and args.to != "binaural":
         raise SonicMotionError("--hrtf applies to --to binaural only")
     if args.sample_rate is not None and args.sample_rate <= 0:
@@ -85,7 +85,8 @@ def run_export(args: argparse.Namespace) -> int:
     from sonicmotion.spatial import AMBIX, read_foa, write_foa
 
     is_mov = args.format == "mov"
-    out = check_output(args.output, (".mov",) if is_mov else (".wav",))
+    out = check_output(args.output, (".mov",) if is_mov else (".wav",),
+                       inputs=(args.foa,) + ((args.video,) if args.video else ()))
     if args.video and not is_mov:
         raise SonicMotionError("--video needs --format mov")
     foa = read_foa(args.foa, layout=args.layout)

@@ -70,12 +70,16 @@ def run_scene_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sonicmotion.scene import load_generator, load_scene, render_scene, sidecar_path, write_scene_render
+    from sonicmotion.files import check_output_file
     from sonicmotion.scene.format import RENDER_FORMAT
 
     out = check_output(args.output)
     if args.stems and not Path(args.stems).is_dir():
         raise SonicMotionError(f"--stems {args.stems!r}: no such folder")
     scene = load_scene(args.scene)
+    inputs = (args.scene, *(source.file for source in scene.sources if source.file is not None))
+    out = check_output(args.output, inputs=inputs)
+    check_output_file(sidecar_path(out), (".json",), inputs)
     expected = _sidecar_generator(args.scene, RENDER_FORMAT)
     generator = None
     if scene.needs_model:

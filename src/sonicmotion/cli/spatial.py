@@ -34,14 +34,11 @@ from sonicmotion.spatial.regions import describe_direction
 FOA_SUFFIXES = (".wav", ".flac")
 
 
-def check_output(path: str, suffixes: tuple[str, ...] = FOA_SUFFIXES) -> Path:
-    """Fail before any work if the output cannot be written."""
-    out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise SonicMotionError(f"{path}: output must end in {' or '.join(suffixes)}")
-    if not out.parent.is_dir():
-        raise SonicMotionError(f"{path}: output folder {str(out.parent)!r} does not exist")
-    return out
+def check_output(path: str, suffixes: tuple[str, ...] = FOA_SUFFIXES, inputs: tuple[str, ...] = ()) -> Path:
+    """Fail before any work if the output cannot be written (see ``files.check_output_file``)."""
+    from sonicmotion.files import check_output_file
+
+    return check_output_file(path, suffixes, inputs)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -122,7 +119,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_spatialize(args: argparse.Namespace) -> int:
-    out = check_output(args.output)
+    out = check_output(args.output, inputs=(args.input,))
     if args.sample_rate <= 0:
         raise SonicMotionError(f"--sample-rate must be positive, got {args.sample_rate}")
     if args.duration is not None and not args.duration > 0:
@@ -215,7 +212,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    out = check_output(args.output)
+    out = check_output(args.output, inputs=(args.input,))
     foa = read_foa(args.input, layout=args.layout)
     write_foa(out, convert_layout(foa.samples, foa.layout, args.to), foa.sample_rate, args.to)
     print(f"wrote {out}: {foa.layout.name} -> {args.to}")
@@ -223,7 +220,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_rotate(args: argparse.Namespace) -> int:
-    out = check_output(args.output)
+    out = check_output(args.output, inputs=(args.input,))
     for name in ("yaw", "pitch", "roll"):
         if not np.isfinite(getattr(args, name)):
             raise SonicMotionError(f"--{name} must be a finite number of degrees")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 
 from sonicmotion.cli.options import example_epilog
-from sonicmotion.errors import SonicMotionError
 
 
 def register_train(train_subcommands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -73,6 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sonicmotion.diffusion.config import dit_config, load_train_config, to_dict
+    from sonicmotion.files import check_output_folder
     from sonicmotion.models.pretransform import load_pretransform
     from sonicmotion.models.text import load_text_encoder
     from sonicmotion.training.diffusion import DiffusionTrainer, parameter_count
@@ -95,9 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dit is not None:
         overrides["model.dit"] = to_dict(dit_config(args.dit, Path(args.config).parent))
     config = load_train_config(args.config, overrides)
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise SonicMotionError(f"output folder {str(out.parent)!r} does not exist")
+    out = check_output_folder(args.out)
     urls = shard_urls(args.data)
     latents = is_latent_shards(urls)
     pretransform, info = load_pretransform(args.autoencoder)

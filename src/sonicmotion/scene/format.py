@@ -36,6 +36,10 @@ from sonicmotion.spatial.trajectory import DIRECTIONS, Trajectory
 SCENE_VERSION = 1
 RENDER_FORMAT = "sonicmotion-scene-render"  # the sidecar written beside a rendered scene
 MAX_SECONDS = 600.0
+# Rendering holds each source's FOA for the whole scene: bound the count and the total work
+# (sources x duration) so a small file cannot ask for gigabytes.
+MAX_SOURCES = 64
+MAX_SOURCE_SECONDS = 3600.0
 PLACEMENTS = ("encode", "model")
 _SCENE_KEYS = {"version", "duration", "sample_rate", "layout", "headroom_db", "seed", "model", "steps",
                "guidance", "sources"}
@@ -201,6 +205,13 @@ def scene_from_dict(data: Any, base_dir: str | os.PathLike = ".", root: str | os
     raw_sources = data.get("sources")
     if not isinstance(raw_sources, list) or not raw_sources:
         raise SceneError("sources: expected a non-empty list of sources")
+    if len(raw_sources) > MAX_SOURCES:
+        raise SceneError(f"sources: {len(raw_sources)} sources; a scene takes at most {MAX_SOURCES} (mix groups of "
+                         "them into stems first)")
+    if len(raw_sources) * duration > MAX_SOURCE_SECONDS:
+        raise SceneError(f"sources: {len(raw_sources)} sources x {duration:g} s = {len(raw_sources) * duration:g} s of "
+                         f"audio to render; a scene takes at most {MAX_SOURCE_SECONDS:g} s (fewer sources or a "
+                         "shorter duration)")
     sources = tuple(
         _source(raw, i, duration, base_dir, root) for i, raw in enumerate(raw_sources)
     )
