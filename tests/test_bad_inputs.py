@@ -127,3 +127,53 @@ def test_item_4_output_paths_are_checked_before_the_work(tmp_path, capsys, probl
                  ["render", tmp_path / "in.wav", "--to", "stereo", "-o", target, "--layout", "fuma"]):
         one_line_exit_2(argv, capsys, match)
     assert (tmp_path / "taken.wav").is_dir() and not list((tmp_path / "taken.wav").iterdir())
+
+
+def test_item_7_text_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path, capsys):
+    bad = "caption\n".encode() + "caf\xe9 sounds\n".encode("latin-1")
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_bytes(b'{"prompt": "ok"}\n' + '{"prompt": "caf\xe9"}\n'.encode("latin-1"))
+    one_line_exit_2(["generate", "--prompts", prompts, "--model", tmp_path, "-o", tmp_path / "out"], capsys,
+                    "line 2: not UTF-8 text")
+    config = tmp_path / "c.yaml"
+    config.write_bytes(bad)
+    one_line_exit_2(["train", "autoencoder", "--config", config, "--data", tmp_path, "--out", tmp_path / "run"],
+                    capsys, "not UTF-8")
+    csv = tmp_path / "clotho_captions_development.csv"
+    csv.write_bytes(b"file_name,caption_1\n" + "a.wav,caf\xe9\n".encode("latin-1"))
+    (tmp_path / "audio").mkdir()
+    one_line_exit_2(["dataset", "build", "--source", f"clotho:{csv}:{tmp_path / 'audio'}", "--out",
+                     tmp_path / "ds"], capsys, "not UTF-8")
+    from sonicmotion.evaluation.sets import load_prompts
+
+    with pytest.raises(SonicMotionError, match="line 2: not UTF-8"):
+        load_prompts(prompts)
+
+
+def test_item_9_numbers_are_checked_where_they_are_read(tmp_path, capsys):
+    write_source(tmp_path / "in.wav", 3.0)
+    out = tmp_path / "o.wav"
+    for argv, match in [
+        (["generate", "x", "--model", tmp_path, "-o", out, "--batch-size", "0"], "must be at least 1"),
+        (["train", "diffusion", "--config", "parametric-tiny", "--autoencoder", "patch:64", "--data", tmp_path,
+          "--out", tmp_path / "r", "--steps", "0"], "must be at least 1"),
+        (["train", "diffusion", "--config", "parametric-tiny", "--autoencoder", "patch:64", "--data", tmp_path,
+          "--out", tmp_path / "r", "--checkpoint-every", "0"], "must be at least 1"),
+        (["dataset", "build", "--source", "x", "--out", tmp_path / "d", "--min-seconds", "nan"], "finite"),
+        (["dataset", "verify", tmp_path, "--tolerance", "-1"], "must be positive"),
+        (["dataset", "verify", tmp_path, "--tolerance", "nan"], "finite"),
+        (["spatialize", tmp_path / "in.wav", "-o", out, "--azimuth", "0", "--duration", "1e7"], "longer than"),
+        (["spatialize", tmp_path / "in.wav", "-o", out, "--keyframes", "0:0:0;100:90:0"], "beyond the clip"),
+        (["evaluate", "autoencoder", "--checkpoint", "patch:64", "--data", tmp_path, "--out", tmp_path / "m.json",
+          "--device", "banana"], "--device 'banana'"),
+    ]:
+        one_line_exit_2(argv, capsys, match)
+    assert not out.exists()
+    prompts = tmp_path / "p.jsonl"
+    for row, match in [('{"prompt": "x", "seconds": "long"}', '"seconds" must be a number'),
+                       ('{"prompt": "x", "trajectory": 5}', '"trajectory" must be an object')]:
+        prompts.write_text(row + "\n")
+        one_line_exit_2(["generate", "--prompts", prompts, "--model", tmp_path, "-o", tmp_path / "g"], capsys, match)
+    from sonicmotion.yaml_config import parse_yaml
+
+    assert parse_yaml("steps: 1e9\nlr: 1e-4\nname: 1e") == {"steps": 1e9, "lr": 1e-4, "name": "1e"}

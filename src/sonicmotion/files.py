@@ -80,3 +80,18 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return a.resolve() == b.resolve()
+
+
+def read_text(path: str | os.PathLike, what: str = "file") -> str:
+    """A text file as UTF-8; anything else is one line naming the file and the line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SonicMotionError(f"{what} {str(path)!r}: cannot read it ({err.strerror})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise SonicMotionError(f"{what} {str(path)!r}, line {line}: not UTF-8 text (byte 0x{data[err.start]:02x}); "
+                               "save it as UTF-8") from None

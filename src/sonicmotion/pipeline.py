@@ -142,10 +142,17 @@ class SonicMotionPipeline:
         from sonicmotion.models.text import load_text_encoder
 
         folder = pipeline_dir(path)
+        from sonicmotion.files import read_text
+
         try:
-            description = json.loads((folder / CONFIG_FILE).read_text())
+            description = json.loads(read_text(folder / CONFIG_FILE, "pipeline file"))
         except json.JSONDecodeError as err:
             raise SonicMotionError(f"{folder / CONFIG_FILE}: not valid JSON ({err})") from None
+        if not isinstance(description, dict):
+            raise SonicMotionError(f"{folder / CONFIG_FILE}: expected a JSON object, got {type(description).__name__}")
+        for key in ("model", "pretransform", "latent_channels"):
+            if key not in description:
+                raise SonicMotionError(f"{folder / CONFIG_FILE}: lacks {key!r}; re-save the pipeline")
         if description.get("format") != FORMAT:
             raise SonicMotionError(f"{folder}: not a SonicMotion diffusion pipeline (format {description.get('format')!r})")
         if description.get("format_version") != FORMAT_VERSION:

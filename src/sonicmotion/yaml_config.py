@@ -116,14 +116,34 @@ def renamed_batch_size(data: dict, where: str) -> None:
         )
 
 
+def parse_yaml(text: str):
+    """YAML as people write it: ``1e9`` and ``1e-4`` are numbers (PyYAML's safe loader, which
+    follows YAML 1.1, reads a float without a dot as a string)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+        list("-+0123456789."),
+    )
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_yaml(path: str | os.PathLike) -> dict:
     import yaml
+
+    from sonicmotion.files import read_text
 
     path = Path(path)
     if not path.is_file():
         raise SonicMotionError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(read_text(path, "config file"))
     except yaml.YAMLError as err:
         raise SonicMotionError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):

@@ -271,6 +271,5 @@ def test_stats_and_merge_commands(reference, tmp_path, capsys):
     assert "train/clotho/moving" in printed and (tmp_path / "plots" / "angles.png").stat().st_size > 1000
     assert main(["dataset", "merge", str(out)]) == 2
     assert "no parts to merge" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_:
-        main(["dataset", "build", "--out", str(tmp_path / "x"), "--shard", "3/2"])
-    assert exit_.value.code == 2 and "need 0 <= i < N" in capsys.readouterr().err
+    assert main(["dataset", "build", "--out", str(tmp_path / "x"), "--shard", "3/2"]) == 2
+    assert "need 0 <= i < N" in capsys.readouterr().err

@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a flag argparse refused (one line, status 2)
+        return done.code if isinstance(done.code, int) else 0
     try:
         return int(args.run(args) or 0)
     except SonicMotionError as err:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sonicmotion.cli.options import example_epilog
+from sonicmotion.cli.options import example_epilog, non_negative_int, positive_int
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import check_output_file, check_output_folder
 
@@ -37,11 +37,13 @@ def resolve_shards(paths: list[str], split: str | None) -> list[Path]:
 def _device(name: str) -> str:
     import torch
 
+    from sonicmotion.evaluation.embeddings import check_device
+
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SonicMotionError(f"--device {name}: no CUDA device here")
-    return name
+    return check_device(name)
 
 
 def _read_samples(shards: list[Path]):
@@ -80,12 +82,12 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
                    help="validation shards or dataset folders (their 'validation' split); logged every validate_every steps")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
-    p.add_argument("--max-steps", type=int, help="override training.max_steps")
-    p.add_argument("--batch-size", type=int, help="override training.global_batch_size (samples per optimizer step, "
+    p.add_argument("--max-steps", type=positive_int, help="override training.max_steps")
+    p.add_argument("--batch-size", type=positive_int, help="override training.global_batch_size (samples per optimizer step, "
                    "all processes together)")
-    p.add_argument("--gradient-accumulation-steps", type=int, metavar="N",
+    p.add_argument("--gradient-accumulation-steps", type=positive_int, metavar="N",
                    help="override training.gradient_accumulation_steps")
-    p.add_argument("--num-workers", type=int, help="override training.num_workers")
+    p.add_argument("--num-workers", type=non_negative_int, help="override training.num_workers")
     p.add_argument("--seed", type=int, help="override training.seed")
     p.add_argument("--strict-eq2", action="store_true", help="train by the paper's Eq. 2 only (no spatial term)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -167,9 +169,9 @@ def register_evaluate(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True, metavar="SHARDS", help=".tar shards or dataset folders")
     p.add_argument("--split", default="test", help="split folder to use in dataset folders (default test)")
     p.add_argument("--out", required=True, help="metrics JSON file")
-    p.add_argument("--limit", type=int, help="evaluate at most N clips")
+    p.add_argument("--limit", type=positive_int, help="evaluate at most N clips")
     p.add_argument("--weights", choices=["ema", "generator"], default="ema", help="which weights of a run (default ema)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run_evaluate)
@@ -177,6 +179,7 @@ def register_evaluate(subcommands: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, (".json",))
+    device = _device(args.device)
     if args.limit is not None and args.limit < 1:
         raise SonicMotionError("--limit must be >= 1")
     shards = resolve_shards(args.data, args.split)
@@ -186,7 +189,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     model, _ = load_pretransform(args.checkpoint, weights=args.weights)
     metrics = evaluate_autoencoder(model, _read_samples(shards), limit=args.limit, batch_size=args.batch_size,
-                                   device=_device(args.device), progress=not args.quiet)
+                                   device=device, progress=not args.quiet)
     report = metrics.to_dict()
     report.update(checkpoint=str(args.checkpoint), weights=args.weights, data=[str(s) for s in shards])
     with atomic_path(out) as tmp:
@@ -218,8 +221,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="splits to encode from dataset folders (default train validation test; missing ones skipped)")
     p.add_argument("--out", required=True, help="latent dataset folder")
     p.add_argument("--weights", choices=["ema", "generator"], default="ema")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--frame-multiple", type=int, default=16,
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--frame-multiple", type=positive_int, default=16,
                    help="pad clips to a multiple of this many latent frames, as the diffusion config's "
                         "model.frame_multiple (default 16: 10 s at ratio 2048 -> 80 frames)")
     p.add_argument("--device", default="auto")
@@ -229,6 +232,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_encode_latents(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out)
+    device = _device(args.device)
     shards: list[Path] = []
     for raw in args.data:
         path = Path(raw)
@@ -250,7 +254,7 @@ def run_encode_latents(args: argparse.Namespace) -> int:
     if args.frame_multiple < 1:
         raise SonicMotionError(f"--frame-multiple must be >= 1, got {args.frame_multiple}")
     counts = encode_shards(model, shards, out, read_shard, str(args.autoencoder), batch_size=args.batch_size,
-                           device=_device(args.device), progress=not args.quiet, frame_multiple=args.frame_multiple)
+                           device=device, progress=not args.quiet, frame_multiple=args.frame_multiple)
     print(f"{counts['samples']} clips in {counts['shards_written']} new shard(s), "
           f"{counts['shards_skipped']} already done; latents in {out}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from sonicmotion.cli.options import example_epilog
+from sonicmotion.cli.options import example_epilog, positive_float
 from sonicmotion.errors import SonicMotionError
 
 SOURCE_HELP = """\
@@ -79,7 +79,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="build only part i of N (every N-th shard), e.g. one SLURM array task")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build in --out")
     p.add_argument("--limit", type=_positive, help="at most N sources per split (a quick sample)")
-    p.add_argument("--min-seconds", type=float, default=1.0,
+    p.add_argument("--min-seconds", type=positive_float, default=1.0,
                    help="skip sources with less sound than this after trimming silence (default 1.0)")
     p.add_argument("--rephraser", metavar="SPEC",
                    help="LLM rephrasing: transformers:LOCAL_MODEL_DIR or http://HOST:PORT/v1[#MODEL] "
@@ -109,7 +109,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("dir", help="dataset folder")
-    p.add_argument("--tolerance", type=float, default=2.0, help="max mean delta angle per sample, degrees (default 2)")
+    p.add_argument("--tolerance", type=positive_float, default=2.0, help="max mean delta angle per sample, degrees (default 2)")
     p.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
     p.add_argument("--max-shards", type=_positive, help="check only the first N shards")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sonicmotion.cli.options import example_epilog
+from sonicmotion.cli.options import example_epilog, positive_int
 from sonicmotion.errors import SonicMotionError
 
 MODELS_HELP = """\
@@ -60,7 +60,7 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", help="embedding cache (default ~/.cache/sonicmotion/embeddings)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--layout", choices=["fuma", "ambix"], help="layout of files that do not record one")
-    p.add_argument("--workers", type=int, help="processes for the spatial errors (default: CPU count, at most 8)")
+    p.add_argument("--workers", type=positive_int, help="processes for the spatial errors (default: CPU count, at most 8)")
     p.add_argument("--seed", type=int, default=0, help="torch seed set before each model loads (default 0)")
     p.add_argument("--device", default="cpu", help="torch device for the embedding models, e.g. cuda (default cpu)")
     p.add_argument("--name", help="row name in tables (default: the generated folder's name)")
@@ -101,7 +101,7 @@ def register_prompts(evaluate_subcommands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, help="built dataset folder (index.parquet)")
     p.add_argument("--split", default="test", help="split to take samples from (default test)")
-    p.add_argument("--limit", type=int, help="only the first N samples (by key)")
+    p.add_argument("--limit", type=positive_int, help="only the first N samples (by key)")
     p.add_argument("--out", required=True, help="folder for the three prompt files (created)")
     p.set_defaults(run=run_prompts)
 

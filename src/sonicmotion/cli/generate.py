@@ -10,7 +10,10 @@ from sonicmotion.cli.options import (
     TRAJECTORY_HELP,
     add_trajectory_arguments,
     example_epilog,
+    finite_float,
     has_trajectory,
+    positive_float,
+    positive_int,
     trajectory_from_args,
 )
 from sonicmotion.errors import SonicMotionError
@@ -47,12 +50,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="file of prompts: JSONL objects {id, prompt, [caption], [trajectory], [seconds]} or one prompt per line",
     )
     p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output channel layout (default fuma)")
-    p.add_argument("--seconds", type=float, default=10.0, help="clip length in seconds (default 10)")
-    p.add_argument("--steps", type=int, default=50, help="sampling steps (default 50)")
-    p.add_argument("--guidance", type=float, default=7.0, help="classifier-free guidance scale (default 7; 1 = off)")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="clip length in seconds (default 10)")
+    p.add_argument("--steps", type=positive_int, default=50, help="sampling steps (default 50)")
+    p.add_argument("--guidance", type=finite_float, default=7.0, help="classifier-free guidance scale (default 7; 1 = off)")
     p.add_argument("--sampler", choices=["dpmpp-2m", "ddim"], default="dpmpp-2m", help="sampler (default dpmpp-2m)")
     p.add_argument("--seed", type=int, default=0, help="random seed (clip i of --prompts uses seed + i)")
-    p.add_argument("--batch-size", type=int, default=8, help="clips generated together (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="clips generated together (default 8)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--pin-path", action="store_true",
                    help="parametric latent only: fix the generated direction to the requested path at every "
@@ -65,7 +68,9 @@ def _read_prompts(path: Path) -> list[dict]:
     if not path.is_file():
         raise SonicMotionError(f"prompts file {str(path)!r} not found")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    from sonicmotion.files import read_text
+
+    for number, line in enumerate(read_text(path, "prompts file").splitlines(), 1):
         if not line.strip():
             continue
         if line.lstrip().startswith("{"):
@@ -73,8 +78,15 @@ def _read_prompts(path: Path) -> list[dict]:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise SonicMotionError(f"{path}:{number}: not valid JSON ({err.msg})") from None
-            if not isinstance(row.get("prompt"), str):
+            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
                 raise SonicMotionError(f"{path}:{number}: needs a \"prompt\" string")
+            seconds = row.get("seconds")
+            if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                        or not 0 < seconds <= 600):
+                raise SonicMotionError(f"{path}:{number}: \"seconds\" must be a number in (0, 600], got {seconds!r}")
+            if row.get("trajectory") is not None and not isinstance(row["trajectory"], dict):
+                raise SonicMotionError(f"{path}:{number}: \"trajectory\" must be an object (Trajectory.to_dict()), "
+                                       f"got {row['trajectory']!r}")
         else:
             row = {"prompt": line.strip()}
         row.setdefault("id", f"{len(rows):06d}")
@@ -98,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
     if not (np.isfinite(args.seconds) and args.seconds > 0):
         raise SonicMotionError(f"--seconds must be a positive number, got {args.seconds:g}")
     trajectory = trajectory_from_args(args, args.seconds)
+    if args.device is not None:
+        from sonicmotion.evaluation.embeddings import check_device
+
+        check_device(args.device)
     from sonicmotion.files import check_output_file, check_output_folder
 
     out = Path(args.out)

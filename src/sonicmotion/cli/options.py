@@ -17,18 +17,57 @@ between --move-start and --move-end seconds (default: the whole clip). Or give
 --keyframes "t:az:el;t:az:el:cw;..." for any path."""
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _parse(text, int, "a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _parse(text, int, "a whole number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (no nan, no inf)."""
+    value = _parse(text, float, "a number")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _parse(text: str, kind: type, what: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
 def add_trajectory_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     group = parser.add_argument_group("trajectory (degrees, seconds)")
-    group.add_argument("--azimuth", type=float, help="(start) azimuth in degrees")
-    group.add_argument("--elevation", type=float, default=None, help="(start) elevation in degrees (default 0)")
-    group.add_argument("--to-azimuth", type=float, help="end azimuth of a linear move")
-    group.add_argument("--to-elevation", type=float, help="end elevation of a linear move")
+    group.add_argument("--azimuth", type=finite_float, help="(start) azimuth in degrees")
+    group.add_argument("--elevation", type=finite_float, default=None, help="(start) elevation in degrees (default 0)")
+    group.add_argument("--to-azimuth", type=finite_float, help="end azimuth of a linear move")
+    group.add_argument("--to-elevation", type=finite_float, help="end elevation of a linear move")
     group.add_argument(
         "--direction", choices=["cw", "ccw", "shortest"], default="shortest",
         help="azimuth travel direction of a move (default: the shorter way)",
     )
-    group.add_argument("--move-start", type=float, help="seconds at which the move begins (default 0)")
-    group.add_argument("--move-end", type=float, help="seconds at which the move ends (default: clip end)")
+    group.add_argument("--move-start", type=finite_float, help="seconds at which the move begins (default 0)")
+    group.add_argument("--move-end", type=finite_float, help="seconds at which the move ends (default: clip end)")
     group.add_argument("--keyframes", help='path as "t:az:el[:cw|ccw];..." (instead of the flags above)')
     parser.set_defaults(_trajectory_required=required)
 
@@ -43,7 +82,12 @@ def trajectory_from_args(args: argparse.Namespace, duration: float) -> Trajector
     if args.keyframes is not None:
         if args.azimuth is not None or args.elevation is not None or any(f is not None for f in move_flags):
             raise SonicMotionError("--keyframes cannot be combined with --azimuth/--elevation/--to-*/--move-*")
-        return Trajectory.parse_keyframes(args.keyframes)
+        path = Trajectory.parse_keyframes(args.keyframes)
+        last = path.keyframes[-1].time
+        if last > duration + 1e-9:  # as scene files refuse it: the end of the path would never be heard
+            raise SonicMotionError(f"--keyframes: the last keyframe at {last:g} s lies beyond the clip's "
+                                   f"{duration:g} s; give --duration or earlier keyframes")
+        return path
     if args.azimuth is None:
         if args.elevation is not None or any(f is not None for f in move_flags):
             raise SonicMotionError("give --azimuth (the start position) with the other trajectory flags")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sonicmotion.cli.options import add_layout_argument, example_epilog
+from sonicmotion.cli.options import add_layout_argument, example_epilog, finite_float, positive_int
 from sonicmotion.cli.spatial import check_output
 from sonicmotion.errors import SonicMotionError
 
@@ -29,7 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="2-channel output (.wav or .flac)")
     p.add_argument("--to", required=True, choices=["binaural", "stereo", "uhj"], help="rendering")
     p.add_argument("--hrtf", help="SOFA file of measured HRIRs (binaural only)")
-    p.add_argument("--sample-rate", type=int, help="output sample rate in Hz (default: the input's)")
+    p.add_argument("--sample-rate", type=positive_int, help="output sample rate in Hz (default: the input's)")
     add_layout_argument(p)
     p.set_defaults(run=run_render)
 
@@ -49,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output .wav (ambix-wav) or .mov (mov)")
     p.add_argument("--format", default="ambix-wav", choices=["ambix-wav", "mov"], help="(default ambix-wav)")
     p.add_argument("--video", help="mov only: a 360° video to put the spatial audio beside (needs ffmpeg)")
-    p.add_argument("--gain-db", type=float, default=0.0, help="gain applied before export, in dB (default 0)")
+    p.add_argument("--gain-db", type=finite_float, default=0.0, help="gain applied before export, in dB (default 0)")
     add_layout_argument(p)
     p.set_defaults(run=run_export)
 

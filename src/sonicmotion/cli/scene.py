@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from sonicmotion.cli.options import example_epilog
+from sonicmotion.cli.options import example_epilog, positive_float
 from sonicmotion.cli.spatial import check_output
 from sonicmotion.errors import SonicMotionError
 
@@ -62,7 +62,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="diffusion model folder for prompt sources (without it: file sources only)")
     p.add_argument("--workspace", default="studio-workspace",
                    help="folder for uploads, the scene and results (created if missing; default studio-workspace)")
-    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload in MB (default 50)")
+    p.add_argument("--max-upload-mb", type=positive_float, default=50.0, help="largest upload in MB (default 50)")
     p.set_defaults(run=run_studio)
 
 

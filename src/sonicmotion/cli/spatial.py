@@ -15,6 +15,9 @@ from sonicmotion.cli.options import (
     add_layout_argument,
     add_trajectory_arguments,
     example_epilog,
+    finite_float,
+    positive_float,
+    positive_int,
     trajectory_from_args,
 )
 from sonicmotion.errors import SonicMotionError
@@ -32,6 +35,7 @@ from sonicmotion.spatial.encode import direction_gains
 from sonicmotion.spatial.regions import describe_direction
 
 FOA_SUFFIXES = (".wav", ".flac")
+MAX_SECONDS = 600.0  # the longest clip spatialize writes (as scenes)
 
 
 def check_output(path: str, suffixes: tuple[str, ...] = FOA_SUFFIXES, inputs: tuple[str, ...] = ()) -> Path:
@@ -59,8 +63,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="FOA output file (.wav or .flac)")
     add_trajectory_arguments(p)
     p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output layout (default fuma)")
-    p.add_argument("--duration", type=float, help="loop or truncate to this many seconds")
-    p.add_argument("--sample-rate", type=int, default=16000, help="output sample rate in Hz (default 16000)")
+    p.add_argument("--duration", type=positive_float, help="loop or truncate to this many seconds")
+    p.add_argument("--sample-rate", type=positive_int, default=16000, help="output sample rate in Hz (default 16000)")
     p.set_defaults(run=run_spatialize)
 
     p = commands.add_parser(
@@ -111,19 +115,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", help="4-channel FOA file")
     p.add_argument("output", help="output file (.wav or .flac), same layout as the input")
-    p.add_argument("--yaw", type=float, required=True, help="degrees")
-    p.add_argument("--pitch", type=float, default=0.0, help="degrees (default 0)")
-    p.add_argument("--roll", type=float, default=0.0, help="degrees (default 0)")
+    p.add_argument("--yaw", type=finite_float, required=True, help="degrees")
+    p.add_argument("--pitch", type=finite_float, default=0.0, help="degrees (default 0)")
+    p.add_argument("--roll", type=finite_float, default=0.0, help="degrees (default 0)")
     add_layout_argument(p)
     p.set_defaults(run=run_rotate)
 
 
 def run_spatialize(args: argparse.Namespace) -> int:
     out = check_output(args.output, inputs=(args.input,))
-    if args.sample_rate <= 0:
-        raise SonicMotionError(f"--sample-rate must be positive, got {args.sample_rate}")
-    if args.duration is not None and not args.duration > 0:
-        raise SonicMotionError(f"--duration must be positive seconds, got {args.duration}")
+    if not 1000 <= args.sample_rate <= 384_000:
+        raise SonicMotionError(f"--sample-rate must lie in 1000..384000 Hz, got {args.sample_rate}")
+    if args.duration is not None and args.duration > MAX_SECONDS:
+        raise SonicMotionError(f"--duration {args.duration:g} s is longer than the {MAX_SECONDS:g} s this command "
+                               "writes")
     audio = read_audio(args.input)
     mono = downmix(audio.samples)
     mono = resample(mono, audio.sample_rate, args.sample_rate)

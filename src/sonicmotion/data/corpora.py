@@ -23,6 +23,7 @@ row (no caption, no audio file, an id seen twice) is skipped with its reason.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -119,7 +120,9 @@ def _check_dir(path: str) -> None:
 
 
 def _read_csv(path: str, required: tuple[str, ...]) -> tuple[list[str], list[dict[str, str]]]:
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    from sonicmotion.files import read_text
+
+    with io.StringIO(read_text(path, "captions CSV"), newline="") as handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in required if c not in header]
@@ -200,9 +203,10 @@ def read_wavcaps(spec: SourceSpec) -> tuple[list[Source], list[Skipped]]:
     _check_dir(spec.audio_dir)
     split = normalise_split(spec.options.get("split", "train"), spec.file)
     try:
-        with open(spec.file, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        from sonicmotion.files import read_text
+
+        data = json.loads(read_text(spec.file, "WavCaps JSON"))
+    except json.JSONDecodeError as err:
         raise SonicMotionError(f"{spec.file}: not valid JSON ({err})") from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise SonicMotionError(f'{spec.file}: expected a JSON object {{"data": [{{"id", "caption", ...}}]}}')
@@ -234,7 +238,9 @@ def read_wavcaps(spec: SourceSpec) -> tuple[list[Source], list[Skipped]]:
 def _manifest_rows(path: str) -> list[dict]:
     if path.endswith((".jsonl", ".json")):
         rows = []
-        with open(path, encoding="utf-8") as handle:
+        from sonicmotion.files import read_text
+
+        with io.StringIO(read_text(path, "manifest")) as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
                     try:

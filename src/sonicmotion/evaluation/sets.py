@@ -211,7 +211,9 @@ def load_prompts(path: str | os.PathLike) -> dict[str, Prompt]:
     if not path.is_file():
         raise SonicMotionError(f"prompts file {str(path)!r} does not exist")
     prompts: dict[str, Prompt] = {}
-    with open(path, encoding="utf-8") as f:
+    from sonicmotion.files import read_text
+
+    with io.StringIO(read_text(path, "prompts file")) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -236,6 +238,9 @@ def load_prompts(path: str | os.PathLike) -> dict[str, Prompt]:
                 except SonicMotionError as err:
                     raise SonicMotionError(f"{where}: {err}") from None
             seconds = row.get("seconds")
+            if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                        or not 0 < seconds < float("inf")):
+                raise SonicMotionError(f"{where}: 'seconds' must be a positive number, got {seconds!r}")
             prompts[row["id"]] = Prompt(row["id"], row["prompt"], row["caption"], trajectory,
                                         None if seconds is None else float(seconds))
     if not prompts:

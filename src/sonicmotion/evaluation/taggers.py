@@ -24,10 +24,13 @@ def load_config(cls: type, path: str | Path) -> Any:
     """A frozen dataclass ``cls`` from a YAML file; unknown or missing keys are errors."""
     import yaml
 
+    from sonicmotion.files import read_text
+    from sonicmotion.yaml_config import parse_yaml
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
+        data = parse_yaml(read_text(path, "config file")) or {}
+    except yaml.YAMLError as err:
         raise SonicMotionError(f"{path}: cannot read config ({err})") from None
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)

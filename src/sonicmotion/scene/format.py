@@ -156,12 +156,15 @@ def load_scene(path: str | os.PathLike, root: str | os.PathLike | None = None) -
     path = Path(path)
     if not path.is_file():
         raise SceneError(f"{path}: no such scene file")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    from sonicmotion.files import read_text
+    from sonicmotion.yaml_config import parse_yaml
+
+    text = read_text(path, "scene file")
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = parse_yaml(text)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
