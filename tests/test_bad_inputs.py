@@ -177,3 +177,35 @@ def test_item_9_numbers_are_checked_where_they_are_read(tmp_path, capsys):
     from sonicmotion.yaml_config import parse_yaml
 
     assert parse_yaml("steps: 1e9\nlr: 1e-4\nname: 1e") == {"steps": 1e9, "lr": 1e-4, "name": "1e"}
+
+
+def test_item_13_renders_and_weights_are_the_same_bytes_every_run(tmp_path):
+    import subprocess
+    import sys
+
+    from sonicmotion.spatial import Trajectory, encode_foa, write_foa
+
+    foa = encode_foa((0.1 * np.random.default_rng(1).standard_normal(8000)).astype(np.float32), 16000,
+                     Trajectory.static(40, 10))
+    write_foa(tmp_path / "in.wav", foa, 16000, "fuma")
+    outputs = []
+    for run in range(2):
+        out = tmp_path / f"b{run}.wav"
+        assert main(["render", str(tmp_path / "in.wav"), "--to", "binaural", "-o", str(out)]) == 0
+        outputs.append(out.read_bytes())
+        time.sleep(1.1)  # the PEAK chunk's timestamp has one-second resolution
+    assert outputs[0] == outputs[1]
+    # Safetensors metadata: written by two processes (different hash seeds), identical bytes.
+    script = ("import sys, torch; from sonicmotion.files import write_safetensors; "
+              "write_safetensors(sys.argv[1], {'b': torch.ones(3), 'a': torch.zeros(2)}, "
+              "{k: str(i) for i, k in enumerate('zyxwvutsrq')})")
+    files = []
+    for seed in ("1", "2"):
+        path = tmp_path / f"w{seed}.safetensors"
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True, env={"PYTHONHASHSEED": seed,
+                       "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)})
+        files.append(path.read_bytes())
+    assert files[0] == files[1]
+    from safetensors.torch import load_file
+
+    assert load_file(str(tmp_path / "w1.safetensors"))["b"].tolist() == [1.0, 1.0, 1.0]

@@ -116,6 +116,17 @@ def fit_length(samples: np.ndarray, num_samples: int) -> np.ndarray:
     return np.concatenate([samples] * repeats, axis=-1)[..., :num_samples]
 
 
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # from libsndfile's sndfile.h
+
+
+def omit_peak_chunk(f: sf.SoundFile) -> None:
+    """libsndfile stamps the PEAK chunk of float WAVs with the wall-clock time; leaving
+    the chunk out makes the same samples give the same bytes (reproducible renders)."""
+    snd, ffi = getattr(sf, "_snd", None), getattr(sf, "_ffi", None)
+    if snd is not None and ffi is not None:
+        snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, snd.SF_FALSE)
+
+
 def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
     """Write (channels, n) audio atomically: WAV as 32-bit float, FLAC as 24-bit (refusing
     to clip). Not for FOA, whose files must record their layout (see spatial.io)."""
@@ -132,8 +143,10 @@ def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) 
     if suffix == ".flac" and peak > 1.0:
         raise SonicMotionError(f"{path}: peak {peak:.3f} would clip in FLAC; write .wav (32-bit float)")
     with atomic_path(path) as tmp:
-        sf.write(tmp, np.ascontiguousarray(samples.T, dtype=np.float32), int(sample_rate),
-                 subtype=subtypes[suffix], format=suffix[1:].upper())
+        with sf.SoundFile(tmp, "w", int(sample_rate), samples.shape[0], subtypes[suffix],
+                          format=suffix[1:].upper()) as f:
+            omit_peak_chunk(f)
+            f.write(np.ascontiguousarray(samples.T, dtype=np.float32))
 
 
 SILENCE_DB = -60.0  # dBFS RMS over a frame: quieter frames count as silence

@@ -95,3 +95,26 @@ def read_text(path: str | os.PathLike, what: str = "file") -> str:
         line = data[: err.start].count(b"\n") + 1
         raise SonicMotionError(f"{what} {str(path)!r}, line {line}: not UTF-8 text (byte 0x{data[err.start]:02x}); "
                                "save it as UTF-8") from None
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> Path:
+    """Write tensors (and string metadata) as a safetensors file, atomically and byte for byte
+    the same for the same input: the library writes its metadata in hash order, which changes
+    between processes, so the header is rewritten with sorted keys (same length, in place)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "r+b") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size))
+            if "__metadata__" in header:
+                header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+            text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            if len(text) <= size:  # always, for the same content; otherwise keep the library's header
+                f.seek(8)
+                f.write(text + b" " * (size - len(text)))
+    return path

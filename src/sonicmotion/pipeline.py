@@ -85,7 +85,7 @@ class SonicMotionPipeline:
     # -- persistence ----------------------------------------------------------------
     def save_pretrained(self, path: str | Path) -> Path:
         """Write the pipeline folder (created or replaced as a whole, never half-written)."""
-        from safetensors.torch import save_file
+        from sonicmotion.files import write_safetensors
 
         path = Path(path)
         if not path.parent.is_dir():
@@ -108,7 +108,7 @@ class SonicMotionPipeline:
                     shutil.copy2(source, target / source.name)
                 info = {"type": "autoencoder", "path": AUTOENCODER_DIR + ("" if source.is_dir() else f"/{source.name}")}
             state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-            save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": FORMAT})
+            write_safetensors(staging / WEIGHTS_FILE, state, {"format": FORMAT})
             description = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,

@@ -230,15 +230,12 @@ def save_autoencoder(model: SpatialAutoencoder, path: str | os.PathLike, extra: 
     """Write weights and config to one self-describing safetensors file (atomically)."""
     import json
 
-    from safetensors.torch import save_file
-
-    from sonicmotion.files import atomic_path
+    from sonicmotion.files import write_safetensors
 
     metadata = {"format": WEIGHTS_FORMAT, "config": json.dumps(model.config.to_dict())}
     metadata.update({k: str(v) for k, v in (extra or {}).items()})
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    write_safetensors(path, tensors, metadata)
 
 
 def autoencoder_weights_file(run_dir_or_checkpoint: str | os.PathLike, weights: str = "ema") -> Path:

@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from sonicmotion import __version__
-from sonicmotion.audio import read_audio
+from sonicmotion.audio import omit_peak_chunk, read_audio
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
 from sonicmotion.spatial.layout import ChannelLayout, check_foa, get_layout
@@ -76,17 +76,6 @@ def read_foa(path: str | os.PathLike, layout: str | ChannelLayout | None = None)
     return FoaAudio(audio.samples, audio.sample_rate, recorded or stated)
 
 
-_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # from libsndfile's sndfile.h
-
-
-def _omit_peak_chunk(f: sf.SoundFile) -> None:
-    """libsndfile stamps the PEAK chunk of float WAVs with the wall-clock time; leaving
-    the chunk out makes the same samples give the same bytes (reproducible renders)."""
-    snd, ffi = getattr(sf, "_snd", None), getattr(sf, "_ffi", None)
-    if snd is not None and ffi is not None:
-        snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, ffi.NULL, snd.SF_FALSE)
-
-
 def write_foa(
     path: str | os.PathLike, samples: np.ndarray, sample_rate: int, layout: str | ChannelLayout
 ) -> Path:
@@ -108,7 +97,7 @@ def write_foa(
             tmp, "w", samplerate=int(sample_rate), channels=4, subtype=subtype,
             format=path.suffix[1:].upper(),
         ) as f:
-            _omit_peak_chunk(f)
+            omit_peak_chunk(f)
             f.comment = layout_tag(layout)
             f.software = f"sonicmotion {__version__}"
             f.write(np.ascontiguousarray(samples.T, dtype=np.float32))

@@ -60,7 +60,7 @@ class CheckpointManager:
         metadata: dict[str, str] | None = None,
     ) -> Path:
         """Write one checkpoint atomically and prune old ones; returns its folder."""
-        from safetensors.torch import save_file
+        from sonicmotion.files import write_safetensors
 
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / f"step-{step:09d}"
@@ -70,7 +70,7 @@ class CheckpointManager:
         try:
             for name, tensors in weights.items():
                 plain = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-                save_file(plain, str(partial / f"{name}.safetensors"), metadata=dict(metadata or {}))
+                write_safetensors(partial / f"{name}.safetensors", plain, dict(metadata or {}))
             torch.save(state, partial / STATE_FILE)
             if final.exists():  # re-saving the same step (e.g. final save after a periodic one)
                 shutil.rmtree(final)
