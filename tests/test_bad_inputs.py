@@ -209,3 +209,34 @@ def test_item_13_renders_and_weights_are_the_same_bytes_every_run(tmp_path):
     from safetensors.torch import load_file
 
     assert load_file(str(tmp_path / "w1.safetensors"))["b"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_item_6_a_damaged_sample_in_a_shard_is_skipped_by_name_and_many_stop_the_run(tmp_path, capsys):
+    import io
+    import tarfile
+
+    from sonicmotion.data import loader
+    from sonicmotion.data.loader import FoaShardDataset
+    from sonicmotion.training.batches import TrainingBatches, plan_batches
+    from sonicmotion.training.diffusion_data import collate
+    from tests.foa_fixtures import synthetic_sample, write_shards
+
+    (url,) = write_shards(tmp_path, "train", [synthetic_sample(i, 0.25) for i in range(4)], per_shard=4)
+    damaged = tmp_path / "damaged.tar"
+    with tarfile.open(url) as source, tarfile.open(damaged, "w") as target:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()
+            if member.name == "clip0001.flac":
+                data = data[:200]  # a truncated FLAC
+            member.size = len(data)
+            target.addfile(member, io.BytesIO(data))
+    keys = [item["key"] for item in FoaShardDataset([str(damaged)])]
+    assert keys == ["clip0000", "clip0002", "clip0003"]
+    assert "skipped sample 'clip0001'" in capsys.readouterr().err
+    stream = iter(TrainingBatches(lambda epoch: FoaShardDataset([str(damaged)]), plan_batches(3, 1, 1), collate))
+    assert next(stream)[0]["key"] == ["clip0000", "clip0002", "clip0003"]
+    dataset = FoaShardDataset([str(damaged)])
+    dataset.max_bad_samples = 0
+    with pytest.raises(SonicMotionError, match="1 samples could not be read.*dataset verify"):
+        list(dataset)
+    assert loader.MAX_BAD_SAMPLES == 20

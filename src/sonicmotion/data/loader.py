@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import zlib
 from typing import Any, Iterator
 
@@ -28,6 +29,10 @@ try:  # torch is optional for the rest of the package; the loader needs it
 except ImportError:  # pragma: no cover
     torch = None
     IterableDataset = object
+
+
+# Undecodable samples one reader skips in an epoch (each named on stderr) before it stops.
+MAX_BAD_SAMPLES = 20
 
 
 def dataset_shards(root: str | os.PathLike, split: str) -> list[str]:
@@ -79,7 +84,9 @@ class ShardSampleDataset(IterableDataset):
     (or, with fewer shards than consumers, samples are), so one epoch yields every sample
     exactly once over all consumers. Each item carries ``stream_position`` =
     (consumer, consumers, index in that consumer's stream); :meth:`resume_from` skips the
-    items a run has already used, without decoding them. Shuffling and crops depend only on
+    items a run has already used, without decoding them. A sample that cannot be decoded is
+    skipped with a warning naming it; more than ``MAX_BAD_SAMPLES`` in one reader's epoch
+    stop the run with one line. Shuffling and crops depend only on
     ``seed``, the epoch and the sample, so a run is repeatable. Subclasses decode one
     sample in :meth:`_item`.
     """
@@ -111,6 +118,7 @@ class ShardSampleDataset(IterableDataset):
         self.world_size = world_size
         self.epoch = 0
         self.skip: dict[int, int] = {}
+        self.max_bad_samples = MAX_BAD_SAMPLES
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -145,14 +153,27 @@ class ShardSampleDataset(IterableDataset):
         stream = self._samples(consumer, consumers)
         if self.shuffle:
             stream = _shuffled(stream, self.shuffle_buffer, np.random.default_rng((self.seed, self.epoch, consumer, 1)))
-        skip = self.skip.get(consumer, 0)
+        skip, bad = self.skip.get(consumer, 0), 0
         for index, (url, key, group) in enumerate(stream):
             if index < skip:
                 continue
             # Per-sample randomness (crops) comes from the sample's own key, not from the
             # stream, so skipped samples leave the others' crops unchanged.
             rng = np.random.default_rng((self.seed, self.epoch, zlib.crc32(key.encode())))
-            item = self._item(url, key, group, rng)
+            try:
+                item = self._item(url, key, group, rng)
+            except (SonicMotionError, sf.LibsndfileError, RuntimeError, ValueError, KeyError, TypeError) as err:
+                # One damaged sample must not end a long run: name it, count it, go on; many
+                # damaged samples mean damaged data, which is worth stopping for.
+                bad += 1
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                print(f"warning: skipped sample {key!r} of {url}: {reason}", file=sys.stderr, flush=True)
+                if bad > self.max_bad_samples:
+                    raise SonicMotionError(
+                        f"{bad} samples could not be read by one reader this epoch (the last: {key!r} of {url}); "
+                        "check the data with 'sonicmotion dataset verify'"
+                    ) from None
+                continue
             item["stream_position"] = (consumer, consumers, index)
             yield item
 
