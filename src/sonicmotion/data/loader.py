@@ -31,6 +31,10 @@ except ImportError:  # pragma: no cover
     IterableDataset = object
 
 
+class CropTooLong(SonicMotionError):
+    """A crop longer than the clips: a wrong setting, not a damaged sample."""
+
+
 # Undecodable samples one reader skips in an epoch (each named on stderr) before it stops.
 MAX_BAD_SAMPLES = 20
 
@@ -69,7 +73,7 @@ def _decode(
         if crop_seconds is not None:
             length = int(round(crop_seconds * f.samplerate))
             if length > total:
-                raise SonicMotionError(f"crop of {crop_seconds} s is longer than the {total / f.samplerate:g} s clips")
+                raise CropTooLong(f"crop of {crop_seconds} s is longer than the {total / f.samplerate:g} s clips")
             start = int(rng.integers(0, total - length + 1))
             f.seek(start)  # FLAC seeks to the sample: a 2 s crop decodes 2 s, not 10
         audio = f.read(length, dtype="float32", always_2d=True).T
@@ -162,6 +166,8 @@ class ShardSampleDataset(IterableDataset):
             rng = np.random.default_rng((self.seed, self.epoch, zlib.crc32(key.encode())))
             try:
                 item = self._item(url, key, group, rng)
+            except CropTooLong:
+                raise  # the request, not the sample, is wrong
             except (SonicMotionError, sf.LibsndfileError, RuntimeError, ValueError, KeyError, TypeError) as err:
                 # One damaged sample must not end a long run: name it, count it, go on; many
                 # damaged samples mean damaged data, which is worth stopping for.
