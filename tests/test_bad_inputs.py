@@ -240,3 +240,51 @@ def test_item_6_a_damaged_sample_in_a_shard_is_skipped_by_name_and_many_stop_the
     with pytest.raises(SonicMotionError, match="1 samples could not be read.*dataset verify"):
         list(dataset)
     assert loader.MAX_BAD_SAMPLES == 20
+
+
+def test_item_5_damaged_weights_are_one_line_and_a_resume_falls_back_to_an_intact_checkpoint(tmp_path, capsys):
+    import torch
+
+    from sonicmotion.diffusion.config import load_train_config
+    from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
+    from sonicmotion.training.diffusion import DiffusionTrainer
+    from sonicmotion.models.pretransform import load_pretransform
+    from tests.foa_fixtures import fake_factory, synthetic_sample, write_shards
+
+    torch.set_num_threads(1)
+    samples = [synthetic_sample(i, 0.5) for i in range(2)]
+    write_shards(tmp_path / "data", "test", samples)
+    config = override_training(AutoencoderRunConfig.from_yaml("tiny"), global_batch_size=2, crop_seconds=0.25,
+                               checkpoint_every=1, keep_checkpoints=3, log_every=1)
+    run = tmp_path / "ae"
+    AutoencoderTrainer(config, run, ["-"], dataset_factory=fake_factory(samples), progress=False).fit(max_steps=2)
+    latest = run / "checkpoints" / "step-000000002"
+    ema = latest / "ema.safetensors"
+    ema.write_bytes(ema.read_bytes()[:500])  # truncated, as by a full disk
+    one_line_exit_2(["evaluate", "autoencoder", "--checkpoint", run, "--data", tmp_path / "data", "--out",
+                     tmp_path / "m.json"], capsys, "cannot be read")
+    one_line_exit_2(["encode-latents", "--autoencoder", ema, "--data", tmp_path / "data", "--out", tmp_path / "lat"],
+                    capsys, "damaged")
+    resumed = AutoencoderTrainer(config, run, ["-"], dataset_factory=fake_factory(samples), progress=False)
+    resumed.fit(resume=True, max_steps=3)
+    assert "checkpoint step-000000002 is damaged (ema.safetensors does not match its checksum)" in \
+        capsys.readouterr().err
+    from sonicmotion.training.runtime import read_jsonl
+
+    assert [r["step"] for r in read_jsonl(run / "log.jsonl")] == [1, 2, 3]  # step 2 redone from step 1
+
+    # A pipeline folder with damaged weights or a damaged description.
+    dm = load_train_config("parametric-tiny", {"training.steps": 1, "training.global_batch_size": 2})
+    pretransform, info = load_pretransform("parametric:patch:256")
+    DiffusionTrainer(dm, tmp_path / "dm", lambda epoch: samples, pretransform=pretransform, pretransform_info=info,
+                     progress=False).fit()
+    weights = tmp_path / "dm" / "model" / "diffusion.safetensors"
+    weights.write_bytes(weights.read_bytes()[:300])
+    one_line_exit_2(["generate", "a dog", "--model", tmp_path / "dm", "-o", tmp_path / "g.wav", "--azimuth", 0],
+                    capsys, "diffusion weights")
+    description = tmp_path / "dm" / "model" / "pipeline.json"
+    for text, match in (("[1, 2]", "expected a JSON object"), ('{"format": "x"}', "lacks 'model'")):
+        description.write_text(text)
+        one_line_exit_2(["generate", "a dog", "--model", tmp_path / "dm", "-o", tmp_path / "g.wav", "--azimuth",
+                         0], capsys, match)
+    assert not (tmp_path / "g.wav").exists()

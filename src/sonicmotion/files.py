@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sonicmotion.errors import SonicMotionError
 
@@ -118,3 +118,34 @@ def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str
                 f.seek(8)
                 f.write(text + b" " * (size - len(text)))
     return path
+
+
+def read_safetensors(path: str | os.PathLike, what: str = "weights") -> tuple[dict, dict[str, str]]:
+    """(tensors, metadata) of a safetensors file; a missing, truncated or foreign file is one
+    line naming it."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise SonicMotionError(f"{what} {str(path)!r}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {key: f.get_tensor(key) for key in f.keys()}, dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises its own error type, OSError, or RuntimeError
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SonicMotionError(f"{what} {str(path)!r} cannot be read ({reason}): the file is damaged or is not "
+                               "a safetensors file") from None
+
+
+def read_torch_state(path: str | os.PathLike, what: str = "state") -> Any:
+    """A ``torch.save`` file loaded with ``weights_only=True``; an unreadable file is one line."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise SonicMotionError(f"{what} {str(path)!r}: no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a truncated or foreign file
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SonicMotionError(f"{what} {str(path)!r} cannot be read ({reason[:200]}): the file is damaged") from None

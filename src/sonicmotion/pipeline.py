@@ -135,7 +135,7 @@ class SonicMotionPipeline:
         cls, path: str | Path, device: str | torch.device = "cpu", text_encoder=None
     ) -> "SonicMotionPipeline":
         """Load a pipeline folder (or a training run folder holding ``model/``)."""
-        from safetensors.torch import load_file
+        from sonicmotion.files import read_safetensors
 
         from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
         from sonicmotion.models.pretransform import load_pretransform
@@ -180,7 +180,7 @@ class SonicMotionPipeline:
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
             raise SonicMotionError(f"{folder}: missing {WEIGHTS_FILE}")
-        missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+        missing, unexpected = model.load_state_dict(read_safetensors(weights, "diffusion weights")[0], strict=False)
         if missing or unexpected:
             raise SonicMotionError(
                 f"{weights}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"

@@ -89,16 +89,12 @@ class AudioEmbedder(abc.ABC):
 
 
 def _load_state(path: Path) -> dict:
-    import torch
+
+    from sonicmotion.files import read_safetensors, read_torch_state
 
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a bad file
-        raise SonicMotionError(f"{path}: cannot load weights ({str(err).splitlines()[0]})") from None
+        return read_safetensors(path)[0]
+    state = read_torch_state(path, "weights")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # PANNs checkpoints wrap the state dict
     return state

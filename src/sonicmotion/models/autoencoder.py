@@ -260,8 +260,13 @@ def autoencoder_metadata(run_dir_or_checkpoint: str | os.PathLike, weights: str 
     from safetensors import safe_open
 
     path = autoencoder_weights_file(run_dir_or_checkpoint, weights)
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as err:  # safetensors raises its own error type for a damaged file
+        raise SonicMotionError(f"autoencoder weights {str(path)!r} cannot be read "
+                               f"({str(err).splitlines()[0] if str(err) else type(err).__name__}): the file is "
+                               "damaged or is not a safetensors file") from None
     if metadata.get("format") != WEIGHTS_FORMAT:
         raise SonicMotionError(
             f"{path}: not a SonicMotion autoencoder file (format {metadata.get('format')!r}, "
@@ -281,11 +286,12 @@ def load_autoencoder(
     """
     import json
 
-    from safetensors.torch import load_file
+    from sonicmotion.files import read_safetensors
 
     path = autoencoder_weights_file(run_dir_or_checkpoint, weights)
+    tensors, metadata = read_safetensors(path, "autoencoder weights")
     metadata = autoencoder_metadata(path)
     config = AutoencoderConfig.from_dict(json.loads(metadata["config"]), f"{path.name}:config")
     model = SpatialAutoencoder(config)
-    model.load_state_dict(load_file(str(path)))
+    model.load_state_dict(tensors)
     return model.to(device).eval(), config

@@ -6,6 +6,8 @@ Layout of one checkpoint (``CHECKPOINTS/step-000001000/``)::
                          with the run's metadata (format, config) in the header
     state.pt             everything else: optimisers, schedulers, counters, RNG states
                          (plain tensors and containers: loads with ``weights_only=True``)
+    sha256.json          the checksum of each file above; a resume passes over a damaged
+                         checkpoint (with a warning) to the newest intact one
 
 A checkpoint is written to a hidden ``.partial-*`` folder and renamed into place, so an
 interrupted save never leaves a half checkpoint that ``latest()`` would pick; only the
@@ -16,6 +18,8 @@ process resumes its own stream.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import re
@@ -30,6 +34,15 @@ from sonicmotion.errors import SonicMotionError
 
 _NAME = re.compile(r"^step-(\d{9})$")
 STATE_FILE = "state.pt"
+CHECKSUMS_FILE = "sha256.json"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class CheckpointManager:
@@ -52,6 +65,38 @@ class CheckpointManager:
         found = self.checkpoints()
         return found[-1] if found else None
 
+    def latest_intact(self) -> tuple[Path | None, list[str]]:
+        """The newest checkpoint whose files match their recorded sha256, and a warning for
+        each newer one passed over (a crash or a full disk can damage the last save)."""
+        warnings = []
+        for folder in reversed(self.checkpoints()):
+            problem = self.damage(folder)
+            if problem is None:
+                return folder, warnings
+            warnings.append(f"checkpoint {folder.name} is damaged ({problem}); using an earlier one")
+        return None, warnings
+
+    @staticmethod
+    def damage(folder: Path) -> str | None:
+        """Why ``folder`` cannot be trusted, or None if every file matches its checksum (or it
+        was written before checkpoints carried checksums: loading it then says what it lacks)."""
+        sums_path = folder / CHECKSUMS_FILE
+        if not sums_path.is_file():
+            return None
+        try:
+            sums = json.loads(sums_path.read_text())
+        except (OSError, ValueError):
+            return f"{CHECKSUMS_FILE} is unreadable"
+        if not isinstance(sums, dict) or STATE_FILE not in sums:
+            return f"{CHECKSUMS_FILE} lists no {STATE_FILE}"
+        for name, digest in sums.items():
+            path = folder / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if file_sha256(path) != digest:
+                return f"{name} does not match its checksum"
+        return None
+
     def save(
         self,
         step: int,
@@ -72,6 +117,8 @@ class CheckpointManager:
                 plain = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
                 write_safetensors(partial / f"{name}.safetensors", plain, dict(metadata or {}))
             torch.save(state, partial / STATE_FILE)
+            sums = {p.name: file_sha256(p) for p in sorted(partial.iterdir())}
+            (partial / CHECKSUMS_FILE).write_text(json.dumps(sums, indent=1, sort_keys=True) + "\n")
             if final.exists():  # re-saving the same step (e.g. final save after a periodic one)
                 shutil.rmtree(final)
             os.replace(partial, final)
@@ -84,19 +131,21 @@ class CheckpointManager:
 
     @staticmethod
     def load_weights(folder: str | os.PathLike, name: str) -> dict[str, torch.Tensor]:
-        from safetensors.torch import load_file
+        from sonicmotion.files import read_safetensors
 
         path = Path(folder) / f"{name}.safetensors"
         if not path.is_file():
             raise SonicMotionError(f"{folder}: checkpoint has no {name} weights")
-        return load_file(str(path))
+        return read_safetensors(path, f"checkpoint {name} weights")[0]
 
     @staticmethod
     def load_state(folder: str | os.PathLike) -> dict[str, Any]:
         path = Path(folder) / STATE_FILE
         if not path.is_file():
             raise SonicMotionError(f"{folder}: not a checkpoint folder (no {STATE_FILE})")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        from sonicmotion.files import read_torch_state
+
+        return read_torch_state(path, "checkpoint state")
 
 
 def capture_rng_state() -> dict[str, Any]:

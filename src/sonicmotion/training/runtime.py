@@ -8,6 +8,7 @@ launcher set up, and only the main process writes files; the others wait at barr
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,7 +60,13 @@ def resume_run(run_dir: Path, checkpoints, resume: bool, load: Callable[[Path], 
     if latest is not None and not resume:
         raise SonicMotionError(f"{run_dir} already has checkpoints; pass --resume to continue it or choose a new --out")
     if resume and latest is not None:
-        note = load(latest)
+        intact, warnings = checkpoints.latest_intact()
+        if accelerator.is_main_process:
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+        if intact is None:
+            raise SonicMotionError(f"{run_dir}: no intact checkpoint to resume from ({warnings[-1]})")
+        note = load(intact)
         if note and accelerator.is_main_process:
             print(f"note: {note}")
 
