@@ -106,9 +106,9 @@ class Demo:
         _cli(*args)
 
     def prompts(self) -> None:
-        import pyarrow.parquet as pq
+        from sonicmotion.data.report import iter_index
 
-        rows = pq.read_table(self.dataset / "index.parquet").to_pylist()
+        rows = [row for group in iter_index(self.dataset / "index.parquet") for row in group]
         test = sorted((r for r in rows if r["split"] == "test"), key=lambda r: (r["motion"], r["key"]))
         # Alternate static and moving samples so a short list has both.
         static = [r for r in test if r["motion"] == "static"]

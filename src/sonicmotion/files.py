@@ -149,3 +149,25 @@ def read_torch_state(path: str | os.PathLike, what: str = "state") -> Any:
     except Exception as err:  # torch raises many types for a truncated or foreign file
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SonicMotionError(f"{what} {str(path)!r} cannot be read ({reason[:200]}): the file is damaged") from None
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """A UTF-8 JSON file; unreadable, non-UTF-8 or invalid JSON is one line naming the file."""
+    import json
+
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SonicMotionError(f"{what} {str(path)!r}: not valid JSON at line {err.lineno} ({err.msg})") from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's bytes, read in 4 MB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -162,10 +162,10 @@ class SoundLibrary:
 
 
 def _dataset_entries(root: Path) -> list[LibraryEntry]:
-    import pyarrow.parquet as pq
+    from sonicmotion.data.report import iter_index
 
-    rows = pq.read_table(root / "index.parquet", columns=["key", "source_id", "corpus", "split", "captions",
-                                                         "motion", "shard"]).to_pylist()
+    columns = ["key", "source_id", "corpus", "split", "captions", "motion", "shard"]
+    rows = [row for group in iter_index(root / "index.parquet", columns) for row in group]
     entries: dict[str, LibraryEntry] = {}
     for row in sorted(rows, key=lambda r: (r["motion"] != "static", r["key"])):
         source = f"{row['corpus']}:{row['source_id']}"

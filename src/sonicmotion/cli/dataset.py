@@ -165,7 +165,6 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    import json
 
     from sonicmotion.data.report import ReportAccumulator, iter_index, plot_report, summary_text
 
@@ -175,7 +174,12 @@ def run_stats(args: argparse.Namespace) -> int:
         accumulator.add_rows(rows)
     built = root / "report" / "report.json"
     if built.is_file():  # skipped sources are known only to the build
-        accumulator.add_skipped(json.loads(built.read_text(encoding="utf-8"))["skipped"])
+        from sonicmotion.files import read_json
+
+        saved = read_json(built, "build report")
+        if not isinstance(saved, dict) or not isinstance(saved.get("skipped"), list):
+            raise SonicMotionError(f"build report {str(built)!r}: expected an object with a 'skipped' list")
+        accumulator.add_skipped(saved["skipped"])
     report = accumulator.as_dict()
     print(summary_text(report))
     written = plot_report(report, args.plots or root / "report")

@@ -15,6 +15,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 import re
 import shutil
 import threading
@@ -35,7 +36,7 @@ from sonicmotion.data.report import IndexWriter, ReportAccumulator, plot_report,
 from sonicmotion.data.sampling import KINDS, sample_parameters, sample_seed
 from sonicmotion.data.shards import ShardWriter, foa_flac_bytes, shard_name
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.files import atomic_path
+from sonicmotion.files import atomic_path, file_sha256, read_json
 from sonicmotion.spatial import Trajectory, encode_foa
 
 FORMAT_VERSION = 1
@@ -214,7 +215,7 @@ def build_shard(task: ShardTask) -> dict[str, Any]:
         raise
     os.replace(tmp, path)
     record = {
-        "shard": task.name, "task": task.digest(), "bytes": path.stat().st_size,
+        "shard": task.name, "task": task.digest(), "bytes": path.stat().st_size, "sha256": file_sha256(path),
         "rows": rows, "skipped": skipped,
     }
     write_json(out / STATE_DIR / "shards" / f"{task.stem}.json", record)
@@ -238,6 +239,9 @@ def load_record(out: Path, task: ShardTask) -> dict[str, Any] | None:
     tar = out / task.name
     if record.get("task") != task.digest() or not tar.is_file() or tar.stat().st_size != record.get("bytes"):
         return None
+    if "sha256" in record and file_sha256(tar) != record["sha256"]:  # damaged in place, same size
+        print(f"warning: {tar} does not match its recorded checksum; building it again", file=sys.stderr)
+        return None
     return record
 
 
@@ -248,13 +252,23 @@ def _prepare_folder(
     build_file = state / "build.json"
     print_id = fingerprint(tasks, config)
     if build_file.is_file():
-        previous = json.loads(build_file.read_text(encoding="utf-8"))
-        if previous.get("fingerprint") != print_id:
+        started = [t for t in mine if _record_path(out, t).exists() or (out / t.name).exists()]
+        try:
+            previous = read_json(build_file, "build record")
+        except SonicMotionError as err:
+            if started:
+                raise SonicMotionError(f"{err}; it says which build {out} holds, so the shards there cannot be "
+                                       "trusted: build into a new folder") from None
+            previous = {"fingerprint": print_id}  # nothing built yet: the record is simply rewritten
+        if not isinstance(previous, dict):
+            previous = {}
+        if previous.get("fingerprint") != print_id and started:
             raise SonicMotionError(
                 f"{out} holds a build with other sources or settings (seed, shard size, preprocessing, "
                 "rephraser); use a new --out folder"
             )
-        started = [t for t in mine if _record_path(out, t).exists() or (out / t.name).exists()]
+        if previous.get("fingerprint") != print_id:  # no shard started (e.g. a failed rephraser probe)
+            build_file.unlink()
         if started and not resume:
             raise SonicMotionError(
                 f"{out} already holds {len(started)} shard(s) of this build; pass --resume to continue it"
@@ -347,12 +361,12 @@ def build_dataset(
     if not tasks:
         raise SonicMotionError("no usable sources: every source was skipped (see the reasons above)")
     mine = tasks[part::parts]
-    out.mkdir(parents=True, exist_ok=True)
-    _prepare_folder(out, tasks, mine, config, resume)
     if config.rephraser is not None:
         from sonicmotion.data.rephrase import make_rephraser
 
-        make_rephraser(config.rephraser).check()  # fail before any work if it cannot answer
+        make_rephraser(config.rephraser).check()  # fail before any work or state if it cannot answer
+    out.mkdir(parents=True, exist_ok=True)
+    _prepare_folder(out, tasks, mine, config, resume)
     finished = {t.name for t in mine if resume and load_record(out, t) is not None}
     todo = [t for t in mine if t.name not in finished]
     total = sum(2 * len(t.sources) for t in mine)

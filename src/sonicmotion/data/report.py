@@ -103,12 +103,22 @@ class IndexWriter:
 
 def iter_index(path: str | os.PathLike, columns: list[str] | None = None) -> Iterable[list[dict[str, Any]]]:
     """Rows of an index, one row group (shard) at a time."""
-    _, pq = require_pyarrow()
+    pa, pq = require_pyarrow()
     if not os.path.isfile(path):
         raise SonicMotionError(f"{path}: no dataset index here (build one with 'sonicmotion dataset build')")
-    handle = pq.ParquetFile(str(path))
-    for group in range(handle.num_row_groups):
-        yield handle.read_row_group(group, columns=columns).to_pylist()
+    try:
+        handle = pq.ParquetFile(str(path))
+        groups = handle.num_row_groups
+    except (pa.ArrowException, OSError) as err:
+        raise SonicMotionError(f"{path}: the dataset index cannot be read ({str(err).splitlines()[0]}); rebuild it "
+                               "with 'sonicmotion dataset build --resume' or 'dataset merge'") from None
+    for group in range(groups):
+        try:
+            rows = handle.read_row_group(group, columns=columns).to_pylist()
+        except (pa.ArrowException, OSError) as err:
+            raise SonicMotionError(f"{path}: row group {group} of the dataset index cannot be read "
+                                   f"({str(err).splitlines()[0]})") from None
+        yield rows
 
 
 class ReportAccumulator:

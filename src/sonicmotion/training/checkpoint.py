@@ -18,7 +18,6 @@ process resumes its own stream.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -31,18 +30,12 @@ import numpy as np
 import torch
 
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import file_sha256
 
 _NAME = re.compile(r"^step-(\d{9})$")
 STATE_FILE = "state.pt"
 CHECKSUMS_FILE = "sha256.json"
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class CheckpointManager:
