@@ -288,3 +288,44 @@ def test_item_5_damaged_weights_are_one_line_and_a_resume_falls_back_to_an_intac
         one_line_exit_2(["generate", "a dog", "--model", tmp_path / "dm", "-o", tmp_path / "g.wav", "--azimuth",
                          0], capsys, match)
     assert not (tmp_path / "g.wav").exists()
+
+
+def test_item_10_several_outputs_land_together_or_not_at_all(tmp_path, capsys, monkeypatch):
+    import json
+
+    from sonicmotion.spatial import Trajectory, encode_foa, write_foa
+    from sonicmotion.visual import plots
+
+    foa = encode_foa((0.1 * np.random.default_rng(2).standard_normal(16000)).astype(np.float32), 16000,
+                     Trajectory.static(60, 0))
+    write_foa(tmp_path / "in.wav", foa, 16000, "fuma")
+
+    def broken(*args, **kwargs):
+        raise SonicMotionError("the third picture failed")
+
+    monkeypatch.setattr(plots, "plot_energy_map", broken)
+    pictures = [tmp_path / "p.png", tmp_path / "t.png", tmp_path / "e.png"]
+    one_line_exit_2(["analyze", tmp_path / "in.wav", "--plot", pictures[0], "--top-down", pictures[1],
+                     "--energy-map", pictures[2]], capsys, "the third picture failed")
+    assert not any(p.exists() for p in pictures) and not list(tmp_path.glob(".*partial*"))
+    monkeypatch.undo()
+
+    # A scene whose sidecar cannot be written: no stems, no mix, and an existing mix kept.
+    write_source(tmp_path / "a.wav")
+    scene = tmp_path / "s.json"
+    scene.write_text(json.dumps({"duration": 1, "sources": [{"file": "a.wav", "path": {"type": "static",
+                                                                                      "azimuth": 10}}]}))
+    (tmp_path / "stems").mkdir()
+    (tmp_path / "mix.wav").write_bytes(b"an earlier mix")
+    (tmp_path / "mix.render.json").mkdir()  # the sidecar's path is a folder
+    one_line_exit_2(["scene", "render", scene, "-o", tmp_path / "mix.wav", "--stems", tmp_path / "stems"], capsys,
+                    "is a folder")
+    assert (tmp_path / "mix.wav").read_bytes() == b"an earlier mix" and not list((tmp_path / "stems").iterdir())
+    (tmp_path / "mix.render.json").rmdir()
+    assert main(["scene", "render", str(scene), "-o", str(tmp_path / "mix.wav"), "--stems",
+                 str(tmp_path / "stems")]) == 0
+    sidecar = json.loads((tmp_path / "mix.render.json").read_text())
+    from sonicmotion.files import file_sha256
+
+    assert sidecar["output_sha256"] == file_sha256(tmp_path / "mix.wav")  # hashed from the staged file
+    assert len(list((tmp_path / "stems").iterdir())) == 1

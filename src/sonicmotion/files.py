@@ -41,6 +41,35 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def staged_outputs() -> Iterator:
+    """Several outputs written as one: ``stage(path)`` gives a temporary path beside ``path``
+    to write; when the block ends without an error every staged file is renamed into place,
+    otherwise every one is removed (no half set of pictures, stems without their mix, ...)."""
+    staged: list[tuple[Path, Path]] = []
+
+    def stage(path: str | os.PathLike) -> Path:
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise SonicMotionError(f"output folder {str(path.parent)!r} does not exist")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+        except OSError as err:
+            raise SonicMotionError(f"{path}: cannot write in {str(path.parent)!r} ({err.strerror})") from None
+        os.close(fd)
+        staged.append((Path(tmp), path))
+        return Path(tmp)
+
+    try:
+        yield stage
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
 def check_output_file(path: str | os.PathLike, suffixes: tuple[str, ...] | None = None,
                       inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
     """Fail before any work if ``path`` cannot be written as a file: a wrong suffix, a

@@ -178,17 +178,19 @@ def run_analyze(args: argparse.Namespace) -> int:
     if trajectory is not None and not silent:
         errors = spatial_errors(foa.samples, trajectory, foa.sample_rate, args.resolution, layout=foa.layout)
     if pictures:
+        from sonicmotion.files import staged_outputs
         from sonicmotion.spatial.energy_map import directional_energy_map
         from sonicmotion.visual import plots
 
         name = Path(args.foa).name
-        if args.plot:
-            plots.plot_doa(args.plot, estimate, trajectory, duration, title=name)
-        if args.top_down:
-            plots.plot_top_down(args.top_down, estimate, trajectory, duration, title=name)
-        if args.energy_map:
-            energy = directional_energy_map(foa.samples, foa.sample_rate, foa.layout)
-            plots.plot_energy_map(args.energy_map, energy, title=name)
+        with staged_outputs() as stage:  # all the pictures, or none
+            if args.plot:
+                plots.plot_doa(stage(args.plot), estimate, trajectory, duration, title=name)
+            if args.top_down:
+                plots.plot_top_down(stage(args.top_down), estimate, trajectory, duration, title=name)
+            if args.energy_map:
+                energy = directional_energy_map(foa.samples, foa.sample_rate, foa.layout)
+                plots.plot_energy_map(stage(args.energy_map), energy, title=name)
     if args.json:
         report = {
             "file": args.foa, "sample_rate": foa.sample_rate, "layout": foa.layout.name,

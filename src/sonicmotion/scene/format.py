@@ -22,7 +22,6 @@ Path times are scene seconds (a source starting at 2 s with a keyframe at 3 s is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -136,14 +135,6 @@ def _show_path(path: Path | None, relative_to: Path | None) -> str | None:
         except ValueError:
             pass
     return str(path)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -- reading ---------------------------------------------------------------------------

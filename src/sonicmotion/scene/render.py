@@ -24,8 +24,8 @@ import numpy as np
 from sonicmotion import __version__
 from sonicmotion.audio import downmix, fit_length, read_audio, resample
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.files import atomic_path
-from sonicmotion.scene.format import RENDER_FORMAT, Scene, SceneSource, file_sha256, with_seeds
+from sonicmotion.files import file_sha256
+from sonicmotion.scene.format import RENDER_FORMAT, Scene, SceneSource, with_seeds
 from sonicmotion.scene.generator import SourceGenerator, load_generator
 from sonicmotion.spatial import FUMA, Trajectory, convert_layout, encode_foa, get_layout, write_foa
 
@@ -178,7 +178,14 @@ def write_scene_render(render: SceneRender, output: str | Path, stems_dir: str |
     file's sha256, the model's identity, peaks and gains: ``sonicmotion scene render
     OUT.render.json -o AGAIN.wav`` reproduces the same bytes.
     """
+    from sonicmotion.files import staged_outputs
+
     output = Path(output)
+    with staged_outputs() as stage:  # stems, mix and sidecar land together, or none of them
+        return _write_render(render, output, stems_dir, stage)
+
+
+def _write_render(render: SceneRender, output: Path, stems_dir: str | Path | None, stage) -> dict[str, Any]:
     stems_written: list[str | None] = [None] * len(render.stems)
     if stems_dir is not None:
         stems_dir = Path(stems_dir)
@@ -186,9 +193,10 @@ def write_scene_render(render: SceneRender, output: str | Path, stems_dir: str |
             raise SonicMotionError(f"stems folder {str(stems_dir)!r} does not exist")
         for i, (stem, source) in enumerate(zip(render.stems, render.scene.sources)):
             path = stems_dir / stem_name(i, source.name)
-            write_foa(path, stem, render.sample_rate, render.layout)
+            write_foa(stage(path), stem, render.sample_rate, render.layout)
             stems_written[i] = os.path.relpath(path.resolve(), output.resolve().parent)
-    write_foa(output, render.mix, render.sample_rate, render.layout)
+    mix = stage(output)
+    write_foa(mix, render.mix, render.sample_rate, render.layout)
     scene = render.scene
     sources = tuple(replace(s, sha256=file_sha256(s.file)) if s.file is not None else s for s in scene.sources)
     if render.generator is not None:
@@ -199,7 +207,7 @@ def write_scene_render(render: SceneRender, output: str | Path, stems_dir: str |
         "version": 1,
         "sonicmotion": __version__,
         "output": output.name,
-        "output_sha256": file_sha256(output),
+        "output_sha256": file_sha256(mix),
         "layout": render.layout,
         "sample_rate": render.sample_rate,
         "num_samples": int(render.mix.shape[1]),
@@ -214,6 +222,5 @@ def write_scene_render(render: SceneRender, output: str | Path, stems_dir: str |
         ],
         "scene": scene.to_dict(),
     }
-    with atomic_path(sidecar_path(output)) as tmp:
-        tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
+    stage(sidecar_path(output)).write_text(json.dumps(sidecar, indent=2) + "\n")
     return sidecar
