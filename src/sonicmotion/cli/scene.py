@@ -63,6 +63,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--workspace", default="studio-workspace",
                    help="folder for uploads, the scene and results (created if missing; default studio-workspace)")
     p.add_argument("--max-upload-mb", type=positive_float, default=50.0, help="largest upload in MB (default 50)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a host name or address other computers use to open the studio (with --host 0.0.0.0; "
+                        "repeat for several); requests naming any other host are refused")
     p.set_defaults(run=run_studio)
 
 
@@ -135,9 +138,9 @@ def run_studio(args: argparse.Namespace) -> int:
     if not args.max_upload_mb > 0:
         raise SonicMotionError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     server = StudioServer(args.workspace, host=args.host, port=args.port, model_dir=args.model,
-                          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+                          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), allow_hosts=tuple(args.allow_host))
     print(f"SonicMotion studio at {server.url}")
-    print(describe_host(args.host))
+    print(describe_host(args.host, tuple(args.allow_host)))
     print(f"workspace: {server.workspace.root} (the studio reads and writes only here); Ctrl-C stops it")
     try:
         server.serve_forever()

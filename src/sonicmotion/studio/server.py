@@ -35,6 +35,10 @@ from sonicmotion.errors import SonicMotionError
 from sonicmotion.studio.workspace import RequestError, Workspace
 
 MAX_JSON_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32  # a scene nests about 6 deep
+REQUEST_TIMEOUT = 30.0  # seconds a connection may stall before it is dropped
+MAX_CONNECTIONS = 32  # served at once; more get 503 at once instead of a thread each
+MAX_DRAIN_BYTES = 64 << 20
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
                 "style.css": "text/css; charset=utf-8"}
 FILE_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".json": "application/json", ".yaml": "text/yaml"}
@@ -49,18 +53,47 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def describe_host(host: str) -> str:
+def describe_host(host: str, allow_hosts: tuple[str, ...] = ()) -> str:
     """One line saying who can reach a server bound to ``host``."""
     if is_loopback(host):
         return f"listening on {host} (loopback): only this computer can open the studio"
+    names = ", ".join(allow_hosts) or "no other names (add --allow-host NAME for the address others type)"
     return (f"WARNING: listening on {host or 'all interfaces'}: other computers on the network can open the "
-            "studio, upload files and start renders; it has no login. Use --host 127.0.0.1 unless you mean it")
+            f"studio, upload files and start renders; it has no login. Host names accepted besides loopback: "
+            f"{names}. Use --host 127.0.0.1 unless you mean it")
 
 
 class _QuietHTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 resets connections under a burst of parallel requests
+
+    def __init__(self, address, handler, max_connections: int = MAX_CONNECTIONS):
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        # A thread per connection, but a bounded number of them: stalled clients cannot pile up.
+        if not self._slots.acquire(blocking=False):
+            try:
+                body = b'{"error": "the studio is busy; try again"}'
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                                + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
     def handle_error(self, request, client_address) -> None:
-        # A browser that navigates away mid-answer is normal; anything else is a bug worth a trace.
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+        # A browser that navigates away mid-answer, or a client that stalls past the timeout,
+        # is normal; anything else is a bug worth a trace.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, TimeoutError)):
             return
         super().handle_error(request, client_address)
 
@@ -69,11 +102,15 @@ class StudioServer:
     """A studio on ``host:port`` (port 0 picks a free one) over a workspace folder."""
 
     def __init__(self, workspace: str | Path, host: str = "127.0.0.1", port: int = 8765,
-                 model_dir: str | Path | None = None, max_upload_bytes: int = 50 * 1024 * 1024, generator=None):
+                 model_dir: str | Path | None = None, max_upload_bytes: int = 50 * 1024 * 1024, generator=None,
+                 allow_hosts: tuple[str, ...] = (), request_timeout: float = REQUEST_TIMEOUT,
+                 max_connections: int = MAX_CONNECTIONS):
         self.workspace = Workspace(workspace, model_dir, generator)
         self.max_upload_bytes = int(max_upload_bytes)
+        self.allow_hosts = tuple(allow_hosts)
+        handler = type("StudioHandler", (_Handler,), {"timeout": request_timeout})
         try:
-            self.httpd = _QuietHTTPServer((host, port), _Handler)
+            self.httpd = _QuietHTTPServer((host, port), handler, max_connections)
         except OSError as err:
             raise SonicMotionError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
         self.httpd.daemon_threads = True
@@ -88,12 +125,13 @@ class StudioServer:
             shown = f"[{shown}]"
         return f"http://{shown}:{self.port}/"
 
-    def allowed_hosts(self) -> set[str] | None:
-        """Host headers accepted (None: any). On loopback only this server's own names, so a
-        web page cannot reach it through a DNS name it controls (DNS rebinding)."""
-        if not is_loopback(self.host):
-            return None
-        names = {"127.0.0.1", "localhost", "[::1]", self.host}
+    def allowed_hosts(self) -> set[str]:
+        """Host headers accepted: this server's loopback names, the address it is bound to (when
+        it is one address) and the ``allow_hosts`` names, each with the port, so a web page
+        cannot reach it through a DNS name it controls (DNS rebinding), on loopback or not."""
+        names = {"127.0.0.1", "localhost", "[::1]", *self.allow_hosts}
+        if self.host not in ("", "0.0.0.0", "::"):
+            names.add(f"[{self.host}]" if ":" in self.host else self.host)
         return {f"{name}:{self.port}" for name in names} | (names if self.port == 80 else set())
 
     def serve_forever(self) -> None:
@@ -110,6 +148,17 @@ class StudioServer:
             self.httpd.shutdown()
             self._thread.join(timeout=5)
         self.httpd.server_close()
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in a parsed JSON value (without recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, level)
+            todo.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -160,9 +209,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _check_origin(self, method: str) -> None:
         host = self.headers.get("Host", "")
-        allowed = self.studio.allowed_hosts()
-        if allowed is not None and host not in allowed:
-            raise RequestError(403, f"Host {host!r} is not this studio; open {self.studio.url}")
+        if host not in self.studio.allowed_hosts():
+            raise RequestError(403, f"Host {host!r} is not this studio; open {self.studio.url} (or start it "
+                               "with --allow-host NAME for the name you typed)")
         origin = self.headers.get("Origin")
         if method != "GET" and origin is not None and urlsplit(origin).netloc != host:
             raise RequestError(403, f"requests from {origin!r} are not allowed")
@@ -223,7 +272,8 @@ class _Handler(BaseHTTPRequestHandler):
         if size < 0:
             raise RequestError(400, "Content-Length must not be negative")
         if size > limit:
-            self._drain(size)
+            if size <= MAX_DRAIN_BYTES:  # read it so the client sees our answer; a huge claim is not waited for
+                self._drain(size)
             raise RequestError(413, f"the {what} is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB")
         data = self.rfile.read(size)
         if len(data) != size:
@@ -232,7 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drain(self, size: int) -> None:
         """Read a refused body (up to 64 MB) so the client sees our answer, not a reset."""
-        remaining = min(size, 64 << 20)
+        remaining = min(size, MAX_DRAIN_BYTES)
         while remaining > 0:
             chunk = self.rfile.read(min(remaining, 1 << 16))
             if not chunk:
@@ -242,12 +292,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _json_body(self) -> Any:
         data = self._body(MAX_JSON_BYTES, "request")
         try:
-            return json.loads(data.decode("utf-8"))
+            value = json.loads(data.decode("utf-8"))
+        except RecursionError:
+            raise RequestError(400, f"the request body nests deeper than {MAX_JSON_DEPTH} levels") from None
         except UnicodeDecodeError:
             raise RequestError(400, "the request body is not UTF-8 text") from None
         except json.JSONDecodeError as err:
             raise RequestError(400, f"the request body is not valid JSON: {err.msg} at line {err.lineno} "
                                f"column {err.colno}") from None
+        if _depth(value) > MAX_JSON_DEPTH:
+            raise RequestError(400, f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
+        return value
 
     def _json(self, status: int, payload: Any, close: bool = False) -> None:
         body = json.dumps(payload).encode("utf-8")
