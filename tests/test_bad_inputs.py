@@ -80,6 +80,11 @@ def test_item_2_a_scene_of_a_thousand_sources_is_refused_from_its_text(tmp_path,
     scene.write_text(json.dumps({"duration": 600, "sources": [source] * 7}))
     one_line_exit_2(["scene", "render", scene, "-o", tmp_path / "mix.wav"], capsys, "4200 s of audio to render")
     assert not (tmp_path / "mix.wav").exists()
+    from sonicmotion.studio.server import RequestError
+    from sonicmotion.studio.workspace import Workspace
+
+    with pytest.raises(RequestError, match="at most 64"):  # the studio takes scenes through the same check
+        Workspace(tmp_path / "ws").parse_scene({"duration": 10, "sources": [source] * 2000})
 
 
 def test_item_3_a_scene_render_never_writes_over_one_of_its_sources(tmp_path, capsys):

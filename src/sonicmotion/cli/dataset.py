@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from sonicmotion.cli.options import example_epilog, positive_float
+from sonicmotion.cli.options import example_epilog, positive_float, positive_int
 from sonicmotion.errors import SonicMotionError
 
 SOURCE_HELP = """\
@@ -28,13 +28,6 @@ def _part(text: str) -> tuple[int, int]:
     if not (n >= 1 and 0 <= i < n):
         raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= i < N")
     return i, n
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -73,12 +66,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="a captioned corpus (repeatable; see above)")
     p.add_argument("--out", required=True, help="output folder (new, or the folder of a build to --resume)")
     p.add_argument("--seed", type=int, default=0, help="global seed (default 0)")
-    p.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
-    p.add_argument("--shard-size", type=_positive, default=1000, help="samples per shard (default 1000)")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--shard-size", type=positive_int, default=1000, help="samples per shard (default 1000)")
     p.add_argument("--shard", type=_part, default=(0, 1), metavar="i/N",
                    help="build only part i of N (every N-th shard), e.g. one SLURM array task")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build in --out")
-    p.add_argument("--limit", type=_positive, help="at most N sources per split (a quick sample)")
+    p.add_argument("--limit", type=positive_int, help="at most N sources per split (a quick sample)")
     p.add_argument("--min-seconds", type=positive_float, default=1.0,
                    help="skip sources with less sound than this after trimming silence (default 1.0)")
     p.add_argument("--rephraser", metavar="SPEC",
@@ -110,8 +103,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", help="dataset folder")
     p.add_argument("--tolerance", type=positive_float, default=2.0, help="max mean delta angle per sample, degrees (default 2)")
-    p.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
-    p.add_argument("--max-shards", type=_positive, help="check only the first N shards")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--max-shards", type=positive_int, help="check only the first N shards")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run_verify)
 

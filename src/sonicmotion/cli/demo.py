@@ -22,7 +22,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="demo-output", help="output folder (created; default demo-output)")
     p.add_argument("--quick", action="store_true", help="smallest sizes: checks that every stage runs (CI)")
-    p.add_argument("--configs", default="configs", help="the repository's configs folder (default ./configs)")
+    p.add_argument("--configs", help="a configs folder laid out like the shipped one (default: the configs "
+                   "shipped with the package)")
     p.set_defaults(run=run_demo)
 
 
@@ -30,8 +31,10 @@ def run_demo(args: argparse.Namespace) -> int:
     from sonicmotion.demo import FULL, QUICK, Demo
     from sonicmotion.errors import SonicMotionError
 
-    configs = Path(args.configs)
+    from sonicmotion.yaml_config import CONFIG_ROOT
+
+    configs = Path(args.configs) if args.configs else CONFIG_ROOT
     if not (configs / "autoencoder" / "tiny.yaml").is_file():
-        raise SonicMotionError(f"{configs}: not the configs folder (run from the repository root, or pass --configs)")
+        raise SonicMotionError(f"{configs}: not a configs folder (it needs autoencoder/tiny.yaml and diffusion/)")
     Demo(args.out, QUICK if args.quick else FULL, configs).run()
     return 0
