@@ -334,3 +334,24 @@ def test_item_10_several_outputs_land_together_or_not_at_all(tmp_path, capsys, m
 
     assert sidecar["output_sha256"] == file_sha256(tmp_path / "mix.wav")  # hashed from the staged file
     assert len(list((tmp_path / "stems").iterdir())) == 1
+
+
+def test_items_1_and_2_peak_memory_of_the_bomb_and_the_thousand_sources_stays_under_500_mb(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "bomb.flac"
+    silent_flac(bomb, 8, 192_000, 40)
+    write_source(tmp_path / "a.wav")
+    scene = tmp_path / "big.json"
+    scene.write_text(json.dumps({"duration": 10, "sources": [{"file": "a.wav", "path": {"type": "static",
+                                                                                       "azimuth": 0}}] * 1000}))
+    probe = ("import resource, sys; from sonicmotion.cli import main; code = main(sys.argv[1:]); "
+             "print(code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    for argv in (["spatialize", str(bomb), "-o", str(tmp_path / "o.wav"), "--azimuth", "0"],
+                 ["scene", "render", str(scene), "-o", str(tmp_path / "mix.wav")]):
+        done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True)
+        code, peak_kb = map(int, done.stdout.split()[-2:])
+        assert code == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert peak_kb < 500 * 1024, peak_kb  # the whole process, imports included (KiB on Linux)
