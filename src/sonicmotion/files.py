@@ -11,14 +11,8 @@ from typing import Any, Iterator
 from sonicmotion.errors import SonicMotionError
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
-
-    The temporary name keeps the suffix, so writers that pick a format from the
-    extension still work. On any exception the temporary file is removed.
-    """
-    path = Path(path)
+def _temporary_beside(path: Path) -> Path:
+    """An empty temporary file in ``path``'s folder, named after it and keeping its suffix."""
     if not path.parent.is_dir():
         raise SonicMotionError(f"output folder {str(path.parent)!r} does not exist")
     if path.is_dir():
@@ -32,7 +26,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
-    tmp_path = Path(tmp)
+    return Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    The temporary name keeps the suffix, so writers that pick a format from the
+    extension still work. On any exception the temporary file is removed.
+    """
+    path = Path(path)
+    tmp_path = _temporary_beside(path)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -50,15 +55,9 @@ def staged_outputs() -> Iterator:
 
     def stage(path: str | os.PathLike) -> Path:
         path = Path(path)
-        if not path.parent.is_dir():
-            raise SonicMotionError(f"output folder {str(path.parent)!r} does not exist")
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-        except OSError as err:
-            raise SonicMotionError(f"{path}: cannot write in {str(path.parent)!r} ({err.strerror})") from None
-        os.close(fd)
-        staged.append((Path(tmp), path))
-        return Path(tmp)
+        tmp = _temporary_beside(path)
+        staged.append((tmp, path))
+        return tmp
 
     try:
         yield stage

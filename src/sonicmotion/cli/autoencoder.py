@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sonicmotion.cli.options import example_epilog, non_negative_int, positive_int
+from sonicmotion.cli.options import add_batch_arguments, example_epilog, positive_int
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import check_output_file, check_output_folder
 
@@ -83,12 +83,7 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     p.add_argument("--max-steps", type=positive_int, help="override training.max_steps")
-    p.add_argument("--batch-size", type=positive_int, help="override training.global_batch_size (samples per optimizer step, "
-                   "all processes together)")
-    p.add_argument("--gradient-accumulation-steps", type=positive_int, metavar="N",
-                   help="override training.gradient_accumulation_steps")
-    p.add_argument("--num-workers", type=non_negative_int, help="override training.num_workers")
-    p.add_argument("--seed", type=int, help="override training.seed")
+    add_batch_arguments(p)
     p.add_argument("--strict-eq2", action="store_true", help="train by the paper's Eq. 2 only (no spatial term)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_train)

@@ -56,6 +56,18 @@ def _parse(text: str, kind: type, what: str):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--batch-size`` (global), ``--gradient-accumulation-steps``, ``--num-workers`` and
+    ``--seed``: the training flags both trainers share (docs/training.md)."""
+    parser.add_argument("--batch-size", type=positive_int, help="global batch: samples per optimizer step, all "
+                        "processes and accumulation steps together (overrides training.global_batch_size)")
+    parser.add_argument("--gradient-accumulation-steps", type=positive_int, metavar="N",
+                        help="micro-batches per optimizer step (overrides training.gradient_accumulation_steps)")
+    parser.add_argument("--num-workers", type=non_negative_int, help="DataLoader workers per process "
+                        "(overrides training.num_workers)")
+    parser.add_argument("--seed", type=int, help="random seed (overrides training.seed)")
+
+
 def add_trajectory_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     group = parser.add_argument_group("trajectory (degrees, seconds)")
     group.add_argument("--azimuth", type=finite_float, help="(start) azimuth in degrees")

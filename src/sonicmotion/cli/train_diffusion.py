@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonicmotion.cli.options import example_epilog, non_negative_int, positive_int
+from sonicmotion.cli.options import add_batch_arguments, example_epilog, positive_int
 
 
 def register_train(train_subcommands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -56,14 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dit", help="DiT size: paper, small, tiny, or a YAML file (overrides the config)")
     parser.add_argument("--text-encoder", help="minilm (offline, bundled), t5-base, or a local T5 folder (overrides the config)")
     parser.add_argument("--steps", type=positive_int, help="total training steps")
-    parser.add_argument("--batch-size", type=positive_int, help="global batch: samples per optimizer step, all processes "
-                        "and accumulation steps together (overrides training.global_batch_size)")
-    parser.add_argument("--gradient-accumulation-steps", type=positive_int, metavar="N",
-                        help="micro-batches per optimizer step (overrides training.gradient_accumulation_steps)")
-    parser.add_argument("--num-workers", type=non_negative_int, help="DataLoader workers per process")
+    add_batch_arguments(parser)
     parser.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"], help="autocast precision")
     parser.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
-    parser.add_argument("--seed", type=int, help="random seed")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
