@@ -151,6 +151,15 @@ def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str
 def read_safetensors(path: str | os.PathLike, what: str = "weights") -> tuple[dict, dict[str, str]]:
     """(tensors, metadata) of a safetensors file; a missing, truncated or foreign file is one
     line naming it."""
+    return _open_safetensors(path, what, tensors=True)
+
+
+def read_safetensors_metadata(path: str | os.PathLike, what: str = "weights") -> dict[str, str]:
+    """The string metadata of a safetensors file, without reading its tensors."""
+    return _open_safetensors(path, what, tensors=False)[1]
+
+
+def _open_safetensors(path: str | os.PathLike, what: str, tensors: bool) -> tuple[dict, dict[str, str]]:
     from safetensors import safe_open
 
     path = Path(path)
@@ -158,7 +167,8 @@ def read_safetensors(path: str | os.PathLike, what: str = "weights") -> tuple[di
         raise SonicMotionError(f"{what} {str(path)!r}: no such file")
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {key: f.get_tensor(key) for key in f.keys()}, dict(f.metadata() or {})
+            values = {key: f.get_tensor(key) for key in f.keys()} if tensors else {}
+            return values, dict(f.metadata() or {})
     except Exception as err:  # safetensors raises its own error type, OSError, or RuntimeError
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SonicMotionError(f"{what} {str(path)!r} cannot be read ({reason}): the file is damaged or is not "

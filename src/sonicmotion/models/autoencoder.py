@@ -257,16 +257,13 @@ def autoencoder_weights_file(run_dir_or_checkpoint: str | os.PathLike, weights: 
 
 def autoencoder_metadata(run_dir_or_checkpoint: str | os.PathLike, weights: str = "ema") -> dict[str, str]:
     """The string metadata saved beside an autoencoder's weights (format, config, run settings)."""
-    from safetensors import safe_open
+    from sonicmotion.files import read_safetensors_metadata
 
     path = autoencoder_weights_file(run_dir_or_checkpoint, weights)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-    except Exception as err:  # safetensors raises its own error type for a damaged file
-        raise SonicMotionError(f"autoencoder weights {str(path)!r} cannot be read "
-                               f"({str(err).splitlines()[0] if str(err) else type(err).__name__}): the file is "
-                               "damaged or is not a safetensors file") from None
+    return _checked_metadata(path, read_safetensors_metadata(path, "autoencoder weights"))
+
+
+def _checked_metadata(path: Path, metadata: dict[str, str]) -> dict[str, str]:
     if metadata.get("format") != WEIGHTS_FORMAT:
         raise SonicMotionError(
             f"{path}: not a SonicMotion autoencoder file (format {metadata.get('format')!r}, "
@@ -289,8 +286,8 @@ def load_autoencoder(
     from sonicmotion.files import read_safetensors
 
     path = autoencoder_weights_file(run_dir_or_checkpoint, weights)
-    tensors, metadata = read_safetensors(path, "autoencoder weights")
-    metadata = autoencoder_metadata(path)
+    tensors, metadata = read_safetensors(path, "autoencoder weights")  # the file is opened once
+    metadata = _checked_metadata(path, metadata)
     config = AutoencoderConfig.from_dict(json.loads(metadata["config"]), f"{path.name}:config")
     model = SpatialAutoencoder(config)
     model.load_state_dict(tensors)
