@@ -1,20 +1,26 @@
-"""Dataset build throughput: output samples per second per core, vs a one-clip-at-a-time reference.
+"""Dataset build and read throughput, samples per second per core, and bytes per sample,
+for both stores and a one-clip-at-a-time reference.
 
 Sources are 44.1 kHz stereo 16-bit WAVs of real-world length (half AudioCaps-like 10 s,
-half Clotho-like 15-30 s, some with leading silence). Both pipelines produce the same
-kind of output (two 4-channel 16 kHz 24-bit FLAC samples per source in tar shards):
+half Clotho-like 15-30 s, some with leading silence). Three pipelines make the same
+samples (two per source, 16 kHz):
 
 - reference: what a straightforward script does: read the whole file, downmix,
   resample all of it, trim, loop/cut, then per sample encode, ``write_foa`` a FLAC file
   (default settings) and add that file to a tar;
-- builder: ``sonicmotion dataset build`` (streaming decode of only the needed 10 s,
-  integer FLAC at level 0, members written straight into the shard), one worker.
+- ``dataset build --store foa``: streaming decode of only the needed 10 s, integer FLAC
+  at level 0, members written straight into the shard; one worker;
+- ``dataset build --store sources``: the same clip stored once per source (mono FLAC)
+  with each sample's metadata; one worker.
 
-Both run alternately in one process, after a warm-up, for ``--rounds`` rounds: per core
-is output samples per CPU-second (user + system), and each round compares the two under
-the same load of a shared machine. Each pipeline then runs once in a process of its own
-for its peak RSS. Prints samples/s/core, the ratio, per-step CPU costs and the
-extrapolated time for the paper's 1,025,548 samples.
+They run alternately in one process, after a warm-up, for ``--rounds`` rounds: per core
+is output samples per CPU-second (user + system), and each round compares them under
+the same load of a shared machine. Each builder then runs once in a process of its own
+for its peak RSS. The training loader (``FoaShardDataset``, one process) then reads both
+stores, alternately, as 2 s random crops (the autoencoder's) and as whole 10 s clips,
+beside the reference: the loader as it was before the stores, on the foa store.
+Prints samples/s/core, bytes per sample, ratios, per-step CPU costs and the
+extrapolated time and disk for the paper's 1,025,548 samples.
 
     python benchmarks/bench_dataset.py [--sources 60] [--rounds 3] [--workers 2]
 """
@@ -95,13 +101,64 @@ def run_reference(table: Path, out: Path) -> int:
     return samples
 
 
-def run_builder(table: Path, out: Path, workers: int) -> int:
+def run_builder(table: Path, out: Path, workers: int, store: str = "foa") -> int:
     from sonicmotion.data.builder import BuildConfig, build_dataset
     from sonicmotion.data.corpora import SourceSpec, read_sources
 
     sources, skipped = read_sources([SourceSpec.parse(f"clotho:{table}:{table.parent / 'audio'}")])
-    result = build_dataset(sources, skipped, out, BuildConfig(workers=workers, progress=False, plots=False))
+    config = BuildConfig(workers=workers, progress=False, plots=False, store=store)
+    result = build_dataset(sources, skipped, out, config)
     return result.report["samples"]
+
+
+def shard_bytes(folder: Path) -> int:
+    """Bytes of a build's shards (the samples; index and report are the same for both stores)."""
+    return sum(p.stat().st_size for p in folder.rglob("*.tar"))
+
+
+def run_loader(folder: Path, crop: float | None, before: bool = False) -> int:
+    """Read every train sample once through the training loader; returns the count.
+    ``before``: the loader as it was before the stores (the reference)."""
+    from sonicmotion.data.loader import FoaShardDataset, dataset_shards
+
+    count = 0
+    kind = LoaderBefore if before else FoaShardDataset
+    for item in kind(dataset_shards(folder, "train"), crop_seconds=crop, seed=0):
+        count += item["audio"].shape[0] == 4
+    return count
+
+
+def _loader_before():
+    """The training loader's sample decoding before the ``sources`` store: libsndfile's
+    own float conversion of the 4-channel FLAC crop (same split, crops and items)."""
+    import io
+
+    import torch
+
+    from sonicmotion.data.loader import FoaShardDataset
+
+    class Before(FoaShardDataset):
+        def _item(self, url, key, group, rng):
+            metadata = json.loads(group["json"].decode("utf-8"))
+            with sf.SoundFile(io.BytesIO(group["flac"])) as f:
+                total, start, length = f.frames, 0, f.frames
+                if self.crop_seconds is not None:
+                    length = int(round(self.crop_seconds * f.samplerate))
+                    start = int(rng.integers(0, total - length + 1))
+                    f.seek(start)
+                audio = np.ascontiguousarray(f.read(length, dtype="float32", always_2d=True).T)
+            return {"audio": torch.from_numpy(audio), "key": key, "metadata": metadata,
+                    "seconds_start": start / f.samplerate}
+
+    return Before
+
+
+class _LazyBefore:
+    def __call__(self, *args, **kwargs):
+        return _loader_before()(*args, **kwargs)
+
+
+LoaderBefore = _LazyBefore()
 
 
 def _cpu_seconds() -> float:
@@ -131,27 +188,45 @@ def child(args: argparse.Namespace) -> None:
     pipelines = {
         "reference": lambda folder: run_reference(table, folder),
         "builder": lambda folder: run_builder(table, folder, args.workers),
+        "builder-sources": lambda folder: run_builder(table, folder, args.workers, "sources"),
     }
-    if args.child != "pair":
+    if args.child in pipelines:
         samples, seconds, cpu = _timed(lambda: pipelines[args.child](out / "run"))
-        print(json.dumps({"samples": samples, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": _peak_rss_mb()}))
+        print(json.dumps({"samples": samples, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": _peak_rss_mb(),
+                          "bytes": shard_bytes(out / "run")}))
+        return
+    if args.child == "loader":
+        stores = {store: out / store for store in ("foa", "sources")}
+        for store, folder in stores.items():
+            run_builder(table, folder, 1, store)
+            run_loader(folder, 2.0)  # warm-up
+        readers = {}
+        for label, crop in (("2 s crops", 2.0), ("10 s clips", None)):
+            readers[f"foa before {label}"] = (stores["foa"], crop, True)
+            readers.update({f"{store} {label}": (folder, crop, False) for store, folder in stores.items()})
+        rounds = {name: [] for name in readers}
+        for _ in range(args.rounds):
+            for name, (folder, crop, before) in readers.items():
+                rounds[name].append(_timed(lambda: run_loader(folder, crop, before)))
+        print(json.dumps(rounds))
         return
     # Warm-up: imports and first-call costs are paid once per process, not per sample.
     for name, pipeline in pipelines.items():
         pipeline(out / f"warm-{name}")
     rounds = {name: [] for name in pipelines}
+    sizes = {name: shard_bytes(out / f"warm-{name}") for name in pipelines}
     for round_ in range(args.rounds):
         for name, pipeline in pipelines.items():
             rounds[name].append(_timed(lambda: pipeline(out / f"{name}-{round_}")))
             shutil.rmtree(out / f"{name}-{round_}")
-    print(json.dumps(rounds))
+    print(json.dumps({"rounds": rounds, "bytes": sizes}))
 
 
 def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
     """CPU milliseconds of each step, per source (preprocessing) or per sample (the rest)."""
     from sonicmotion.audio import downmix, fit_length, read_audio, resample, trim_silence
     from sonicmotion.data.preprocess import load_clip
-    from sonicmotion.data.shards import ShardWriter, foa_flac_bytes
+    from sonicmotion.data.shards import ShardWriter, foa_flac_bytes, source_flac_bytes
     from sonicmotion.spatial import Trajectory, encode_foa, write_foa
 
     files = sorted((table.parent / "audio").iterdir())[:8]
@@ -184,6 +259,7 @@ def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
                 "reference: write_foa 24-bit FLAC file (per sample)":
                     cpu_ms(lambda: write_foa(target, foa, 16000, "fuma"), 1),
                 "builder: tar member write (per sample)": cpu_ms(lambda: writer.add_sample("k", flac, {"key": "k"}), 1),
+                "sources store: mono 24-bit FLAC, level 0 (per source)": cpu_ms(lambda: source_flac_bytes(mono, 16000), 1),
             }
     return costs
 
@@ -213,33 +289,57 @@ def main() -> None:
         seconds = sum(sf.info(str(p)).duration for p in (tmp / "corpus" / "audio").iterdir())
         print(f"{args.sources} sources, 44.1 kHz stereo 16-bit WAV, {seconds / args.sources:.1f} s on average; "
               f"machine: {os.cpu_count()} CPUs")
-        pairs = measure("pair", table, tmp / "pair", rounds=args.rounds)
+        measured = measure("pair", table, tmp / "pair", rounds=args.rounds)
+        pairs, sizes = measured["rounds"], measured["bytes"]
         for name, ms in stage_costs(table).items():
             print(f"  {name:<60} {ms:6.2f} ms CPU")
         # Per core = per CPU-second used (user + system, workers included): on a shared machine
         # wall time also counts other people's load, CPU time much less.
         rates = {name: [samples / cpu for samples, _, cpu in runs] for name, runs in pairs.items()}
-        for name, label in (("reference", "reference (one clip at a time)"), ("builder", "dataset build, 1 worker")):
+        labels = {"reference": "reference (one clip at a time)", "builder": "dataset build --store foa",
+                  "builder-sources": "dataset build --store sources"}
+        print("\nbuild, 1 worker:")
+        for name, label in labels.items():
             runs = pairs[name]
             walls = ", ".join(f"{samples / wall:.1f}" for samples, wall, _ in runs)
-            print(f"{label:<32} {runs[0][0]} samples: {max(rates[name]):.1f} samples/s/core best of {len(runs)} "
-                  f"(all: {', '.join(f'{r:.1f}' for r in rates[name])}; wall samples/s: {walls})")
-        ratios = sorted(b / r for b, r in zip(rates["builder"], rates["reference"]))
-        print(f"builder vs reference, round by round: {', '.join(f'{x:.2f}x' for x in ratios)} "
-              f"(median {ratios[len(ratios) // 2]:.2f}x); target >= 40 samples/s/core")
-        for name in ("reference", "builder"):
+            print(f"  {label:<32} {runs[0][0]} samples: {max(rates[name]):6.1f} samples/s/core best of {len(runs)} "
+                  f"(all: {', '.join(f'{r:.1f}' for r in rates[name])}; wall samples/s: {walls}); "
+                  f"{sizes[name] / runs[0][0] / 1e3:6.1f} kB/sample")
+        for name in ("builder", "builder-sources"):
+            ratios = sorted(b / r for b, r in zip(rates[name], rates["reference"]))
+            print(f"  {labels[name]} vs reference, round by round: {', '.join(f'{x:.2f}x' for x in ratios)} "
+                  f"(median {ratios[len(ratios) // 2]:.2f}x)")
+        ratios = sorted(b / r for b, r in zip(rates["builder-sources"], rates["builder"]))
+        print(f"  sources vs foa store: build {ratios[len(ratios) // 2]:.2f}x (median of rounds; target >= 200 "
+              f"samples/s/core), bytes/sample 1/{sizes['builder'] / sizes['builder-sources']:.2f} (target <= 1/6)")
+        for name in ("reference", "builder", "builder-sources"):
             single = measure(name, table, tmp / f"rss-{name}")
-            print(f"peak RSS, {name}: {single['peak_rss_mb']:.0f} MB")
+            print(f"  peak RSS, {labels[name]}: {single['peak_rss_mb']:.0f} MB")
         if args.workers > 1:
-            multi = measure("builder", table, tmp / "multi", args.workers)
-            rate_multi = multi["samples"] / multi["cpu_seconds"]
-            print(f"dataset build, {args.workers} workers: {rate_multi:.1f} samples/s/core "
-                  f"(CPU incl. starting the workers), {multi['samples'] / multi['seconds']:.1f} samples/s wall, "
-                  f"peak RSS {multi['peak_rss_mb']:.0f} MB per process")
-        rate = max(rates["builder"])
-        for cores in (2, 64):
-            hours = PAPER_SAMPLES / (rate * cores) / 3600
-            print(f"paper's {PAPER_SAMPLES:,} samples on {cores} cores: {hours:.1f} h (linear extrapolation)")
+            for name in ("builder", "builder-sources"):
+                multi = measure(name, table, tmp / f"multi-{name}", args.workers)
+                rate_multi = multi["samples"] / multi["cpu_seconds"]
+                print(f"  {labels[name]}, {args.workers} workers: {rate_multi:.1f} samples/s/core "
+                      f"(CPU incl. starting the workers), {multi['samples'] / multi['seconds']:.1f} samples/s wall, "
+                      f"peak RSS {multi['peak_rss_mb']:.0f} MB per process")
+        per_sample = {name: sizes[name] / pairs[name][0][0] for name in ("builder", "builder-sources")}
+        for name in ("builder", "builder-sources"):
+            rate = max(rates[name])
+            hours = ", ".join(f"{PAPER_SAMPLES / (rate * cores) / 3600:.1f} h on {cores} cores" for cores in (2, 64))
+            print(f"  paper's {PAPER_SAMPLES:,} samples, {labels[name]}: {hours}; "
+                  f"{per_sample[name] * PAPER_SAMPLES / 1e9:.0f} GB (linear extrapolation)")
+
+        loader = measure("loader", table, tmp / "loader", rounds=args.rounds)
+        print("\ntraining loader (FoaShardDataset, 1 process, train split):")
+        speeds = {name: [samples / cpu for samples, _, cpu in runs] for name, runs in loader.items()}
+        for name, runs in loader.items():
+            print(f"  {name:<22} {max(speeds[name]):7.1f} samples/s/core best of {len(runs)} "
+                  f"(all: {', '.join(f'{r:.1f}' for r in speeds[name])})")
+        for label, target in (("2 s crops", ">= 3x"), ("10 s clips", ">= 1x")):
+            for base, what in (("foa before", "the loader before (foa store)"), ("foa", "the foa store")):
+                ratios = sorted(b / a for a, b in zip(speeds[f"{base} {label}"], speeds[f"sources {label}"]))
+                print(f"  sources vs {what}, {label}: {', '.join(f'{x:.2f}x' for x in ratios)} "
+                      f"(median {ratios[len(ratios) // 2]:.2f}x; target {target} vs before)")
 
 
 if __name__ == "__main__":

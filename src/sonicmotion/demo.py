@@ -3,7 +3,8 @@
 Stages, each skipped when a rerun finds it finished (``OUT/stages/*.done``):
 
 1. a synthetic captioned corpus of eight everyday-like sound kinds (Clotho format);
-2. the spatial dataset built from it (one static and one moving sample per source);
+2. the spatial dataset built from it (one static and one moving sample per source; each
+   clip stored once, `--store sources`, the FOA made by every reader);
 3. prompts: the test split's samples (original caption, spatial caption, requested path);
 4. retrieve-and-place generation from the train split (exact placement);
 5. the paper's 4-channel autoencoder, tiny, trained for a bounded number of steps, and its
@@ -100,7 +101,8 @@ class Demo:
 
     def build_dataset(self) -> None:
         corpus = self.out / "corpus"
-        args = ["dataset", "build", "--out", self.dataset, "--workers", 2, "--seed", 0]
+        # Each clip stored once; every later stage makes the FOA from it (docs/dataset.md).
+        args = ["dataset", "build", "--out", self.dataset, "--workers", 2, "--seed", 0, "--store", "sources"]
         for split in ("development", "validation", "evaluation"):
             args += ["--source", f"clotho:{corpus / f'clotho_captions_{split}.csv'}:{corpus / split}"]
         _cli(*args)

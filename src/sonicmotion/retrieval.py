@@ -14,16 +14,14 @@ sample is its W channel times √2, so nothing is lost) or a manifest of mono re
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
+from sonicmotion.data.shards import read_sample_group, sample_pressure
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
 from sonicmotion.spatial import FUMA, FoaAudio, Trajectory, encode_foa
@@ -145,13 +143,8 @@ class SoundLibrary:
 
         if "::" in entry.path:
             shard, key = entry.path.split("::", 1)
-            with tarfile.open(shard) as tar:
-                member = tar.extractfile(f"{key}.flac")
-                if member is None:
-                    raise SonicMotionError(f"{shard}: sample {key} has no audio")
-                foa, rate = sf.read(io.BytesIO(member.read()), dtype="float32", always_2d=True)
-            # W = p/√2 in FuMa: the source's own (already trimmed and looped) mono sound.
-            mono = foa[:, FUMA.index("W")] / np.float32(FUMA.w_gain)
+            # The source's own (already trimmed and looped) mono sound, from either store.
+            mono, rate = sample_pressure(read_sample_group(shard, key), f"{shard}: sample {key}")
             if rate != SAMPLE_RATE:
                 raise SonicMotionError(f"{shard}: sample {key} is at {rate} Hz, expected {SAMPLE_RATE}")
             return np.ascontiguousarray(fit_length(mono, int(round(seconds * SAMPLE_RATE))))

@@ -31,6 +31,22 @@ def test_encoding_matches_per_sample_formula(noise):
     assert np.max(np.abs(foa - expected)) < 2e-6
 
 
+@pytest.mark.parametrize("path", PATHS, ids=["static", "linear", "wrap", "keyframes"])
+@pytest.mark.parametrize("first", [0, 1, 15999, 40001, 95000, 150000])
+def test_a_crop_encodes_as_the_same_stretch_of_the_whole_clip(noise, path, first):
+    whole = encode_foa(noise, SAMPLE_RATE, path)
+    length = min(32000, noise.size - first)
+    crop = encode_foa(noise[first : first + length], SAMPLE_RATE, path, first_sample=first)
+    # Angles ramp in float32 from the crop's own start: at most one float32 step of the
+    # angle apart, far below a 24-bit step (1.2e-7) times two.
+    assert np.max(np.abs(crop - whole[:, first : first + length])) < 2.4e-7
+    if first >= SAMPLE_RATE - 1:
+        shifted = encode_foa(noise[first : first + length], SAMPLE_RATE, path)  # the clock matters
+        assert path.is_static or np.max(np.abs(shifted - crop)) > 1e-3
+    with pytest.raises(SonicMotionError, match="first_sample"):
+        encode_foa(noise[:10], SAMPLE_RATE, path, first_sample=-1)
+
+
 def test_gains_change_smoothly():
     ones = np.ones(10 * SAMPLE_RATE, dtype=np.float32)
     foa = encode_foa(ones, SAMPLE_RATE, Trajectory.linear(0, 0, 180, 0, "ccw", 2.0, 3.0))

@@ -1,5 +1,9 @@
 """Build the spatial dataset: sources -> shards of static + moving FOA samples, index, report.
 
+Two stores (``BuildConfig.store``, see ``data/shards.py``): ``foa`` writes each sample's
+FOA; ``sources`` writes each source's clip once with its samples' metadata, and readers
+encode the FOA. Index and report are the same for both.
+
 Plan: sources are sorted by (split, corpus, id); shard ``j`` of a split holds the
 sources at positions ``[j * S, (j + 1) * S)`` of that split (S = shard size / 2), two
 samples each. Which shard a source lands in therefore depends only on the source list
@@ -34,7 +38,7 @@ from sonicmotion.data.corpora import SPLITS, Skipped, Source
 from sonicmotion.data.preprocess import PreprocessConfig, SourceSkipped, load_clip
 from sonicmotion.data.report import IndexWriter, ReportAccumulator, plot_report, require_pyarrow, write_json
 from sonicmotion.data.sampling import KINDS, sample_parameters, sample_seed
-from sonicmotion.data.shards import ShardWriter, foa_flac_bytes, shard_name
+from sonicmotion.data.shards import STORES, ShardWriter, foa_flac_bytes, shard_name, source_flac_bytes
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path, file_sha256, read_json
 from sonicmotion.spatial import Trajectory, encode_foa
@@ -56,6 +60,7 @@ class BuildConfig:
     part: tuple[int, int] = (0, 1)  # (i, N): build every N-th shard starting at i
     progress: bool = True
     plots: bool = True  # histogram PNGs in the report (matplotlib takes seconds)
+    store: str = "foa"  # "foa": each sample's FOA; "sources": each source's clip once (data/shards.py)
 
     @property
     def sources_per_shard(self) -> int:
@@ -103,18 +108,25 @@ def fingerprint(tasks: list[ShardTask], config: BuildConfig) -> str:
         "preprocess": asdict(config.preprocess),
         "rephraser": None if config.rephraser is None else config.rephraser.identity(),
     }
+    if config.store != "foa":  # builds made before there were stores keep their fingerprint
+        settings["store"] = config.store
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for task in tasks:
         digest.update(f"{task.name}:{task.digest()}\n".encode())
     return digest.hexdigest()
 
 
-def sample_key(source: Source, kind: str) -> str:
-    """A readable, unique, dot-free key: ``{corpus}-{name}-{hash}-{kind}``."""
+def source_member_key(source: Source) -> str:
+    """A readable, unique, dot-free key of a source: ``{corpus}-{name}-{hash}``."""
     slug = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(source.source_id).stem).strip("_")[:48] or "source"
     digest = hashlib.sha1(f"{source.corpus}/{source.source_id}".encode()).hexdigest()[:10]
     corpus = re.sub(r"[^A-Za-z0-9_-]+", "_", source.corpus)
-    return f"{corpus}-{slug}-{digest}-{kind}"
+    return f"{corpus}-{slug}-{digest}"
+
+
+def sample_key(source: Source, kind: str) -> str:
+    """The key of one sample of a source: ``{corpus}-{name}-{hash}-{kind}``."""
+    return f"{source_member_key(source)}-{kind}"
 
 
 def sample_metadata(source: Source, kind: str, config: BuildConfig, rephraser=None) -> dict[str, Any]:
@@ -204,12 +216,15 @@ def build_shard(task: ShardTask) -> dict[str, Any]:
                     skipped.append(asdict(Skipped(source.corpus, source.source_id, reason, source.split)))
                     _advance(len(KINDS))
                     continue
-                for kind in KINDS:
-                    meta = sample_metadata(source, kind, config, rephraser)
-                    foa = encode_foa(mono, rate, Trajectory.from_dict(meta["trajectory"]))
-                    writer.add_sample(meta["key"], foa_flac_bytes(foa, rate, "fuma"), meta)
-                    rows.append({**meta, "shard": task.name})
-                    _advance(1)
+                samples = {kind: sample_metadata(source, kind, config, rephraser) for kind in KINDS}
+                if config.store == "sources":
+                    writer.add_source(source_member_key(source), source_flac_bytes(mono, rate), samples)
+                else:
+                    for meta in samples.values():
+                        foa = encode_foa(mono, rate, Trajectory.from_dict(meta["trajectory"]))
+                        writer.add_sample(meta["key"], foa_flac_bytes(foa, rate, "fuma"), meta)
+                rows += [{**meta, "shard": task.name} for meta in samples.values()]
+                _advance(len(samples))
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -218,7 +233,7 @@ def build_shard(task: ShardTask) -> dict[str, Any]:
         "shard": task.name, "task": task.digest(), "bytes": path.stat().st_size, "sha256": file_sha256(path),
         "rows": rows, "skipped": skipped,
     }
-    write_json(out / STATE_DIR / "shards" / f"{task.stem}.json", record)
+    write_json(out / STATE_DIR / "shards" / f"{task.stem}.json", record, readable=False)
     return record
 
 
@@ -227,8 +242,9 @@ def _record_path(out: Path, task: ShardTask) -> Path:
     return out / STATE_DIR / "shards" / f"{task.stem}.json"
 
 
-def load_record(out: Path, task: ShardTask) -> dict[str, Any] | None:
-    """The record of a finished shard, or None if the shard must be (re)built."""
+def load_record(out: Path, task: ShardTask, check_sum: bool = True) -> dict[str, Any] | None:
+    """The record of a finished shard, or None if the shard must be (re)built.
+    ``check_sum=False`` skips reading the shard for its checksum (a shard this run wrote)."""
     path = _record_path(out, task)
     if not path.is_file():
         return None
@@ -239,7 +255,7 @@ def load_record(out: Path, task: ShardTask) -> dict[str, Any] | None:
     tar = out / task.name
     if record.get("task") != task.digest() or not tar.is_file() or tar.stat().st_size != record.get("bytes"):
         return None
-    if "sha256" in record and file_sha256(tar) != record["sha256"]:  # damaged in place, same size
+    if check_sum and "sha256" in record and file_sha256(tar) != record["sha256"]:  # damaged in place, same size
         print(f"warning: {tar} does not match its recorded checksum; building it again", file=sys.stderr)
         return None
     return record
@@ -279,7 +295,7 @@ def _prepare_folder(
     if not build_file.is_file():
         write_json(build_file, {
             "fingerprint": print_id, "version": __version__, "format": FORMAT_VERSION,
-            "seed": config.seed, "shard_size": config.shard_size, "shards": len(tasks),
+            "seed": config.seed, "shard_size": config.shard_size, "shards": len(tasks), "store": config.store,
         })
     for split in {t.split for t in mine}:
         (out / split).mkdir(exist_ok=True)
@@ -356,6 +372,8 @@ def build_dataset(
     part, parts = config.part
     if not (parts >= 1 and 0 <= part < parts):
         raise SonicMotionError(f"--shard {part}/{parts}: need 0 <= i < N")
+    if config.store not in STORES:
+        raise SonicMotionError(f"store must be one of {', '.join(STORES)}, got {config.store!r}")
     require_pyarrow()  # the index needs it: fail now, not after the work
     tasks = plan_shards(sources, config)
     if not tasks:
@@ -372,8 +390,7 @@ def build_dataset(
     total = sum(2 * len(t.sources) for t in mine)
     done = sum(2 * len(t.sources) for t in mine if t.name in finished)
     started = time.perf_counter()
-    for _ in _run_tasks(todo, out, config, total, done):
-        pass
+    built = {record["shard"] for record in _run_tasks(todo, out, config, total, done)}
     seconds = time.perf_counter() - started
     # Index and report from the records, in plan order, one shard in memory at a time.
     accumulator = ReportAccumulator()
@@ -383,7 +400,7 @@ def build_dataset(
     index_path.parent.mkdir(exist_ok=True)
     with IndexWriter(index_path) as index:
         for task in mine:
-            record = load_record(out, task)
+            record = load_record(out, task, check_sum=task.name not in built)
             if record is None:
                 raise SonicMotionError(f"{task.name}: shard record missing after the build; rerun with --resume")
             index.write(record["rows"])

@@ -1,4 +1,4 @@
-"""Training loader: a PyTorch ``IterableDataset`` over FOA dataset shards.
+"""Training loader: a PyTorch ``IterableDataset`` over dataset shards of either store.
 
 Shards are local paths or any fsspec URL (``s3://``, ``gs://``, ``https://``, ...), read
 as streams. Work is split over distributed ranks and DataLoader workers by shard (or,
@@ -10,7 +10,6 @@ timing values ``seconds_start`` / ``seconds_total`` the diffusion model conditio
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -20,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 import soundfile as sf
 
-from sonicmotion.data.shards import iter_tar_samples, list_shards, recorded_layout_name
+from sonicmotion.data.shards import decode_sample_foa, iter_shard_samples, list_shards
 from sonicmotion.errors import SonicMotionError
 
 try:  # torch is optional for the rest of the package; the loader needs it
@@ -58,26 +57,19 @@ def _open(url: str):
 def _decode(
     url: str, key: str, group: dict[str, bytes], crop_seconds: float | None, rng: np.random.Generator
 ) -> tuple[np.ndarray, int, dict[str, Any]]:
-    """(audio (4, T) float32, crop start in samples, metadata); only the crop is decoded."""
-    if "flac" not in group or "json" not in group:
-        raise SonicMotionError(f"{url}: sample {key} lacks its .flac or .json member")
+    """(audio (4, T) float32, crop start in samples, metadata); only the crop is decoded
+    (and, from a ``sources`` shard, encoded)."""
+    if "json" not in group:
+        raise SonicMotionError(f"{url}: sample {key} lacks its .json member")
     metadata = json.loads(group["json"].decode("utf-8"))
-    with sf.SoundFile(io.BytesIO(group["flac"])) as f:
-        if f.channels != 4 or recorded_layout_name(f) != "fuma":
-            raise SonicMotionError(f"{url}: sample {key} is not 4-channel FOA recorded as FuMa")
-        if f.samplerate != metadata["sample_rate"]:
-            raise SonicMotionError(
-                f"{url}: sample {key} has rate {f.samplerate}, metadata says {metadata['sample_rate']}"
-            )
-        total, start, length = f.frames, 0, f.frames
-        if crop_seconds is not None:
-            length = int(round(crop_seconds * f.samplerate))
-            if length > total:
-                raise CropTooLong(f"crop of {crop_seconds} s is longer than the {total / f.samplerate:g} s clips")
-            start = int(rng.integers(0, total - length + 1))
-            f.seek(start)  # FLAC seeks to the sample: a 2 s crop decodes 2 s, not 10
-        audio = f.read(length, dtype="float32", always_2d=True).T
-    return np.ascontiguousarray(audio), start, metadata
+    total, start, length = int(metadata["num_samples"]), 0, None
+    if crop_seconds is not None:
+        length = int(round(crop_seconds * metadata["sample_rate"]))
+        if length > total:
+            raise CropTooLong(f"crop of {crop_seconds} s is longer than the {total / metadata['sample_rate']:g} s clips")
+        start = int(rng.integers(0, total - length + 1))
+    audio = decode_sample_foa(group, metadata, start, length, f"{url}: sample {key}")
+    return audio, start, metadata
 
 
 class ShardSampleDataset(IterableDataset):
@@ -147,7 +139,7 @@ class ShardSampleDataset(IterableDataset):
         position = 0
         for url in mine:
             with _open(url) as handle:
-                for key, group in iter_tar_samples(handle, url):
+                for key, group in iter_shard_samples(handle, url):
                     position += 1
                     if by_shard or (position - 1) % consumers == consumer:
                         yield url, key, group
@@ -190,7 +182,8 @@ class ShardSampleDataset(IterableDataset):
 class FoaShardDataset(ShardSampleDataset):
     """Samples ``{"audio": FloatTensor[4, T] (FuMa), "key", "caption", "spatial_caption",
     "trajectory", "seconds_start", "seconds_total", "metadata", "stream_position"}`` from
-    FOA dataset shards.
+    dataset shards of either store (``foa``: the FOA is read; ``sources``: it is made here
+    from the stored source clip and the sample's trajectory).
 
     ``crop_seconds``: length of a random crop (None = the whole clip); only the crop is
     decoded. ``shuffle``: shard order and a ``shuffle_buffer``-sample buffer are shuffled,

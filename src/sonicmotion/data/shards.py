@@ -1,4 +1,14 @@
-"""WebDataset-style tar shards: ``{key}.flac`` (4-channel FOA) + ``{key}.json`` per sample.
+"""WebDataset-style tar shards of the spatial dataset, in one of two stores.
+
+- ``foa``: ``{key}.flac`` (4-channel FuMa FOA) + ``{key}.json`` (metadata) per sample;
+- ``sources``: per source ``{source}.flac`` (its preprocessed mono clip, once) and one
+  ``{source}.{kind}.json`` per sample made from it (``{source}-{kind}`` is the sample key);
+  the FOA is made when read, by ``encode_foa`` from the clip and the sample's trajectory:
+  a sample is one mono source times direction gains the metadata fixes exactly, so the
+  FOA holds nothing the metadata and the source do not.
+
+Readers take either without being told which: :func:`iter_shard_samples` yields one
+``(key, group)`` per sample for both, and :func:`decode_sample_foa` makes its FOA.
 
 Members carry fixed owner, mode and time so a shard's bytes depend only on its
 samples. FLAC is 24-bit at compression level 0: the float -> integer conversion is done
@@ -33,28 +43,50 @@ def shard_name(split: str, index: int) -> str:
     return f"{split}/{split}-{index:06d}.tar"
 
 
-def foa_flac_bytes(samples: np.ndarray, sample_rate: int, layout: str | ChannelLayout = "fuma") -> bytes:
-    """(4, n) FOA as 24-bit FLAC bytes with the layout recorded, as :func:`write_foa` records it.
+STORES = ("foa", "sources")
+SOURCE_COMMENT = "sonicmotion source clip (mono)"
+# A sample of a sources shard is a group {"json": metadata, SOURCE_AUDIO: the mono clip's FLAC}.
+SOURCE_AUDIO = "source.flac"
 
-    Samples beyond full scale are refused, as by :func:`write_foa`.
-    """
-    layout = get_layout(layout)
-    samples = check_foa(samples)
+
+def _flac_24(samples: np.ndarray, sample_rate: int, comment: str, what: str) -> bytes:
+    """(channels, n) float in [-1, 1] as 24-bit FLAC bytes at compression level 0."""
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
     if peak > 1.0:
-        raise SonicMotionError(f"FOA peak {peak:.3f} exceeds full scale and would clip in a 24-bit FLAC")
+        raise SonicMotionError(f"{what} peak {peak:.3f} exceeds full scale and would clip in a 24-bit FLAC")
     # libsndfile takes int32 with the 24 bits in the top bytes.
     ints = np.rint(samples.T * np.float32(FULL_SCALE_24)).astype(np.int32)
     ints <<= 8
     buffer = io.BytesIO()
     with sf.SoundFile(
-        buffer, "w", samplerate=int(sample_rate), channels=4, subtype="PCM_24", format="FLAC",
+        buffer, "w", samplerate=int(sample_rate), channels=samples.shape[0], subtype="PCM_24", format="FLAC",
         compression_level=0.0,
     ) as f:
-        f.comment = layout_tag(layout)
+        f.comment = comment
         f.software = f"sonicmotion {__version__}"
         f.write(ints)
     return buffer.getvalue()
+
+
+def foa_flac_bytes(samples: np.ndarray, sample_rate: int, layout: str | ChannelLayout = "fuma") -> bytes:
+    """(4, n) FOA as 24-bit FLAC bytes with the layout recorded, as :func:`write_foa` records it.
+
+    Samples beyond full scale are refused, as by :func:`write_foa`.
+    """
+    return _flac_24(check_foa(samples), sample_rate, layout_tag(get_layout(layout)), "FOA")
+
+
+def source_flac_bytes(mono: np.ndarray, sample_rate: int) -> bytes:
+    """A mono clip (n,) as the 24-bit FLAC a ``sources`` shard stores."""
+    mono = np.asarray(mono, dtype=np.float32)
+    if mono.ndim != 1:
+        raise SonicMotionError(f"a source clip is mono (samples,), got shape {mono.shape}")
+    return _flac_24(mono[None, :], sample_rate, SOURCE_COMMENT, "source")
+
+
+def source_key(sample_key: str) -> str:
+    """The source part of a sample key ``{source}-{kind}`` (kinds hold no '-')."""
+    return sample_key.rsplit("-", 1)[0]
 
 
 def json_bytes(metadata: dict[str, Any]) -> bytes:
@@ -78,10 +110,19 @@ class ShardWriter:
         self._tar.addfile(info, io.BytesIO(data))
 
     def add_sample(self, key: str, flac: bytes, metadata: dict[str, Any]) -> None:
-        if "." in key or "/" in key:
-            raise SonicMotionError(f"sample key {key!r} must not contain '.' or '/'")
+        """One sample of a ``foa`` shard."""
+        _check_key(key)
         self.add(f"{key}.flac", flac)
         self.add(f"{key}.json", json_bytes(metadata))
+
+    def add_source(self, key: str, flac: bytes, samples: dict[str, dict[str, Any]]) -> None:
+        """One source of a ``sources`` shard: its clip and ``{kind: metadata}`` of its samples."""
+        _check_key(key)
+        self.add(f"{key}.flac", flac)
+        for kind, metadata in samples.items():
+            if metadata.get("key") != f"{key}-{kind}":
+                raise SonicMotionError(f"sample {metadata.get('key')!r} of source {key!r} must be keyed {key}-{kind}")
+            self.add(f"{key}.{kind}.json", json_bytes(metadata))
 
     def close(self) -> None:
         self._tar.close()
@@ -93,8 +134,13 @@ class ShardWriter:
         self.close()
 
 
+def _check_key(key: str) -> None:
+    if "." in key or "/" in key:
+        raise SonicMotionError(f"sample key {key!r} must not contain '.' or '/'")
+
+
 def iter_tar_samples(fileobj: BinaryIO, name: str = "shard") -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Stream ``(key, {extension: bytes})`` groups from a tar in member order."""
+    """Stream ``(key, {extension: bytes})`` member groups from a tar in member order."""
     key, group = None, {}
     try:
         with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
@@ -114,10 +160,123 @@ def iter_tar_samples(fileobj: BinaryIO, name: str = "shard") -> Iterator[tuple[s
         yield key, group
 
 
+def expand_group(key: str, group: dict[str, bytes]) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """The samples of one member group: itself, or for a source group (``{kind}.json``
+    members beside its ``flac``) one ``{"json", SOURCE_AUDIO}`` group per kind, keyed
+    ``{source}-{kind}``."""
+    kinds = [ext[: -len(".json")] for ext in group if ext.endswith(".json")]
+    if not kinds or "json" in group:
+        yield key, group
+        return
+    audio = group.get("flac")
+    if audio is None:
+        raise SonicMotionError(f"source {key!r} lacks its .flac member")
+    for kind in kinds:
+        yield f"{key}-{kind}", {"json": group[f"{kind}.json"], SOURCE_AUDIO: audio}
+
+
+def iter_shard_samples(fileobj: BinaryIO, name: str = "shard") -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Stream one ``(sample key, group)`` per sample of a shard of either store (and of
+    latent shards), in member order."""
+    for key, group in iter_tar_samples(fileobj, name):
+        yield from expand_group(key, group)
+
+
 def read_shard(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Samples of a local shard, as :func:`iter_tar_samples`."""
+    """Samples of a local shard, as :func:`iter_shard_samples`."""
     with open(path, "rb") as handle:
-        yield from iter_tar_samples(handle, str(path))
+        yield from iter_shard_samples(handle, str(path))
+
+
+def group_store(group: dict[str, bytes]) -> str:
+    """``"foa"`` or ``"sources"``: which store a sample group comes from."""
+    return "sources" if SOURCE_AUDIO in group else "foa"
+
+
+def decode_sample_foa(
+    group: dict[str, bytes], metadata: dict[str, Any], start: int = 0, length: int | None = None,
+    name: str = "sample",
+) -> np.ndarray:
+    """The (4, length) float32 FuMa FOA of one sample, samples ``[start, start + length)``
+    (default: to the end), from either store; only that stretch is decoded and encoded.
+
+    The audio must match its metadata (FuMa FOA or a mono source clip, at the metadata's
+    rate, ``num_samples`` long); anything else is an error naming ``name``.
+    """
+    from sonicmotion.spatial import Trajectory, encode_foa
+
+    store = group_store(group)
+    data = group.get(SOURCE_AUDIO if store == "sources" else "flac")
+    if data is None or "json" not in group:
+        raise SonicMotionError(f"{name} lacks its .flac or .json member")
+    rate = metadata.get("sample_rate")
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        if store == "foa" and (f.channels != 4 or recorded_layout_name(f) != "fuma"):
+            raise SonicMotionError(f"{name} is not 4-channel FOA recorded as FuMa")
+        if store == "sources" and (f.channels != 1 or (f.comment or "") != SOURCE_COMMENT):
+            raise SonicMotionError(f"{name}: its source is not a mono source clip ({f.channels} channels)")
+        if f.samplerate != rate:
+            raise SonicMotionError(f"{name} has rate {f.samplerate}, metadata says {rate}")
+        if f.frames != metadata.get("num_samples"):
+            raise SonicMotionError(f"{name} has {f.frames} samples, metadata says {metadata.get('num_samples')}")
+        length = f.frames - start if length is None else length
+        if not (0 <= start and length >= 0 and start + length <= f.frames):
+            raise SonicMotionError(f"{name}: samples {start}..{start + length} lie outside its {f.frames}")
+        f.seek(start)  # FLAC seeks to the sample: a 2 s crop decodes 2 s, not 10
+        # Integers scaled here: the same float32 values as libsndfile's conversion (a
+        # power-of-two scale of 24 significant bits is exact) in half the time.
+        ints = f.read(length, dtype="int32", always_2d=True)
+    audio = np.ascontiguousarray(ints.T, dtype=np.float32)
+    audio *= np.float32(1.0 / 2**31)
+    if store == "foa":
+        return audio
+    trajectory = Trajectory.from_dict(metadata["trajectory"])
+    return encode_foa(audio[0], rate, trajectory, "fuma", first_sample=start)
+
+
+def sample_pressure(group: dict[str, bytes], name: str = "sample") -> tuple[np.ndarray, int]:
+    """(pressure p (n,) float32, sample rate) of a sample of either store: the source clip,
+    or the FOA's W rescaled (FuMa W = p/sqrt(2))."""
+    from sonicmotion.spatial.layout import FUMA
+
+    store = group_store(group)
+    data = group.get(SOURCE_AUDIO if store == "sources" else "flac")
+    if data is None:
+        raise SonicMotionError(f"{name} has no audio member")
+    samples, rate, layout = decode_flac(data)
+    if store == "sources":
+        if samples.shape[0] != 1:
+            raise SonicMotionError(f"{name}: its source is not mono ({samples.shape[0]} channels)")
+        return samples[0], rate
+    if samples.shape[0] != 4 or layout != "fuma":
+        raise SonicMotionError(f"{name} is not 4-channel FOA recorded as FuMa")
+    return np.ascontiguousarray(samples[FUMA.index("W")] / np.float32(FUMA.w_gain)), rate
+
+
+def shard_store(path: str | os.PathLike) -> str:
+    """``"foa"`` or ``"sources"``: the store of a local shard, from its first sample."""
+    for _, group in read_shard(path):
+        return group_store(group)
+    raise SonicMotionError(f"{path}: an empty shard")
+
+
+def read_sample_group(shard: str | os.PathLike, key: str) -> dict[str, bytes]:
+    """One sample's group by key from a local shard of either store (random access)."""
+    try:
+        with tarfile.open(shard) as tar:
+            names = set(tar.getnames())
+            base = os.path.dirname(next(iter(names), ""))
+            prefix = f"{base}/" if base else ""
+            if f"{prefix}{key}.json" in names:
+                members = {"json": f"{prefix}{key}.json", "flac": f"{prefix}{key}.flac"}
+            else:
+                source, kind = source_key(key), key.rsplit("-", 1)[-1]
+                members = {"json": f"{prefix}{source}.{kind}.json", SOURCE_AUDIO: f"{prefix}{source}.flac"}
+            if not all(m in names for m in members.values()):
+                raise SonicMotionError(f"{shard}: no sample {key!r}")
+            return {ext: tar.extractfile(m).read() for ext, m in members.items()}
+    except tarfile.TarError as err:
+        raise SonicMotionError(f"{shard}: not a readable tar shard ({err})") from None
 
 
 def recorded_layout_name(f: sf.SoundFile) -> str | None:

@@ -154,26 +154,30 @@ def _shard_paths(path: Path) -> list[Path]:
 
 
 def read_shards(shards: list[Path]) -> ClipSet:
-    """Index dataset shards: ``{key}.flac`` audio and ``{key}.json`` metadata per sample."""
+    """Index dataset shards of either store: per sample ``{key}.flac`` + ``{key}.json``, or
+    a source's ``{source}.flac`` with one ``{source}.{kind}.json`` per sample (the clip is
+    then the source's mono clip: the pressure the semantic metrics read)."""
     clips: dict[str, ClipRef] = {}
     metadata: dict[str, dict[str, Any]] = {}
     for shard in shards:
         try:
             with tarfile.open(shard) as tar:
-                for member in tar.getmembers():
-                    key, dot, suffix = member.name.rpartition(".")
-                    key = os.path.basename(key)
-                    if not dot or not member.isfile():
+                members = {os.path.basename(m.name): m.name for m in tar.getmembers() if m.isfile()}
+                for base, name in members.items():
+                    stem, dot, suffix = base.partition(".")
+                    if not dot or not suffix.endswith("json"):
                         continue
-                    if suffix in ("flac", "wav"):
-                        if key in clips:
-                            raise SonicMotionError(f"{shard}: sample key {key!r} appears twice in the reference shards")
-                        clips[key] = ClipRef(key, str(shard), member.name)
-                    elif suffix == "json":
-                        try:
-                            metadata[key] = json.loads(_member_bytes(tar, member.name, str(shard)))
-                        except json.JSONDecodeError as err:
-                            raise SonicMotionError(f"{shard}: {member.name} is not valid JSON ({err.msg})") from None
+                    key = stem if suffix == "json" else f"{stem}-{suffix[: -len('.json')]}"
+                    audio = next((members[f"{stem}.{ext}"] for ext in ("flac", "wav") if f"{stem}.{ext}" in members), None)
+                    if audio is None:
+                        continue
+                    if key in clips:
+                        raise SonicMotionError(f"{shard}: sample key {key!r} appears twice in the reference shards")
+                    clips[key] = ClipRef(key, str(shard), audio)
+                    try:
+                        metadata[key] = json.loads(_member_bytes(tar, name, str(shard)))
+                    except json.JSONDecodeError as err:
+                        raise SonicMotionError(f"{shard}: {name} is not valid JSON ({err.msg})") from None
         except tarfile.TarError as err:
             raise SonicMotionError(f"{shard}: not a readable tar shard ({err})") from None
     if not clips:

@@ -16,45 +16,79 @@ def direction_gains(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)])
 
 
-def _ramp(start_deg: float, step_deg: float, count: int) -> np.ndarray | float:
-    """Angles in radians, float32: start + k * step for k < count (a scalar if step is 0).
+_COUNTS = np.arange(0, dtype=np.float32)  # 0, 1, 2, ... kept between calls: see _ramp
+
+
+def _ramp(start_deg: float, step_deg: float, out: np.ndarray) -> None:
+    """Fill ``out`` (float32) with angles in radians: start + k * step.
 
     Float32 trigonometry is several times faster than float64 and the angle rounding
     (~1e-5 degrees over a 10 s clip) is far below anything audible or measurable.
     """
-    if step_deg == 0.0:
-        return np.float32(np.radians(start_deg))
-    ramp = np.arange(count, dtype=np.float32)
-    ramp *= np.float32(np.radians(step_deg))
-    ramp += np.float32(np.radians(start_deg))
-    return ramp
+    global _COUNTS
+    if _COUNTS.shape[0] < out.shape[0]:
+        _COUNTS = np.arange(out.shape[0], dtype=np.float32)
+    np.multiply(_COUNTS[: out.shape[0]], np.float32(np.radians(step_deg)), out=out)
+    out += np.float32(np.radians(start_deg))
 
 
-def trajectory_gains(trajectory: Trajectory, num_samples: int, sample_rate: int) -> np.ndarray:
-    """Per-sample (X, Y, Z) gains (3, num_samples) float32 of ``trajectory``.
+def trajectory_gains(
+    trajectory: Trajectory, num_samples: int, sample_rate: int, first_sample: int = 0,
+    out: np.ndarray | None = None, signal: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-sample (X, Y, Z) gains (3, num_samples) float32 of ``trajectory`` for the samples
+    ``first_sample, first_sample + 1, ...`` of its clock (sample k sits at k / sample_rate s).
 
     Angles are exact per sample (Eq. 3: linear in time between keyframes), so there is
-    no zipper noise; held stretches reuse one gain and cost no trigonometry.
+    no zipper noise; held stretches reuse one gain and cost no trigonometry. ``out``: a
+    (3, num_samples) float32 array to fill instead of a new one. ``signal``: a
+    (num_samples,) float32 signal to multiply the gains by (the encoder's X, Y, Z), in
+    one pass over held stretches.
     """
-    gains = np.empty((3, num_samples), dtype=np.float32)
+    gains = np.empty((3, num_samples), dtype=np.float32) if out is None else out
     times, azimuth, elevation = trajectory.knots
-    # First sample at or after each keyframe.
-    bounds = np.clip(np.ceil(times * sample_rate).astype(np.int64), 0, num_samples)
-    gains[:, : bounds[0]] = direction_gains(azimuth[:1], elevation[:1])
+
+    def hold(lo: int, hi: int, azimuth: np.ndarray, elevation: np.ndarray) -> None:
+        gain = direction_gains(azimuth, elevation).astype(np.float32)
+        if signal is None:
+            gains[:, lo:hi] = gain
+        else:
+            np.multiply(gain, signal[lo:hi], out=gains[:, lo:hi])
+
+    # First sample at or after each keyframe, counted from first_sample.
+    bounds = np.clip(np.ceil(times * sample_rate).astype(np.int64) - first_sample, 0, num_samples)
+    hold(0, int(bounds[0]), azimuth[:1], elevation[:1])
     for i in range(len(times) - 1):
         lo, hi = int(bounds[i]), int(bounds[i + 1])
         if hi <= lo:
             continue
         rate = 1.0 / ((times[i + 1] - times[i]) * sample_rate)  # fraction of the segment per sample
-        offset = (lo / sample_rate - times[i]) / (times[i + 1] - times[i])
+        offset = ((lo + first_sample) / sample_rate - times[i]) / (times[i + 1] - times[i])
         d_az, d_el = azimuth[i + 1] - azimuth[i], elevation[i + 1] - elevation[i]
-        az = _ramp(azimuth[i] + offset * d_az, rate * d_az, hi - lo)
-        el = _ramp(elevation[i] + offset * d_el, rate * d_el, hi - lo)
-        cos_el = np.cos(el)
-        gains[0, lo:hi] = np.cos(az) * cos_el
-        gains[1, lo:hi] = np.sin(az) * cos_el
-        gains[2, lo:hi] = np.sin(el)
-    gains[:, bounds[-1] :] = direction_gains(azimuth[-1:], elevation[-1:])
+        az0, d_az = azimuth[i] + offset * d_az, rate * d_az
+        el0, d_el = elevation[i] + offset * d_el, rate * d_el
+        # Everything is written in place: fresh temporaries of this size cost more than the
+        # trigonometry (page faults on every call).
+        x, y, z = gains[0, lo:hi], gains[1, lo:hi], gains[2, lo:hi]
+        if d_az:
+            _ramp(az0, d_az, x)
+            np.sin(x, out=y)
+            np.cos(x, out=x)
+        else:
+            x.fill(np.cos(np.float32(np.radians(az0))))
+            y.fill(np.sin(np.float32(np.radians(az0))))
+        if d_el:
+            _ramp(el0, d_el, z)
+            cos_el = np.cos(z)
+            np.sin(z, out=z)
+        else:
+            cos_el = np.cos(np.float32(np.radians(el0)))
+            z.fill(np.sin(np.float32(np.radians(el0))))
+        x *= cos_el
+        y *= cos_el
+        if signal is not None:
+            gains[:, lo:hi] *= signal[lo:hi]
+    hold(int(bounds[-1]), num_samples, azimuth[-1:], elevation[-1:])
     return gains
 
 
@@ -63,11 +97,13 @@ def encode_foa(
     sample_rate: int,
     trajectory: Trajectory,
     layout: str | ChannelLayout = "fuma",
+    first_sample: int = 0,
 ) -> np.ndarray:
     """Encode a mono signal (n,) at ``sample_rate`` Hz along ``trajectory`` into FOA.
 
     Returns (4, n) float32 in ``layout`` (default FuMa WXYZ with W = p/sqrt(2)).
-    Time 0 is the first sample.
+    ``mono[0]`` is sample ``first_sample`` of the trajectory's clock (default 0: time 0),
+    so a crop of a clip encodes as the same stretch of the whole clip would.
     """
     layout = get_layout(layout)
     mono = np.asarray(mono)
@@ -77,10 +113,14 @@ def encode_foa(
         raise SonicMotionError(f"sample rate must be positive, got {sample_rate}")
     if not np.all(np.isfinite(mono)):
         raise SonicMotionError("mono input contains NaN or infinite samples")
+    if first_sample < 0:
+        raise SonicMotionError(f"first_sample must be >= 0, got {first_sample}")
     mono = mono.astype(np.float32, copy=False)
     foa = np.empty((4, mono.shape[0]), dtype=np.float32)
-    foa[0] = mono * np.float32(FUMA.w_gain)
-    np.multiply(trajectory_gains(trajectory, mono.shape[0], sample_rate), mono, out=foa[1:])
+    np.multiply(mono, np.float32(FUMA.w_gain), out=foa[0])
+    # Made in place in the output: a separate (3, n) array of gains costs as much again in
+    # fresh memory as the arithmetic (page faults on every call).
+    trajectory_gains(trajectory, mono.shape[0], sample_rate, first_sample, out=foa[1:], signal=mono)
     if layout is FUMA:
         return foa
     return convert_layout(foa, FUMA, layout).astype(np.float32)
