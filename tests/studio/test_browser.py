@@ -111,6 +111,14 @@ def test_draw_render_and_play(browser_page, audio_files, tmp_path):
         page.wait_for_function("document.getElementById('player').currentTime > 0.1")
         assert page.evaluate("document.getElementById('player').src").endswith("source01_binaural.flac?v="
                                                                                + page.evaluate("state.result.job"))
+        # Seeking a preview needs HTTP ranges: without them the browser keeps seekable at [0, 0]
+        # and snaps currentTime back to 0.
+        page.wait_for_function("document.getElementById('player').seekable.length > 0")
+        assert page.evaluate("document.getElementById('player').seekable.end(0)") == pytest.approx(6.0, abs=0.1)
+        page.evaluate("document.getElementById('player').currentTime = 4.0")
+        page.wait_for_function("document.getElementById('player').currentTime >= 4.0")
+        page.wait_for_timeout(200)
+        assert page.evaluate("document.getElementById('player').currentTime") >= 4.0
         assert errors == []
 
         saved = json.loads((server.workspace.root / "scene.json").read_text())

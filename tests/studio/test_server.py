@@ -9,6 +9,30 @@ from sonicmotion.studio.server import StudioServer, describe_host
 from .conftest import BlockingGenerator, Client
 
 
+def _get(server, path, headers):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_byte_ranges_follow_rfc_9110():
+    from sonicmotion.studio.server import byte_range
+
+    assert byte_range(None, 100) is None and byte_range("items=0-5", 100) is None
+    assert byte_range("bytes=0-0", 100) == (0, 0) and byte_range("bytes=10-", 100) == (10, 99)
+    assert byte_range("bytes=-1", 100) == (99, 99) and byte_range("bytes=-500", 100) == (0, 99)
+    assert byte_range("bytes=90-1000", 100) == (90, 99)
+    assert byte_range("bytes=100-", 100) == "unsatisfiable" and byte_range("bytes=-0", 100) == "unsatisfiable"
+    assert byte_range("bytes=5-2", 100) is None and byte_range("bytes=a-b", 100) is None
+    assert byte_range("bytes=0-1,4-5", 100) is None and byte_range("bytes=-", 100) is None
+
+
 def upload(client, folder, name, as_name=None):
     return client.request("POST", f"/api/upload?name={as_name or name}", (folder / name).read_bytes())
 
@@ -121,6 +145,18 @@ def test_render_results_and_a_failed_render_keeps_them(studio, audio_files):
     assert analysis["paths"]["sources"][0]["azimuth"][0] == 90 and len(analysis["doa"]["times"]) > 100
     status, preview = client.request("GET", "/api/result/source01_binaural.flac")
     assert status == 200 and preview[:4] == b"fLaC"
+    # Seeking: a browser asks for parts of the file (206 with the part and its place).
+    for header, part, first, last in (("bytes=0-99", preview[:100], 0, 99), ("bytes=100-", preview[100:], 100, len(preview) - 1),
+                                      ("bytes=-10", preview[-10:], len(preview) - 10, len(preview) - 1),
+                                      (f"bytes=5-{10 * len(preview)}", preview[5:], 5, len(preview) - 1)):
+        status, headers, body = _get(server, "/api/result/source01_binaural.flac", {"Range": header})
+        assert status == 206 and body == part, header
+        assert headers["Content-Range"] == f"bytes {first}-{last}/{len(preview)}"
+        assert int(headers["Content-Length"]) == len(part) and headers["Accept-Ranges"] == "bytes"
+    status, headers, _ = _get(server, "/api/result/source01_binaural.flac", {"Range": f"bytes={len(preview)}-"})
+    assert status == 416 and headers["Content-Range"] == f"bytes */{len(preview)}"
+    status, headers, body = _get(server, "/api/result/source01_binaural.flac", {"Range": "bytes=0-1,5-9"})
+    assert status == 200 and body == preview and headers["Accept-Ranges"] == "bytes"  # several ranges: all of it
     before = (server.workspace.result / "scene.wav").read_bytes()
     # passes validation (the file exists) but cannot be read: the job fails, results stay
     (server.workspace.root / "uploads" / "broken.wav").write_bytes(b"not audio at all")

@@ -44,6 +44,32 @@ STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javasc
 FILE_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".json": "application/json", ".yaml": "text/yaml"}
 
 
+def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """The (first, last) byte of a one-range ``Range: bytes=...`` header for a ``size``-byte
+    body; None to send it all (no header, or one we do not serve: several ranges, other
+    units, malformed); ``"unsatisfiable"`` for a range outside the body (RFC 9110 §14)."""
+    if not header or not header.strip().lower().startswith("bytes="):
+        return None
+    spec = header.strip()[len("bytes="):].strip()
+    if "," in spec or "-" not in spec:
+        return None
+    first, last = (part.strip() for part in spec.split("-", 1))
+    if not (first.isdigit() or first == "") or not (last.isdigit() or last == "") or first == last == "":
+        return None
+    if first == "":  # the last N bytes
+        count = int(last)
+        if count == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - count), size - 1
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if last != "" and int(last) < start:
+        return None
+    if start >= size:
+        return "unsatisfiable"
+    return start, end
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -331,15 +357,35 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_bytes(data, STATIC_FILES[name])
 
     def _file(self, path: Path, download: bool) -> None:
+        """A result file; a ``Range: bytes=...`` request gets that part (206), which
+        browsers need to seek in audio."""
         data = path.read_bytes()
-        self._send_bytes(data, FILE_TYPES.get(path.suffix.lower(), "application/octet-stream"),
-                         f'attachment; filename="{path.name}"' if download else None)
+        content_type = FILE_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        disposition = f'attachment; filename="{path.name}"' if download else None
+        wanted = byte_range(self.headers.get("Range"), len(data))
+        if wanted == "unsatisfiable":
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self._security_headers()
+            self.end_headers()
+            return
+        if wanted is None:
+            return self._send_bytes(data, content_type, disposition, ranges=True)
+        start, end = wanted
+        self._send_bytes(data[start : end + 1], content_type, disposition, ranges=True,
+                         content_range=f"bytes {start}-{end}/{len(data)}")
 
-    def _send_bytes(self, data: bytes, content_type: str, disposition: str | None = None) -> None:
-        self.send_response(200)
+    def _send_bytes(self, data: bytes, content_type: str, disposition: str | None = None, ranges: bool = False,
+                    content_range: str | None = None) -> None:
+        self.send_response(206 if content_range else 200)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        if ranges:
+            self.send_header("Accept-Ranges", "bytes")
+        if content_range:
+            self.send_header("Content-Range", content_range)
         if disposition:
             self.send_header("Content-Disposition", disposition)
         self._security_headers()
