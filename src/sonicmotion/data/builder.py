@@ -26,7 +26,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from sonicmotion.data.sampling import KINDS, sample_parameters, sample_seed
 from sonicmotion.data.shards import STORES, ShardWriter, foa_flac_bytes, shard_name, source_flac_bytes
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path, file_sha256, read_json
+from sonicmotion.optional import has_module
 from sonicmotion.spatial import Trajectory, encode_foa
 
 FORMAT_VERSION = 1
@@ -375,6 +376,10 @@ def build_dataset(
     if config.store not in STORES:
         raise SonicMotionError(f"store must be one of {', '.join(STORES)}, got {config.store!r}")
     require_pyarrow()  # the index needs it: fail now, not after the work
+    if config.plots and not has_module("matplotlib"):
+        print("note: the report's histogram PNGs are left out: matplotlib is not installed "
+              "(pip install 'sonicmotion[plots]', then 'sonicmotion dataset stats' draws them)", file=sys.stderr)
+        config = replace(config, plots=False)
     tasks = plan_shards(sources, config)
     if not tasks:
         raise SonicMotionError("no usable sources: every source was skipped (see the reasons above)")

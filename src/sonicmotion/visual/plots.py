@@ -7,17 +7,9 @@ import os
 import numpy as np
 
 from sonicmotion.files import atomic_path
+from sonicmotion.optional import pyplot
 from sonicmotion.spatial.doa import DoaEstimate
 from sonicmotion.spatial.trajectory import Trajectory
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _break_wraps(times: np.ndarray, azimuth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +26,7 @@ def plot_doa(
     title: str | None = None,
 ) -> None:
     """Azimuth and elevation over time: estimate solid, requested path dashed (PNG)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_az, ax_el) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
     active = estimate.active
     times = np.where(active, estimate.times, np.nan)
@@ -73,7 +65,7 @@ def plot_top_down(
 ) -> None:
     """Top-down view (front up, left to the left): the requested path as a dashed line and
     the estimate as dots, with time as the distance from the listener (PNG)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(5.5, 5.5))
     ax = fig.add_subplot(projection="polar")
     ax.set_theta_zero_location("N")  # front up; azimuth grows counter-clockwise = to the left
@@ -100,7 +92,7 @@ def plot_top_down(
 
 def plot_energy_map(path: str | os.PathLike, energy_map, title: str | None = None) -> None:
     """Azimuth-time directional energy (dB below each frame's maximum), PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     level = 10 * np.log10(energy_map.energy + 1e-20)
     level -= level.max(axis=0, keepdims=True)
