@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	# The CPU wheel of torch first, so the extras below do not pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[ml,sofa,test]'
+	# The aisfx proxy metrics' weights; its own requirements pin numpy 1.23 and librosa, which
+	# sonicmotion does not use (it computes the front end itself), hence --no-deps.
+	$(PY) -m pip install -q --no-deps aisfx==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)

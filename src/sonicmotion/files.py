@@ -175,15 +175,17 @@ def _open_safetensors(path: str | os.PathLike, what: str, tensors: bool) -> tupl
                                "a safetensors file") from None
 
 
-def read_torch_state(path: str | os.PathLike, what: str = "state") -> Any:
-    """A ``torch.save`` file loaded with ``weights_only=True``; an unreadable file is one line."""
+def read_torch_state(path: str | os.PathLike, what: str = "state", allowed: tuple = ()) -> Any:
+    """A ``torch.save`` file loaded with ``weights_only=True``; an unreadable file is one line.
+    ``allowed``: more types the file may hold (``torch.serialization.safe_globals`` entries)."""
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise SonicMotionError(f"{what} {str(path)!r}: no such file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a truncated or foreign file
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SonicMotionError(f"{what} {str(path)!r} cannot be read ({reason[:200]}): the file is damaged") from None

@@ -149,12 +149,20 @@ def test_table_layout_for_several_runs(sets, tiny_models, tmp_path, capsys):
                  "--out", str(tmp_path / "t.md")]) == 0
     table = capsys.readouterr().out
     lines = table.splitlines()
-    assert lines[0] == "| Model | CLAP↑ | FD↓ | FAD↓ | KL↓ | L1(θ)↓ | L1(φ)↓ | Δangle↓ |"
+    # SM-D has none of the paper's models: the aisfx proxies stand in, in columns of their own.
+    assert lines[0] == ("| Model | CLAP↑ | FD↓ | FAD↓ | KL↓ | L1(θ)↓ | L1(φ)↓ | Δangle↓ | FD proxy (aisfx)↓ "
+                        "| KL proxy (aisfx)↓ |")
     a = json.loads((tmp_path / "a.json").read_text())["metrics"]
-    assert lines[2].startswith(f"| SM-P | {a['clap']['value']:.2f} | ")
-    assert lines[2].endswith(f"| {a['spatial']['frame']['all']['delta_angle']:.2f} |")
-    assert lines[3].startswith("| SM-D | –[1] | –[2] | –[3] | –[4] | ")
-    assert any(line.startswith("[3] SM-D, fad: VGGish weights not found") for line in lines)
+    b = json.loads((tmp_path / "b.json").read_text())["metrics"]
+    row_a, row_b = lines[2].split(" | "), lines[3].split(" | ")
+    assert row_a[:2] == ["| SM-P", f"{a['clap']['value']:.2f}"]
+    assert row_a[7] == f"{a['spatial']['frame']['all']['delta_angle']:.2f}" and row_a[8].startswith("–[")
+    assert "fd_aisfx" not in a  # the paper's models were all there
+    assert all(cell.startswith("–[") for cell in row_b[1:5])
+    assert b["fd_aisfx"]["label"] == "FD proxy (aisfx)" and b["fd_aisfx"]["proxy"] == "aisfx"
+    assert row_b[8:] == [f"{b['fd_aisfx']['value']:.2f}", f"{b['kl_aisfx']['value']:.2f} |"]
+    assert "Proxy columns use the aiSFX" in table
+    assert any("] SM-D, fad: VGGish weights not found" in line for line in lines)
     assert (tmp_path / "t.md").read_text() == table
 
 

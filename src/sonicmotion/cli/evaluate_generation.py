@@ -20,7 +20,14 @@ embedding models (local files only; nothing is downloaded), under --models-dir:
   vggish/   vggish.pth (torchvggish vggish-10086976.pth)          -> fad
   panns/    Cnn14_16k_mAP=0.438.pth (PANNs, 16 kHz)                -> kl
 A metric whose model is missing is reported as not computed, with the file it
-looked for; spatial errors need no model."""
+looked for; spatial errors need no model.
+
+proxies (--embeddings): "FD proxy (aisfx)" and "KL proxy (aisfx)" use the aiSFX
+sound-effects network whose CC BY 4.0 weights ship in the aisfx wheel
+(pip install --no-deps aisfx==0.1.2): a Frechet distance of its block embeddings
+and KL(reference || generated) of its category distribution, on the same pressure
+signal. They are labelled as proxies and never fill the paper's columns. Default
+(auto): computed when a model FD or KL needs is missing."""
 
 
 def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
@@ -64,6 +71,9 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="torch seed set before each model loads (default 0)")
     p.add_argument("--device", default="cpu", help="torch device for the embedding models, e.g. cuda (default cpu)")
     p.add_argument("--name", help="row name in tables (default: the generated folder's name)")
+    p.add_argument("--embeddings", choices=_embedding_choices(), default="auto",
+                   help="auto (default): the paper's models, plus the aisfx proxies when a model FD or KL needs is "
+                   "missing; paper: only the paper's; aisfx: only the proxies; all: both")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run_generation)
 
@@ -115,6 +125,12 @@ def run_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embedding_choices() -> tuple[str, ...]:
+    from sonicmotion.evaluation.generation import EMBEDDINGS
+
+    return EMBEDDINGS
+
+
 def _metric_names() -> tuple[str, ...]:
     from sonicmotion.evaluation.generation import METRICS
 
@@ -136,7 +152,7 @@ def run_generation(args: argparse.Namespace) -> int:
         models_dir=args.models_dir, clap=args.clap,
         cache_dir=None if args.no_cache else (args.cache_dir or str(DEFAULT_CACHE_DIR)),
         layout=args.layout, workers=args.workers, seed=args.seed, device=args.device, name=args.name,
-        progress=not args.quiet,
+        progress=not args.quiet, embeddings=args.embeddings,
     )
     report = evaluate_generation(options)
     write_report(report, out)

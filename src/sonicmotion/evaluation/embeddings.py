@@ -8,6 +8,9 @@
     MODELS_DIR/vggish/    vggish.pth (torchvggish's vggish-10086976.pth) or vggish.safetensors
     MODELS_DIR/panns/     Cnn14_16k_mAP=0.438.pth (PANNs) or cnn14.safetensors
 
+The proxy model, aiSFX, is not looked for there: its weights ship inside the ``aisfx`` wheel
+(``pip install --no-deps aisfx==0.1.2``), read from the installed package without importing it.
+
 A ``config.yaml`` beside VGGish or CNN14 weights replaces the published architecture
 (tests use tiny ones). Every model maps the clip's pressure signal (the W channel
 rescaled by its layout's W gain) at its own sample rate to arrays; the identity of a
@@ -43,6 +46,11 @@ CNN14_HELP = ("get PANNs' 16 kHz CNN14 checkpoint Cnn14_16k_mAP=0.438.pth (Zenod
 CLAP_HELP = ("save a CLAP model there on a machine with network access: python -c \"from transformers import "
              "ClapModel, ClapProcessor as P; ClapModel.from_pretrained('{repo}').save_pretrained('{path}'); "
              "P.from_pretrained('{repo}').save_pretrained('{path}')\"")
+
+
+AISFX_HELP = "install the aisfx wheel without its pinned dependencies: pip install --no-deps aisfx==0.1.2"
+# aisfx 0.1.2's models/checkpoint.pth (25 MB, CC BY 4.0).
+AISFX_SHA256 = "499ea75909c932a2f94c35fa722fa4fabc5bcb7e84917209cc5f7402627b7eb5"
 
 
 class ModelMissing(SonicMotionError):
@@ -192,6 +200,74 @@ def load_cnn14(models_dir: str | os.PathLike, seed: int = 0, device: str = "cpu"
                 "input": "whole clip, log-mel (Hann 512, hop 160, 64 Slaney-mel bands 50-8000 Hz, dB)",
                 "distribution": "softmax over the class logits (pre-sigmoid)"}
     return Cnn14Embedder("cnn14", config.sample_rate, identity, settings, model, TAGGER_BATCH, device)
+
+
+class AisfxEmbedder(AudioEmbedder):
+    """Per clip [blocks, 512 + K]: each ~2.3 s block's embedding, then its category logits."""
+
+    def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        from sonicmotion.evaluation.taggers import aisfx_blocks
+
+        blocks = [aisfx_blocks(s) for s in signals]
+        with torch.inference_mode():
+            embeddings, logits = self.model(self.to_device(np.concatenate(blocks)))
+        out = torch.cat([embeddings, logits], dim=1).cpu().numpy().astype(np.float64)
+        bounds = np.cumsum([0] + [b.shape[0] for b in blocks])
+        return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def aisfx_checkpoint() -> Path:
+    """The checkpoint inside the installed ``aisfx`` package (found without importing it:
+    its ``__init__`` needs librosa), checked against the 0.1.2 wheel's sha256."""
+    import importlib.util
+
+    from sonicmotion.files import file_sha256
+
+    spec = importlib.util.find_spec("aisfx")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelMissing("the aisfx proxy metrics need the aisfx package; " + AISFX_HELP)
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
+    if not path.is_file():
+        raise ModelMissing(f"aisfx is installed but {path} is missing; " + AISFX_HELP)
+    if file_sha256(path) != AISFX_SHA256:
+        raise ModelMissing(f"{path} is not the aisfx 0.1.2 checkpoint (sha256 differs); " + AISFX_HELP)
+    return path
+
+
+def load_aisfx(seed: int = 0, device: str = "cpu") -> AisfxEmbedder:
+    """The aiSFX network with the wheel's weights (proxy FD and KL; never the paper's columns)."""
+    from numpy._core.multiarray import scalar
+
+    from sonicmotion.evaluation.taggers import (
+        AISFX_BLOCK_FRAMES, AISFX_BLOCK_HOP, AISFX_CATEGORY_HEAD, AISFX_SAMPLE_RATE, SfxEmbedding,
+    )
+    from sonicmotion.files import read_torch_state
+
+    path = aisfx_checkpoint()
+    # The file pickles (state dict, {library: (numpy int index, classes)}).
+    allowed = [(scalar, "numpy.core.multiarray.scalar"), np.dtype, type(np.dtype("int64"))]
+    loaded = read_torch_state(path, "aisfx checkpoint", allowed=tuple(allowed))
+    try:
+        state, libraries = loaded
+        heads = [(str(name), int(classes)) for name, (_, classes) in sorted(libraries.items(), key=lambda i: int(i[1][0]))]
+    except (TypeError, ValueError) as err:
+        raise SonicMotionError(f"{path}: not the aisfx checkpoint layout ({err})") from None
+    _seed_torch(seed)
+    model = SfxEmbedding(heads)
+    _fit_state(model, state, path)
+    model.eval().to(check_device(device))
+    classes = dict(heads)[AISFX_CATEGORY_HEAD]
+    settings = {"model": "aiSFX X-Sequential-CE (Ma & Lerch, ISMIR 2022), aisfx 0.1.2 wheel, CC BY 4.0 weights",
+                "weights": str(path), "sample_rate": AISFX_SAMPLE_RATE, "proxy": True,
+                "input": "clip scaled to peak 1; 96 HTK-mel bands (2048-point Hann STFT, hop 1024, unit-sum bands), "
+                         f"log10(10000 x + 1) / 9.458; blocks of {AISFX_BLOCK_FRAMES} frames (2.3 s) every "
+                         f"{AISFX_BLOCK_HOP}; front end computed by sonicmotion from the wheel's stated settings",
+                "embedding": "512-d, max over time of the band-mean conv features",
+                "categories": f"{AISFX_CATEGORY_HEAD} head, {classes} UCS categories"}
+    return AisfxEmbedder("aisfx", AISFX_SAMPLE_RATE, files_digest([path], f"aisfx|{PREPROCESSING_VERSION}"), settings,
+                         model, TAGGER_BATCH, device)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 from sonicmotion import __version__
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.evaluation.frechet import frechet_distance, gaussian_stats
-from sonicmotion.evaluation.kl import cosine_similarity, paired_kl
+from sonicmotion.evaluation.kl import cosine_similarity, log_softmax, paired_kl
 from sonicmotion.evaluation.sets import (
     ClipSet,
     check_prompts_match,
@@ -32,10 +32,16 @@ from sonicmotion.evaluation.sets import (
 from sonicmotion.files import atomic_path
 
 METRICS = ("clap", "fd", "fad", "kl", "spatial")
+# Stand-ins computed with weights that ship offline (the aisfx wheel): labelled as proxies
+# everywhere and never written into the paper's columns.
+PROXY_METRICS = ("fd_aisfx", "kl_aisfx")
+PROXY_LABELS = {"fd_aisfx": "FD proxy (aisfx)", "kl_aisfx": "KL proxy (aisfx)"}
+EMBEDDINGS = ("auto", "paper", "aisfx", "all")
+AISFX_EMBEDDING = 512  # an aisfx array row: 512 embedding values, then the category logits
 FORMAT = "sonicmotion-generation-metrics"
 FORMAT_VERSION = 1
 # Which embedding model each metric needs.
-METRIC_MODELS = {"clap": "clap", "fd": "clap", "fad": "vggish", "kl": "cnn14"}
+METRIC_MODELS = {"clap": "clap", "fd": "clap", "fad": "vggish", "kl": "cnn14", "fd_aisfx": "aisfx", "kl_aisfx": "aisfx"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,9 @@ class GenerationOptions:
     device: str = "cpu"  # torch device for the embedding models
     name: str | None = None
     progress: bool = True
+    # "auto": the paper's models, and the aisfx proxies when a model FD or KL needs is missing;
+    # "paper": the paper's only; "aisfx": the proxies only; "all": both.
+    embeddings: str = "auto"
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
@@ -90,6 +99,7 @@ def _load_models(names: set[str], options: GenerationOptions) -> _Models:
         "clap": lambda: embeddings.load_clap(models_dir, options.clap, options.seed, options.device),
         "vggish": lambda: embeddings.load_vggish(models_dir, options.seed, options.device),
         "cnn14": lambda: embeddings.load_cnn14(models_dir, options.seed, options.device),
+        "aisfx": lambda: embeddings.load_aisfx(options.seed, options.device),
     }
     models = _Models()
     for name in sorted(names):
@@ -168,20 +178,37 @@ def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
         else:
             metrics["spatial"] = {"computed": True, **spatial}
 
+    if options.embeddings not in EMBEDDINGS:
+        raise SonicMotionError(f"--embeddings must be one of {', '.join(EMBEDDINGS)}, got {options.embeddings!r}")
     wanted = [m for m in options.metrics if m in METRIC_MODELS]
-    needs_reference = [m for m in wanted if m != "clap"]
+    if options.embeddings == "aisfx":
+        for m in wanted:
+            metrics[m] = not_computed("--embeddings aisfx: the aisfx proxies instead of the paper's models")
+        wanted = []
+    models = _load_models({METRIC_MODELS[m] for m in wanted if m == "clap" or reference is not None}, options)
+    missing = [m for m in wanted if m in ("fd", "kl") and METRIC_MODELS[m] in models.missing]
+    asked = any(m in options.metrics for m in ("fd", "kl"))  # the proxies stand in for these two
+    if asked and (options.embeddings in ("aisfx", "all") or (options.embeddings == "auto" and missing)):
+        wanted += list(PROXY_METRICS)
+        if reference is not None:
+            extra = _load_models({"aisfx"}, options)
+            models.loaded.update(extra.loaded)
+            models.missing.update(extra.missing)
     if reference is None:
-        for m in needs_reference:
-            metrics[m] = not_computed("no reference set given (--reference)")
+        for m in wanted:
+            if m != "clap":
+                metrics[m] = not_computed("no reference set given (--reference)")
         wanted = [m for m in wanted if m == "clap"]
-    models = _load_models({METRIC_MODELS[m] for m in wanted}, options)
     for m in wanted:
         if METRIC_MODELS[m] in models.missing:
             metrics[m] = not_computed(models.missing[METRIC_MODELS[m]])
     wanted = [m for m in wanted if METRIC_MODELS[m] in models.loaded]
     if wanted:
         _embedding_metrics(wanted, models, generated, reference, prompts, options, report, audio_note)
-    report["metrics"] = {m: metrics[m] for m in METRICS if m in metrics}
+    for m in PROXY_METRICS:
+        if m in metrics:
+            metrics[m] = {**metrics[m], "proxy": "aisfx", "label": PROXY_LABELS[m]}
+    report["metrics"] = {m: metrics[m] for m in METRICS + PROXY_METRICS if m in metrics}
     return report
 
 
@@ -235,18 +262,50 @@ def _embedding_metrics(wanted, models, generated, reference, prompts, options, r
         metrics["fad"] = _attempt(lambda: {**_frechet(ref.arrays["vggish"], gen.arrays["vggish"], frames=True),
                                            "settings": {**settings["vggish"], "audio": audio_note,
                                                         "method": "Fréchet distance, eigenvalue method, float64"}})
+    if "fd_aisfx" in wanted:
+        def proxy_fd() -> dict[str, Any]:
+            embeddings = {name: {i: a[:, :AISFX_EMBEDDING] for i, a in arrays.arrays["aisfx"].items()}
+                          for name, arrays in (("ref", ref), ("gen", gen))}
+            return {**_frechet(embeddings["ref"], embeddings["gen"], frames=True),
+                    "settings": {**settings["aisfx"], "audio": audio_note,
+                                 "method": "Fréchet distance of the 512-d block embeddings (every 2.3 s block of "
+                                           "every clip one sample), eigenvalue method, float64"}}
+        metrics["fd_aisfx"] = _attempt(proxy_fd)
+    if "kl_aisfx" in wanted:
+        def proxy_kl() -> dict[str, Any]:
+            ids = _paired_ids(generated, reference)
+
+            def distribution(array: np.ndarray) -> np.ndarray:
+                # The clip's category distribution: its blocks' softmax, averaged; its log is a
+                # valid logit vector for the same softmax.
+                return np.log(np.exp(log_softmax(array[:, AISFX_EMBEDDING:])).mean(axis=0))
+
+            values = paired_kl(np.stack([distribution(ref.arrays["aisfx"][i]) for i in ids]),
+                               np.stack([distribution(gen.arrays["aisfx"][i]) for i in ids]))
+            return {"value": float(values.mean()), "std": float(values.std()), "n": len(ids),
+                    "settings": {**settings["aisfx"], "audio": audio_note,
+                                 "direction": "KL(reference || generated), nats, mean over pairs",
+                                 "distribution": "mean over the clip's blocks of the category softmax",
+                                 "pairing": "by clip id"}}
+        metrics["kl_aisfx"] = _attempt(proxy_kl)
     if "kl" in wanted:
         def kl() -> dict[str, Any]:
-            unpaired = set(generated.clips) - set(reference.clips)
-            if unpaired:
-                raise SonicMotionError(f"KL pairs clips by id, but {describe_ids(unpaired)} generated ids have no "
-                                       "reference clip of the same id")
+            _paired_ids(generated, reference)
             values = paired_kl(np.stack([ref.arrays["cnn14"][i] for i in paired]),
                                np.stack([gen.arrays["cnn14"][i] for i in paired]))
             return {"value": float(values.mean()), "std": float(values.std()), "n": len(paired),
                     "settings": {**settings["cnn14"], "direction": "KL(reference || generated), nats, mean over pairs",
                                  "pairing": "by clip id"}}
         metrics["kl"] = _attempt(kl)
+
+
+def _paired_ids(generated: ClipSet, reference: ClipSet) -> list[str]:
+    """The generated ids, each with a reference clip of the same id (KL pairs them)."""
+    unpaired = set(generated.clips) - set(reference.clips)
+    if unpaired:
+        raise SonicMotionError(f"KL pairs clips by id, but {describe_ids(unpaired)} generated ids have no "
+                               "reference clip of the same id")
+    return sorted(generated.clips)
 
 
 def _embed_reference(models, names, reference, subsets, options):

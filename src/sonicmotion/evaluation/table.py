@@ -13,7 +13,13 @@ COLUMNS = (
     ("spatial", "L1(φ)↓", "l1_elevation"),
     ("spatial", "Δangle↓", "delta_angle"),
 )
-LABELS = {"clap": "CLAP score", "fd": "FD (CLAP)", "fad": "FAD (VGGish)", "kl": "KL (CNN14)"}
+# Proxy metrics (weights that ship offline) get columns of their own, after the paper's.
+PROXY_COLUMNS = (
+    ("fd_aisfx", "FD proxy (aisfx)↓", None),
+    ("kl_aisfx", "KL proxy (aisfx)↓", None),
+)
+LABELS = {"clap": "CLAP score", "fd": "FD (CLAP)", "fad": "FAD (VGGish)", "kl": "KL (CNN14)",
+          "fd_aisfx": "FD proxy (aisfx)", "kl_aisfx": "KL proxy (aisfx)"}
 
 
 def _cell(metric: dict[str, Any] | None, field: str | None, resolution: str, group: str) -> str | None:
@@ -48,12 +54,13 @@ def markdown_table(runs: list[dict[str, Any]], resolution: str = "frame", group:
     with footnotes for gaps: "n/a" where a metric does not apply (mono/stereo baselines' spatial
     columns), "–" where it was not computed."""
     runs = merge_runs(runs)
-    header = "| Model | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
+    columns = COLUMNS + tuple(c for c in PROXY_COLUMNS if any(c[0] in run["metrics"] for run in runs))
+    header = "| Model | " + " | ".join(title for _, title, _ in columns) + " |"
+    lines = [header, "|" + "---|" * (len(columns) + 1)]
     footnotes: list[str] = []
     for run in runs:
         cells = []
-        for metric_name, _, field in COLUMNS:
+        for metric_name, _, field in columns:
             metric = run["metrics"].get(metric_name)
             value = _cell(metric, field, resolution, group)
             if value is None:
@@ -67,6 +74,9 @@ def markdown_table(runs: list[dict[str, Any]], resolution: str = "frame", group:
         lines.append(f"| {run['name']} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"Spatial errors in degrees, {resolution} resolution, {group} clips, against the requested paths.")
+    if len(columns) > len(COLUMNS):
+        lines.append("Proxy columns use the aiSFX sound-effects network (weights in the aisfx wheel), not the paper's "
+                     "models: compare them only with each other.")
     for run in runs:
         spatial = run["metrics"].get("spatial") or {}
         n = spatial.get(resolution, {}).get(group, {}).get("n") if spatial.get("computed") else None

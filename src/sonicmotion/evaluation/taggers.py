@@ -1,8 +1,11 @@
-"""VGGish and PANNs CNN14 as our own PyTorch modules, with their published front ends.
+"""VGGish, PANNs CNN14 and the aiSFX sound-effects network as our own PyTorch modules, with
+their published front ends.
 
 Parameter names follow the public weight files, so those load unchanged:
 VGGish as in torchvggish's ``vggish-10086976.pth`` (``features.N``, ``embeddings.N``),
-CNN14 as in PANNs' ``Cnn14_16k_mAP=0.438.pth`` (``conv_block1.conv1`` ... ``fc_audioset``).
+CNN14 as in PANNs' ``Cnn14_16k_mAP=0.438.pth`` (``conv_block1.conv1`` ... ``fc_audioset``),
+aiSFX as in the ``aisfx`` wheel's ``models/checkpoint.pth`` (``embedding_net.conv_blockN``,
+``fc.K.{0,2,4}``).
 Imports torch: use through :mod:`sonicmotion.evaluation.embeddings`.
 """
 
@@ -160,13 +163,29 @@ def _slaney_hz(mel: np.ndarray) -> np.ndarray:
 
 def slaney_mel_matrix(sample_rate: int, fft: int, bands: int, fmin: float, fmax: float) -> np.ndarray:
     """(fft//2+1, bands) Slaney-scale, area-normalised triangles (librosa's default, PANNs' melW)."""
-    mel_hz = _slaney_hz(np.linspace(_slaney_mel(fmin), _slaney_mel(fmax), bands + 2))
+    return _triangles(_slaney_hz(np.linspace(_slaney_mel(fmin), _slaney_mel(fmax), bands + 2)), sample_rate, fft,
+                      area=True)
+
+
+def htk_sum_mel_matrix(sample_rate: int, fft: int, bands: int, fmin: float, fmax: float) -> np.ndarray:
+    """(fft//2+1, bands) HTK-scale triangles, each band's weights summing to 1 (librosa's
+    ``htk=True, norm=1``; Essentia's ``htkMel``, ``unit_sum``: the aiSFX front end)."""
+    edges_mel = np.linspace(_htk_mel(np.array(fmin)), _htk_mel(np.array(fmax)), bands + 2)
+    weights = _triangles(700.0 * np.expm1(edges_mel / 1127.0), sample_rate, fft, area=False)
+    return weights / np.maximum(weights.sum(axis=0, keepdims=True), 1e-300)
+
+
+def _triangles(edges_hz: np.ndarray, sample_rate: int, fft: int, area: bool) -> np.ndarray:
+    """(fft//2+1, len(edges) - 2) triangles rising from edge k to k+1 and falling to k+2
+    over the FFT bin frequencies; ``area``: scaled to unit area (2 / width)."""
     bins_hz = np.linspace(0.0, sample_rate / 2, fft // 2 + 1)
-    widths = np.diff(mel_hz)
-    ramps = mel_hz[:, None] - bins_hz[None, :]
+    widths = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - bins_hz[None, :]
     rising = -ramps[:-2] / widths[:-1, None]
     falling = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (mel_hz[2:] - mel_hz[:-2]))[:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    if area:
+        weights = weights * (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
     return weights.T
 
 
@@ -180,17 +199,20 @@ class _LogMel(nn.Module):
 
 
 class _ConvBlock(nn.Module):
-    def __init__(self, channels_in: int, channels_out: int):
+    """Two 3x3 conv + batch norm + ReLU, then ``pool`` x ``pool`` pooling (average, as PANNs, or max)."""
+
+    def __init__(self, channels_in: int, channels_out: int, pooling: str = "avg"):
         super().__init__()
         self.conv1 = nn.Conv2d(channels_in, channels_out, 3, padding=1, bias=False)
         self.conv2 = nn.Conv2d(channels_out, channels_out, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels_out)
         self.bn2 = nn.BatchNorm2d(channels_out)
+        self.pool = nn.functional.avg_pool2d if pooling == "avg" else nn.functional.max_pool2d
 
     def forward(self, x: torch.Tensor, pool: int) -> torch.Tensor:
         x = torch.relu(self.bn1(self.conv1(x)))
         x = torch.relu(self.bn2(self.conv2(x)))
-        return nn.functional.avg_pool2d(x, pool) if pool > 1 else x
+        return self.pool(x, pool) if pool > 1 else x
 
 
 class Cnn14(nn.Module):
@@ -234,3 +256,87 @@ class Cnn14(nn.Module):
 
 # Checkpoint entries that our module computes itself (torchlibrosa's STFT as conv weights).
 CNN14_IGNORED_PREFIXES = ("spectrogram_extractor.",)
+
+
+# aiSFX (Ma & Lerch, ISMIR 2022), the "X-Sequential-CE" network of the aisfx 0.1.2 wheel:
+# 44.1 kHz, 96 HTK-mel bands from a 2048-point Hann STFT every 1024 samples (about 23 ms),
+# log10(10000 x + 1) scaled by the largest value of its training spectrograms, blocks of 100
+# frames (about 2.3 s) every 50.
+AISFX_SAMPLE_RATE = 44100
+AISFX_FFT = 2048
+AISFX_HOP = 1024
+AISFX_MEL_BANDS = 96
+AISFX_SPECTROGRAM_MAX = 9.457798957824707
+AISFX_BLOCK_FRAMES = 100
+AISFX_BLOCK_HOP = 50
+AISFX_WIDTHS = (64, 128, 256, 512)
+# The head whose softmax is the category distribution: the UCS categories (69).
+AISFX_CATEGORY_HEAD = "ucsMixed"
+
+
+def aisfx_blocks(pressure: np.ndarray) -> np.ndarray:
+    """(n,) 44.1 kHz audio -> (blocks, 100, 96) float32 spectrogram blocks for :class:`SfxEmbedding`.
+
+    The clip is scaled to peak 1, framed centred with zero padding (periodic Hann; librosa
+    0.9's default, as the wheel's librosa path, and Essentia's frame cutter), turned
+    into HTK-mel power bands summing each to 1, compressed with log10(10000 x + 1) and divided
+    by the training maximum; blocks of 100 frames every 50, a trailing partial block dropped
+    (a clip shorter than one block gives one block, zero-padded).
+    """
+    x = np.asarray(pressure, dtype=np.float64)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > 0:
+        x = x / peak
+    x = np.pad(x, AISFX_FFT // 2)
+    frames = 1 + (x.shape[0] - AISFX_FFT) // AISFX_HOP
+    index = np.arange(AISFX_FFT)[None, :] + AISFX_HOP * np.arange(frames)[:, None]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(AISFX_FFT) / AISFX_FFT)
+    power = np.abs(np.fft.rfft(x[index] * window)) ** 2
+    mel = power @ htk_sum_mel_matrix(AISFX_SAMPLE_RATE, AISFX_FFT, AISFX_MEL_BANDS, 0.0, AISFX_SAMPLE_RATE / 2)
+    spec = np.log10(10000.0 * mel + 1.0) / AISFX_SPECTROGRAM_MAX
+    if frames < AISFX_BLOCK_FRAMES:
+        spec = np.pad(spec, ((0, AISFX_BLOCK_FRAMES - frames), (0, 0)))
+        frames = AISFX_BLOCK_FRAMES
+    count = 1 + (frames - AISFX_BLOCK_FRAMES) // AISFX_BLOCK_HOP
+    starts = AISFX_BLOCK_HOP * np.arange(count)
+    return np.stack([spec[s : s + AISFX_BLOCK_FRAMES] for s in starts]).astype(np.float32)
+
+
+class _SfxTrunk(nn.Module):
+    def __init__(self):
+        super().__init__()
+        widths = (1,) + AISFX_WIDTHS
+        for i in range(len(AISFX_WIDTHS)):
+            self.add_module(f"conv_block{i + 1}", _ConvBlock(widths[i], widths[i + 1], pooling="max"))
+
+    def forward(self, blocks: torch.Tensor) -> torch.Tensor:
+        x = blocks[:, None]  # [B, 1, frames, bands]
+        for i in range(len(AISFX_WIDTHS)):
+            x = getattr(self, f"conv_block{i + 1}")(x, pool=2 if i < len(AISFX_WIDTHS) - 1 else 1)
+        return x.mean(dim=3).max(dim=2).values  # mean over bands, max over time
+
+
+class SfxEmbedding(nn.Module):
+    """aiSFX: spectrogram blocks [B, 100, 96] -> (embeddings [B, 512], category logits [B, K]).
+
+    ``heads`` lists the classifier heads of the checkpoint in their order as ``(name,
+    classes)`` (nine sound-effects libraries); ``category_head`` names the one whose logits
+    are returned.
+    """
+
+    def __init__(self, heads: list[tuple[str, int]], category_head: str = AISFX_CATEGORY_HEAD):
+        super().__init__()
+        names = [name for name, _ in heads]
+        if category_head not in names:
+            raise SonicMotionError(f"the aiSFX checkpoint has no {category_head!r} head (it has {', '.join(names)})")
+        self.category = names.index(category_head)
+        self.embedding_net = _SfxTrunk()
+        width = AISFX_WIDTHS[-1]
+        self.fc = nn.ModuleList(
+            nn.Sequential(nn.Linear(width, width // 2), nn.ReLU(), nn.Linear(width // 2, width // 4), nn.ReLU(),
+                          nn.Linear(width // 4, classes))
+            for _, classes in heads)
+
+    def forward(self, blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embeddings = self.embedding_net(blocks)
+        return embeddings, self.fc[self.category](embeddings)

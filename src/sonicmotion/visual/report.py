@@ -128,11 +128,14 @@ def _short(reason: str) -> str:
 def _generation_metrics_html(metrics: dict[str, Any]) -> str:
     """Table 2's metrics of one run: embedding metrics, then spatial errors by resolution and group."""
     rows = []
-    for name in ("clap", "fd", "fad", "kl"):
+    for name in ("clap", "fd", "fad", "kl", "fd_aisfx", "kl_aisfx"):
         entry = metrics["metrics"].get(name, {})
+        if name.endswith("_aisfx") and not entry:
+            continue
         value = (f"{entry['value']:.3f}" if entry.get("computed") and isinstance(entry.get("value"), (int, float))
                  else f"not computed: {_short(str(entry.get('reason', 'not requested')))}")
-        rows.append(f"<tr><td>{name.upper()}</td><td>{html.escape(value)}</td></tr>")
+        label = entry.get("label") or name.upper()
+        rows.append(f"<tr><td>{html.escape(label)}</td><td>{html.escape(value)}</td></tr>")
     parts = ["<table><tr><th>metric</th><th>value</th></tr>" + "".join(rows) + "</table>"]
     spatial = metrics["metrics"].get("spatial", {})
     if spatial.get("computed"):
