@@ -28,12 +28,18 @@ def test_quick_demo_runs_every_stage(tmp_path, capsys):
         assert frame["n"] == 4 and all(math.isfinite(frame[k]) for k in ("l1_azimuth", "l1_elevation", "delta_angle"))
         if name in ("retrieve-and-place", "sonicmotion-parametric-pinned"):
             assert frame["delta_angle"] < 3.0  # exact placement; direction pinned to the path
+        # No paper embedding model here: the aisfx proxies stand in, for every row.
+        metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+        assert metrics["fd"]["computed"] is False and metrics["kl"]["computed"] is False
+        assert metrics["fd_aisfx"]["computed"] and metrics["kl_aisfx"]["computed"], name
+        assert metrics["kl_aisfx"]["n"] == 4 and math.isfinite(metrics["fd_aisfx"]["value"])
     table3 = json.loads((out / "autoencoder_metrics.json").read_text())
     assert math.isfinite(table3["stft"]) and math.isfinite(table3["spatial"]["frame"]["delta_angle"])
     parametric = json.loads((out / "parametric_autoencoder_metrics.json").read_text())
     assert parametric["spatial"]["frame"]["delta_angle"] < 2.0  # direction kept by construction, 4 steps in
     html = (out / "report.html").read_text()
     assert html.count("<audio") == 16 and "Smoke-scale model" in html
+    assert html.count("FD proxy (aisfx)") == 4 and "FD*" in printed
     # A rerun reuses every finished stage.
     assert main(["demo", "--out", str(out), "--quick", "--configs", str(REPO / "configs")]) == 0
     assert capsys.readouterr().out.count("reused") == 10

@@ -225,7 +225,8 @@ class Demo:
 def summary(out: Path) -> str:
     """The demo's table: spatial errors (frame resolution) of every variant, and Table 3 of both autoencoders."""
     lines = ["", "Spatial errors against the requested paths (frame resolution, degrees, mean over clips):",
-             f"{'variant':84s} {'n':>3s} {'L1(θ)':>7s} {'L1(φ)':>7s} {'Δangle':>7s} {'static':>7s} {'moving':>7s}"]
+             f"{'variant':84s} {'n':>3s} {'L1(θ)':>7s} {'L1(φ)':>7s} {'Δangle':>7s} {'static':>7s} {'moving':>7s}"
+             f" {'FD*':>7s} {'KL*':>7s}"]
     for run in sorted(p for p in (out / "runs").iterdir() if p.is_dir()):
         metrics = json.loads((run / "metrics.json").read_text())
         info = json.loads((run / "run.json").read_text())
@@ -237,9 +238,11 @@ def summary(out: Path) -> str:
         row = frame["all"]
         by_motion = "".join(f" {frame[g]['delta_angle']:7.2f}" if frame.get(g, {}).get("n") else f" {'-':>7s}"
                             for g in ("static", "moving"))
+        proxies = "".join(f" {metrics['metrics'][m]['value']:7.2f}" if metrics["metrics"].get(m, {}).get("computed")
+                          else f" {'-':>7s}" for m in ("fd_aisfx", "kl_aisfx"))
         scale = "" if "Retrieve" in info["name"] else "  (smoke-scale)"
         lines.append(f"{info['name']:84s} {row['n']:3d} {row['l1_azimuth']:7.2f} {row['l1_elevation']:7.2f} "
-                     f"{row['delta_angle']:7.2f}{by_motion}{scale}")
+                     f"{row['delta_angle']:7.2f}{by_motion}{proxies}{scale}")
     for name, file in [("4-channel autoencoder (the paper's design)", "autoencoder_metrics.json"),
                        ("parametric latent (W codec + direction)", "parametric_autoencoder_metrics.json")]:
         if (out / file).is_file():
@@ -251,6 +254,8 @@ def summary(out: Path) -> str:
                          f"Δangle {frame['delta_angle']:.2f}")
     lines.append("Paper: autoencoder STFT 1.35, MEL 0.95, L1(θ) 3.32, L1(φ) 1.43, Δangle 3.72; SM-P Δangle 14.32; "
                  "SM-D Δangle 29.22.")
+    lines.append("FD*, KL*: proxies against the test split, with the aiSFX sound-effects network whose weights ship in "
+                 "the aisfx wheel (not the paper's CLAP and CNN14: compare them only with each other).")
     lines.append("CLAP, FD, FAD and KL need embedding models from local files (docs/evaluation.md); the report "
                  "lists each as computed or not, with the reason.")
     return "\n".join(lines)
