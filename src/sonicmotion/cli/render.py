@@ -14,21 +14,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     p = commands.add_parser(
         "render", help="render FOA for listening: binaural (headphones), stereo cardioids, or UHJ",
-        description="binaural: 18 virtual loudspeakers (max-rE decoder) through a spherical-head model "
-        "(interaural time and level differences, a coarse pinna cue), or through measured HRIRs from a "
-        "SOFA file (--hrtf). stereo: two virtual cardioids aimed at ±90°. uhj: two-channel UHJ "
+        description="binaural: through the measured MIT KEMAR head (Debian's libmysofa1 SOFA file, when "
+        "installed; else a spherical-head model) or your own SOFA file (--hrtf), by one of two methods: "
+        "speakers (default; 18 virtual loudspeakers, max-rE decoder) or parametric (per time-frequency "
+        "tile the sound's direction goes through that direction's HRTF and the diffuse rest through "
+        "decorrelators: one source keeps its own interaural time and level differences; see "
+        "docs/rendering.md). stereo: two virtual cardioids aimed at ±90°. uhj: two-channel UHJ "
         "(Gerzon's equations), which stereo players play and UHJ decoders unfold.",
         formatter_class=fmt,
         epilog=example_epilog(
             "sonicmotion render siren_foa.wav -o siren_headphones.wav --to binaural",
             "sonicmotion render scene.wav -o scene_hrtf.wav --to binaural --hrtf my_head.sofa",
+            "sonicmotion render siren_foa.wav -o siren_parametric.wav --to binaural --method parametric",
             "sonicmotion render scene.wav -o scene_uhj.flac --to uhj --sample-rate 48000",
         ),
     )
     p.add_argument("foa", help="4-channel FOA file")
     p.add_argument("-o", "--output", required=True, help="2-channel output (.wav or .flac)")
     p.add_argument("--to", required=True, choices=["binaural", "stereo", "uhj"], help="rendering")
-    p.add_argument("--hrtf", help="SOFA file of measured HRIRs (binaural only)")
+    p.add_argument("--hrtf", help="SOFA file of measured HRIRs (binaural only; default: MIT KEMAR if installed)")
+    p.add_argument("--method", choices=["speakers", "parametric"], default="speakers",
+                   help="binaural method (default speakers)")
     p.add_argument("--sample-rate", type=positive_int, help="output sample rate in Hz (default: the input's)")
     add_layout_argument(p)
     p.set_defaults(run=run_render)
@@ -56,19 +62,21 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_render(args: argparse.Namespace) -> int:
     from sonicmotion.audio import resample, write_audio
-    from sonicmotion.render.binaural import load_sofa_hrirs, render_binaural
+    from sonicmotion.render.binaural import default_hrtf, load_sofa_hrirs, render_binaural
     from sonicmotion.render.stereo import render_cardioids, render_uhj
     from sonicmotion.spatial import read_foa
 
     out = check_output(args.output, inputs=(args.foa,))
-    if args.hrtf and args.to != "binaural":
-        raise SonicMotionError("--hrtf applies to --to binaural only")
+    if (args.hrtf or args.method != "speakers") and args.to != "binaural":
+        raise SonicMotionError("--hrtf and --method apply to --to binaural only")
     if args.sample_rate is not None and args.sample_rate <= 0:
         raise SonicMotionError(f"--sample-rate must be positive, got {args.sample_rate}")
     foa = read_foa(args.foa, layout=args.layout)
+    how = args.to
     if args.to == "binaural":
-        hrirs = load_sofa_hrirs(args.hrtf, foa.sample_rate) if args.hrtf else None
-        stereo = render_binaural(foa.samples, foa.sample_rate, foa.layout, hrirs)
+        hrirs = load_sofa_hrirs(args.hrtf, foa.sample_rate) if args.hrtf else default_hrtf(foa.sample_rate)
+        stereo = render_binaural(foa.samples, foa.sample_rate, foa.layout, hrirs, method=args.method)
+        how = f"binaural ({args.method}; HRTF: {hrirs.name})"
     elif args.to == "stereo":
         stereo = render_cardioids(foa.samples, foa.layout)
     else:
@@ -76,7 +84,7 @@ def run_render(args: argparse.Namespace) -> int:
     rate = args.sample_rate or foa.sample_rate
     stereo = resample(stereo, foa.sample_rate, rate)
     write_audio(out, stereo, rate)
-    print(f"wrote {out}: {args.to}, 2 channels, {rate} Hz, peak {abs(stereo).max():.3f}")
+    print(f"wrote {out}: {how}, 2 channels, {rate} Hz, peak {abs(stereo).max():.3f}")
     return 0
 
 

@@ -207,7 +207,7 @@ class Workspace:
         import yaml
 
         from sonicmotion.audio import write_audio
-        from sonicmotion.render.binaural import render_binaural
+        from sonicmotion.render.binaural import default_hrtf, render_binaural
         from sonicmotion.render.export import EXPORT_RATE, to_ambix
         from sonicmotion.spatial import AMBIX, write_foa
 
@@ -238,7 +238,7 @@ class Workspace:
         previews = ["mix_binaural.flac"] + [f"source{i:02d}_binaural.flac" for i in range(len(render.stems))]
         for name, signal in zip(previews, binaural):
             write_audio(staging / name, (signal * gain).astype(np.float32), render.sample_rate)
-            files[name] = "binaural preview (headphones)"
+            files[name] = f"binaural preview (headphones; HRTF: {default_hrtf(render.sample_rate).name})"
         step(0.92, "estimating directions")
         analysis = _analysis(render, scene)
         with atomic_path(staging / "analysis.json") as tmp:

@@ -93,6 +93,12 @@ def _data_uri(payload: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
 
 
+def _hrtf_name(rate: int) -> str:
+    from sonicmotion.render.binaural import default_hrtf
+
+    return default_hrtf(rate).name
+
+
 def _binaural_flac(foa, rate: int, layout) -> bytes:
     from sonicmotion.render.binaural import render_binaural
 
@@ -195,7 +201,8 @@ def _clip_html(clip: Clip, picture_dir: Path) -> str:
     return (f'<div class="clip" id="clip-{html.escape(clip.id)}"><b>{html.escape(clip.id)}</b>: '
             f"“{html.escape(clip.prompt)}”{caption}<br>requested path: {html.escape(describe_trajectory(clip.trajectory))}"
             f'<br><audio controls preload="none" src="{audio}"></audio>'
-            f"<div>binaural preview (spherical-head model), {seconds:.1f} s, {foa.sample_rate} Hz</div>"
+            f"<div>binaural preview ({html.escape(_hrtf_name(foa.sample_rate))}), {seconds:.1f} s, "
+            f"{foa.sample_rate} Hz</div>"
             f"{''.join(pictures)}{errors}</div>")
 
 
