@@ -46,14 +46,23 @@ def test_placement_is_exact(library):
         assert spatial_errors(audio.samples, path, RATE, resolution).delta_angle < 0.01
 
 
-def test_embeddings_are_cached(library_dir, tmp_path):
+def test_caption_sets_are_cached_by_content(library_dir, tmp_path, monkeypatch):
     first = SentenceEmbedder(tmp_path)
-    vectors = first(["a dog barks", "rain falls"])
-    assert (tmp_path / "minilm.npz").is_file()
-    again = SentenceEmbedder(tmp_path)
-    assert len(again._cache) == 2
-    np.testing.assert_array_equal(again(["rain falls"])[0], vectors[1])
+    captions = ["a dog barks", "rain falls"]
+    vectors = first.embed_set(captions)
+    assert first.set_path(captions).is_file() and vectors.shape == (2, 384)
     assert abs(float(np.linalg.norm(vectors[0])) - 1.0) < 1e-5
+    np.testing.assert_allclose(first(["rain falls"])[0], vectors[1], atol=1e-6)  # prompts: same vectors
+
+    # A second process reads the set without running the encoder; another list is another file.
+    from sonicmotion.models import text
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("the encoder ran although the captions were cached")
+
+    monkeypatch.setattr(text, "load_text_encoder", no_encoder)
+    np.testing.assert_array_equal(SentenceEmbedder(tmp_path).embed_set(captions), vectors)
+    assert first.set_path(captions + ["a bell"]) != first.set_path(captions)
 
 
 def test_generate_with_library_cli(library_dir, tmp_path, capsys):

@@ -52,40 +52,61 @@ def default_cache_dir() -> Path:
 
 
 class SentenceEmbedder:
-    """Mean-pooled, unit-length sentence embeddings of the MiniLM encoder, cached on disk by
-    caption text (so a library is embedded once, and a changed caption is embedded anew)."""
+    """Mean-pooled, unit-length sentence embeddings of the MiniLM encoder.
+
+    ``embed_set`` embeds a library's whole caption list once and keeps it on disk as one
+    matrix named by a hash of the encoder and the captions (so reopening a library of
+    10,000 clips reads one file, and a changed caption makes a new one); calling the
+    embedder (prompts) caches in memory only.
+    """
 
     def __init__(self, cache_dir: str | os.PathLike | None = None):
-        self.cache_path = Path(cache_dir or default_cache_dir()) / f"{ENCODER}.npz"
-        self._cache: dict[str, np.ndarray] = {}
-        if self.cache_path.is_file():
-            with np.load(self.cache_path) as stored:
-                self._cache = {key: stored[key] for key in stored.files}
-        self._encoder = None
-
-    @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+        self.cache_dir = Path(cache_dir or default_cache_dir())
+        self._memory: dict[str, np.ndarray] = {}
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        missing = sorted({t for t in texts if self._key(t) not in self._cache})
+        missing = sorted({t for t in texts if t not in self._memory})
         if missing:
-            import torch
+            self._memory.update(zip(missing, self._encode(missing)))
+        return np.stack([self._memory[t] for t in texts])
 
-            from sonicmotion.models.text import load_text_encoder
+    def set_path(self, texts: list[str]) -> Path:
+        """Where :meth:`embed_set` keeps the matrix of ``texts``."""
+        digest = hashlib.sha256(ENCODER.encode())
+        for text in texts:
+            digest.update(b"\0" + text.encode("utf-8"))
+        return self.cache_dir / f"{ENCODER}-{digest.hexdigest()[:32]}.npy"
 
-            encoder = load_text_encoder(ENCODER)
-            for start in range(0, len(missing), 64):
-                chunk = missing[start : start + 64]
-                tokens, mask = encoder.encode_uncached(chunk)
-                pooled = (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy().astype(np.float32)
-                self._cache.update({self._key(t): v for t, v in zip(chunk, pooled)})
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.cache_path) as tmp:
-                with open(tmp, "wb") as f:
-                    np.savez(f, **self._cache)
-        return np.stack([self._cache[self._key(t)] for t in texts])
+    def embed_set(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dim) float32, from the disk cache when this exact list was embedded before."""
+        path = self.set_path(texts)
+        if path.is_file():
+            try:
+                matrix = np.load(path)
+                if matrix.ndim == 2 and matrix.shape[0] == len(texts):
+                    return matrix
+            except (OSError, ValueError):
+                pass  # a damaged cache file is made again
+        matrix = self._encode(texts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, matrix)
+        return matrix
+
+    @staticmethod
+    def _encode(texts: list[str]) -> np.ndarray:
+        import torch
+
+        from sonicmotion.models.text import load_text_encoder
+
+        encoder = load_text_encoder(ENCODER)
+        rows = []
+        for start in range(0, len(texts), 64):
+            tokens, mask = encoder.encode_uncached(texts[start : start + 64])
+            pooled = (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+            rows.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy().astype(np.float32))
+        return np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
 
 
 class SoundLibrary:
@@ -98,6 +119,9 @@ class SoundLibrary:
         self.name = name
         self.embedder = embedder or SentenceEmbedder()
         self._captions = [(i, c) for i, e in enumerate(self.entries) for c in e.captions]
+        # Captions are grouped by entry: entry i's rows start at _starts[i].
+        counts = np.array([len(e.captions) for e in self.entries])
+        self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self._matrix: np.ndarray | None = None
 
     @classmethod
@@ -126,15 +150,25 @@ class SoundLibrary:
         """The ``k`` best-matching sources (each at most once), best first."""
         if not prompt.strip():
             raise SonicMotionError("the prompt is empty; describe the sound, e.g. 'a police siren'")
+        scores = self.caption_matrix() @ self.embedder([prompt])[0]
+        best = np.maximum.reduceat(scores, self._starts)  # each entry's best caption
+        k = min(k, len(self.entries))
+        # Entries are sorted by id, so a stable sort on the score breaks ties by id.
+        order = np.argsort(-best, kind="stable")[:k]
+        matches = []
+        for i in order:
+            rows = np.arange(self._starts[i], self._starts[i] + len(self.entries[i].captions))
+            caption = self._captions[int(rows[np.argmax(scores[rows])])][1]
+            matches.append(Match(self.entries[int(i)], caption, float(best[i])))
+        return matches
+
+    def caption_matrix(self) -> np.ndarray:
+        """(captions, dim) embeddings of every caption, built (or read from the cache) once."""
         if self._matrix is None:
-            self._matrix = self.embedder([c for _, c in self._captions])
-        scores = self._matrix @ self.embedder([prompt])[0]
-        best: dict[int, tuple[float, str]] = {}
-        for (index, caption), score in zip(self._captions, scores):
-            if index not in best or score > best[index][0]:
-                best[index] = (float(score), caption)
-        ranked = sorted(best.items(), key=lambda item: (-item[1][0], self.entries[item[0]].id))[:k]
-        return [Match(self.entries[i], caption, score) for i, (score, caption) in ranked]
+            captions = [c for _, c in self._captions]
+            embed_set = getattr(self.embedder, "embed_set", None)
+            self._matrix = np.asarray(embed_set(captions) if embed_set else self.embedder(captions), dtype=np.float32)
+        return self._matrix
 
     def mono(self, entry: LibraryEntry, seconds: float) -> np.ndarray:
         """The entry's mono sound at 16 kHz, trimmed and looped or cut to ``seconds``."""
