@@ -181,7 +181,7 @@ def test_cli_errors_are_one_line_and_write_nothing(sounds, tmp_path, capsys):
     assert main(["scene", "render", str(good), "-o", str(out), "--model", str(tmp_path / "no-model")]) == 2
     assert "model folder" in capsys.readouterr().err and not out.exists()
     assert main(["scene", "render", str(good), "-o", str(out)]) == 2
-    assert "give --model DIR" in capsys.readouterr().err
+    assert "a prompt source needs a library (--library DIR" in capsys.readouterr().err
 
 
 def test_cli_help_has_examples(capsys):
@@ -190,3 +190,59 @@ def test_cli_help_has_examples(capsys):
         text = capsys.readouterr().out
         assert "examples:" in text
     assert "127.0.0.1" in text and "workspace" in text
+
+
+def test_scene_prompt_sources_from_a_library_render_and_reproduce(sounds, tmp_path, capsys):
+    """A scene with ``library:`` and prompt sources (generator: library), no model: the CLI
+    retrieves, places each on its path, records the choice and reproduces the bytes."""
+    import json as _json
+
+    from sonicmotion.audio import write_audio
+    from sonicmotion.cli import main as cli
+    from sonicmotion.data.synth import CAPTIONS, SOUNDS
+    from sonicmotion.spatial import Trajectory as Path_, read_foa as read, spatial_errors as errors_of
+
+    library = tmp_path / "library"
+    library.mkdir()
+    rows = []
+    for i, kind in enumerate(("siren", "dog_bark", "rain", "bell")):
+        write_audio(library / f"{kind}.wav", SOUNDS[kind](3.0, 16000, seed=i)[None], 16000)
+        rows.append(_json.dumps({"path": f"{kind}.wav", "caption": CAPTIONS[kind][0], "id": kind}))
+    (library / "manifest.jsonl").write_text("\n".join(rows))
+    keys = [[0, 120, 0], [3, -30, 10, "cw"]]
+    (tmp_path / "s.yaml").write_text(
+        "duration: 3\nlibrary: library\nsources:\n"
+        f"  - {{name: dog, prompt: a dog barking, path: {{type: keyframes, keyframes: {keys}}}}}\n"
+        "  - {name: siren, prompt: a police siren, generator: library, path: {type: static, azimuth: -90}, gain_db: -40}\n")
+    out = tmp_path / "out.wav"
+    assert cli(["scene", "render", str(tmp_path / "s.yaml"), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "retrieved manifest:dog_bark" in printed and "retrieved manifest:siren" in printed
+    sidecar = _json.loads((tmp_path / "out.render.json").read_text())
+    assert sidecar["library"]["clips"] == 4 and sidecar["generator"] is None
+    assert [s["retrieved"]["match"]["id"] for s in sidecar["sources"]] == ["manifest:dog_bark", "manifest:siren"]
+    foa = read(out)
+    assert errors_of(foa.samples, Path_.from_keyframes(keys), 16000, "frame").delta_angle < 3.0  # the siren is -40 dB
+    assert cli(["scene", "render", str(tmp_path / "out.render.json"), "-o", str(tmp_path / "again.wav")]) == 0
+    assert (tmp_path / "again.wav").read_bytes() == out.read_bytes()
+    # Without a library, a prompt source says what to give.
+    (tmp_path / "t.yaml").write_text("duration: 2\nsources:\n  - {name: x, prompt: rain, path: {type: static, "
+                                     "azimuth: 0}}\n")
+    assert cli(["scene", "render", str(tmp_path / "t.yaml"), "-o", str(tmp_path / "t.wav")]) == 2
+    assert "--library DIR" in capsys.readouterr().err
+
+
+def test_the_studio_offers_the_demo_library_when_given_nothing(tmp_path):
+    from sonicmotion.cli.scene import studio_library
+    from sonicmotion.errors import SonicMotionError
+
+    demo = tmp_path / "demo-output" / "dataset"
+    assert studio_library(None, None, str(demo))[0] is None
+    assert "--library DIR" in studio_library(None, None, str(demo))[1]
+    demo.mkdir(parents=True)
+    (demo / "index.parquet").write_bytes(b"")
+    library, note = studio_library(None, None, str(demo))
+    assert library == str(demo) and "point --library at your own" in note
+    assert studio_library(None, "runs/model", str(demo)) == (None, None)  # a model was asked for
+    with pytest.raises(SonicMotionError, match="does not exist"):
+        studio_library(str(tmp_path / "nowhere"), None, str(demo))

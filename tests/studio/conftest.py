@@ -62,6 +62,21 @@ class Client:
         raise AssertionError(f"job {job} still running after {timeout} s")
 
 
+@pytest.fixture(scope="session")
+def sound_library(tmp_path_factory):
+    """A manifest library of every synthetic sound kind (22.05 kHz files), for prompt sources."""
+    from sonicmotion.audio import write_audio
+    from sonicmotion.data.synth import CAPTIONS, SOUNDS
+
+    root = tmp_path_factory.mktemp("library")
+    rows = []
+    for i, (kind, make) in enumerate(SOUNDS.items()):
+        write_audio(root / f"{kind}.wav", make(4.0, 22050, seed=i)[None], 22050)
+        rows.append({"path": f"{kind}.wav", "caption": CAPTIONS[kind][0], "id": kind})
+    (root / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return root
+
+
 @pytest.fixture
 def studio(tmp_path):
     """A studio on 127.0.0.1 with an ephemeral port and a small upload limit."""

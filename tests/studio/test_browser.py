@@ -83,7 +83,7 @@ def test_draw_render_and_play(browser_page, audio_files, tmp_path):
         page.on("response", lambda r: media.append((r.url, r.status)) if "binaural.flac" in r.url else None)
         page.goto(server.url)
         page.wait_for_selector("body[data-ready=yes]")
-        assert "no model: file sources only" in page.inner_text("#server-info")
+        assert "no library or model: file sources only" in page.inner_text("#server-info")
         first, second = page.locator(".source").nth(0), page.locator(".source").nth(1)
         first.locator(".upload-input").set_input_files(str(audio_files / "siren.wav"))
         page.wait_for_function("document.querySelectorAll('.source .file')[0].value === 'uploads/siren.wav'")
@@ -138,5 +138,41 @@ def test_draw_render_and_play(browser_page, audio_files, tmp_path):
             (tmp_path / "dl.wav").write_bytes(response.read())
         foa = read_foa(tmp_path / "dl.wav")
         assert foa.layout == AMBIX and foa.sample_rate == 48000 and foa.samples.shape[1] == 6 * 48000
+    finally:
+        server.close()
+
+
+def test_a_prompt_source_from_the_library_lands_on_the_drawn_path(browser_page, sound_library, tmp_path):
+    from sonicmotion.spatial import Trajectory, spatial_errors
+    from sonicmotion.studio.server import StudioServer as Server
+
+    page, errors = browser_page
+    server = Server(tmp_path / "ws", port=0, library_dir=sound_library).start()
+    try:
+        page.goto(server.url)
+        page.wait_for_selector("body[data-ready=yes]")
+        assert "prompts retrieved from" in page.inner_text("#server-info")
+        page.fill("#duration", "4")
+        source = page.locator(".source").nth(0)
+        source.locator(".kind").select_option("prompt")
+        source.locator(".prompt").fill("a dog barks")
+        page.locator(".source").nth(1).locator(".remove").click()
+        page.locator(".source").nth(0).locator(".name").click()
+        draw_arc(page, 90, 270)
+        page.click("#render")
+        page.wait_for_function("document.body.dataset.lastJob !== undefined")
+        assert page.evaluate("document.body.dataset.lastJob") == "done", page.inner_text("#error")
+        shown = page.locator(".source").nth(0).locator(".retrieved")
+        assert "dog" in shown.inner_text().lower() and "next best" in shown.inner_text()
+        href = page.get_attribute("#download-scene_ambix48k-wav", "href")
+        with urllib.request.urlopen(server.url.rstrip("/") + href) as response:
+            (tmp_path / "dl.wav").write_bytes(response.read())
+        saved = json.loads((server.workspace.root / "scene.json").read_text())
+        path = Trajectory.from_dict(saved["sources"][0]["path"])
+        foa = read_foa(tmp_path / "dl.wav")
+        assert foa.layout == AMBIX
+        errors_deg = spatial_errors(foa.samples, path, foa.sample_rate, "frame", layout="ambix")
+        assert errors_deg.delta_angle < 3.0, errors_deg  # on the drawn path (independent DoA)
+        assert errors == []
     finally:
         server.close()

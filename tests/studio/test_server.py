@@ -111,7 +111,7 @@ def test_malformed_requests_get_json_4xx(studio):
     assert status == 400 and "is not a file" in reply["error"]
     status, reply = client.request("POST", "/api/render", json.dumps(
         {"sources": [{"prompt": "rain", "path": {"type": "static", "azimuth": 0}}]}))
-    assert status == 400 and "started without --model" in reply["error"]
+    assert status == 400 and "a prompt source needs a library (--library DIR" in reply["error"]
 
 
 def test_foreign_host_and_origin_are_refused(studio):
@@ -195,6 +195,48 @@ def test_prompt_sources_render_with_the_studio_generator(tmp_path):
         assert record["generator"]["model"] == "blocking" and record["scene"]["sources"][0]["seed"] == 5
     finally:
         server.close()
+
+
+def test_prompt_sources_are_retrieved_from_a_library_and_placed_on_their_paths(tmp_path, sound_library):
+    from sonicmotion.spatial import AMBIX, Trajectory, spatial_errors
+
+    server = StudioServer(tmp_path / "ws", port=0, library_dir=sound_library).start()
+    try:
+        client = Client(server)
+        state = client.request("GET", "/api/state")[1]
+        assert state["model"] is False and state["library"] == {"path": str(sound_library), "clips": 8}
+        keys = [[0, 90, 0], [4, -90, 20, "cw"]]
+        job = client.render({"duration": 4, "sources": [{"name": "dog", "prompt": "a dog barks", "path": {
+            "type": "keyframes", "keyframes": keys}}]})
+        assert job["state"] == "done", job
+        manifest = client.request("GET", "/api/state")[1]["result"]
+        chosen = manifest["retrieved"][0]
+        assert chosen["match"]["id"] == "manifest:dog_bark" and len(chosen["alternatives"]) == 3
+        assert chosen["match"]["file"].endswith("dog_bark.wav") and chosen["match"]["score"] > chosen["alternatives"][0]["score"]
+        status, ambix = client.request("GET", "/api/result/scene_ambix48k.wav?download=1")
+        (tmp_path / "dl.wav").write_bytes(ambix)
+        foa = read_foa(tmp_path / "dl.wav")
+        assert foa.layout == AMBIX
+        errors = spatial_errors(foa.samples, Trajectory.from_keyframes(keys), foa.sample_rate, "frame", layout="ambix")
+        assert errors.delta_angle < 3.0
+        record = json.loads((server.workspace.result / "scene.render.json").read_text())
+        assert record["library"]["clips"] == 8 and record["sources"][0]["retrieved"]["match"]["id"] == chosen["match"]["id"]
+        assert record["scene"]["sources"][0]["generator"] == "library"
+        # A model source with only a library: refused with what to do.
+        status, reply = client.request("POST", "/api/render", json.dumps({"duration": 2, "sources": [
+            {"name": "x", "prompt": "rain", "generator": "model", "path": {"type": "static", "azimuth": 0}}]}),
+            {"Content-Type": "application/json"})
+        assert status == 400 and "--model" in reply["error"]
+    finally:
+        server.close()
+
+
+def test_without_library_or_model_prompts_say_what_to_give(studio):
+    server, client = studio
+    assert client.request("GET", "/api/state")[1]["library"] is None
+    status, reply = client.request("POST", "/api/render", json.dumps({"duration": 2, "sources": [
+        {"name": "x", "prompt": "rain", "path": {"type": "static", "azimuth": 0}}]}), {"Content-Type": "application/json"})
+    assert status == 400 and "--library DIR" in reply["error"]
 
 
 def test_cancel_and_busy(tmp_path, audio_files):

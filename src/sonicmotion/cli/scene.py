@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from sonicmotion.cli.options import example_epilog, positive_float
@@ -12,6 +13,7 @@ from sonicmotion.cli.spatial import check_output
 from sonicmotion.errors import SonicMotionError
 
 DEFAULT_PORT = 8765
+DEMO_LIBRARY = "demo-output/dataset"  # what 'make demo' builds
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,7 +28,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions.required = True
     p = actions.add_parser(
         "render", help="render SCENE (YAML/JSON, or a .render.json sidecar) into one FOA file",
-        description="Renders every source (generating prompts with --model, spatializing files), mixes them "
+        description="Renders every source (prompts retrieved from --library and placed on their paths, or "
+        "generated with --model; files spatialized), mixes them "
         "into one FOA scene scaled to stay below -headroom_db dBFS (the peak is reported), and writes "
         "OUT.render.json: the scene with seeds, file hashes and model, from which "
         "'sonicmotion scene render OUT.render.json -o AGAIN.wav' reproduces the same file.",
@@ -34,6 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog=example_epilog(
             "sonicmotion scene render street.yaml -o street.wav",
             "sonicmotion scene render street.yaml -o street.wav --stems stems/ --model runs/sm-p/model",
+            "sonicmotion scene render street.yaml -o street.wav --library demo-output/dataset",
             "sonicmotion scene render street.render.json -o street_again.wav",
             "sonicmotion export street.wav -o street_ambix48k.wav    # for a DAW",
         ),
@@ -41,6 +45,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("scene", help="scene file (.yaml, .yml, .json) or a render sidecar (.render.json)")
     p.add_argument("-o", "--output", required=True, help="FOA output (.wav, or .flac if it cannot clip)")
     p.add_argument("--model", help="diffusion model folder for prompt sources (default: the scene's 'model')")
+    p.add_argument("--library", help="a built dataset or a manifest of recordings to retrieve prompt sources from "
+                   "(default: the scene's 'library'); sources say which with 'generator: library | model'")
     p.add_argument("--stems", help="also write each source's FOA to this folder (NN_name.wav)")
     p.set_defaults(run=run_scene_render)
 
@@ -54,12 +60,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         formatter_class=fmt,
         epilog=example_epilog(
             "sonicmotion studio --workspace my_scenes",
+            "sonicmotion studio --workspace my_scenes --library demo-output/dataset",
             "sonicmotion studio --workspace my_scenes --model runs/sm-p/model --port 9000",
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: loopback only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    p.add_argument("--model", help="diffusion model folder for prompt sources (without it: file sources only)")
+    p.add_argument("--model", help="diffusion model folder for prompt sources")
+    p.add_argument("--library", help="a built dataset or a manifest of recordings: prompt sources are retrieved from "
+                   "it and placed on their paths (no training). Without --library and --model the studio uses "
+                   f"{DEMO_LIBRARY} when 'make demo' has made it")
     p.add_argument("--workspace", default="studio-workspace",
                    help="folder for uploads, the scene and results (created if missing; default studio-workspace)")
     p.add_argument("--max-upload-mb", type=positive_float, default=50.0, help="largest upload in MB (default 50)")
@@ -84,6 +94,14 @@ def run_scene_render(args: argparse.Namespace) -> int:
     out = check_output(args.output, inputs=inputs)
     check_output_file(sidecar_path(out), (".json",), inputs)
     expected = _sidecar_generator(args.scene, RENDER_FORMAT)
+    from sonicmotion.scene.format import resolve_generators
+    from sonicmotion.scene.generator import load_library_generator
+
+    library_path = args.library or scene.library
+    scene = resolve_generators(scene, model=bool(args.model or scene.model), library=library_path is not None)
+    library = load_library_generator(library_path) if scene.needs_library else None
+    if library is not None:
+        scene = replace(scene, library=library.path)
     generator = None
     if scene.needs_model:
         generator = load_generator(args.model or scene.model)
@@ -93,7 +111,7 @@ def run_scene_render(args: argparse.Namespace) -> int:
                 "(its files' sha256 differs), so the render cannot be reproduced exactly"
             )
     elif args.model:
-        print("note: the scene has no prompt sources; --model is not used", file=sys.stderr)
+        print("note: the scene has no model sources; --model is not used", file=sys.stderr)
     bar = tqdm(total=len(scene.sources) + 1, desc="scene", unit="step", file=sys.stderr)
 
     def progress(done: int, total: int, message: str) -> None:
@@ -101,7 +119,7 @@ def run_scene_render(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        render = render_scene(scene, generator, progress)
+        render = render_scene(scene, generator, progress, library=library)
     finally:
         bar.close()
     sidecar = write_scene_render(render, out, args.stems)
@@ -116,6 +134,10 @@ def run_scene_render(args: argparse.Namespace) -> int:
         stem = f" -> {entry['stem']}" if entry["stem"] else ""
         seed = f", seed {entry['seed']}" if entry["seed"] is not None else ""
         print(f"  [{entry['index']}] {entry['name']}: {entry['kind']}{seed}, peak {entry['peak_dbfs']:+.1f} dBFS{stem}")
+        if entry.get("retrieved"):
+            match = entry["retrieved"]["match"]
+            print(f"      retrieved {match['id']} ({match['caption']!r}, score {match['score']:.2f}); next: "
+                  + ", ".join(a["id"] for a in entry["retrieved"]["alternatives"]))
     print(f"wrote {sidecar_path(out)} (reproduce with: sonicmotion scene render {sidecar_path(out)} -o OUT.wav)")
     return 0
 
@@ -130,6 +152,22 @@ def _sidecar_generator(path: str, render_format: str) -> dict | None:
     return data.get("generator") if isinstance(data, dict) and data.get("format") == render_format else None
 
 
+def studio_library(library: str | None, model: str | None, demo: str = DEMO_LIBRARY) -> tuple[str | None, str | None]:
+    """The library the studio retrieves prompt sources from, and a line telling the user where it
+    comes from: ``--library``, else the demo's dataset when neither it nor a model is given."""
+    if library is not None:
+        if not Path(library).exists():
+            raise SonicMotionError(f"--library {library!r} does not exist")
+        return library, None
+    if model is not None:
+        return None, None
+    if (Path(demo) / "index.parquet").is_file():
+        return demo, (f"prompt sources: retrieved from the demo's library {demo} (point --library at your own: a "
+                      "built dataset or a manifest of recordings)")
+    return None, ("prompt sources need --library DIR (a built dataset or a manifest of recordings; 'make demo' makes "
+                  f"{demo}) or --model DIR: file sources only for now")
+
+
 def run_studio(args: argparse.Namespace) -> int:
     from sonicmotion.studio.server import StudioServer, describe_host
 
@@ -137,8 +175,12 @@ def run_studio(args: argparse.Namespace) -> int:
         raise SonicMotionError(f"--port must lie in 0..65535, got {args.port}")
     if not args.max_upload_mb > 0:
         raise SonicMotionError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    library, note = studio_library(args.library, args.model)
+    if note:
+        print(note)
     server = StudioServer(args.workspace, host=args.host, port=args.port, model_dir=args.model,
-                          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), allow_hosts=tuple(args.allow_host))
+                          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), allow_hosts=tuple(args.allow_host),
+                          library_dir=library)
     print(f"SonicMotion studio at {server.url}")
     print(describe_host(args.host, tuple(args.allow_host)))
     print(f"workspace: {server.workspace.root} (the studio reads and writes only here); Ctrl-C stops it")

@@ -1,8 +1,9 @@
-"""Where prompt sources come from: a small interface over the diffusion pipeline.
+"""Where prompt sources come from: a captioned library or a diffusion model.
 
-The scene renderer only needs :class:`SourceGenerator`; the real one wraps
-``sonicmotion.pipeline.SonicMotionPipeline`` and imports torch only when a scene
-actually has prompt sources. Tests pass their own generator.
+The scene renderer only needs :class:`SourceGenerator`. :class:`LibraryGenerator` retrieves
+the recording whose caption best matches the prompt and places it on the path (no training,
+exact placement); :class:`PipelineGenerator` wraps ``sonicmotion.pipeline.SonicMotionPipeline``
+and imports torch only when a scene actually has model sources. Tests pass their own.
 """
 
 from __future__ import annotations
@@ -66,6 +67,62 @@ class PipelineGenerator:
         return np.asarray(convert_layout(np.asarray(samples), layout, FUMA), dtype=np.float32)
 
 
+class LibraryGenerator:
+    """A :class:`SourceGenerator` that retrieves from a sound library (a built dataset or a
+    manifest of recordings) and places the sound exactly; ``last_retrieved`` describes the
+    latest prompt's choice and the next-best matches."""
+
+    sample_rate = 16000
+    parametric = True
+    ALTERNATIVES = 3
+
+    def __init__(self, path: str | Path, library: Any = None):
+        from sonicmotion.retrieval import SoundLibrary
+
+        self.path = Path(path).resolve()
+        self.library = library if library is not None else SoundLibrary.open(self.path)
+        index = self.path / "index.parquet" if (self.path / "index.parquet").is_file() else self.path
+        self._fingerprint = _folder_fingerprint(index) if index.is_dir() else _file_fingerprint(index)
+        self.last_retrieved: dict[str, Any] | None = None
+
+    def identity(self) -> dict[str, Any]:
+        return {"library": str(self.path), "sha256": self._fingerprint, "clips": len(self.library.entries)}
+
+    def retrieve(self, prompt: str) -> dict[str, Any]:
+        """The best match and the next-best ones: id, caption, file, score."""
+        matches = self.library.search(prompt, 1 + self.ALTERNATIVES)
+        rows = [{"id": m.entry.id, "caption": m.caption, "file": m.entry.path, "score": round(m.score, 4)}
+                for m in matches]
+        return {"prompt": prompt, "match": rows[0], "alternatives": rows[1:]}
+
+    def generate(self, prompt: str, trajectory: Trajectory | None, seconds: float, seed: int,
+                 steps: int, guidance: float) -> np.ndarray:
+        from sonicmotion.spatial import encode_foa
+
+        self.last_retrieved = self.retrieve(prompt)
+        best = next(e for e in self.library.entries if e.id == self.last_retrieved["match"]["id"])
+        mono = self.library.mono(best, seconds)
+        return encode_foa(mono, self.sample_rate, trajectory or Trajectory.static(0.0, 0.0), FUMA)
+
+
+def load_library_generator(path: str | Path | None) -> LibraryGenerator:
+    """The library generator for ``path``, with a clear error when there is none."""
+    if path is None:
+        raise SonicMotionError("this scene has library prompt sources: give --library DIR (a built dataset or a "
+                               "manifest of recordings), or 'library:' in the scene file")
+    if not Path(path).exists():
+        raise SonicMotionError(f"library {str(path)!r} does not exist")
+    return LibraryGenerator(path)
+
+
+def _file_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _folder_fingerprint(folder: Path) -> str:
     """sha256 over the names and bytes of every file under ``folder`` (weights included)."""
     digest = hashlib.sha256()
@@ -82,7 +139,7 @@ def load_generator(model_dir: str | Path | None) -> PipelineGenerator:
     if model_dir is None:
         raise SonicMotionError(
             "this scene has prompt sources, which need a diffusion model: give --model DIR "
-            "(or 'model:' in the scene file)"
+            "(or 'model:' in the scene file), or retrieve them from a library (--library DIR, 'generator: library')"
         )
     if not Path(model_dir).exists():
         raise SonicMotionError(f"model folder {str(model_dir)!r} does not exist")

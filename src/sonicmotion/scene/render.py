@@ -26,7 +26,7 @@ from sonicmotion.audio import downmix, fit_length, read_audio, resample
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import file_sha256
 from sonicmotion.scene.format import RENDER_FORMAT, Scene, SceneSource, with_seeds
-from sonicmotion.scene.generator import SourceGenerator, load_generator
+from sonicmotion.scene.generator import SourceGenerator, load_generator, load_library_generator
 from sonicmotion.spatial import FUMA, Trajectory, convert_layout, encode_foa, get_layout, write_foa
 
 # progress(done_steps, total_steps, message); may raise RenderCancelled to stop.
@@ -49,6 +49,8 @@ class SceneRender:
     peak_before_dbfs: float  # mix peak before headroom management
     gain_db: float  # gain applied to the mix and stems (0 or negative)
     generator: dict[str, Any] | None  # identity of the model used, if any
+    library: dict[str, Any] | None = None  # identity of the library retrieved from, if any
+    retrieved: tuple[dict[str, Any] | None, ...] = ()  # per source: what the library chose (prompt sources)
 
     @property
     def peak_dbfs(self) -> float:
@@ -125,11 +127,17 @@ def _prompt_source(scene: Scene, index: int, generator: SourceGenerator, where: 
     return encode_foa(_place(pressure, scene, source), scene.sample_rate, source.path, FUMA)
 
 
-def render_scene(scene: Scene, generator: SourceGenerator | None = None, progress: Progress | None = None) -> SceneRender:
-    """Render every source and mix them (see the module docstring for what happens)."""
+def render_scene(scene: Scene, generator: SourceGenerator | None = None, progress: Progress | None = None,
+                 library: SourceGenerator | None = None) -> SceneRender:
+    """Render every source and mix them (see the module docstring for what happens).
+    Prompt sources come from ``generator`` (a model) or ``library`` as each source's
+    ``generator`` says; either is loaded from the scene's ``model:`` / ``library:`` if needed."""
     if scene.needs_model and generator is None:
         generator = load_generator(scene.model)
+    if scene.needs_library and library is None:
+        library = load_library_generator(scene.library)
     scene = with_seeds(scene)
+    retrieved: list[dict[str, Any] | None] = []
     total = len(scene.sources) + 1
     layout = get_layout(scene.layout)
     stems_fuma = []
@@ -138,9 +146,12 @@ def render_scene(scene: Scene, generator: SourceGenerator | None = None, progres
             progress(i, total, f"source {i + 1}/{len(scene.sources)}: {source.name} ({source.kind})")
         where = f'sources[{i}] ("{source.name}")'
         if source.prompt is not None:
-            stems_fuma.append(_prompt_source(scene, i, generator, where))
+            chosen = library if source.generator == "library" else generator
+            stems_fuma.append(_prompt_source(scene, i, chosen, where))
+            retrieved.append(getattr(chosen, "last_retrieved", None) if source.generator == "library" else None)
         else:
             stems_fuma.append(_file_source(scene, source, where))
+            retrieved.append(None)
     if progress is not None:
         progress(total - 1, total, "mixing")
     stems = [convert_layout(stem, FUMA, layout).astype(np.float32) for stem in stems_fuma]
@@ -157,6 +168,8 @@ def render_scene(scene: Scene, generator: SourceGenerator | None = None, progres
         scene=scene, mix=mix, stems=tuple(stems), layout=layout.name, sample_rate=scene.sample_rate,
         peak_before_dbfs=dbfs(peak_before), gain_db=dbfs(gain),
         generator=generator.identity() if generator is not None and scene.needs_model else None,
+        library=library.identity() if library is not None and scene.needs_library else None,
+        retrieved=tuple(retrieved),
     )
 
 
@@ -201,6 +214,8 @@ def _write_render(render: SceneRender, output: Path, stems_dir: str | Path | Non
     sources = tuple(replace(s, sha256=file_sha256(s.file)) if s.file is not None else s for s in scene.sources)
     if render.generator is not None:
         scene = replace(scene, model=Path(render.generator["model"]))
+    if render.library is not None:
+        scene = replace(scene, library=Path(render.library["library"]))
     scene = replace(scene, sources=sources)
     sidecar = {
         "format": RENDER_FORMAT,
@@ -215,9 +230,11 @@ def _write_render(render: SceneRender, output: Path, stems_dir: str | Path | Non
         "peak_before_dbfs": round(render.peak_before_dbfs, 3),
         "gain_db": round(render.gain_db, 3),
         "generator": render.generator,
+        "library": render.library,
         "sources": [
             {"index": i, "name": s.name, "kind": s.kind, "seed": s.seed if s.prompt is not None else None,
-             "peak_dbfs": round(dbfs(peak(stem)), 3), "stem": stems_written[i]}  # stem: relative to the sidecar
+             "peak_dbfs": round(dbfs(peak(stem)), 3), "stem": stems_written[i],  # stem: relative to the sidecar
+             "retrieved": render.retrieved[i] if i < len(render.retrieved) else None}
             for i, (s, stem) in enumerate(zip(sources, render.stems))
         ],
         "scene": scene.to_dict(),

@@ -130,8 +130,8 @@ class StudioServer:
     def __init__(self, workspace: str | Path, host: str = "127.0.0.1", port: int = 8765,
                  model_dir: str | Path | None = None, max_upload_bytes: int = 50 * 1024 * 1024, generator=None,
                  allow_hosts: tuple[str, ...] = (), request_timeout: float = REQUEST_TIMEOUT,
-                 max_connections: int = MAX_CONNECTIONS):
-        self.workspace = Workspace(workspace, model_dir, generator)
+                 max_connections: int = MAX_CONNECTIONS, library_dir: str | Path | None = None, library=None):
+        self.workspace = Workspace(workspace, model_dir, generator, library_dir, library)
         self.max_upload_bytes = int(max_upload_bytes)
         self.allow_hosts = tuple(allow_hosts)
         handler = type("StudioHandler", (_Handler,), {"timeout": request_timeout})
@@ -253,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = parts[1:]
         if method == "GET" and route == ["state"]:
             return self._json(200, {
-                "version": __version__, "workspace": str(ws.root), "model": ws.has_model,
+                "version": __version__, "workspace": str(ws.root), "model": ws.has_model, "library": ws.library_info(),
                 "uploads": ws.upload_names(), "scene": ws.saved_scene(), "result": ws.manifest(),
                 "max_upload_bytes": self.studio.max_upload_bytes,
             })

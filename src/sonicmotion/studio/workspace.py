@@ -27,7 +27,7 @@ import numpy as np
 
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
-from sonicmotion.scene.format import Scene, scene_from_dict
+from sonicmotion.scene.format import Scene, resolve_generators, scene_from_dict
 from sonicmotion.scene.render import RenderCancelled, SceneRender, render_scene, write_scene_render
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
@@ -65,7 +65,8 @@ class Job:
 class Workspace:
     """Uploads, scene and render jobs inside one folder (see the module docstring)."""
 
-    def __init__(self, folder: str | Path, model_dir: str | Path | None = None, generator=None):
+    def __init__(self, folder: str | Path, model_dir: str | Path | None = None, generator=None,
+                 library_dir: str | Path | None = None, library=None):
         self.root = Path(folder).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.uploads = self.root / "uploads"
@@ -73,6 +74,8 @@ class Workspace:
         self.result = self.root / "result"
         self.model_dir = Path(model_dir).resolve() if model_dir else None
         self._generator = generator
+        self.library_dir = Path(library_dir).resolve() if library_dir else None
+        self._library = library  # a LibraryGenerator, loaded on first use from library_dir
         self._lock = threading.Lock()
         self.jobs: dict[str, Job] = {}
         self._running: Job | None = None
@@ -80,6 +83,25 @@ class Workspace:
     @property
     def has_model(self) -> bool:
         return self._generator is not None or self.model_dir is not None
+
+    @property
+    def has_library(self) -> bool:
+        return self._library is not None or self.library_dir is not None
+
+    def library_info(self) -> dict[str, Any] | None:
+        """What the page shows about the library: its path and size (loads it on first call)."""
+        if not self.has_library:
+            return None
+        library = self._library_generator()
+        return {"path": str(library.path), "clips": len(library.library.entries)}
+
+    def _library_generator(self):
+        with self._lock:
+            if self._library is None:
+                from sonicmotion.scene.generator import load_library_generator
+
+                self._library = load_library_generator(self.library_dir)
+            return self._library
 
     # -- uploads --------------------------------------------------------------------------
     def upload_names(self) -> list[str]:
@@ -114,16 +136,18 @@ class Workspace:
     # -- scenes ---------------------------------------------------------------------------
     def parse_scene(self, data: Any) -> Scene:
         """Validate a scene sent by the page; files must lie inside the workspace."""
-        if isinstance(data, dict) and "model" in data:
-            raise RequestError(400, "model: the studio uses the model it was started with (--model); "
-                               "remove 'model' from the scene")
+        for key, flag in (("model", "--model"), ("library", "--library")):
+            if isinstance(data, dict) and key in data:
+                raise RequestError(400, f"{key}: the studio uses the {key} it was started with ({flag}); "
+                                   f"remove '{key}' from the scene")
         try:
             scene = scene_from_dict(data, base_dir=self.root, root=self.root)
+            scene = resolve_generators(scene, model=self.has_model, library=self.has_library)
         except SonicMotionError as err:
-            raise RequestError(400, str(err)) from None
-        if scene.needs_model and not self.has_model:
-            raise RequestError(400, "this scene has prompt sources, but the studio was started without --model; "
-                               "use uploaded files, or restart it with --model DIR")
+            message = str(err)
+            if "needs a library" in message:
+                message += "; restart the studio with --library DIR or --model DIR, or use uploaded files"
+            raise RequestError(400, message) from None
         return scene
 
     def saved_scene(self) -> dict[str, Any] | None:
@@ -184,8 +208,10 @@ class Workspace:
                     raise RenderCancelled("cancelled")
                 job.progress, job.message = 0.7 * done / total, message
 
-            job.message = "loading the model" if scene.needs_model else "rendering"
-            render = render_scene(scene, self._generator_for(scene), progress)
+            job.message = ("loading the model" if scene.needs_model else
+                           "searching the library" if scene.needs_library else "rendering")
+            library = self._library_generator() if scene.needs_library else None
+            render = render_scene(scene, self._generator_for(scene), progress, library=library)
             self._write_result(render, scene, staging, job)
             if job.cancel.is_set():
                 raise RenderCancelled("cancelled")
@@ -249,6 +275,7 @@ class Workspace:
             "source_previews": previews[1:], "names": [s.name for s in render.scene.sources],
             "peak_dbfs": round(render.peak_dbfs, 2), "peak_before_dbfs": round(render.peak_before_dbfs, 2),
             "gain_db": round(render.gain_db, 2), "seconds": scene.duration, "layout": render.layout,
+            "retrieved": list(render.retrieved),  # per source: the library's choice and the next-best, or null
         }
         with atomic_path(staging / "manifest.json") as tmp:
             tmp.write_text(json.dumps(manifest, indent=2))

@@ -4,7 +4,7 @@
 
 const COLOURS = ["#d9480f", "#1971c2", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e03131", "#5c940d"];
 const WAYS = ["shortest", "cw", "ccw"];
-const state = { sources: [], selected: 0, uploads: [], model: false, result: null, analysis: null,
+const state = { sources: [], selected: 0, uploads: [], model: false, library: null, result: null, analysis: null,
                 job: null, playing: null };
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -46,7 +46,7 @@ function showError(message) { $("#error").textContent = message || ""; }
 function newSource(i) {
   const az = [45, -60, 150, -135, 90, -90, 0, 180][i % 8];
   return { name: `source ${i + 1}`, kind: "file", file: state.uploads[i] || "", prompt: "", seed: "", loop: false,
-           gain: 0, start: 0, keys: [[0, az, 0, "shortest"]] };
+           gain: 0, start: 0, keys: [[0, az, 0, "shortest"]], generator: "" };
 }
 function pathToKeys(path) {
   if (path.type === "static") return [[0, path.azimuth, path.elevation || 0, "shortest"]];
@@ -60,7 +60,8 @@ function loadScene(scene) {
   $("#headroom").value = scene.headroom_db ?? 1;
   state.sources = scene.sources.map((s) => ({
     name: s.name, kind: s.prompt !== undefined ? "prompt" : "file", file: s.file || "", prompt: s.prompt || "",
-    seed: s.seed ?? "", loop: !!s.loop, gain: s.gain_db || 0, start: s.start || 0, keys: pathToKeys(s.path) }));
+    seed: s.seed ?? "", loop: !!s.loop, gain: s.gain_db || 0, start: s.start || 0, keys: pathToKeys(s.path),
+    generator: s.generator || "" }));
 }
 function duration() { return Math.max(0.5, Number($("#duration").value) || 10); }
 function sceneFromPage() {
@@ -73,6 +74,7 @@ function sceneFromPage() {
     if (s.kind === "prompt") {
       out.prompt = s.prompt;
       if (s.seed !== "" && s.seed !== null) out.seed = Number(s.seed);
+      if (s.generator) out.generator = s.generator;
     } else {
       out.file = s.file;
       if (s.loop) out.loop = true;
@@ -105,7 +107,13 @@ function renderSources() {
     bind(".loop", "loop", Boolean, "change");
     const kind = $(".kind", card);
     kind.value = s.kind;
-    if (!state.model) kind.querySelector('option[value="prompt"]').textContent = "prompt (needs --model)";
+    if (!state.model && !state.library) {
+      kind.querySelector('option[value="prompt"]').textContent = "prompt (needs --library or --model)";
+    }
+    const generator = $(".generator", card);  // only when both a library and a model can answer
+    generator.hidden = !(state.model && state.library);
+    generator.value = s.generator || (state.library && !state.model ? "library" : "model");
+    generator.addEventListener("change", () => { s.generator = generator.value; });
     const showKind = () => {
       $(".file-row", card).hidden = s.kind !== "file";
       $(".prompt-row", card).hidden = s.kind !== "prompt";
@@ -386,6 +394,15 @@ function showResult() {
     a.id = `download-${name.replace(/\W/g, "-")}`;
     links.append(a);
   }
+  document.querySelectorAll(".source").forEach((card) => {
+    const chosen = (r.retrieved || [])[Number(card.dataset.index)];
+    const box = $(".retrieved", card);
+    box.hidden = !chosen;
+    if (!chosen) return;
+    const file = (m) => m.file.split(/[\/]|::/).pop();
+    box.textContent = `retrieved: "${chosen.match.caption}" (${file(chosen.match)}, score ${chosen.match.score.toFixed(2)})` +
+      (chosen.alternatives.length ? ` · next best: ${chosen.alternatives.map((m) => `"${m.caption}"`).join("; ")}` : "");
+  });
   updatePlayButtons();
   drawDirections();
 }
@@ -478,9 +495,12 @@ async function init() {
   setupEditor();
   let info;
   try { info = await api("GET", "/api/state"); } catch (err) { showError(err.message); return; }
-  state.uploads = info.uploads; state.model = info.model; state.result = info.result;
-  $("#server-info").textContent = `workspace ${info.workspace} · ${info.model ? "model loaded for prompts" :
-    "no model: file sources only"} · uploads up to ${Math.round(info.max_upload_bytes / 1e6)} MB`;
+  state.uploads = info.uploads; state.model = info.model; state.library = info.library; state.result = info.result;
+  const prompts = [info.library ? `prompts retrieved from ${info.library.path} (${info.library.clips} clips)` : "",
+                   info.model ? "model loaded for prompts" : ""].filter(Boolean).join(" · ") ||
+    "no library or model: file sources only (start with --library DIR)";
+  $("#server-info").textContent = `workspace ${info.workspace} · ${prompts} · uploads up to ` +
+    `${Math.round(info.max_upload_bytes / 1e6)} MB`;
   if (info.scene) loadScene(info.scene); else state.sources = [newSource(0), newSource(1)];
   $("#add-source").addEventListener("click", () => {
     state.sources.push(newSource(state.sources.length));
