@@ -103,7 +103,7 @@ class SentenceEmbedder:
         encoder = load_text_encoder(ENCODER)
         rows = []
         for start in range(0, len(texts), 64):
-            tokens, mask = encoder.encode_uncached(texts[start : start + 64])
+            tokens, mask = encoder.encode_uncached(texts[start : start + 64], to_longest=True)
             pooled = (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
             rows.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy().astype(np.float32))
         return np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)

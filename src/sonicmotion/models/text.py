@@ -83,10 +83,14 @@ class FrozenTextEncoder(nn.Module):
         return super().train(False)  # always frozen: dropout off
 
     @torch.no_grad()
-    def encode_uncached(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_uncached(self, prompts: list[str], to_longest: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token embeddings [B, max_length, dim] and mask; ``to_longest``: padded only to the
+        longest prompt of the batch (the same values for the real tokens, several times faster
+        for short captions; for pooled sentence embeddings, not for the diffusion model)."""
         device = next(self.model.parameters()).device
         tokens = self.tokenizer(
-            list(prompts), padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
+            list(prompts), padding="longest" if to_longest else "max_length", truncation=True,
+            max_length=self.max_length, return_tensors="pt",
         )
         mask = tokens["attention_mask"].to(device)
         output = self.model(input_ids=tokens["input_ids"].to(device), attention_mask=mask)
