@@ -1,14 +1,12 @@
-import json
 
 import numpy as np
 import pytest
 
-from sonicmotion.audio import write_audio
 from sonicmotion.cli import main
-from sonicmotion.data.synth import CAPTIONS, SOUNDS
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.retrieval import RetrieveAndPlace, SentenceEmbedder, SoundLibrary
 from sonicmotion.spatial import Trajectory, read_foa, spatial_errors
+from tests.conftest import write_sound_library
 
 RATE = 16000
 
@@ -16,13 +14,7 @@ RATE = 16000
 @pytest.fixture(scope="module")
 def library_dir(tmp_path_factory):
     """A manifest library of every synthetic kind, at 22.05 kHz (so placing resamples)."""
-    root = tmp_path_factory.mktemp("library")
-    rows = []
-    for i, (kind, make) in enumerate(SOUNDS.items()):
-        write_audio(root / f"{kind}.wav", make(3.0, 22050, seed=i)[None], 22050)
-        rows.append({"path": f"{kind}.wav", "caption": CAPTIONS[kind][0], "id": kind})
-    (root / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    return root
+    return write_sound_library(tmp_path_factory.mktemp("library"))
 
 
 @pytest.fixture(scope="module")

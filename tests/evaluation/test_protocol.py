@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from sonicmotion.cli import main
 from sonicmotion.data.report import IndexWriter

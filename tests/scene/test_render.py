@@ -197,18 +197,13 @@ def test_scene_prompt_sources_from_a_library_render_and_reproduce(sounds, tmp_pa
     retrieves, places each on its path, records the choice and reproduces the bytes."""
     import json as _json
 
-    from sonicmotion.audio import write_audio
     from sonicmotion.cli import main as cli
-    from sonicmotion.data.synth import CAPTIONS, SOUNDS
     from sonicmotion.spatial import Trajectory as Path_, read_foa as read, spatial_errors as errors_of
 
-    library = tmp_path / "library"
-    library.mkdir()
-    rows = []
-    for i, kind in enumerate(("siren", "dog_bark", "rain", "bell")):
-        write_audio(library / f"{kind}.wav", SOUNDS[kind](3.0, 16000, seed=i)[None], 16000)
-        rows.append(_json.dumps({"path": f"{kind}.wav", "caption": CAPTIONS[kind][0], "id": kind}))
-    (library / "manifest.jsonl").write_text("\n".join(rows))
+    from tests.conftest import write_sound_library
+
+    (tmp_path / "library").mkdir()
+    write_sound_library(tmp_path / "library", rate=16000, kinds=("siren", "dog_bark", "rain", "bell"))
     keys = [[0, 120, 0], [3, -30, 10, "cw"]]
     (tmp_path / "s.yaml").write_text(
         "duration: 3\nlibrary: library\nsources:\n"

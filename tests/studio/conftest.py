@@ -64,17 +64,10 @@ class Client:
 
 @pytest.fixture(scope="session")
 def sound_library(tmp_path_factory):
-    """A manifest library of every synthetic sound kind (22.05 kHz files), for prompt sources."""
-    from sonicmotion.audio import write_audio
-    from sonicmotion.data.synth import CAPTIONS, SOUNDS
+    """A manifest library of every synthetic sound kind (4 s, 22.05 kHz files), for prompt sources."""
+    from tests.conftest import write_sound_library
 
-    root = tmp_path_factory.mktemp("library")
-    rows = []
-    for i, (kind, make) in enumerate(SOUNDS.items()):
-        write_audio(root / f"{kind}.wav", make(4.0, 22050, seed=i)[None], 22050)
-        rows.append({"path": f"{kind}.wav", "caption": CAPTIONS[kind][0], "id": kind})
-    (root / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    return root
+    return write_sound_library(tmp_path_factory.mktemp("library"), seconds=4.0)
 
 
 @pytest.fixture
