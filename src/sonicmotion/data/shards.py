@@ -31,7 +31,7 @@ import soundfile as sf
 
 from sonicmotion import __version__
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.spatial.io import _TAG, layout_tag
+from sonicmotion.spatial.io import layout_in_comment, layout_tag
 from sonicmotion.spatial.layout import ChannelLayout, check_foa, get_layout
 
 MEMBER_MTIME = 0  # seconds since the epoch, for every member
@@ -211,7 +211,7 @@ def decode_sample_foa(
         raise SonicMotionError(f"{name} lacks its .flac or .json member")
     rate = metadata.get("sample_rate")
     with sf.SoundFile(io.BytesIO(data)) as f:
-        if store == "foa" and (f.channels != 4 or recorded_layout_name(f) != "fuma"):
+        if store == "foa" and (f.channels != 4 or layout_in_comment(f.comment) != "fuma"):
             raise SonicMotionError(f"{name} is not 4-channel FOA recorded as FuMa")
         if store == "sources" and (f.channels != 1 or (f.comment or "") != SOURCE_COMMENT):
             raise SonicMotionError(f"{name}: its source is not a mono source clip ({f.channels} channels)")
@@ -279,17 +279,11 @@ def read_sample_group(shard: str | os.PathLike, key: str) -> dict[str, bytes]:
         raise SonicMotionError(f"{shard}: not a readable tar shard ({err})") from None
 
 
-def recorded_layout_name(f: sf.SoundFile) -> str | None:
-    """The layout an open sample file records (as :func:`write_foa` writes it), or None."""
-    match = _TAG.search(f.comment or "")
-    return match.group(1) if match else None
-
-
 def decode_flac(data: bytes) -> tuple[np.ndarray, int, str | None]:
     """FLAC bytes -> ((channels, n) float32, sample rate, recorded layout name or None)."""
     with sf.SoundFile(io.BytesIO(data)) as f:
         samples = f.read(dtype="float32", always_2d=True)
-        return np.ascontiguousarray(samples.T), int(f.samplerate), recorded_layout_name(f)
+        return np.ascontiguousarray(samples.T), int(f.samplerate), layout_in_comment(f.comment)
 
 
 def list_shards(root: str | os.PathLike, split: str | None = None) -> list[Path]:

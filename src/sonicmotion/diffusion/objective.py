@@ -34,18 +34,6 @@ def v_to_x0(x_t: torch.Tensor, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor
     return alpha * x_t - sigma * v
 
 
-def v_loss(model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-    """MSE between ``model(x_t, t, *args, **kwargs)`` and the v target (a scalar)."""
-    x_t, target = noisy(x0, noise, t)
-    prediction = model(x_t, t, *args, **kwargs)
-    return torch.nn.functional.mse_loss(prediction.float(), target.float())
-
-
-def sample_times(batch: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """Training times t ~ U(0, 1) [B] (Stable Audio's v-diffusion sampling of t)."""
-    return torch.rand(batch, generator=generator).to(device)
-
-
 def time_grid(steps: int, t_max: float = 1.0, t_min: float = 0.0) -> torch.Tensor:
     """``steps + 1`` float64 times from t_max down to t_min, uniform in t (cosine schedule)."""
     if steps < 1:

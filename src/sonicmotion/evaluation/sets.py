@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.spatial.io import _TAG as LAYOUT_TAG  # the comment write_foa records
+from sonicmotion.spatial.io import layout_in_comment
 from sonicmotion.spatial.layout import ChannelLayout, get_layout
 from sonicmotion.spatial.trajectory import Trajectory
 
@@ -79,8 +79,8 @@ def decode_foa(data: bytes, name: str, layout: str | ChannelLayout | None = None
     if channels != 4:
         raise SonicMotionError(f"{name}: FOA needs 4 channels, the file has {channels}")
     samples, rate = decode_audio(io.BytesIO(data), name)
-    match = LAYOUT_TAG.search(comment)
-    recorded = get_layout(match.group(1)) if match else None
+    name = layout_in_comment(comment)
+    recorded = get_layout(name) if name else None
     stated = get_layout(layout) if layout is not None else None
     if recorded is None and stated is None:
         raise SonicMotionError(f"{name}: the file does not record its channel layout; state it with --layout fuma|ambix")
@@ -324,7 +324,7 @@ def probe_generated(clips: ClipSet, layout: str | None) -> tuple[dict[int, int],
         if channels != 4 and channels not in PLAIN_CHANNELS:
             raise SonicMotionError(f"{clip.path}: FOA needs 4 channels, the file has {channels} (mono or stereo "
                                    "clips are measured in the semantic columns only)")
-        if channels == 4 and layout is None and not LAYOUT_TAG.search(comment):
+        if channels == 4 and layout is None and not layout_in_comment(comment):
             raise SonicMotionError(f"{clip.path}: the file does not record its channel layout; "
                                    "state it with --layout fuma|ambix")
         counts.setdefault(channels, clip.path)

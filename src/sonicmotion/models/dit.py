@@ -182,9 +182,3 @@ class DiffusionTransformer(nn.Module):
             v = v + self.skip(time_features)[:, :, None] * latents.to(v.dtype)
         return v
 
-    def flops_per_token(self, frames: int, context_tokens: int) -> float:
-        """Approximate training FLOPs per latent frame (6 x matmul params + attention)."""
-        width, depth = self.config.width, self.config.depth
-        matmul = sum(p.numel() for n, p in self.named_parameters() if p.ndim == 2)
-        attention = depth * 2 * 2 * width * (frames + 1 + context_tokens)  # QK^T and AV, fwd
-        return 6.0 * matmul + 3.0 * attention

@@ -24,7 +24,6 @@ from torch import nn
 from sonicmotion.errors import SonicMotionError
 
 MINILM = "minilm"
-T5_DEFAULT = "t5-base"
 
 
 def minilm_path() -> Path:

@@ -40,6 +40,12 @@ def layout_tag(layout: ChannelLayout) -> str:
     return f"ambisonics layout: {layout.name} ({layout.description})"
 
 
+def layout_in_comment(comment: str | None) -> str | None:
+    """The layout name a file's comment records (as :func:`layout_tag` writes it), or None."""
+    match = _TAG.search(comment or "")
+    return match.group(1) if match else None
+
+
 def recorded_layout(path: str | os.PathLike) -> ChannelLayout | None:
     """The layout recorded in ``path``'s metadata, or None if there is none."""
     try:
@@ -47,8 +53,8 @@ def recorded_layout(path: str | os.PathLike) -> ChannelLayout | None:
             comment = f.comment or ""
     except (sf.LibsndfileError, RuntimeError):
         return None
-    match = _TAG.search(comment)
-    return get_layout(match.group(1)) if match else None
+    name = layout_in_comment(comment)
+    return get_layout(name) if name else None
 
 
 def read_foa(path: str | os.PathLike, layout: str | ChannelLayout | None = None) -> FoaAudio:

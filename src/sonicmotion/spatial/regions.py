@@ -27,11 +27,3 @@ def describe_direction(azimuth: float, elevation: float) -> str:
     """E.g. ``"front-left"``, ``"back, up"``."""
     word = elevation_word(elevation)
     return azimuth_region(azimuth) + (f", {word}" if word else "")
-
-
-def speed_label(move_seconds: float) -> str:
-    """Table 1's speed word for a movement lasting ``move_seconds``; nearest band for gaps."""
-    for label, (lo, hi) in SPEEDS.items():
-        if lo <= move_seconds <= hi:
-            return label
-    return min(SPEEDS, key=lambda k: min(abs(move_seconds - SPEEDS[k][0]), abs(move_seconds - SPEEDS[k][1])))
