@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sonicmotion.data.shards import (
-    ShardWriter, decode_sample_foa, foa_flac_bytes, group_store, list_shards, read_shard, shard_store,
+    ShardWriter, decode_sample_foa, foa_flac_bytes, group_store, json_bytes, list_shards, read_shard, shard_store,
 )
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path, read_json
@@ -45,7 +45,6 @@ def _samples(shard: str):
 
 def materialize_shard(job: MaterializeJob) -> int:
     """Write one shard's FOA; returns the number of samples written (0 if already done)."""
-    from sonicmotion.data.shards import json_bytes
     from sonicmotion.spatial.io import write_foa
     from sonicmotion.spatial.layout import FUMA, convert_layout
 
@@ -146,10 +145,9 @@ def materialize_dataset(
                     written["samples"] += count
                     bar.update()
     # The index and the report describe the samples, not how they are stored.
-    for name in ("index.parquet",):
-        if (source / name).is_file():
-            with atomic_path(out / name) as tmp:
-                shutil.copyfile(source / name, tmp)
+    if (source / "index.parquet").is_file():
+        with atomic_path(out / "index.parquet") as tmp:
+            shutil.copyfile(source / "index.parquet", tmp)
     if (source / "report").is_dir():
         for path in sorted((source / "report").iterdir()):
             if path.is_file():

@@ -193,6 +193,12 @@ def group_store(group: dict[str, bytes]) -> str:
     return "sources" if SOURCE_AUDIO in group else "foa"
 
 
+def _audio_member(group: dict[str, bytes]) -> tuple[str, bytes | None]:
+    """(store, the sample's audio bytes: the FOA or the source clip, None if missing)."""
+    store = group_store(group)
+    return store, group.get(SOURCE_AUDIO if store == "sources" else "flac")
+
+
 def decode_sample_foa(
     group: dict[str, bytes], metadata: dict[str, Any], start: int = 0, length: int | None = None,
     name: str = "sample",
@@ -205,8 +211,7 @@ def decode_sample_foa(
     """
     from sonicmotion.spatial import Trajectory, encode_foa
 
-    store = group_store(group)
-    data = group.get(SOURCE_AUDIO if store == "sources" else "flac")
+    store, data = _audio_member(group)
     if data is None or "json" not in group:
         raise SonicMotionError(f"{name} lacks its .flac or .json member")
     rate = metadata.get("sample_rate")
@@ -239,8 +244,7 @@ def sample_pressure(group: dict[str, bytes], name: str = "sample") -> tuple[np.n
     or the FOA's W rescaled (FuMa W = p/sqrt(2))."""
     from sonicmotion.spatial.layout import FUMA
 
-    store = group_store(group)
-    data = group.get(SOURCE_AUDIO if store == "sources" else "flac")
+    store, data = _audio_member(group)
     if data is None:
         raise SonicMotionError(f"{name} has no audio member")
     samples, rate, layout = decode_flac(data)

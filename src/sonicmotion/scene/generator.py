@@ -79,29 +79,28 @@ class LibraryGenerator:
     def __init__(self, path: str | Path, library: Any = None):
         from sonicmotion.retrieval import SoundLibrary
 
+        from sonicmotion.files import file_sha256
+
         self.path = Path(path).resolve()
         self.library = library if library is not None else SoundLibrary.open(self.path)
-        index = self.path / "index.parquet" if (self.path / "index.parquet").is_file() else self.path
-        self._fingerprint = _folder_fingerprint(index) if index.is_dir() else _file_fingerprint(index)
+        # What decides the library's contents: a dataset's index, or the manifest (not the audio files).
+        listing = next((self.path / name for name in ("index.parquet", "manifest.csv", "manifest.jsonl")
+                        if (self.path / name).is_file()), self.path)
+        self._fingerprint = file_sha256(listing)
         self.last_retrieved: dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:
         return {"library": str(self.path), "sha256": self._fingerprint, "clips": len(self.library.entries)}
 
-    def retrieve(self, prompt: str) -> dict[str, Any]:
-        """The best match and the next-best ones: id, caption, file, score."""
-        matches = self.library.search(prompt, 1 + self.ALTERNATIVES)
-        rows = [{"id": m.entry.id, "caption": m.caption, "file": m.entry.path, "score": round(m.score, 4)}
-                for m in matches]
-        return {"prompt": prompt, "match": rows[0], "alternatives": rows[1:]}
-
     def generate(self, prompt: str, trajectory: Trajectory | None, seconds: float, seed: int,
                  steps: int, guidance: float) -> np.ndarray:
         from sonicmotion.spatial import encode_foa
 
-        self.last_retrieved = self.retrieve(prompt)
-        best = next(e for e in self.library.entries if e.id == self.last_retrieved["match"]["id"])
-        mono = self.library.mono(best, seconds)
+        matches = self.library.search(prompt, 1 + self.ALTERNATIVES)
+        rows = [{"id": m.entry.id, "caption": m.caption, "file": m.entry.path, "score": round(m.score, 4)}
+                for m in matches]
+        self.last_retrieved = {"prompt": prompt, "match": rows[0], "alternatives": rows[1:]}
+        mono = self.library.mono(matches[0].entry, seconds)
         return encode_foa(mono, self.sample_rate, trajectory or Trajectory.static(0.0, 0.0), FUMA)
 
 
@@ -113,14 +112,6 @@ def load_library_generator(path: str | Path | None) -> LibraryGenerator:
     if not Path(path).exists():
         raise SonicMotionError(f"library {str(path)!r} does not exist")
     return LibraryGenerator(path)
-
-
-def _file_fingerprint(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _folder_fingerprint(folder: Path) -> str:
