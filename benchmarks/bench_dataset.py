@@ -119,11 +119,12 @@ def shard_bytes(folder: Path) -> int:
 def run_loader(folder: Path, crop: float | None, before: bool = False) -> int:
     """Read every train sample once through the training loader; returns the count.
     ``before``: the loader as it was before the stores (the reference)."""
-    from sonicmotion.data.loader import FoaShardDataset, dataset_shards
+    from sonicmotion.data.loader import FoaShardDataset
+    from sonicmotion.data.shards import find_shards
 
     count = 0
     kind = LoaderBefore if before else FoaShardDataset
-    for item in kind(dataset_shards(folder, "train"), crop_seconds=crop, seed=0):
+    for item in kind(find_shards(folder, "train"), crop_seconds=crop, seed=0):
         count += item["audio"].shape[0] == 4
     return count
 
@@ -226,7 +227,8 @@ def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
     """CPU milliseconds of each step, per source (preprocessing) or per sample (the rest)."""
     from sonicmotion.audio import downmix, fit_length, read_audio, resample, trim_silence
     from sonicmotion.data.preprocess import load_clip
-    from sonicmotion.data.shards import ShardWriter, foa_flac_bytes, source_flac_bytes
+    from sonicmotion.data.shards import ShardWriter, source_flac_bytes
+    from sonicmotion.spatial.io import foa_to_bytes
     from sonicmotion.spatial import Trajectory, encode_foa, write_foa
 
     files = sorted((table.parent / "audio").iterdir())[:8]
@@ -243,7 +245,7 @@ def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
     mono = load_clip(files[0])
     path = Trajectory.linear(30.0, 10.0, -120.0, -25.0, "cw", 2.0, 6.0)
     foa = encode_foa(mono, 16000, path)
-    flac = foa_flac_bytes(foa, 16000)
+    flac = foa_to_bytes(foa, 16000)
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "x.flac"
         with open(Path(tmp) / "a.tar", "wb") as handle, ShardWriter(handle) as writer:
@@ -255,7 +257,7 @@ def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
                              for a in map(read_audio, files)], len(files)),
                 "encode_foa (per sample)": cpu_ms(lambda: encode_foa(mono, 16000, path), 1),
                 "builder: 24-bit FLAC, integer input, level 0 (per sample)":
-                    cpu_ms(lambda: foa_flac_bytes(foa, 16000), 1),
+                    cpu_ms(lambda: foa_to_bytes(foa, 16000), 1),
                 "reference: write_foa 24-bit FLAC file (per sample)":
                     cpu_ms(lambda: write_foa(target, foa, 16000, "fuma"), 1),
                 "builder: tar member write (per sample)": cpu_ms(lambda: writer.add_sample("k", flac, {"key": "k"}), 1),

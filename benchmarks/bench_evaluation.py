@@ -35,7 +35,8 @@ def _cpu_seconds() -> float:
 
 def bench_spatial(clips: int, distinct: int, workers: int, seconds: float) -> None:
     from sonicmotion.data.synth import noise_bursts, siren
-    from sonicmotion.evaluation.sets import ClipRef, decode_foa
+    from sonicmotion.evaluation.sets import ClipRef
+    from sonicmotion.spatial.io import foa_from_bytes
     from sonicmotion.evaluation.spatial import evaluate_spatial
     from sonicmotion.spatial import Trajectory, encode_foa, spatial_errors, write_foa
 
@@ -70,7 +71,7 @@ def bench_spatial(clips: int, distinct: int, workers: int, seconds: float) -> No
         sample = min(40, clips)
         start = time.perf_counter()
         for k in range(sample):
-            clip = decode_foa(Path(paths[k % distinct]).read_bytes(), paths[k % distinct])
+            clip = foa_from_bytes(Path(paths[k % distinct]).read_bytes(), paths[k % distinct])
             for resolution in ("frame", "sample"):
                 spatial_errors(clip.samples, trajectories[k % distinct], rate, resolution=resolution)
         core = (time.perf_counter() - start) / sample

@@ -83,7 +83,8 @@ def sm_p(autoencoder: Path, root: Path, seconds: float, work: Path) -> dict:
     from sonicmotion.pipeline import SonicMotionPipeline
     from sonicmotion.spatial import Trajectory, spatial_errors
     from sonicmotion.training.diffusion import DiffusionTrainer
-    from sonicmotion.training.diffusion_data import shard_dataset_factory, shard_urls
+    from sonicmotion.data.latents import shard_dataset_factory
+    from sonicmotion.data.shards import find_shards
 
     work.mkdir(parents=True, exist_ok=True)
     latents, model = work / "latents", work / "sm-p"
@@ -93,7 +94,7 @@ def sm_p(autoencoder: Path, root: Path, seconds: float, work: Path) -> dict:
     config = load_train_config(REPO / "configs/diffusion/parametric-tiny.yaml", {
         "model.pretransform": info["path"], "training.steps": 10**6, "training.checkpoint_every": 10**9})
     text = load_text_encoder(config.model.text_encoder, config.model.text_max_length)
-    data = shard_dataset_factory(shard_urls(latents), True, config.training.seed)
+    data = shard_dataset_factory([str(p) for p in find_shards(latents, "train")], True, config.training.seed)
     trainer = DiffusionTrainer(config, model, data, text, pretransform, info, progress=False)
     steps, start = 0, time.process_time()
     while time.process_time() - start < seconds:

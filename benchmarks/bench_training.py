@@ -57,9 +57,10 @@ def bench_ema(repeats: int) -> None:
 
 
 def bench_reading(workers: int, samples: int = 2048) -> None:
-    from sonicmotion.data.latent_shards import write_latent_shard
+    from sonicmotion.data.latents import write_latent_shard
     from sonicmotion.training.batches import TrainingBatches, plan_batches
-    from sonicmotion.training.diffusion_data import LatentShardDataset, collate
+    from sonicmotion.data.latents import LatentShardDataset
+    from sonicmotion.data.loader import collate_samples as collate
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as work:

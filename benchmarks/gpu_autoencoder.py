@@ -23,7 +23,8 @@ import torch
 
 def write_foa_shards(folder: Path, samples: int, per_shard: int = 64) -> list[str]:
     """10 s FOA clips of quiet noise (a direction per clip) as dataset shards."""
-    from sonicmotion.data.shards import ShardWriter, foa_flac_bytes
+    from sonicmotion.data.shards import ShardWriter
+    from sonicmotion.spatial.io import foa_to_bytes
     from sonicmotion.spatial import Trajectory, encode_foa
 
     rng = np.random.default_rng(0)
@@ -37,7 +38,7 @@ def write_foa_shards(folder: Path, samples: int, per_shard: int = 64) -> list[st
                 foa = encode_foa((0.1 * rng.standard_normal(160_000)).astype(np.float32), 16000, path)
                 meta = {"key": f"s{i:07d}", "caption": "noise", "spatial_caption": "noise", "sample_rate": 16000,
                         "num_samples": 160_000, "trajectory": path.to_dict()}
-                shard.add_sample(f"s{i:07d}", foa_flac_bytes(foa, 16000), meta)
+                shard.add_sample(f"s{i:07d}", foa_to_bytes(foa, 16000), meta)
         urls.append(str(url))
     return urls
 

@@ -48,7 +48,7 @@ def write_latent_shards(folder: Path, samples: int, per_shard: int = 256) -> lis
     """Random paper-shaped latents (64 x 80, float16) with captions and paths, as latent shards."""
     import numpy as np
 
-    from sonicmotion.data.latent_shards import write_latent_shard
+    from sonicmotion.data.latents import write_latent_shard
 
     rng = np.random.default_rng(0)
     path = Trajectory.linear(90, 0, -90, 20, "cw", 1, 9).to_dict()
@@ -98,7 +98,7 @@ def bench_training(config, batch: int, steps: int, peak: float, compile_model: b
     from sonicmotion.diffusion.config import DiffusionTrainConfig, TrainingConfig
     from sonicmotion.models.autoencoder import SpatialAutoencoder, load_autoencoder_config
     from sonicmotion.training.diffusion import DiffusionTrainer
-    from sonicmotion.training.diffusion_data import shard_dataset_factory
+    from sonicmotion.data.latents import shard_dataset_factory
 
     training = TrainingConfig(global_batch_size=batch, mixed_precision="bf16", compile=compile_model,
                               checkpoint_every=10**9, log_every=10**9, num_workers=workers, steps=10**6)

@@ -1,18 +1,14 @@
-"""Synthetic FOA clips, shards and a loader in the issue-3 contract's shapes, for tests.
+"""Synthetic FOA clips and shards in the dataset format, and a loader-shaped dataset, for tests.
 
-``FakeFoaDataset`` yields exactly what ``sonicmotion.data.loader.FoaShardDataset`` is
-specified to yield; ``write_shards`` writes tar shards in the dataset-shard format;
-``use_shard_loader`` makes ``sonicmotion.data.loader`` importable in tests, backed by a
-minimal tar reader, when the real loader (issue 3) is not in this tree.
+``FakeFoaDataset`` yields exactly what ``sonicmotion.data.loader.FoaShardDataset``
+yields; ``write_shards`` writes tar shards in the dataset-shard format.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import sys
 import tarfile
-import types
 from pathlib import Path
 
 import numpy as np
@@ -101,56 +97,3 @@ def write_shards(root: Path, split: str, samples: list[dict], per_shard: int = 4
                 tar.addfile(info, io.BytesIO(meta))
         paths.append(str(path))
     return paths
-
-
-class TarShardDataset(torch.utils.data.IterableDataset):
-    """Minimal reader of contract shards (used only when the real loader is absent)."""
-
-    def __init__(self, urls, crop_seconds=None, shuffle=False, seed=0, **_):
-        self.urls, self.crop_seconds, self.shuffle, self.seed = list(urls), crop_seconds, shuffle, seed
-
-    def __iter__(self):
-        from sonicmotion.spatial import read_foa
-
-        rng = np.random.default_rng(self.seed)
-        samples = []
-        for url in self.urls:
-            with tarfile.open(url) as tar:
-                members = {m.name: m for m in tar.getmembers()}
-                for name in sorted(members):
-                    if not name.endswith(".json"):
-                        continue
-                    key = name[:-5]
-                    meta = json.loads(tar.extractfile(members[name]).read())
-                    tmp = Path(url).parent / f".read-{key}.flac"
-                    tmp.write_bytes(tar.extractfile(members[f"{key}.flac"]).read())
-                    foa = read_foa(tmp)
-                    tmp.unlink()
-                    samples.append({
-                        "audio": torch.from_numpy(foa.samples.copy()), "key": key, "caption": meta["caption"],
-                        "spatial_caption": meta["spatial_caption"], "trajectory": meta["trajectory"],
-                        "seconds_start": 0.0, "seconds_total": foa.samples.shape[1] / foa.sample_rate,
-                        "metadata": meta,
-                    })
-        order = rng.permutation(len(samples)) if self.shuffle else range(len(samples))
-        for i in order:
-            yield _crop(samples[i], self.crop_seconds, rng)
-
-
-def _collate(samples: list[dict]) -> dict:
-    out = {key: [s[key] for s in samples] for key in samples[0] if key != "audio"}
-    out["audio"] = torch.stack([s["audio"] for s in samples])
-    return out
-
-
-def use_shard_loader(monkeypatch) -> None:
-    """Make ``sonicmotion.data.loader`` importable: the real one if present, else the tar reader."""
-    try:
-        import sonicmotion.data.loader  # noqa: F401
-        return
-    except ImportError:
-        pass
-    module = types.ModuleType("sonicmotion.data.loader")
-    module.FoaShardDataset = TarShardDataset
-    module.collate_samples = _collate
-    monkeypatch.setitem(sys.modules, "sonicmotion.data.loader", module)

@@ -223,7 +223,7 @@ def test_item_6_a_damaged_sample_in_a_shard_is_skipped_by_name_and_many_stop_the
     from sonicmotion.data import loader
     from sonicmotion.data.loader import FoaShardDataset
     from sonicmotion.training.batches import TrainingBatches, plan_batches
-    from sonicmotion.training.diffusion_data import collate
+    from sonicmotion.data.loader import collate_samples as collate
     from tests.foa_fixtures import synthetic_sample, write_shards
 
     (url,) = write_shards(tmp_path, "train", [synthetic_sample(i, 0.25) for i in range(4)], per_shard=4)

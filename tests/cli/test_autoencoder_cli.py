@@ -7,17 +7,16 @@ import pytest
 import torch
 
 from sonicmotion.cli import main
-from sonicmotion.data.latent_shards import read_latent_shard
+from sonicmotion.data.latents import read_latent_shard
 from sonicmotion.training.runtime import read_jsonl
-from tests.foa_fixtures import synthetic_sample, use_shard_loader, write_shards
+from tests.foa_fixtures import synthetic_sample, write_shards
 
 TINY = "configs/autoencoder/tiny.yaml"
 
 
 @pytest.fixture
-def dataset(tmp_path, monkeypatch):
+def dataset(tmp_path):
     torch.set_num_threads(1)
-    use_shard_loader(monkeypatch)
     root = tmp_path / "dataset"
     write_shards(root, "train", [synthetic_sample(i, 1.0) for i in range(6)], per_shard=3)
     write_shards(root, "test", [synthetic_sample(100 + i, 1.0, moving=True) for i in range(2)], per_shard=2)

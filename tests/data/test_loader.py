@@ -5,8 +5,9 @@ import torch
 
 from sonicmotion.data.builder import BuildConfig, build_dataset
 from sonicmotion.data.corpora import SourceSpec, read_sources
-from sonicmotion.data.loader import FoaShardDataset, collate_samples, dataset_shards
-from sonicmotion.data.shards import decode_flac, read_shard
+from sonicmotion.data.loader import FoaShardDataset, collate_samples
+from sonicmotion.data.shards import find_shards, read_shard
+from sonicmotion.spatial.io import foa_from_bytes, foa_to_bytes
 from sonicmotion.errors import SonicMotionError
 
 
@@ -19,7 +20,7 @@ def built(corpora, tmp_path_factory):
 
 
 def test_full_clips_with_captions_trajectory_and_timing(built):
-    urls = dataset_shards(built, "train")
+    urls = find_shards(built, "train")
     items = list(FoaShardDataset(urls, crop_seconds=None))
     assert len(items) == 16
     item = items[0]
@@ -28,13 +29,13 @@ def test_full_clips_with_captions_trajectory_and_timing(built):
     assert item["caption"] == item["metadata"]["caption"] and item["spatial_caption"]
     assert item["trajectory"]["type"] in ("static", "linear")
     key, group = next(read_shard(urls[0]))
-    audio, _, _ = decode_flac(group["flac"])
+    audio = foa_from_bytes(group["flac"], key).samples
     assert key == item["key"]
     np.testing.assert_array_equal(item["audio"].numpy(), audio)
 
 
 def test_random_crops_are_the_matching_slice(built):
-    urls = dataset_shards(built, "train")
+    urls = find_shards(built, "train")
     full = {i["key"]: i["audio"] for i in FoaShardDataset(urls)}
     crops = list(FoaShardDataset(urls, crop_seconds=2.0, seed=3))
     starts = set()
@@ -49,7 +50,7 @@ def test_random_crops_are_the_matching_slice(built):
 
 
 def test_shuffle_changes_order_per_epoch_but_keeps_the_set(built):
-    urls = dataset_shards(built, "train")
+    urls = find_shards(built, "train")
     plain = [i["key"] for i in FoaShardDataset(urls)]
     data = FoaShardDataset(urls, shuffle=True, seed=1, shuffle_buffer=4)
     first = [i["key"] for i in data]
@@ -61,7 +62,7 @@ def test_shuffle_changes_order_per_epoch_but_keeps_the_set(built):
 
 @pytest.mark.parametrize("shards", [4, 1])
 def test_ranks_and_workers_split_the_samples_without_overlap(built, shards):
-    urls = dataset_shards(built, "train")[:shards]
+    urls = find_shards(built, "train")[:shards]
     everything = sorted(i["key"] for i in FoaShardDataset(urls))
     seen = []
     for rank in range(2):
@@ -76,7 +77,7 @@ def test_ranks_and_workers_split_the_samples_without_overlap(built, shards):
 
 
 def test_collate_and_errors(built):
-    urls = dataset_shards(built, "test")
+    urls = find_shards(built, "test")
     items = list(FoaShardDataset(urls, crop_seconds=0.5))
     batch = collate_samples(items)
     assert batch["audio"].shape == (len(items), 4, 8000)
@@ -84,13 +85,13 @@ def test_collate_and_errors(built):
     with pytest.raises(SonicMotionError):
         list(FoaShardDataset(urls, crop_seconds=11.0))
     with pytest.raises(SonicMotionError, match="no validation shards"):
-        dataset_shards(built, "validation")
+        find_shards(built, "validation")
 
 
 def test_fsspec_urls_are_read_as_streams(built):
     import fsspec
 
-    path = dataset_shards(built, "test")[0]
+    path = find_shards(built, "test")[0]
     memory = fsspec.filesystem("memory")
     memory.pipe("/sonicmotion-test/test-000000.tar", open(path, "rb").read())
     remote = [i["key"] for i in FoaShardDataset(["memory://sonicmotion-test/test-000000.tar"])]
@@ -98,13 +99,13 @@ def test_fsspec_urls_are_read_as_streams(built):
 
 
 def test_a_sample_not_recorded_as_fuma_is_refused(tmp_path):
-    from sonicmotion.data.shards import ShardWriter, foa_flac_bytes
+    from sonicmotion.data.shards import ShardWriter
 
     foa = np.zeros((4, 16000), np.float32)
     foa[0, ::7] = 0.1
     with open(tmp_path / "x.tar", "wb") as handle, ShardWriter(handle) as writer:
         meta = {"sample_rate": 16000, "num_samples": 16000, "caption": "c", "spatial_caption": "s", "trajectory": {}}
-        writer.add_sample("k", foa_flac_bytes(foa, 16000, "ambix"), meta)
+        writer.add_sample("k", foa_to_bytes(foa, 16000, "ambix"), meta)
     dataset = FoaShardDataset([str(tmp_path / "x.tar")])
     dataset.max_bad_samples = 0
     with pytest.raises(SonicMotionError, match="could not be read"):

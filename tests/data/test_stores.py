@@ -8,9 +8,10 @@ import pytest
 
 from sonicmotion.data.builder import BuildConfig, build_dataset
 from sonicmotion.data.corpora import SourceSpec, read_sources
-from sonicmotion.data.loader import FoaShardDataset, dataset_shards
+from sonicmotion.data.loader import FoaShardDataset
 from sonicmotion.data.materialize import materialize_dataset
-from sonicmotion.data.shards import decode_flac, list_shards, read_shard, shard_store
+from sonicmotion.data.shards import find_shards, list_shards, read_shard, shard_store
+from sonicmotion.spatial.io import foa_from_bytes
 from sonicmotion.data.verify import verify_dataset
 from sonicmotion.errors import SonicMotionError
 
@@ -53,7 +54,7 @@ def test_both_stores_have_the_same_index_and_report_and_sources_is_a_sixth_of_th
 
 @pytest.mark.parametrize("crop", [None, 2.0])
 def test_the_loader_gives_the_same_samples_from_both_stores(stores, crop):
-    read = {store: list(FoaShardDataset(dataset_shards(stores / store, "train"), crop_seconds=crop, seed=5))
+    read = {store: list(FoaShardDataset(find_shards(stores / store, "train"), crop_seconds=crop, seed=5))
             for store in ("foa", "sources")}
     assert [i["key"] for i in read["foa"]] == [i["key"] for i in read["sources"]] and len(read["foa"]) == 16
     for a, b in zip(read["foa"], read["sources"]):
@@ -109,9 +110,9 @@ def test_materialize_writes_the_foa_store_and_resumes(stores, tmp_path):
         assert len(pairs) in (2, 4)
         for (key_a, a), (key_b, b) in pairs:
             assert key_a == key_b and json.loads(a["json"]) == json.loads(b["json"])
-            audio_a, rate_a, layout_a = decode_flac(a["flac"])
-            audio_b, _, _ = decode_flac(b["flac"])
-            assert rate_a == 16000 and layout_a == "fuma" and audio_a.shape == (4, 160000)
+            foa_a, foa_b = foa_from_bytes(a["flac"], key_a), foa_from_bytes(b["flac"], key_b)
+            audio_a, audio_b = foa_a.samples, foa_b.samples
+            assert foa_a.sample_rate == 16000 and foa_a.layout.name == "fuma" and audio_a.shape == (4, 160000)
             assert np.max(np.abs(audio_a - audio_b)) <= SAME_AUDIO
     assert verify_dataset(out, progress=False).ok
     # A rerun finds everything done; a shard lost since is made again.
@@ -130,7 +131,7 @@ def test_materialize_files_records_the_layout(stores, tmp_path):
     materialize_dataset(stores / "sources", tmp_path / "clips", files="ambix", progress=False)
     files = sorted((tmp_path / "clips" / "train").glob("*.flac"))
     assert len(files) == 16
-    loaded = {i["key"]: i["audio"].numpy() for i in FoaShardDataset(dataset_shards(stores / "foa", "train"))}
+    loaded = {i["key"]: i["audio"].numpy() for i in FoaShardDataset(find_shards(stores / "foa", "train"))}
     clip = read_foa(files[0])
     assert clip.layout.name == "ambix" and clip.sample_rate == 16000
     fuma = convert_layout(clip.samples, "ambix", "fuma")
@@ -182,7 +183,7 @@ def test_the_autoencoder_trains_and_encodes_latents_from_either_store(stores, tm
     import torch
 
     from sonicmotion.cli import main
-    from sonicmotion.data.latent_shards import read_latent_shard
+    from sonicmotion.data.latents import read_latent_shard
 
     torch.set_num_threads(1)
     run = tmp_path / "run"

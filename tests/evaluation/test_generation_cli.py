@@ -9,7 +9,7 @@ import pytest
 from sonicmotion.cli import main
 from sonicmotion.evaluation.embeddings import load_clap, load_cnn14
 from sonicmotion.evaluation.kl import paired_kl
-from sonicmotion.evaluation.sets import decode_foa
+from sonicmotion.spatial.io import foa_from_bytes
 from sonicmotion.spatial import Trajectory, encode_foa, write_foa
 
 from tests.evaluation.evaluation_helpers import CAPTIONS, synth_clip, write_prompts, write_set, write_shard
@@ -57,7 +57,7 @@ def test_all_metrics_pair_by_id_and_match_direct_computation(sets, tiny_models, 
     assert metrics["kl"]["value"] < 1e-6 and metrics["kl"]["n"] == 4
     assert metrics["fd"]["value"] < 1e-5 and metrics["fad"]["value"] < 1e-5
     tagger = load_cnn14(tiny_models)
-    gen_audio = {i: decode_foa((sets / "gen" / f"{i}.wav").read_bytes(), i).pressure() for i in sorted(IDS)}
+    gen_audio = {i: foa_from_bytes((sets / "gen" / f"{i}.wav").read_bytes(), i).pressure() for i in sorted(IDS)}
     logits = {i: tagger.embed([gen_audio[i]])[0] for i in sorted(IDS)}
     by_position = paired_kl(np.stack([logits[i] for i in sorted(IDS)]), np.stack([logits[i] for i in IDS]))
     assert by_position.mean() > 1000 * max(metrics["kl"]["value"], 1e-9)
@@ -203,7 +203,7 @@ def test_a_stereo_baseline_fills_the_semantic_columns_only_and_rows_merge_by_nam
     baseline = tmp_path / "baseline"
     baseline.mkdir()
     for i in IDS:  # a stereo file whose mid is the FOA clip's pressure: the same sound, no direction
-        p = decode_foa((sets / "gen" / f"{i}.wav").read_bytes(), i).pressure()
+        p = foa_from_bytes((sets / "gen" / f"{i}.wav").read_bytes(), i).pressure()
         sf.write(baseline / f"{i}.wav", np.stack([p, p], 1), 16000, subtype="FLOAT")
     argv = ["evaluate", "generation", "--generated", str(baseline), "--prompts", str(sets / "prompts.jsonl"),
             "--reference", str(sets / "ref"), "--models-dir", str(tiny_models), "--no-cache", "--quiet",

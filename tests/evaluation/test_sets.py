@@ -5,9 +5,9 @@ import pytest
 import soundfile as sf
 
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.spatial.io import foa_from_bytes
 from sonicmotion.evaluation.sets import (
     check_prompts_match,
-    decode_foa,
     decode_pressure,
     iter_clip_bytes,
     list_folder,
@@ -67,7 +67,7 @@ def test_wrong_channel_count_and_unrecorded_layout_are_refused(tmp_path):
     pressure, rate = decode_pressure((stereo / "a.wav").read_bytes(), "a.wav")
     assert rate == 16000 and np.allclose(pressure, 0.3, atol=1e-4)  # the mid (L + R) / 2, 16-bit file
     with pytest.raises(SonicMotionError, match="records layout 'fuma' but --layout 'ambix'"):
-        decode_foa((folder / "a.wav").read_bytes(), "a.wav", "ambix")
+        foa_from_bytes((folder / "a.wav").read_bytes(), "a.wav", "ambix")
 
 
 def test_shards_index_audio_and_metadata_in_any_order(tmp_path):
@@ -78,7 +78,7 @@ def test_shards_index_audio_and_metadata_in_any_order(tmp_path):
     assert sorted(reference.clips) == ["k0", "k1", "k2"]
     assert reference.metadata["k1"]["trajectory"] == PATHS[1].to_dict()
     clips = [reference.clips[k] for k in ("k0", "k1", "k2")]
-    decoded = [decode_foa(data, clip.name) for clip, data in iter_clip_bytes(clips)]
+    decoded = [foa_from_bytes(data, clip.name) for clip, data in iter_clip_bytes(clips)]
     # FLAC is 24-bit: compare with the clip written, to quantisation accuracy.
     np.testing.assert_allclose(decoded[1].samples, synth_clip(1) * 0.9, atol=1e-6)
     np.testing.assert_allclose(decoded[2].pressure(), synth_clip(2)[0] * 0.9 * np.sqrt(2), atol=1e-5)

@@ -19,7 +19,8 @@ from sonicmotion.pipeline import SonicMotionPipeline
 from sonicmotion.spatial import Trajectory, encode_foa
 from sonicmotion.training.diffusion import DiffusionTrainer, caption_field
 from sonicmotion.training.runtime import read_jsonl
-from sonicmotion.training.diffusion_data import check_latent_metadata, shard_dataset_factory, shard_urls
+from sonicmotion.data.latents import check_latent_metadata, shard_dataset_factory
+from sonicmotion.data.shards import find_shards
 
 SR, SECONDS = 16000, 0.5
 DIT = DiTConfig(width=32, depth=2, heads=4, mlp_ratio=2.0, timestep_features=16, cond_dim=32, latent_skip=True)
@@ -144,7 +145,7 @@ def _write_latent_shard(folder, ratio=64, channels=256):
 
 def test_training_from_latent_shards(tmp_path):
     _write_latent_shard(tmp_path / "latents")
-    urls = shard_urls(tmp_path / "latents")
+    urls = [str(p) for p in find_shards(tmp_path / "latents", "train")]
     make = shard_dataset_factory(urls, latents=True, seed=0)
     first = next(iter(make(0)))
     assert first["latents"].shape == (256, 125) and first["latents"].dtype == torch.float32

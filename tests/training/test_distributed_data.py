@@ -30,7 +30,8 @@ def _read(rank: int, world: int, port: int, urls: list[str], out: str, stop_afte
     from accelerate import Accelerator
 
     from sonicmotion.training.batches import TrainingBatches, plan_batches
-    from sonicmotion.training.diffusion_data import collate, shard_dataset_factory
+    from sonicmotion.data.latents import shard_dataset_factory
+    from sonicmotion.data.loader import collate_samples as collate
 
     accelerator = Accelerator(cpu=True)
     assert accelerator.num_processes == world

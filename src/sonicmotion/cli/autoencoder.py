@@ -7,31 +7,17 @@ import json
 from pathlib import Path
 
 from sonicmotion.cli.options import add_batch_arguments, example_epilog, positive_int
+from sonicmotion.data.corpora import SPLITS
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import check_output_file, check_output_folder
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
-def resolve_shards(paths: list[str], split: str | None) -> list[Path]:
-    """Tar shards from files or folders; a dataset root ``DIR`` means ``DIR/{split}/*.tar``."""
-    shards: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_file():
-            if path.suffix != ".tar":
-                raise SonicMotionError(f"{raw}: not a .tar shard")
-            shards.append(path)
-        elif path.is_dir():
-            folder = path / split if split and (path / split).is_dir() else path
-            found = sorted(folder.glob("*.tar"))
-            if not found:
-                where = f"{folder}" + (f" (no '{split}' split folder in {path})" if split and folder == path else "")
-                raise SonicMotionError(f"no .tar shards in {where}")
-            shards.extend(found)
-        else:
-            raise SonicMotionError(f"{raw}: no such shard file or folder")
-    return shards
+def _shards(paths: list[str], split: str | None) -> list[Path]:
+    from sonicmotion.data.shards import find_shards
+
+    return [shard for raw in paths for shard in find_shards(raw, split)]
 
 
 def _device(name: str) -> str:
@@ -119,8 +105,8 @@ def run_train(args: argparse.Namespace) -> int:
     from sonicmotion.training.autoencoder import AutoencoderTrainer
 
     out = check_output_folder(args.out)
-    train = resolve_shards(args.data, "train")
-    validation = resolve_shards(args.validation, "validation") if args.validation else []
+    train = _shards(args.data, "train")
+    validation = _shards(args.validation, "validation") if args.validation else []
     if not args.resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
         raise SonicMotionError(f"{out} already has checkpoints; pass --resume to continue it or choose a new --out")
     trainer = AutoencoderTrainer(config, out, [str(s) for s in train], [str(s) for s in validation],
@@ -177,7 +163,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     device = _device(args.device)
     if args.limit is not None and args.limit < 1:
         raise SonicMotionError("--limit must be >= 1")
-    shards = resolve_shards(args.data, args.split)
+    shards = _shards(args.data, args.split)
     from sonicmotion.evaluation.autoencoder import evaluate_autoencoder
     from sonicmotion.files import atomic_path
     from sonicmotion.models.pretransform import load_pretransform
@@ -212,7 +198,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="run folder, checkpoint folder or .safetensors file (4-channel or parametric), or "
                         "parametric:patch:N[:SCALE]")
     p.add_argument("--data", nargs="+", required=True, metavar="SHARDS", help=".tar shards or dataset folders")
-    p.add_argument("--splits", nargs="+", default=["train", "validation", "test"],
+    p.add_argument("--splits", nargs="+", default=list(SPLITS),
                    help="splits to encode from dataset folders (default train validation test; missing ones skipped)")
     p.add_argument("--out", required=True, help="latent dataset folder")
     p.add_argument("--weights", choices=["ema", "generator"], default="ema")
@@ -226,30 +212,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_encode_latents(args: argparse.Namespace) -> int:
+    from sonicmotion.training.encode_latents import encode_dataset
+
     out = check_output_folder(args.out)
-    device = _device(args.device)
-    shards: list[Path] = []
-    for raw in args.data:
-        path = Path(raw)
-        if path.is_dir() and any((path / split).is_dir() for split in args.splits):
-            for split in args.splits:
-                if (path / split).is_dir():
-                    shards.extend(resolve_shards([str(path / split)], None))
-        else:
-            shards.extend(resolve_shards([raw], None))
-    from sonicmotion.models.encode_latents import encode_shards
-    from sonicmotion.models.pretransform import load_pretransform
-
-    model, _ = load_pretransform(args.autoencoder, weights=args.weights)
-    out.mkdir(exist_ok=True)
-
-    def read_shard(shard: Path):
-        return _read_samples([shard])
-
-    if args.frame_multiple < 1:
-        raise SonicMotionError(f"--frame-multiple must be >= 1, got {args.frame_multiple}")
-    counts = encode_shards(model, shards, out, read_shard, str(args.autoencoder), batch_size=args.batch_size,
-                           device=device, progress=not args.quiet, frame_multiple=args.frame_multiple)
+    counts = encode_dataset(args.autoencoder, args.data, out, args.splits, weights=args.weights,
+                            batch_size=args.batch_size, device=_device(args.device), progress=not args.quiet,
+                            frame_multiple=args.frame_multiple)
     print(f"{counts['samples']} clips in {counts['shards_written']} new shard(s), "
           f"{counts['shards_skipped']} already done; latents in {out}")
     return 0

@@ -71,12 +71,8 @@ def _run(args: argparse.Namespace) -> int:
     from sonicmotion.models.pretransform import load_pretransform
     from sonicmotion.models.text import load_text_encoder
     from sonicmotion.training.diffusion import DiffusionTrainer, parameter_count
-    from sonicmotion.training.diffusion_data import (
-        check_latent_metadata,
-        is_latent_shards,
-        shard_dataset_factory,
-        shard_urls,
-    )
+    from sonicmotion.data.latents import check_latent_metadata, holds_latents, shard_dataset_factory
+    from sonicmotion.data.shards import find_shards
     from sonicmotion.training.runtime import start_line
 
     overrides = {"model.pretransform": str(args.autoencoder)}
@@ -91,8 +87,8 @@ def _run(args: argparse.Namespace) -> int:
         overrides["model.dit"] = to_dict(dit_config(args.dit, Path(args.config).parent))
     config = load_train_config(args.config, overrides)
     out = check_output_folder(args.out)
-    urls = shard_urls(args.data)
-    latents = is_latent_shards(urls)
+    urls = [str(p) for p in find_shards(args.data, "train")]
+    latents = holds_latents(urls[0])
     pretransform, info = load_pretransform(args.autoencoder)
     if info["type"] == "autoencoder":
         config = replace(config, model=replace(config.model, pretransform=info["path"]))

@@ -38,11 +38,12 @@ from sonicmotion.data.corpora import SPLITS, Skipped, Source
 from sonicmotion.data.preprocess import PreprocessConfig, SourceSkipped, load_clip
 from sonicmotion.data.report import IndexWriter, ReportAccumulator, plot_report, require_pyarrow, write_json
 from sonicmotion.data.sampling import KINDS, sample_parameters, sample_seed
-from sonicmotion.data.shards import STORES, ShardWriter, foa_flac_bytes, shard_name, source_flac_bytes
+from sonicmotion.data.shards import STORES, ShardWriter, shard_name, source_flac_bytes
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path, file_sha256, read_json
 from sonicmotion.optional import has_module
 from sonicmotion.spatial import Trajectory, encode_foa
+from sonicmotion.spatial.io import foa_to_bytes
 
 FORMAT_VERSION = 1
 STATE_DIR = ".build"
@@ -223,7 +224,7 @@ def build_shard(task: ShardTask) -> dict[str, Any]:
                 else:
                     for meta in samples.values():
                         foa = encode_foa(mono, rate, Trajectory.from_dict(meta["trajectory"]))
-                        writer.add_sample(meta["key"], foa_flac_bytes(foa, rate, "fuma"), meta)
+                        writer.add_sample(meta["key"], foa_to_bytes(foa, rate, "fuma"), meta)
                 rows += [{**meta, "shard": task.name} for meta in samples.values()]
                 _advance(len(samples))
     except BaseException:

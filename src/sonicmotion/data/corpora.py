@@ -280,7 +280,7 @@ def read_sources(specs: list[SourceSpec]) -> tuple[list[Source], list[Skipped]]:
         raise SonicMotionError("give at least one --source")
     chosen: dict[tuple[str, str], Source] = {}
     skipped: list[Skipped] = []
-    rank = {"test": 0, "validation": 1, "train": 2}
+    rank = {split: i for i, split in enumerate(reversed(SPLITS))}  # test first
     for spec in specs:
         sources, dropped = READERS[spec.kind](spec)
         skipped.extend(dropped)

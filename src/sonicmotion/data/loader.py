@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 import soundfile as sf
 
-from sonicmotion.data.shards import decode_sample_foa, iter_shard_samples, list_shards
+from sonicmotion.data.shards import decode_sample_foa, iter_shard_samples
 from sonicmotion.errors import SonicMotionError
 
 try:  # torch is optional for the rest of the package; the loader needs it
@@ -36,14 +36,6 @@ class CropTooLong(SonicMotionError):
 
 # Undecodable samples one reader skips in an epoch (each named on stderr) before it stops.
 MAX_BAD_SAMPLES = 20
-
-
-def dataset_shards(root: str | os.PathLike, split: str) -> list[str]:
-    """The shard paths of one split of a local dataset folder, sorted."""
-    shards = [str(p) for p in list_shards(root, split)]
-    if not shards:
-        raise SonicMotionError(f"{root}: no {split} shards ({split}/{split}-*.tar)")
-    return shards
 
 
 def _open(url: str):
@@ -100,7 +92,7 @@ class ShardSampleDataset(IterableDataset):
             raise SonicMotionError("the training loader needs torch: pip install 'sonicmotion[ml]'")
         if not urls:
             raise SonicMotionError(f"{type(self).__name__} needs at least one shard URL")
-        self.urls = list(urls)
+        self.urls = [os.fspath(u) for u in urls]  # local paths (str or Path) or URLs
         self.shuffle = shuffle
         self.seed = int(seed)
         self.shuffle_buffer = max(1, int(shuffle_buffer))
@@ -229,14 +221,18 @@ def _shuffled(stream: Iterator, size: int, rng: np.random.Generator) -> Iterator
 
 
 def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack ``audio`` to [B, 4, T]; keep every other field as a list of B values."""
+    """Stack ``audio`` to [B, 4, T] (or ``latents`` to [B, C, F]) as float32; keep every
+    other field as a list of B values. The one collate of every training loader."""
     if not samples:
         raise SonicMotionError("cannot collate an empty batch")
-    lengths = {tuple(s["audio"].shape) for s in samples}
-    if len(lengths) != 1:
-        raise SonicMotionError(f"samples of different shapes cannot be stacked: {sorted(lengths)}")
-    batch = {"audio": torch.stack([s["audio"] for s in samples])}
+    batch: dict[str, Any] = {}
     for name in samples[0]:
-        if name != "audio":
-            batch[name] = [s[name] for s in samples]
+        values = [s[name] for s in samples]
+        if name in ("audio", "latents"):
+            shapes = {tuple(v.shape) for v in values}
+            if len(shapes) != 1:
+                raise SonicMotionError(f"samples of different {name} shapes cannot be stacked: {sorted(shapes)}")
+            batch[name] = torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in values])
+        else:
+            batch[name] = values
     return batch

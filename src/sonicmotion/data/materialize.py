@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sonicmotion.data.shards import (
-    ShardWriter, decode_sample_foa, foa_flac_bytes, group_store, json_bytes, list_shards, read_shard, shard_store,
+    ShardWriter, decode_sample_foa, group_store, json_bytes, list_shards, read_shard, shard_store,
 )
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path, read_json
+from sonicmotion.spatial.io import foa_to_bytes
 
 FILE_LAYOUTS = ("ambix", "fuma")
 FILE_FORMATS = ("flac", "wav")
@@ -55,7 +56,7 @@ def materialize_shard(job: MaterializeJob) -> int:
         count = 0
         with atomic_path(out) as tmp, open(tmp, "wb") as handle, ShardWriter(handle) as writer:
             for key, metadata, foa in _samples(job.shard):
-                writer.add_sample(key, foa_flac_bytes(foa, metadata["sample_rate"], "fuma"), metadata)
+                writer.add_sample(key, foa_to_bytes(foa, metadata["sample_rate"], "fuma"), metadata)
                 count += 1
         return count
     count = 0

@@ -10,11 +10,13 @@
 Readers take either without being told which: :func:`iter_shard_samples` yields one
 ``(key, group)`` per sample for both, and :func:`decode_sample_foa` makes its FOA.
 
+This module is the one owner of tar I/O and of finding shards: writing
+(:class:`ShardWriter`), streaming (:func:`iter_tar_samples`, :func:`read_shard`), random
+access to a local shard (:class:`LocalShard`) and listing (:func:`list_shards`,
+:func:`find_shards`). Latent shards (``data/latents.py``) use the same writer and readers.
+
 Members carry fixed owner, mode and time so a shard's bytes depend only on its
-samples. FLAC is 24-bit at compression level 0: the float -> integer conversion is done
-here (libsndfile's own is ~7 ms per clip slower) and level 0 halves the encoder's time
-for files barely larger than at the default level, because 24-bit audio is mostly noise
-in its low bits.
+samples. Audio members are 24-bit FLAC at compression level 0 (``audio.flac24_bytes``).
 """
 
 from __future__ import annotations
@@ -29,13 +31,12 @@ from typing import Any, BinaryIO, Iterator
 import numpy as np
 import soundfile as sf
 
-from sonicmotion import __version__
+from sonicmotion.audio import decode_audio, flac24_bytes
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.spatial.io import layout_in_comment, layout_tag
-from sonicmotion.spatial.layout import ChannelLayout, check_foa, get_layout
+from sonicmotion.spatial.io import foa_from_bytes, layout_in_comment
+from sonicmotion.spatial.layout import FUMA
 
 MEMBER_MTIME = 0  # seconds since the epoch, for every member
-FULL_SCALE_24 = 8388607.0
 
 
 def shard_name(split: str, index: int) -> str:
@@ -49,39 +50,12 @@ SOURCE_COMMENT = "sonicmotion source clip (mono)"
 SOURCE_AUDIO = "source.flac"
 
 
-def _flac_24(samples: np.ndarray, sample_rate: int, comment: str, what: str) -> bytes:
-    """(channels, n) float in [-1, 1] as 24-bit FLAC bytes at compression level 0."""
-    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-    if peak > 1.0:
-        raise SonicMotionError(f"{what} peak {peak:.3f} exceeds full scale and would clip in a 24-bit FLAC")
-    # libsndfile takes int32 with the 24 bits in the top bytes.
-    ints = np.rint(samples.T * np.float32(FULL_SCALE_24)).astype(np.int32)
-    ints <<= 8
-    buffer = io.BytesIO()
-    with sf.SoundFile(
-        buffer, "w", samplerate=int(sample_rate), channels=samples.shape[0], subtype="PCM_24", format="FLAC",
-        compression_level=0.0,
-    ) as f:
-        f.comment = comment
-        f.software = f"sonicmotion {__version__}"
-        f.write(ints)
-    return buffer.getvalue()
-
-
-def foa_flac_bytes(samples: np.ndarray, sample_rate: int, layout: str | ChannelLayout = "fuma") -> bytes:
-    """(4, n) FOA as 24-bit FLAC bytes with the layout recorded, as :func:`write_foa` records it.
-
-    Samples beyond full scale are refused, as by :func:`write_foa`.
-    """
-    return _flac_24(check_foa(samples), sample_rate, layout_tag(get_layout(layout)), "FOA")
-
-
 def source_flac_bytes(mono: np.ndarray, sample_rate: int) -> bytes:
     """A mono clip (n,) as the 24-bit FLAC a ``sources`` shard stores."""
     mono = np.asarray(mono, dtype=np.float32)
     if mono.ndim != 1:
         raise SonicMotionError(f"a source clip is mono (samples,), got shape {mono.shape}")
-    return _flac_24(mono[None, :], sample_rate, SOURCE_COMMENT, "source")
+    return flac24_bytes(mono[None, :], sample_rate, SOURCE_COMMENT, "source")
 
 
 def source_key(sample_key: str) -> str:
@@ -96,8 +70,8 @@ def json_bytes(metadata: dict[str, Any]) -> bytes:
 class ShardWriter:
     """Append members to an open tar file with fixed headers (POSIX pax format)."""
 
-    def __init__(self, fileobj: BinaryIO):
-        self._tar = tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT)
+    def __init__(self, fileobj: BinaryIO, tar_format: int = tarfile.PAX_FORMAT):
+        self._tar = tarfile.open(fileobj=fileobj, mode="w", format=tar_format)
         self._tar.copybufsize = 1 << 22  # one write per member instead of 16 KB pieces
 
     def add(self, name: str, data: bytes) -> None:
@@ -242,19 +216,18 @@ def decode_sample_foa(
 def sample_pressure(group: dict[str, bytes], name: str = "sample") -> tuple[np.ndarray, int]:
     """(pressure p (n,) float32, sample rate) of a sample of either store: the source clip,
     or the FOA's W rescaled (FuMa W = p/sqrt(2))."""
-    from sonicmotion.spatial.layout import FUMA
-
     store, data = _audio_member(group)
     if data is None:
         raise SonicMotionError(f"{name} has no audio member")
-    samples, rate, layout = decode_flac(data)
     if store == "sources":
-        if samples.shape[0] != 1:
-            raise SonicMotionError(f"{name}: its source is not mono ({samples.shape[0]} channels)")
-        return samples[0], rate
-    if samples.shape[0] != 4 or layout != "fuma":
+        samples, rate = decode_audio(io.BytesIO(data), name)
+        if samples.shape[1] != 1:
+            raise SonicMotionError(f"{name}: its source is not mono ({samples.shape[1]} channels)")
+        return np.ascontiguousarray(samples[:, 0]), rate
+    foa = foa_from_bytes(data, name)
+    if foa.layout != FUMA:
         raise SonicMotionError(f"{name} is not 4-channel FOA recorded as FuMa")
-    return np.ascontiguousarray(samples[FUMA.index("W")] / np.float32(FUMA.w_gain)), rate
+    return foa.pressure(), foa.sample_rate
 
 
 def shard_store(path: str | os.PathLike) -> str:
@@ -266,32 +239,95 @@ def shard_store(path: str | os.PathLike) -> str:
 
 def read_sample_group(shard: str | os.PathLike, key: str) -> dict[str, bytes]:
     """One sample's group by key from a local shard of either store (random access)."""
-    try:
-        with tarfile.open(shard) as tar:
-            names = set(tar.getnames())
-            base = os.path.dirname(next(iter(names), ""))
-            prefix = f"{base}/" if base else ""
-            if f"{prefix}{key}.json" in names:
-                members = {"json": f"{prefix}{key}.json", "flac": f"{prefix}{key}.flac"}
-            else:
-                source, kind = source_key(key), key.rsplit("-", 1)[-1]
-                members = {"json": f"{prefix}{source}.{kind}.json", SOURCE_AUDIO: f"{prefix}{source}.flac"}
-            if not all(m in names for m in members.values()):
-                raise SonicMotionError(f"{shard}: no sample {key!r}")
-            return {ext: tar.extractfile(m).read() for ext, m in members.items()}
-    except tarfile.TarError as err:
-        raise SonicMotionError(f"{shard}: not a readable tar shard ({err})") from None
+    with LocalShard(shard) as local:
+        return local.group(key)
 
 
-def decode_flac(data: bytes) -> tuple[np.ndarray, int, str | None]:
-    """FLAC bytes -> ((channels, n) float32, sample rate, recorded layout name or None)."""
-    with sf.SoundFile(io.BytesIO(data)) as f:
-        samples = f.read(dtype="float32", always_2d=True)
-        return np.ascontiguousarray(samples.T), int(f.samplerate), layout_in_comment(f.comment)
+class LocalShard:
+    """Random access to the members of a local shard file, either store: an index of its
+    samples' members by key, and reads by member name. Use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = str(path)
+        try:
+            self._tar = tarfile.open(self.path)
+            self._names = [m.name for m in self._tar.getmembers() if m.isfile()]
+        except (tarfile.TarError, OSError) as err:
+            raise SonicMotionError(f"{self.path}: not a readable tar shard ({err})") from None
+
+    def sample_members(self) -> dict[str, dict[str, str]]:
+        """``{sample key: {"json": member, "audio": member}}`` in member order; the audio of a
+        ``sources`` sample is its source's mono clip. Groups without audio are left out."""
+        by_base = {os.path.basename(name): name for name in self._names}
+        samples: dict[str, dict[str, str]] = {}
+        for base, name in by_base.items():
+            stem, dot, suffix = base.partition(".")
+            if not dot or not suffix.endswith("json"):
+                continue
+            key = stem if suffix == "json" else f"{stem}-{suffix[: -len('.json')]}"
+            audio = next((by_base[f"{stem}.{ext}"] for ext in ("flac", "wav") if f"{stem}.{ext}" in by_base), None)
+            if audio is None:
+                continue
+            if key in samples:
+                raise SonicMotionError(f"{self.path}: sample key {key!r} appears twice")
+            samples[key] = {"json": name, "audio": audio}
+        return samples
+
+    def read(self, member: str) -> bytes:
+        """The bytes of one member, by its name in the tar."""
+        try:
+            handle = self._tar.extractfile(member)
+        except KeyError:
+            raise SonicMotionError(f"{self.path}: no member {member!r}") from None
+        except tarfile.TarError as err:
+            raise SonicMotionError(f"{self.path}: not a readable tar shard ({err})") from None
+        if handle is None:
+            raise SonicMotionError(f"{self.path}: member {member!r} is not a regular file")
+        return handle.read()
+
+    def group(self, key: str) -> dict[str, bytes]:
+        """One sample's group as :func:`iter_shard_samples` yields it."""
+        members = self.sample_members().get(key)
+        if members is None:
+            raise SonicMotionError(f"{self.path}: no sample {key!r}")
+        audio = SOURCE_AUDIO if os.path.basename(members["json"]).count(".") > 1 else "flac"
+        return {"json": self.read(members["json"]), audio: self.read(members["audio"])}
+
+    def close(self) -> None:
+        self._tar.close()
+
+    def __enter__(self) -> "LocalShard":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def list_shards(root: str | os.PathLike, split: str | None = None) -> list[Path]:
-    """Tar shards under ``root`` (one split or all), sorted."""
+    """The shards of a dataset folder, ``{split}/{split}-*.tar`` (one split or all), sorted."""
     root = Path(root)
     splits = [split] if split else sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     return sorted(p for s in splits for p in (root / s).glob(f"{s}-*.tar"))
+
+
+def find_shards(path: str | os.PathLike, split: str | None = None) -> list[Path]:
+    """The tar shards ``path`` names, sorted: one ``.tar`` file; a dataset folder's
+    ``{split}/`` shards (every split's when ``split`` is None); or the ``.tar`` files of a
+    folder of shards. Finding none is an error that says where it looked."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix != ".tar":
+            raise SonicMotionError(f"{path}: not a .tar shard")
+        return [path]
+    if not path.is_dir():
+        raise SonicMotionError(f"shards {str(path)!r}: no such file or folder (it does not exist)")
+    if split is not None and (path / split).is_dir():
+        found = list_shards(path, split)
+    else:
+        found = sorted(p for p in path.glob("*.tar") if not p.name.startswith("."))
+        if not found and split is None:
+            found = list_shards(path)
+    if not found:
+        where = f"{path / split} or {path}" if split is not None else str(path)
+        raise SonicMotionError(f"no {split + ' ' if split else ''}shards (.tar files) in {where}")
+    return found

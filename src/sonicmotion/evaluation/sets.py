@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from sonicmotion.data.shards import LocalShard, find_shards
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.spatial.io import layout_in_comment
-from sonicmotion.spatial.layout import ChannelLayout, get_layout
+from sonicmotion.spatial.io import foa_from_bytes, layout_in_comment
+from sonicmotion.spatial.layout import ChannelLayout
 from sonicmotion.spatial.trajectory import Trajectory
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -41,54 +41,8 @@ class ClipRef:
         if self.member is None:
             with open(self.path, "rb") as f:
                 return f.read()
-        with tarfile.open(self.path) as tar:
-            return _member_bytes(tar, self.member, self.path)
-
-
-def _member_bytes(tar: tarfile.TarFile, member: str, path: str) -> bytes:
-    handle = tar.extractfile(member)
-    if handle is None:
-        raise SonicMotionError(f"{path}: member {member!r} is not a regular file")
-    return handle.read()
-
-
-@dataclass(frozen=True)
-class FoaClip:
-    """Decoded (4, n) float32 FOA of one clip with its rate and layout."""
-
-    samples: np.ndarray
-    sample_rate: int
-    layout: ChannelLayout
-
-    def pressure(self) -> np.ndarray:
-        """The W channel rescaled to the pressure signal p (n,) float32 (FuMa W = p/√2)."""
-        w = self.samples[self.layout.index("W")]
-        return (w / np.float32(self.layout.w_gain)).astype(np.float32)
-
-
-def decode_foa(data: bytes, name: str, layout: str | ChannelLayout | None = None) -> FoaClip:
-    """Decode WAV/FLAC bytes of a 4-channel FOA clip; the layout must be recorded or stated."""
-    from sonicmotion.audio import decode_audio
-
-    try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            comment, channels = f.comment or "", f.channels
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise SonicMotionError(f"{name}: cannot read audio ({reason})") from None
-    if channels != 4:
-        raise SonicMotionError(f"{name}: FOA needs 4 channels, the file has {channels}")
-    samples, rate = decode_audio(io.BytesIO(data), name)
-    name = layout_in_comment(comment)
-    recorded = get_layout(name) if name else None
-    stated = get_layout(layout) if layout is not None else None
-    if recorded is None and stated is None:
-        raise SonicMotionError(f"{name}: the file does not record its channel layout; state it with --layout fuma|ambix")
-    if recorded is not None and stated is not None and recorded != stated:
-        raise SonicMotionError(f"{name}: the file records layout {recorded.name!r} but --layout {stated.name!r} was given")
-    if not np.all(np.isfinite(samples)):
-        raise SonicMotionError(f"{name}: the file contains NaN or infinite samples")
-    return FoaClip(np.ascontiguousarray(samples.T), rate, recorded or stated)
+        with LocalShard(self.path) as shard:
+            return shard.read(self.member)
 
 
 PLAIN_CHANNELS = {1: "mono", 2: "stereo"}
@@ -103,7 +57,7 @@ def decode_pressure(data: bytes, name: str, layout: str | ChannelLayout | None =
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SonicMotionError(f"{name}: cannot read audio ({reason})") from None
     if channels not in PLAIN_CHANNELS:
-        clip = decode_foa(data, name, layout)
+        clip = foa_from_bytes(data, name, layout)
         return clip.pressure(), clip.sample_rate
     from sonicmotion.audio import decode_audio
 
@@ -145,14 +99,6 @@ def list_folder(folder: str | os.PathLike, what: str) -> ClipSet:
     return ClipSet(f"{what} folder {folder} ({len(clips)} clips)", clips)
 
 
-def _shard_paths(path: Path) -> list[Path]:
-    if path.is_file() and path.suffix == ".tar":
-        return [path]
-    if path.is_dir():
-        return sorted(path.rglob("*.tar"))
-    return []
-
-
 def read_shards(shards: list[Path]) -> ClipSet:
     """Index dataset shards of either store: per sample ``{key}.flac`` + ``{key}.json``, or
     a source's ``{source}.flac`` with one ``{source}.{kind}.json`` per sample (the clip is
@@ -160,26 +106,15 @@ def read_shards(shards: list[Path]) -> ClipSet:
     clips: dict[str, ClipRef] = {}
     metadata: dict[str, dict[str, Any]] = {}
     for shard in shards:
-        try:
-            with tarfile.open(shard) as tar:
-                members = {os.path.basename(m.name): m.name for m in tar.getmembers() if m.isfile()}
-                for base, name in members.items():
-                    stem, dot, suffix = base.partition(".")
-                    if not dot or not suffix.endswith("json"):
-                        continue
-                    key = stem if suffix == "json" else f"{stem}-{suffix[: -len('.json')]}"
-                    audio = next((members[f"{stem}.{ext}"] for ext in ("flac", "wav") if f"{stem}.{ext}" in members), None)
-                    if audio is None:
-                        continue
-                    if key in clips:
-                        raise SonicMotionError(f"{shard}: sample key {key!r} appears twice in the reference shards")
-                    clips[key] = ClipRef(key, str(shard), audio)
-                    try:
-                        metadata[key] = json.loads(_member_bytes(tar, name, str(shard)))
-                    except json.JSONDecodeError as err:
-                        raise SonicMotionError(f"{shard}: {name} is not valid JSON ({err.msg})") from None
-        except tarfile.TarError as err:
-            raise SonicMotionError(f"{shard}: not a readable tar shard ({err})") from None
+        with LocalShard(shard) as local:
+            for key, members in local.sample_members().items():
+                if key in clips:
+                    raise SonicMotionError(f"{shard}: sample key {key!r} appears twice in the reference shards")
+                clips[key] = ClipRef(key, str(shard), members["audio"])
+                try:
+                    metadata[key] = json.loads(local.read(members["json"]))
+                except json.JSONDecodeError as err:
+                    raise SonicMotionError(f"{shard}: {members['json']} is not valid JSON ({err.msg})") from None
     if not clips:
         raise SonicMotionError(f"no audio samples in {len(shards)} shard(s) starting {shards[0]}")
     return ClipSet(f"dataset shards {shards[0].parent} ({len(shards)} shards, {len(clips)} clips)", clips, metadata)
@@ -190,7 +125,10 @@ def list_reference(path: str | os.PathLike) -> ClipSet:
     path = Path(path)
     if not path.exists():
         raise SonicMotionError(f"reference {str(path)!r} does not exist")
-    shards = _shard_paths(path)
+    try:
+        shards = find_shards(path)
+    except SonicMotionError:  # no shards: a folder of audio files, or a wrong file
+        shards = []
     if shards:
         return read_shards(shards)
     if path.is_file():
@@ -287,23 +225,21 @@ def check_prompts_match(generated: ClipSet, prompts: dict[str, Prompt]) -> None:
 
 def iter_clip_bytes(clips: list[ClipRef]):
     """Yield ``(clip, bytes)`` in the given order, opening each tar shard once."""
-    open_tars: dict[str, tarfile.TarFile] = {}
+    current: LocalShard | None = None
     try:
         for clip in clips:
             if clip.member is None:
                 yield clip, clip.read_bytes()
                 continue
-            tar = open_tars.get(clip.path)
-            if tar is None:
+            if current is None or current.path != clip.path:
                 # Shards are read front to back, so keep only the current one open.
-                for old in open_tars.values():
-                    old.close()
-                open_tars = {clip.path: tarfile.open(clip.path)}
-                tar = open_tars[clip.path]
-            yield clip, _member_bytes(tar, clip.member, clip.path)
+                if current is not None:
+                    current.close()
+                current = LocalShard(clip.path)
+            yield clip, current.read(clip.member)
     finally:
-        for tar in open_tars.values():
-            tar.close()
+        if current is not None:
+            current.close()
 
 
 def probe_generated(clips: ClipSet, layout: str | None) -> tuple[dict[int, int], int]:

@@ -19,8 +19,9 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.evaluation.sets import ClipRef, decode_foa
+from sonicmotion.evaluation.sets import ClipRef
 from sonicmotion.spatial.doa import FRAME_SECONDS, GATE, HOP_SECONDS, RESOLUTIONS
+from sonicmotion.spatial.io import foa_from_bytes
 from sonicmotion.spatial.layout import ChannelLayout
 from sonicmotion.spatial.metrics import SpatialErrors, trajectory_errors
 from sonicmotion.spatial.trajectory import Trajectory
@@ -49,7 +50,7 @@ class SpatialTask:
 def _run_task(task: SpatialTask) -> tuple[str, dict[str, Any] | None, str | None]:
     """(id, per-resolution errors, None) or (id, None, reason); never raises for bad clips."""
     try:
-        clip = decode_foa(task.clip.read_bytes(), task.clip.name, task.layout)
+        clip = foa_from_bytes(task.clip.read_bytes(), task.clip.name, task.layout)
         errors = clip_spatial_errors(clip.samples, clip.sample_rate, Trajectory.from_dict(task.trajectory), clip.layout)
         return task.clip.id, {name: e.as_dict() for name, e in errors.items()}, None
     except (SonicMotionError, OSError) as err:

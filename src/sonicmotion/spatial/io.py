@@ -7,6 +7,7 @@ layout is not recorded requires the caller to state it.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from sonicmotion import __version__
-from sonicmotion.audio import omit_peak_chunk, read_audio
+from sonicmotion.audio import decode_audio, flac24_bytes, omit_peak_chunk, read_audio
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
 from sonicmotion.spatial.layout import ChannelLayout, check_foa, get_layout
@@ -33,6 +34,11 @@ class FoaAudio:
     samples: np.ndarray
     sample_rate: int
     layout: ChannelLayout
+
+    def pressure(self) -> np.ndarray:
+        """The W channel rescaled to the pressure signal p (n,) float32 (FuMa W = p/sqrt(2))."""
+        w = self.samples[self.layout.index("W")]
+        return (w / np.float32(self.layout.w_gain)).astype(np.float32)
 
 
 def layout_tag(layout: ChannelLayout) -> str:
@@ -57,6 +63,24 @@ def recorded_layout(path: str | os.PathLike) -> ChannelLayout | None:
     return get_layout(name) if name else None
 
 
+def _stated_or_recorded(
+    recorded: ChannelLayout | None, stated: str | ChannelLayout | None, name: str
+) -> ChannelLayout:
+    """The one layout of a file: recorded, or stated by the caller; never guessed, never overridden."""
+    stated = get_layout(stated) if stated is not None else None
+    if recorded is None and stated is None:
+        raise SonicMotionError(
+            f"{name}: the file does not record its channel layout; state it with "
+            "--layout fuma (W,X,Y,Z, W=p/sqrt2) or --layout ambix (ACN W,Y,Z,X, SN3D)"
+        )
+    if recorded is not None and stated is not None and recorded != stated:
+        raise SonicMotionError(
+            f"{name}: the file records layout {recorded.name!r} but --layout {stated.name!r} was given; "
+            "convert it with 'sonicmotion convert' instead"
+        )
+    return recorded or stated
+
+
 def read_foa(path: str | os.PathLike, layout: str | ChannelLayout | None = None) -> FoaAudio:
     """Read a 4-channel FOA file; ``layout`` states it for files that do not record one.
 
@@ -64,22 +88,31 @@ def read_foa(path: str | os.PathLike, layout: str | ChannelLayout | None = None)
     """
     audio = read_audio(path)
     if audio.channels != 4:
-        raise SonicMotionError(
-            f"{path}: FOA needs 4 channels, the file has {audio.channels}"
-        )
-    recorded = recorded_layout(path)
-    stated = get_layout(layout) if layout is not None else None
-    if recorded is None and stated is None:
-        raise SonicMotionError(
-            f"{path}: the file does not record its channel layout; state it with "
-            "--layout fuma (W,X,Y,Z, W=p/sqrt2) or --layout ambix (ACN W,Y,Z,X, SN3D)"
-        )
-    if recorded is not None and stated is not None and recorded != stated:
-        raise SonicMotionError(
-            f"{path}: the file records layout {recorded.name!r} but --layout {stated.name!r} was given; "
-            "convert it with 'sonicmotion convert' instead"
-        )
-    return FoaAudio(audio.samples, audio.sample_rate, recorded or stated)
+        raise SonicMotionError(f"{path}: FOA needs 4 channels, the file has {audio.channels}")
+    return FoaAudio(audio.samples, audio.sample_rate, _stated_or_recorded(recorded_layout(path), layout, str(path)))
+
+
+def foa_from_bytes(data: bytes, name: str, layout: str | ChannelLayout | None = None) -> FoaAudio:
+    """Decode the bytes of a 4-channel FOA WAV/FLAC (a file's, a shard member's) as :func:`read_foa`
+    reads a file; ``name`` is what errors call it."""
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            comment, channels = f.comment or "", f.channels
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SonicMotionError(f"{name}: cannot read audio ({reason})") from None
+    if channels != 4:
+        raise SonicMotionError(f"{name}: FOA needs 4 channels, the file has {channels}")
+    samples, rate = decode_audio(io.BytesIO(data), name)
+    recorded = layout_in_comment(comment)
+    layout = _stated_or_recorded(get_layout(recorded) if recorded else None, layout, name)
+    return FoaAudio(np.ascontiguousarray(samples.T), rate, layout)
+
+
+def foa_to_bytes(samples: np.ndarray, sample_rate: int, layout: str | ChannelLayout = "fuma") -> bytes:
+    """(4, n) FOA as the bytes of a 24-bit FLAC with the layout recorded (as :func:`write_foa`
+    records it); samples beyond full scale are refused."""
+    return flac24_bytes(check_foa(samples), sample_rate, layout_tag(get_layout(layout)), "FOA")
 
 
 def write_foa(

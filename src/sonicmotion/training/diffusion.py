@@ -86,7 +86,7 @@ class DiffusionTrainer:
     ):
         from sonicmotion.models.pretransform import load_pretransform
         from sonicmotion.models.text import load_text_encoder
-        from sonicmotion.training.diffusion_data import collate
+        from sonicmotion.data.loader import collate_samples as collate
 
         self.config, self.out_dir, self.progress, self.check_sample = config, Path(out_dir), progress, check_sample
         training, model_config = config.training, config.model

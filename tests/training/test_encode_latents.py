@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from sonicmotion.data.latent_shards import read_latent_shard
-from sonicmotion.models.encode_latents import encode_shards
+from sonicmotion.data.latents import read_latent_shard
+from sonicmotion.training.encode_latents import encode_shards
 from sonicmotion.models.pretransform import latent_frames, load_pretransform
 from tests.foa_fixtures import synthetic_sample
 
