@@ -21,6 +21,7 @@ import numpy as np
 
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
+from sonicmotion.spatial.layout import check_foa
 
 IDENTITY_MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
@@ -43,9 +44,7 @@ def sa3d_box(channels: int = 4) -> bytes:
 
 def write_ambix_mov(path: str | os.PathLike, ambix: np.ndarray, sample_rate: int) -> None:
     """Write (4, n) AmbiX audio as 16-bit PCM (``sowt``) in an audio-only MOV with SA3D."""
-    ambix = np.asarray(ambix)
-    if ambix.ndim != 2 or ambix.shape[0] != 4:
-        raise SonicMotionError(f"MOV export needs (4, samples) AmbiX audio, got {ambix.shape}")
+    ambix = check_foa(ambix, "MOV export's AmbiX audio")
     peak = float(np.max(np.abs(ambix))) if ambix.size else 0.0
     if peak > 1.0:
         raise SonicMotionError(f"peak {peak:.3f} would clip in 16-bit MOV audio; lower it with --gain-db")

@@ -27,7 +27,7 @@ from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import file_sha256
 from sonicmotion.scene.format import RENDER_FORMAT, Scene, SceneSource, with_seeds
 from sonicmotion.scene.generator import SourceGenerator, load_generator, load_library_generator
-from sonicmotion.spatial import FUMA, Trajectory, convert_layout, encode_foa, get_layout, write_foa
+from sonicmotion.spatial import FUMA, Trajectory, check_foa, convert_layout, encode_foa, get_layout, write_foa
 
 # progress(done_steps, total_steps, message); may raise RenderCancelled to stop.
 Progress = Callable[[int, int, str], None]
@@ -113,10 +113,9 @@ def _prompt_source(scene: Scene, index: int, generator: SourceGenerator, where: 
     trajectory = shift_path(source.path, source.start) if source.placement == "model" else None
     if trajectory is not None and not generator.parametric:
         raise SonicMotionError(f"{where}.placement: 'model' needs a parametric model; use placement: encode")
-    foa = np.asarray(generator.generate(source.prompt, trajectory, seconds, scene.source_seed(index),
-                                        scene.steps, scene.guidance), dtype=np.float32)
-    if foa.ndim != 2 or foa.shape[0] != 4:
-        raise SonicMotionError(f"{where}: the model returned shape {foa.shape}, expected (4, samples)")
+    foa = check_foa(np.asarray(generator.generate(source.prompt, trajectory, seconds, scene.source_seed(index),
+                                                  scene.steps, scene.guidance), dtype=np.float32),
+                    f"{where}: the model's audio")
     foa = resample(foa, generator.sample_rate, scene.sample_rate)
     foa = np.pad(foa, ((0, 0), (0, max(0, n - start - foa.shape[1]))))[:, : n - start]
     if source.placement == "model":

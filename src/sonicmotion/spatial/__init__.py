@@ -5,8 +5,8 @@ Imports numpy, scipy-free and torch-free, so sound designers can use it alone.
 
 from sonicmotion.spatial.doa import DoaEstimate, estimate_doa, intensity
 from sonicmotion.spatial.encode import direction_gains, encode_foa, trajectory_gains
-from sonicmotion.spatial.io import FoaAudio, read_foa, write_foa
-from sonicmotion.spatial.layout import AMBIX, FUMA, ChannelLayout, convert_layout, get_layout
+from sonicmotion.spatial.io import FoaAudio, foa_from_bytes, foa_to_bytes, read_foa, write_foa
+from sonicmotion.spatial.layout import AMBIX, FUMA, ChannelLayout, check_foa, convert_layout, get_layout
 from sonicmotion.spatial.metrics import SpatialErrors, angular_differences, spatial_errors
 from sonicmotion.spatial.rotate import rotate_foa, rotation_matrix
 from sonicmotion.spatial.trajectory import Keyframe, Trajectory, azimuth_travel, wrap_azimuth
@@ -22,10 +22,13 @@ __all__ = [
     "Trajectory",
     "angular_differences",
     "azimuth_travel",
+    "check_foa",
     "convert_layout",
     "direction_gains",
     "encode_foa",
     "estimate_doa",
+    "foa_from_bytes",
+    "foa_to_bytes",
     "get_layout",
     "intensity",
     "read_foa",
