@@ -33,6 +33,9 @@ class Audio:
         return self.samples.shape[1] / self.sample_rate
 
 
+SAMPLE_RATE = 16000  # Hz: the paper's rate for every clip, dataset and model
+CLIP_SECONDS = 10.0  # the paper's clip length, in seconds
+
 # The most samples (frames x channels) any reader decodes: 10 minutes of 48 kHz stereo, 230 MB
 # as float32. A small compressed file can hold hours of silence; the limit is checked against
 # the header before decoding and again while decoding, so such a file costs no memory.

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from sonicmotion.audio import SAMPLE_RATE
 from sonicmotion.data.shards import read_sample_group, sample_pressure
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
 from sonicmotion.spatial import FUMA, FoaAudio, Trajectory, encode_foa
 
-SAMPLE_RATE = 16000
 ENCODER = "minilm"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonicmotion.audio import downmix, fit_length, read_audio, resample
+from sonicmotion.audio import SAMPLE_RATE, downmix, fit_length, read_audio, resample
 from sonicmotion.cli.options import (
     TRAJECTORY_HELP,
     add_layout_argument,
@@ -64,7 +64,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_trajectory_arguments(p)
     p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output layout (default fuma)")
     p.add_argument("--duration", type=positive_float, help="loop or truncate to this many seconds")
-    p.add_argument("--sample-rate", type=positive_int, default=16000, help="output sample rate in Hz (default 16000)")
+    p.add_argument("--sample-rate", type=positive_int, default=SAMPLE_RATE,
+                   help=f"output sample rate in Hz (default {SAMPLE_RATE})")
     p.set_defaults(run=run_spatialize)
 
     p = commands.add_parser(

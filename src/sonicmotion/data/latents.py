@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from sonicmotion.audio import CLIP_SECONDS, SAMPLE_RATE
 from sonicmotion.data.loader import ShardSampleDataset
 from sonicmotion.data.shards import ShardWriter, iter_tar_samples
 from sonicmotion.errors import SonicMotionError
@@ -73,7 +74,8 @@ def latent_sample(key: str, array: np.ndarray, meta: dict) -> dict:
         "spatial_caption": meta.get("spatial_caption", meta.get("caption", "")),
         "trajectory": meta.get("trajectory"),
         "seconds_start": 0.0,
-        "seconds_total": float(meta.get("num_samples", 160000)) / float(meta.get("sample_rate", 16000)),
+        "seconds_total": float(meta.get("num_samples", CLIP_SECONDS * SAMPLE_RATE))
+        / float(meta.get("sample_rate", SAMPLE_RATE)),
         "metadata": meta,
     }
 

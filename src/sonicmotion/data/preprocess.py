@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-from sonicmotion.audio import SILENCE_DB, SILENCE_FRAME_SECONDS, fit_length, frame_activity, resample
+from sonicmotion.audio import (
+    CLIP_SECONDS, SAMPLE_RATE, SILENCE_DB, SILENCE_FRAME_SECONDS, fit_length, frame_activity, resample,
+)
 
-SAMPLE_RATE = 16000
-CLIP_SECONDS = 10.0
 # Resampled audio may overshoot full scale by a little (Gibbs ripple); a 24-bit FLAC
 # would clip it, so such sources are scaled down to this peak.
 MAX_PEAK = 0.99

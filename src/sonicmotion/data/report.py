@@ -15,13 +15,14 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
 
 REPORT_VERSION = 1
 AZIMUTH_BINS = np.linspace(-180.0, 180.0, 37)  # 10° bins
 ELEVATION_BINS = np.linspace(-35.0, 35.0, 15)  # 5° bins
-DURATION_BINS = np.linspace(0.0, 10.0, 41)  # 0.25 s bins
+DURATION_BINS = np.linspace(0.0, CLIP_SECONDS, 41)  # 0.25 s bins
 HISTOGRAMS = {
     "start_azimuth": AZIMUTH_BINS,
     "end_azimuth": AZIMUTH_BINS,

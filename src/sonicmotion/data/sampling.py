@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.spatial import Trajectory, wrap_azimuth
 from sonicmotion.spatial.regions import SPEEDS
 
@@ -127,8 +128,8 @@ def sample_moving(seed: int) -> SpatialParameters:
     low, high = SPEEDS[speed]
     duration = round(float(rng.uniform(low, high)), TIME_DECIMALS)
     duration = min(max(duration, low), high)
-    move_start = round(float(rng.uniform(0.0, 10.0 - duration)), TIME_DECIMALS)
-    move_start = min(move_start, round(10.0 - duration, TIME_DECIMALS))
+    move_start = round(float(rng.uniform(0.0, CLIP_SECONDS - duration)), TIME_DECIMALS)
+    move_start = min(move_start, round(CLIP_SECONDS - duration, TIME_DECIMALS))
     move_end = round(move_start + duration, TIME_DECIMALS)
     direction, end_azimuth, end_elevation = None, start_azimuth, start_elevation
     if parts in ("azimuth", "both"):
@@ -185,6 +186,6 @@ def check_parameters(meta: dict[str, Any]) -> list[str]:
     low_s, high_s = SPEEDS.get(meta["speed"], (np.nan, np.nan))
     if not low_s - 1e-6 <= duration <= high_s + 1e-6:
         problems.append(f"movement of {duration:.3f} s does not match speed {meta['speed']!r}")
-    if meta["move_start"] < 0 or meta["move_end"] > 10.0 + 1e-9:
+    if meta["move_start"] < 0 or meta["move_end"] > CLIP_SECONDS + 1e-9:
         problems.append(f"movement window [{meta['move_start']}, {meta['move_end']}] s outside the clip")
     return problems

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from sonicmotion.audio import resample
+from sonicmotion.audio import SAMPLE_RATE, resample
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.evaluation.cache import EmbeddingCache, content_key, files_digest
 from sonicmotion.evaluation.sets import ClipRef, decode_pressure, iter_clip_bytes
@@ -359,8 +359,9 @@ class EmbeddedSet:
     def notes(self) -> list[str]:
         notes = []
         for rate, count in sorted(self.sample_rates.items()):
-            if rate != 16000:
-                notes.append(f"{count} clip(s) at {rate} Hz instead of 16000 Hz were resampled (soxr HQ) to each model's rate")
+            if rate != SAMPLE_RATE:
+                notes.append(f"{count} clip(s) at {rate} Hz instead of {SAMPLE_RATE} Hz were resampled (soxr HQ) "
+                             "to each model's rate")
         if self.silent:
             notes.append(f"{len(self.silent)} silent clip(s) (e.g. {', '.join(self.silent[:3])})")
         return notes

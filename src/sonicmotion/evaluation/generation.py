@@ -16,16 +16,17 @@ from typing import Any, Callable
 import numpy as np
 
 from sonicmotion import __version__
+from sonicmotion.audio import SAMPLE_RATE
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.evaluation.frechet import frechet_distance, gaussian_stats
 from sonicmotion.evaluation.kl import cosine_similarity, log_softmax, paired_kl
 from sonicmotion.evaluation.sets import (
+    PLAIN_CHANNELS,
     ClipSet,
     check_prompts_match,
     describe_ids,
     list_folder,
     list_reference,
-    PLAIN_CHANNELS,
     load_prompts,
     probe_generated,
 )
@@ -152,9 +153,9 @@ def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
         "notes": [],
         "metrics": {},
     }
-    if any(r != 16000 for r in rates):
-        report["notes"].append("generated clips not at 16000 Hz: "
-                               + ", ".join(f"{c} at {r} Hz" for r, c in sorted(rates.items()) if r != 16000)
+    if any(r != SAMPLE_RATE for r in rates):
+        report["notes"].append(f"generated clips not at {SAMPLE_RATE} Hz: "
+                               + ", ".join(f"{c} at {r} Hz" for r, c in sorted(rates.items()) if r != SAMPLE_RATE)
                                + "; embedding models receive them resampled (soxr HQ), spatial errors use them as they are")
     metrics = report["metrics"]
 

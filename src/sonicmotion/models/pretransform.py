@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from sonicmotion.audio import SAMPLE_RATE
 from sonicmotion.errors import SonicMotionError
 
 FOA_CHANNELS = 4
-SAMPLE_RATE = 16000
 
 
 def latent_frames(samples: int, ratio: int, multiple: int) -> int:
