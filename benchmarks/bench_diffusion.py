@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from sonicmotion.diffusion.config import DiffusionModelConfig, dit_config
+from sonicmotion.models.config import DiffusionModelConfig, dit_config
 from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
 from sonicmotion.models.dit import DiffusionTransformer
 
@@ -93,8 +93,8 @@ def bench_diffusers(repeats: int) -> tuple[float, int]:
 
 def bench_generation(size: str, steps: int = 50, guidance: float = 7.0) -> tuple[float, int]:
     from sonicmotion.diffusion.objective import time_grid
-    from sonicmotion.diffusion.sampling import sample_dpmpp_2m, guided_denoiser
-    from sonicmotion.models.diffusion_model import condition_inputs
+    from sonicmotion.diffusion.sampling import sample_dpmpp_2m
+    from sonicmotion.models.diffusion_model import condition_inputs, guided_denoiser
     from sonicmotion.models.text import load_text_encoder
     from sonicmotion.spatial import Trajectory
 

@@ -77,7 +77,7 @@ def table3(run: Path, data: Path) -> dict:
 def sm_p(autoencoder: Path, root: Path, seconds: float, work: Path) -> dict:
     """Train a tiny SM-P on the autoencoder's latents for ``seconds`` of CPU time; frame Δangle of the test prompts."""
     from sonicmotion.cli import main
-    from sonicmotion.diffusion.config import load_train_config
+    from sonicmotion.training.diffusion import load_train_config
     from sonicmotion.models.pretransform import load_pretransform
     from sonicmotion.models.text import load_text_encoder
     from sonicmotion.pipeline import SonicMotionPipeline

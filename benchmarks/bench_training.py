@@ -32,7 +32,7 @@ def reference_ema(shadow: dict, model: torch.nn.Module, decay: float) -> None:
 
 
 def bench_ema(repeats: int) -> None:
-    from sonicmotion.diffusion.config import DiffusionModelConfig, dit_config
+    from sonicmotion.models.config import DiffusionModelConfig, dit_config
     from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
     from sonicmotion.training.ema import ExponentialMovingAverage
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from sonicmotion.diffusion.config import DiffusionModelConfig, dit_config
+from sonicmotion.models.config import DiffusionModelConfig, dit_config
 from sonicmotion.models.diffusion_model import ConditionedDiffusionModel, condition_inputs
 from sonicmotion.spatial import Trajectory
 
@@ -95,7 +95,7 @@ def bench_training(config, batch: int, steps: int, peak: float, compile_model: b
     workers, T5-base-sized text encoding, forward, backward, AdamW, EMA on the device."""
     from dataclasses import replace
 
-    from sonicmotion.diffusion.config import DiffusionTrainConfig, TrainingConfig
+    from sonicmotion.training.diffusion import DiffusionTrainConfig, TrainingConfig
     from sonicmotion.models.autoencoder import SpatialAutoencoder, load_autoencoder_config
     from sonicmotion.training.diffusion import DiffusionTrainer
     from sonicmotion.data.latents import shard_dataset_factory
@@ -151,7 +151,8 @@ def decoder(autoencoder: str | None):
 
 def bench_generation(config, text_encoder: str, autoencoder: str | None, compile_model: bool) -> None:
     from sonicmotion.diffusion.objective import time_grid
-    from sonicmotion.diffusion.sampling import guided_denoiser, sample_dpmpp_2m
+    from sonicmotion.diffusion.sampling import sample_dpmpp_2m
+    from sonicmotion.models.diffusion_model import guided_denoiser
     from sonicmotion.models.text import load_text_encoder
 
     device = torch.device("cuda")

@@ -250,7 +250,7 @@ def test_item_6_a_damaged_sample_in_a_shard_is_skipped_by_name_and_many_stop_the
 def test_item_5_damaged_weights_are_one_line_and_a_resume_falls_back_to_an_intact_checkpoint(tmp_path, capsys):
     import torch
 
-    from sonicmotion.diffusion.config import load_train_config
+    from sonicmotion.training.diffusion import load_train_config
     from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
     from sonicmotion.training.diffusion import DiffusionTrainer
     from sonicmotion.models.pretransform import load_pretransform

@@ -3,7 +3,7 @@ the additions live in configs of their own names; shipped configs resolve from a
 
 import pytest
 
-from sonicmotion.diffusion.config import load_train_config
+from sonicmotion.training.diffusion import load_train_config
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.training.autoencoder import AutoencoderRunConfig
 from sonicmotion.yaml_config import CONFIG_ROOT, find_config

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from sonicmotion.diffusion.config import DiffusionModelConfig, DiTConfig
+from sonicmotion.models.config import DiffusionModelConfig, DiTConfig
 from sonicmotion.models.autoencoder import SpatialAutoencoder, load_autoencoder_config, save_autoencoder
 from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
 from sonicmotion.models.pretransform import load_pretransform

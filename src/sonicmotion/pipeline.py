@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from sonicmotion import __version__
-from sonicmotion.diffusion.config import DiffusionModelConfig, from_dict, to_dict
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.models.config import DiffusionModelConfig
 from sonicmotion.models.pretransform import latent_frames
 from sonicmotion.spatial import FUMA, FoaAudio, Trajectory
+from sonicmotion.yaml_config import config_from_dict, config_to_dict
 
 FORMAT = "sonicmotion-diffusion-pipeline"
 FORMAT_VERSION = 1
@@ -113,7 +114,7 @@ class SonicMotionPipeline:
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
                 "sonicmotion_version": __version__,
-                "model": to_dict(self.config),
+                "model": config_to_dict(self.config),
                 "text_dim": self.model.text_dim,
                 "latent_channels": self.model.latent_channels,
                 "pretransform": info,
@@ -160,7 +161,7 @@ class SonicMotionPipeline:
                 f"{folder}: pipeline format version {description.get('format_version')} is not supported "
                 f"(this SonicMotion reads version {FORMAT_VERSION})"
             )
-        config = from_dict(DiffusionModelConfig, description["model"], f"{folder / CONFIG_FILE}: model")
+        config = config_from_dict(DiffusionModelConfig, description["model"], f"{folder / CONFIG_FILE}: model")
         info = description["pretransform"]
         spec = info["spec"] if "spec" in info else str(folder / info["path"])
         pretransform, _ = load_pretransform(spec)
@@ -207,8 +208,8 @@ class SonicMotionPipeline:
         trajectories at every step (inpainting), so the model generates the sound only.
         """
         from sonicmotion.diffusion.objective import time_grid
-        from sonicmotion.diffusion.sampling import get_sampler, guided_denoiser, pinned_denoiser
-        from sonicmotion.models.diffusion_model import condition_inputs
+        from sonicmotion.diffusion.sampling import get_sampler, pinned_denoiser
+        from sonicmotion.models.diffusion_model import condition_inputs, guided_denoiser
 
         ratio = self.pretransform.downsampling_ratio
         frames = latent_frames(round(seconds * self.sample_rate), ratio, self.config.frame_multiple)

@@ -7,7 +7,7 @@ import torch
 
 from sonicmotion.cli import main
 from sonicmotion.cli.train_diffusion import register_train
-from sonicmotion.diffusion.config import DiffusionModelConfig, DiTConfig, PositionConfig
+from sonicmotion.models.config import DiffusionModelConfig, DiTConfig, PositionConfig
 from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
 from sonicmotion.models.pretransform import load_pretransform
 from sonicmotion.models.text import load_text_encoder

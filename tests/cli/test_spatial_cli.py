@@ -127,6 +127,8 @@ BAD_INPUTS = {
     "nan samples": (lambda t, s: ["spatialize", str(_nan(t)), "-o", OUT, "--azimuth", "0"], "NaN"),
     "elevation 100": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--elevation", "100"],
                       "elevation"),
+    "to-elevation -100": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--to-elevation", "-100"],
+                          "--to-elevation must lie in [-90, 90] degrees, got -100"),
     "move end before start": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--to-azimuth", "90",
                                             "--move-start", "2", "--move-end", "1"], "later than"),
     "move end after clip": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--to-azimuth", "90",

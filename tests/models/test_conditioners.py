@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from sonicmotion.diffusion.config import PositionConfig
+from sonicmotion.models.config import PositionConfig
 from sonicmotion.models.conditioners import (
     NumberEmbedder,
     PositionConditioner,

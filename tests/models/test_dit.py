@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from sonicmotion.diffusion.config import DiffusionModelConfig, DiTConfig, PositionConfig
+from sonicmotion.models.config import DiffusionModelConfig, DiTConfig, PositionConfig
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.models.diffusion_model import ConditionedDiffusionModel, ConditionInputs, condition_inputs
 from sonicmotion.models.dit import DiffusionTransformer, apply_rotary, rotary_tables

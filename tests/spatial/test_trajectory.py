@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.spatial import Trajectory, azimuth_travel, wrap_azimuth
+from sonicmotion.spatial import Trajectory, TrajectoryError, azimuth_travel, wrap_azimuth
 
 
 def test_wrap_azimuth_range():
@@ -68,6 +68,36 @@ def test_keyframes_with_per_segment_direction():
 def test_validation_messages(make, message):
     with pytest.raises(SonicMotionError, match=message):
         make()
+
+
+@pytest.mark.parametrize(
+    "make, field, keyframe, detail",
+    [
+        (lambda: Trajectory.static(0, 91), "elevation", 0, "must lie in [-90, 90] degrees, got 91"),
+        (lambda: Trajectory.linear(0, 0, 10, -95, "cw", 0, 3), "elevation", 1, "must lie in [-90, 90] degrees, got -95"),
+        (lambda: Trajectory.linear(0, 0, 10, 0, "cw", 3, 2), "move_end", None, "2 s must be later than move_start 3 s"),
+        (lambda: Trajectory.linear(0, 0, 10, 0, "cw", -1, 2), "move_start", None, "must be >= 0, got -1"),
+        (lambda: Trajectory.from_keyframes([(0, 0, 0), (1, 0, 0, "up")]), "direction", 1,
+         "expected one of cw, ccw, shortest, got 'up'"),
+        (lambda: Trajectory.from_keyframes([(1, 0, 0), (0.5, 10, 0)]), "time", 1,
+         "0.5 s must come after the previous keyframe (1 s)"),
+        (lambda: Trajectory.from_keyframes([(0, 0, 0)]).check_within(-1), "time", 0, "0 s lies outside the clip (0 to -1 s)"),
+        (lambda: Trajectory.from_keyframes([(0, 0, 0), (12, 0, 0)]).check_within(10, "scene"), "time", 1,
+         "12 s lies outside the scene (0 to 10 s)"),
+        (lambda: Trajectory.linear(0, 0, 10, 0, "cw", 0, 12).check_within(10), "move_end", None,
+         "12 s lies beyond the clip's 10 s"),
+    ],
+)
+def test_errors_name_the_value_for_scene_files_and_flags(make, field, keyframe, detail):
+    with pytest.raises(TrajectoryError) as err:
+        make()
+    assert (err.value.field, err.value.keyframe, err.value.detail) == (field, keyframe, detail)
+
+
+def test_a_path_within_its_clip_passes():
+    Trajectory.linear(0, 0, 10, 0, "cw", 0, 10).check_within(10)
+    Trajectory.parse_keyframes("0:0:0;10:90:0").check_within(10)
+    Trajectory.static(30).check_within(0.5)
 
 
 @pytest.mark.parametrize(

@@ -7,17 +7,11 @@ import pytest
 import torch
 
 from sonicmotion.data.synth import siren
-from sonicmotion.diffusion.config import (
-    DiffusionModelConfig,
-    DiffusionTrainConfig,
-    DiTConfig,
-    PositionConfig,
-    TrainingConfig,
-)
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.models.config import DiffusionModelConfig, DiTConfig, PositionConfig
 from sonicmotion.pipeline import SonicMotionPipeline
 from sonicmotion.spatial import Trajectory, encode_foa
-from sonicmotion.training.diffusion import DiffusionTrainer, caption_field
+from sonicmotion.training.diffusion import DiffusionTrainConfig, DiffusionTrainer, TrainingConfig, caption_field
 from sonicmotion.training.runtime import read_jsonl
 from sonicmotion.data.latents import check_latent_metadata, shard_dataset_factory
 from sonicmotion.data.shards import find_shards

@@ -10,17 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from sonicmotion.diffusion.config import (
-    DiffusionModelConfig,
-    DiffusionTrainConfig,
-    DiTConfig,
-    PositionConfig,
-    TrainingConfig,
-)
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.models.config import DiffusionModelConfig, DiTConfig, PositionConfig
 from sonicmotion.pipeline import SonicMotionPipeline
 from sonicmotion.spatial import Trajectory, spatial_errors
-from sonicmotion.training.diffusion import DiffusionTrainer
+from sonicmotion.training.diffusion import DiffusionTrainConfig, DiffusionTrainer, TrainingConfig
 from tests.training.test_position_control import (
     BROADBAND,
     SECONDS,

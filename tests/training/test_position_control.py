@@ -14,16 +14,10 @@ import pytest
 import torch
 
 from sonicmotion.data.synth import noise_bursts
-from sonicmotion.diffusion.config import (
-    DiffusionModelConfig,
-    DiffusionTrainConfig,
-    DiTConfig,
-    PositionConfig,
-    TrainingConfig,
-)
+from sonicmotion.models.config import DiffusionModelConfig, DiTConfig, PositionConfig
 from sonicmotion.pipeline import SonicMotionPipeline
 from sonicmotion.spatial import Trajectory, encode_foa, spatial_errors
-from sonicmotion.training.diffusion import DiffusionTrainer
+from sonicmotion.training.diffusion import DiffusionTrainConfig, DiffusionTrainer, TrainingConfig
 
 SR, SECONDS = 16000, 2.0
 WIDTH, STEPS = 96, 1500

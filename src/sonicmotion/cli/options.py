@@ -6,7 +6,7 @@ import argparse
 import math
 
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.spatial import Trajectory
+from sonicmotion.spatial import Trajectory, TrajectoryError
 
 TRAJECTORY_HELP = """\
 trajectory: --azimuth/--elevation give the (start) position in degrees
@@ -95,10 +95,11 @@ def trajectory_from_args(args: argparse.Namespace, duration: float) -> Trajector
         if args.azimuth is not None or args.elevation is not None or any(f is not None for f in move_flags):
             raise SonicMotionError("--keyframes cannot be combined with --azimuth/--elevation/--to-*/--move-*")
         path = Trajectory.parse_keyframes(args.keyframes)
-        last = path.keyframes[-1].time
-        if last > duration + 1e-9:  # as scene files refuse it: the end of the path would never be heard
-            raise SonicMotionError(f"--keyframes: the last keyframe at {last:g} s lies beyond the clip's "
-                                   f"{duration:g} s; give --duration or earlier keyframes")
+        try:
+            path.check_within(duration)  # as scene files refuse it: the end of the path would never be heard
+        except TrajectoryError:
+            raise SonicMotionError(f"--keyframes: the last keyframe at {path.keyframes[-1].time:g} s lies beyond "
+                                   f"the clip's {duration:g} s; give --duration or earlier keyframes") from None
         return path
     if args.azimuth is None:
         if args.elevation is not None or any(f is not None for f in move_flags):
@@ -110,30 +111,36 @@ def trajectory_from_args(args: argparse.Namespace, duration: float) -> Trajector
     if args.to_azimuth is None and args.to_elevation is None:
         if args.move_start is not None or args.move_end is not None:
             raise SonicMotionError("--move-start/--move-end need --to-azimuth or --to-elevation")
-        return Trajectory.static(_finite(args.azimuth, "--azimuth"), _elevation(elevation, "--elevation"))
+        try:
+            return Trajectory.static(args.azimuth, elevation)
+        except TrajectoryError as err:
+            raise _flag_error(err) from None
     move_start = 0.0 if args.move_start is None else args.move_start
     move_end = duration if args.move_end is None else args.move_end
-    if move_end > duration + 1e-9:
-        raise SonicMotionError(f"--move-end {move_end:g} s lies beyond the clip's {duration:g} s")
     end_azimuth = args.azimuth if args.to_azimuth is None else args.to_azimuth
     end_elevation = elevation if args.to_elevation is None else args.to_elevation
-    return Trajectory.linear(
-        _finite(args.azimuth, "--azimuth"), _elevation(elevation, "--elevation"),
-        _finite(end_azimuth, "--to-azimuth"), _elevation(end_elevation, "--to-elevation"),
-        args.direction, move_start, move_end,
-    )
+    try:
+        path = Trajectory.linear(args.azimuth, elevation, end_azimuth, end_elevation, args.direction,
+                                 move_start, move_end)
+    except TrajectoryError as err:
+        raise _flag_error(err) from None
+    try:
+        path.check_within(duration)
+    except TrajectoryError as err:
+        raise SonicMotionError(f"--move-end {err.detail}") from None
+    return path
 
 
-def _finite(value: float, flag: str) -> float:
-    if not math.isfinite(value):
-        raise SonicMotionError(f"{flag} must be a finite number of degrees")
-    return value
+# The flag behind a trajectory value (field, keyframe): keyframe 0 is the start, 1 a move's end.
+_FLAGS = {("azimuth", 0): "--azimuth", ("elevation", 0): "--elevation",
+          ("azimuth", 1): "--to-azimuth", ("elevation", 1): "--to-elevation"}
 
 
-def _elevation(value: float, flag: str) -> float:
-    if not (math.isfinite(value) and -90.0 <= value <= 90.0):
-        raise SonicMotionError(f"{flag} must lie in [-90, 90] degrees, got {value:g}")
-    return value
+def _flag_error(err: TrajectoryError) -> SonicMotionError:
+    """The Trajectory's error, named by its flag where the flag alone holds the value."""
+    if (err.field, err.keyframe) in _FLAGS:
+        return SonicMotionError(f"{_FLAGS[err.field, err.keyframe]} {err.detail}")
+    return err
 
 
 def add_layout_argument(parser: argparse.ArgumentParser, flag: str = "--layout", help: str | None = None) -> None:

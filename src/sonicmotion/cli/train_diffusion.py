@@ -66,14 +66,15 @@ def _run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from sonicmotion.diffusion.config import dit_config, load_train_config, to_dict
-    from sonicmotion.files import check_output_folder
-    from sonicmotion.models.pretransform import load_pretransform
-    from sonicmotion.models.text import load_text_encoder
-    from sonicmotion.training.diffusion import DiffusionTrainer, parameter_count
     from sonicmotion.data.latents import check_latent_metadata, holds_latents, shard_dataset_factory
     from sonicmotion.data.shards import find_shards
+    from sonicmotion.files import check_output_folder
+    from sonicmotion.models.config import dit_config
+    from sonicmotion.models.pretransform import load_pretransform
+    from sonicmotion.models.text import load_text_encoder
+    from sonicmotion.training.diffusion import DiffusionTrainer, load_train_config, parameter_count
     from sonicmotion.training.runtime import start_line
+    from sonicmotion.yaml_config import config_to_dict as to_dict
 
     overrides = {"model.pretransform": str(args.autoencoder)}
     for flag, key in [("text_encoder", "model.text_encoder"), ("steps", "training.steps"),

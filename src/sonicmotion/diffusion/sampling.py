@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from sonicmotion.diffusion.objective import alpha_sigma, v_to_x0
+from sonicmotion.diffusion.objective import alpha_sigma
 from sonicmotion.errors import SonicMotionError
 
 Denoiser = Callable[[torch.Tensor, float], torch.Tensor]
@@ -98,27 +98,3 @@ def pinned_denoiser(denoise: Denoiser, known: torch.Tensor, channels: slice) -> 
         return x0
 
     return denoise_pinned
-
-
-def guided_denoiser(model, inputs, guidance: float) -> Denoiser:
-    """A denoiser for ``model(x_t, t [B], inputs) -> v`` with classifier-free guidance.
-
-    v = v_uncond + guidance * (v_cond - v_uncond), where the unconditional pass drops
-    text and position (timing kept); guidance 1 runs only the conditional pass.
-    """
-    from sonicmotion.models.diffusion_model import ConditionInputs
-
-    both = ConditionInputs.cat([inputs, inputs.dropped()]) if guidance != 1.0 else inputs
-
-    def denoise(x: torch.Tensor, t: float) -> torch.Tensor:
-        batch = x.shape[0]
-        if guidance != 1.0:
-            x_in = torch.cat([x, x])
-            t_in = torch.full((2 * batch,), t, device=x.device, dtype=torch.float32)
-            v_cond, v_uncond = model(x_in, t_in, both).float().chunk(2)
-            v = v_uncond + guidance * (v_cond - v_uncond)
-        else:
-            v = model(x, torch.full((batch,), t, device=x.device, dtype=torch.float32), both).float()
-        return v_to_x0(x.float(), v, torch.full((batch,), t, device=x.device, dtype=torch.float64))
-
-    return denoise

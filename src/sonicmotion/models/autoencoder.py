@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint
 
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.models.layers import DecoderBlock, EncoderBlock, SnakeBeta, WeightNormConv1d
+from sonicmotion.runs import resolve_checkpoint
 from sonicmotion.yaml_config import config_from_dict, config_to_dict, load_yaml
 
 
@@ -242,12 +243,7 @@ def autoencoder_weights_file(run_dir_or_checkpoint: str | os.PathLike, weights: 
     """The ``.safetensors`` file behind a run folder (latest checkpoint), checkpoint folder or file."""
     path = Path(run_dir_or_checkpoint)
     if path.is_dir():
-        from sonicmotion.training.checkpoint import CheckpointManager
-
-        checkpoints = CheckpointManager(path / "checkpoints") if (path / "checkpoints").is_dir() else None
-        folder = checkpoints.latest() if checkpoints else path
-        if folder is None:
-            raise SonicMotionError(f"{path}: run folder has no checkpoints yet")
+        folder = resolve_checkpoint(path)
         candidates = [folder / f"{weights}.safetensors", folder / "generator.safetensors"]
         path = next((c for c in candidates if c.is_file()), candidates[0])
     if not path.is_file():

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonicmotion.diffusion.config import PositionConfig
+from sonicmotion.models.config import PositionConfig
 from sonicmotion.models.dit import CrossAttention, GatedMLP
 from sonicmotion.spatial import Trajectory, wrap_azimuth
 

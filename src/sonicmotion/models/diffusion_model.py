@@ -15,8 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonicmotion.diffusion.config import DiffusionModelConfig
+from sonicmotion.diffusion.objective import v_to_x0
+from sonicmotion.diffusion.sampling import Denoiser
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.models.config import DiffusionModelConfig
 from sonicmotion.models.conditioners import NumberEmbedder, PositionConditioner, state_matrix
 from sonicmotion.models.dit import DiffusionTransformer
 from sonicmotion.spatial import Trajectory
@@ -179,3 +181,25 @@ class ConditionedDiffusionModel(nn.Module):
     def position_parameters(self) -> list[nn.Parameter]:
         """Parameters trained at the position learning rate (the position cross-attention)."""
         return list(self.position.parameters()) if self.position is not None else []
+
+
+def guided_denoiser(model, inputs, guidance: float) -> Denoiser:
+    """A denoiser for ``model(x_t, t [B], inputs) -> v`` with classifier-free guidance.
+
+    v = v_uncond + guidance * (v_cond - v_uncond), where the unconditional pass drops
+    text and position (timing kept); guidance 1 runs only the conditional pass.
+    """
+    both = ConditionInputs.cat([inputs, inputs.dropped()]) if guidance != 1.0 else inputs
+
+    def denoise(x: torch.Tensor, t: float) -> torch.Tensor:
+        batch = x.shape[0]
+        if guidance != 1.0:
+            x_in = torch.cat([x, x])
+            t_in = torch.full((2 * batch,), t, device=x.device, dtype=torch.float32)
+            v_cond, v_uncond = model(x_in, t_in, both).float().chunk(2)
+            v = v_uncond + guidance * (v_cond - v_uncond)
+        else:
+            v = model(x, torch.full((batch,), t, device=x.device, dtype=torch.float32), both).float()
+        return v_to_x0(x.float(), v, torch.full((batch,), t, device=x.device, dtype=torch.float64))
+
+    return denoise

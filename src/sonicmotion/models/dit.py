@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from sonicmotion.diffusion.config import DiTConfig
+from sonicmotion.models.config import DiTConfig
 
 
 def rotary_tables(length: int, dim: int, device: torch.device, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:

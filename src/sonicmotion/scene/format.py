@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.spatial.trajectory import DIRECTIONS, Trajectory
+from sonicmotion.spatial.trajectory import Trajectory, TrajectoryError
 
 SCENE_VERSION = 1
 RENDER_FORMAT = "sonicmotion-scene-render"  # the sidecar written beside a rendered scene
@@ -320,28 +320,37 @@ def parse_path(raw: Any, where: str, duration: float) -> Trajectory:
     _unknown(raw, fields[kind], where)
     try:
         if kind == "static":
-            return Trajectory.static(_angle(raw, "azimuth", where, None), _angle(raw, "elevation", where, 0.0))
-        if kind == "linear":
+            path = Trajectory.static(_angle(raw, "azimuth", where, None), _angle(raw, "elevation", where, 0.0))
+        elif kind == "linear":
             el0 = _angle(raw, "start_elevation", where, 0.0)
             az0 = _angle(raw, "start_azimuth", where, None)
-            move_start = _number(raw, "move_start", f"{where}.move_start", 0.0, low=0.0)
-            move_end = _number(raw, "move_end", f"{where}.move_end", duration, low=0.0)
-            if move_end > duration + 1e-9:
-                raise SceneError(f"{where}.move_end: {move_end:g} s lies beyond the scene's {duration:g} s")
-            if move_end <= move_start:
-                raise SceneError(f"{where}.move_end: {move_end:g} s must be later than move_start {move_start:g} s")
-            return Trajectory.linear(
+            path = Trajectory.linear(
                 az0, el0, _angle(raw, "end_azimuth", where, az0), _angle(raw, "end_elevation", where, el0),
-                _choice(raw, "direction", f"{where}.direction", "shortest", DIRECTIONS), move_start, move_end,
+                raw.get("direction", "shortest"), _number(raw, "move_start", f"{where}.move_start", 0.0),
+                _number(raw, "move_end", f"{where}.move_end", duration),
             )
-        return Trajectory.from_keyframes(_keyframes(raw.get("keyframes"), f"{where}.keyframes", duration))
+        else:
+            path = Trajectory.from_keyframes(_keyframes(raw.get("keyframes"), f"{where}.keyframes"))
+        path.check_within(duration, "scene")  # the end of the path must be heard
+        return path
+    except TrajectoryError as err:  # Trajectory checks the values; the scene names their field
+        raise SceneError(f"{where}{_path_field(kind, err)}: {err.detail}") from None
     except SceneError:
         raise
     except SonicMotionError as err:
         raise SceneError(f"{where}: {err}") from None
 
 
-def _keyframes(rows: Any, where: str, duration: float) -> list[tuple]:
+def _path_field(kind: str, err: TrajectoryError) -> str:
+    """Where a path's bad value sits in the scene file, e.g. ``.end_elevation`` or ``.keyframes[2].time``."""
+    if err.keyframe is None or kind == "static":
+        return f".{err.field}"
+    if kind == "linear":
+        return f".{err.field}" if err.field == "direction" else f".{('start_', 'end_')[err.keyframe]}{err.field}"
+    return f".keyframes[{err.keyframe}].{err.field}"
+
+
+def _keyframes(rows: Any, where: str) -> list[tuple]:
     if not isinstance(rows, list) or not rows:
         raise SceneError(f"{where}: expected a non-empty list of [time, azimuth, elevation(, cw|ccw)]")
     keys = []
@@ -354,16 +363,7 @@ def _keyframes(rows: Any, where: str, duration: float) -> list[tuple]:
             raise SceneError(f"{at}: expected [time, azimuth, elevation] or [time, azimuth, elevation, cw|ccw], "
                              f"got {row!r}")
         time, azimuth, elevation = (_as_number(v, f"{at}.{n}") for v, n in zip(row, ("time", "azimuth", "elevation")))
-        if time < 0 or time > duration + 1e-9:
-            raise SceneError(f"{at}.time: {time:g} s lies outside the scene (0 to {duration:g} s)")
-        if not -90.0 <= elevation <= 90.0:
-            raise SceneError(f"{at}.elevation: must lie in [-90, 90] degrees, got {elevation:g}")
-        direction = row[3] if len(row) == 4 else "shortest"
-        if direction not in DIRECTIONS:
-            raise SceneError(f"{at}.direction: expected one of {', '.join(DIRECTIONS)}, got {direction!r}")
-        if keys and time <= keys[-1][0]:
-            raise SceneError(f"{at}.time: {time:g} s must come after the previous keyframe ({keys[-1][0]:g} s)")
-        keys.append((time, azimuth, elevation, direction))
+        keys.append((time, azimuth, elevation, row[3] if len(row) == 4 else "shortest"))
     return keys
 
 
@@ -407,10 +407,8 @@ def _integer(data: dict, key: str, where: str, default: int | None, low: int, hi
 
 
 def _angle(data: dict, key: str, where: str, default: float | None) -> float:
-    value = _number(data, key, f"{where}.{key}", default)
-    if "elevation" in key and not -90.0 <= value <= 90.0:
-        raise SceneError(f"{where}.{key}: must lie in [-90, 90] degrees, got {value:g}")
-    return value
+    """An angle field in degrees; its range is the Trajectory's to check."""
+    return _number(data, key, f"{where}.{key}", default)
 
 
 def _choice(data: dict, key: str, where: str, default: str, choices: tuple[str, ...]) -> str:

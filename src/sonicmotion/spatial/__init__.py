@@ -9,7 +9,7 @@ from sonicmotion.spatial.io import FoaAudio, foa_from_bytes, foa_to_bytes, read_
 from sonicmotion.spatial.layout import AMBIX, FUMA, ChannelLayout, check_foa, convert_layout, get_layout
 from sonicmotion.spatial.metrics import SpatialErrors, angular_differences, spatial_errors
 from sonicmotion.spatial.rotate import rotate_foa, rotation_matrix
-from sonicmotion.spatial.trajectory import Keyframe, Trajectory, azimuth_travel, wrap_azimuth
+from sonicmotion.spatial.trajectory import Keyframe, Trajectory, TrajectoryError, azimuth_travel, wrap_azimuth
 
 __all__ = [
     "AMBIX",
@@ -20,6 +20,7 @@ __all__ = [
     "Keyframe",
     "SpatialErrors",
     "Trajectory",
+    "TrajectoryError",
     "angular_differences",
     "azimuth_travel",
     "check_foa",

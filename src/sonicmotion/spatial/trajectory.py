@@ -51,12 +51,27 @@ class Keyframe:
     direction: str = "shortest"
 
 
-def _check_angle(value: float, name: str) -> float:
+class TrajectoryError(SonicMotionError):
+    """A trajectory value that cannot be used. ``field`` names it (``time``, ``azimuth``,
+    ``elevation``, ``direction``, ``move_start``, ``move_end``), ``keyframe`` is its 0-based
+    keyframe (None for the move times) and ``detail`` the problem without the location, so a
+    scene file or a command line can name the value its own way."""
+
+    def __init__(self, message: str, field: str, keyframe: int | None, detail: str):
+        super().__init__(message)
+        self.field = field
+        self.keyframe = keyframe
+        self.detail = detail
+
+
+def _check_angle(value: float, index: int, field: str) -> float:
     value = float(value)
     if not math.isfinite(value):
-        raise SonicMotionError(f"{name} must be a finite number of degrees, got {value}")
-    if name.endswith("elevation") and not -90.0 <= value <= 90.0:
-        raise SonicMotionError(f"{name} must lie in [-90, 90] degrees, got {value:g}")
+        detail = f"must be a finite number of degrees, got {value}"
+        raise TrajectoryError(f"keyframe {index + 1} {field} {detail}", field, index, detail)
+    if field == "elevation" and not -90.0 <= value <= 90.0:
+        detail = f"must lie in [-90, 90] degrees, got {value:g}"
+        raise TrajectoryError(f"keyframe {index + 1} {field} {detail}", field, index, detail)
     return value
 
 
@@ -71,22 +86,25 @@ class Trajectory:
         for i, key in enumerate(keyframes):
             time = float(key.time)
             if not math.isfinite(time) or time < 0:
-                raise SonicMotionError(f"keyframe {i + 1}: time must be >= 0 seconds, got {key.time}")
+                raise TrajectoryError(f"keyframe {i + 1}: time must be >= 0 seconds, got {key.time}",
+                                      "time", i, f"must be >= 0, got {time:g}")
             if key.direction not in DIRECTIONS:
-                raise SonicMotionError(
+                raise TrajectoryError(
                     f"keyframe {i + 1}: direction must be one of {', '.join(DIRECTIONS)}, "
-                    f"got {key.direction!r}"
+                    f"got {key.direction!r}",
+                    "direction", i, f"expected one of {', '.join(DIRECTIONS)}, got {key.direction!r}",
                 )
             if checked and time <= checked[-1].time:
-                raise SonicMotionError(
+                raise TrajectoryError(
                     f"keyframes must be in strictly increasing time order: keyframe {i + 1} "
-                    f"at {time:g} s does not come after {checked[-1].time:g} s"
+                    f"at {time:g} s does not come after {checked[-1].time:g} s",
+                    "time", i, f"{time:g} s must come after the previous keyframe ({checked[-1].time:g} s)",
                 )
             checked.append(
                 Keyframe(
                     time,
-                    float(wrap_azimuth(_check_angle(key.azimuth, f"keyframe {i + 1} azimuth"))),
-                    _check_angle(key.elevation, f"keyframe {i + 1} elevation"),
+                    float(wrap_azimuth(_check_angle(key.azimuth, i, "azimuth"))),
+                    _check_angle(key.elevation, i, "elevation"),
                     key.direction,
                 )
             )
@@ -120,12 +138,16 @@ class Trajectory:
         travelling ``direction`` (``"cw"``, ``"ccw"`` or ``"shortest"``), then hold the end."""
         move_start, move_end = float(move_start), float(move_end)
         if not (math.isfinite(move_start) and math.isfinite(move_end)):
-            raise SonicMotionError("move_start and move_end must be finite seconds")
+            raise TrajectoryError("move_start and move_end must be finite seconds",
+                                  "move_end" if math.isfinite(move_start) else "move_start", None,
+                                  "must be finite seconds")
         if move_start < 0:
-            raise SonicMotionError(f"move_start must be >= 0 seconds, got {move_start:g}")
+            raise TrajectoryError(f"move_start must be >= 0 seconds, got {move_start:g}",
+                                  "move_start", None, f"must be >= 0, got {move_start:g}")
         if move_end <= move_start:
-            raise SonicMotionError(
-                f"move_end ({move_end:g} s) must be later than move_start ({move_start:g} s)"
+            raise TrajectoryError(
+                f"move_end ({move_end:g} s) must be later than move_start ({move_start:g} s)",
+                "move_end", None, f"{move_end:g} s must be later than move_start {move_start:g} s",
             )
         return cls(
             [
@@ -165,6 +187,19 @@ class Trajectory:
         if not rows:
             raise SonicMotionError("--keyframes is empty; expected t:az:el;t:az:el;...")
         return cls.from_keyframes(rows)
+
+    def check_within(self, duration: float, span: str = "clip") -> None:
+        """Raise :class:`TrajectoryError` if the path goes on past ``duration`` seconds (a
+        keyframe, or a linear move's end, later than the ``span`` lasts)."""
+        if self.kind == "linear":
+            if self.move_end > duration + 1e-9:
+                detail = f"{self.move_end:g} s lies beyond the {span}'s {duration:g} s"
+                raise TrajectoryError(f"move_end {detail}", "move_end", None, detail)
+            return
+        for i, key in enumerate(self.keyframes):
+            if key.time > duration + 1e-9:
+                detail = f"{key.time:g} s lies outside the {span} (0 to {duration:g} s)"
+                raise TrajectoryError(f"keyframe {i + 1}: time {detail}", "time", i, detail)
 
     # -- queries ------------------------------------------------------------------
     @property

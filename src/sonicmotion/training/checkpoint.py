@@ -11,9 +11,9 @@ Layout of one checkpoint (``CHECKPOINTS/step-000001000/``)::
 
 A checkpoint is written to a hidden ``.partial-*`` folder and renamed into place, so an
 interrupted save never leaves a half checkpoint that ``latest()`` would pick; only the
-newest ``keep_last`` are kept. Both trainers (autoencoder and diffusion) save this way;
-each process's RNG states and data position are gathered into ``state.pt`` so every
-process resumes its own stream.
+newest ``keep_last`` are kept (folder names and the latest: ``sonicmotion.runs``). Both
+trainers (autoencoder and diffusion) save this way; each process's RNG states and data
+position are gathered into ``state.pt`` so every process resumes its own stream.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,10 @@ import torch
 
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import file_sha256
+from sonicmotion.runs import checkpoint_folder_name, checkpoint_folders, latest_checkpoint
 
-_NAME = re.compile(r"^step-(\d{9})$")
 STATE_FILE = "state.pt"
 CHECKSUMS_FILE = "sha256.json"
-
 
 
 class CheckpointManager:
@@ -49,14 +47,10 @@ class CheckpointManager:
 
     def checkpoints(self) -> list[Path]:
         """Complete checkpoints, oldest first."""
-        if not self.directory.is_dir():
-            return []
-        found = [p for p in self.directory.iterdir() if p.is_dir() and _NAME.match(p.name)]
-        return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))
+        return checkpoint_folders(self.directory)
 
     def latest(self) -> Path | None:
-        found = self.checkpoints()
-        return found[-1] if found else None
+        return latest_checkpoint(self.directory)
 
     def latest_intact(self) -> tuple[Path | None, list[str]]:
         """The newest checkpoint whose files match their recorded sha256, and a warning for
@@ -101,8 +95,8 @@ class CheckpointManager:
         from sonicmotion.files import write_safetensors
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.directory / f"step-{step:09d}"
-        partial = self.directory / f".partial-step-{step:09d}"
+        final = self.directory / checkpoint_folder_name(step)
+        partial = self.directory / f".partial-{checkpoint_folder_name(step)}"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
         try:

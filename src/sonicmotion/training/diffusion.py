@@ -16,22 +16,89 @@ from __future__ import annotations
 import copy
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
 from sonicmotion import __version__
-from sonicmotion.diffusion.config import DiffusionTrainConfig, to_dict
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
+from sonicmotion.models.config import DiffusionModelConfig, dit_config
 from sonicmotion.training.batches import TrainingBatches
 from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
 from sonicmotion.training.ema import ExponentialMovingAverage
 from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator, process_mean, resume_run
 from sonicmotion.training.schedulers import InverseLR
+from sonicmotion.yaml_config import config_from_dict, config_to_dict, find_config, load_yaml, renamed_batch_size
 
 LEGACY_CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Optimisation (paper §2.6) and run bookkeeping."""
+
+    steps: int = 100_000
+    global_batch_size: int = 1024  # paper §2.6; per process = global / (processes x accumulation)
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-4
+    position_learning_rate: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 1e-3
+    inv_gamma: float = 1e6
+    power: float = 0.5
+    warmup: float = 0.99
+    cfg_dropout_text: float = 0.1
+    cfg_dropout_position: float = 0.1
+    # Parametric: original captions for this fraction of the steps, spatial captions after.
+    original_caption_fraction: float = 0.5
+    caption: str = "auto"  # "auto" (by variant), "spatial" or "original"
+    ema_decay: float = 0.999
+    mixed_precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 elsewhere) | "no" | "bf16" | "fp16"
+    grad_clip: float = 1.0
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    seed: int = 0
+    num_workers: int = 0  # DataLoader workers per process (decoding off the training process)
+    compile: bool = False  # torch.compile the model (TorchInductor): slower start, faster steps on GPUs
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.global_batch_size, self.gradient_accumulation_steps, self.checkpoint_every,
+               self.keep_checkpoints, self.log_every) < 1 or self.num_workers < 0:
+            raise SonicMotionError("training: steps, global_batch_size, gradient_accumulation_steps, "
+                                   "checkpoint_every, keep_checkpoints and log_every must be >= 1, num_workers >= 0")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise SonicMotionError(f"training.mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
+
+
+@dataclass(frozen=True)
+class DiffusionTrainConfig:
+    model: DiffusionModelConfig = field(default_factory=DiffusionModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+
+def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DiffusionTrainConfig:
+    """Read a training config; ``model.dit`` may be a size name resolved beside the file.
+
+    ``overrides`` maps dotted keys (``"model.text_encoder"``) to values applied before building.
+    """
+    path = find_config(path, "diffusion")
+    data = load_yaml(path)
+    renamed_batch_size(data, str(path))
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    model = dict(data.get("model", {}))
+    if isinstance(model.get("dit"), str):
+        model["dit"] = config_to_dict(dit_config(model["dit"], path.parent))
+    data["model"] = model
+    return config_from_dict(DiffusionTrainConfig, data, str(path))
 
 
 def caption_field(config: DiffusionTrainConfig, step: int) -> str:
@@ -181,7 +248,7 @@ class DiffusionTrainer:
     # ---- checkpoints ----------------------------------------------------------------------------
 
     def _metadata(self) -> dict[str, str]:
-        return {"format": "sonicmotion-diffusion-training", "config": json.dumps(to_dict(self.config)),
+        return {"format": "sonicmotion-diffusion-training", "config": json.dumps(config_to_dict(self.config)),
                 "sonicmotion_version": __version__, "step": str(self.step)}
 
     def save_checkpoint(self) -> Path | None:
@@ -196,7 +263,7 @@ class DiffusionTrainer:
             weights = {"model": acc.unwrap_model(self.model).state_dict(), "ema": self.ema.shadow.state_dict()}
             state = {"step": self.step, "ema_updates": self.ema.num_updates.clone(),
                      "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                     "config": json.dumps(to_dict(self.config)), "processes": per_process}
+                     "config": json.dumps(config_to_dict(self.config)), "processes": per_process}
             path = self.checkpoints.save(self.step, weights, state, self._metadata())
             self.export_model()
         acc.wait_for_everyone()
@@ -214,7 +281,7 @@ class DiffusionTrainer:
         acc = self.accelerator
         state = self.checkpoints.load_state(folder)
         saved_model = json.loads(state["config"])["model"]
-        if saved_model != to_dict(self.config.model):
+        if saved_model != config_to_dict(self.config.model):
             raise SonicMotionError(f"{folder} was trained with a different model config; use a new --out folder")
         acc.unwrap_model(self.model).load_state_dict(self.checkpoints.load_weights(folder, "model"))
         self.ema.shadow.load_state_dict(self.checkpoints.load_weights(folder, "ema"))
@@ -246,9 +313,9 @@ class DiffusionTrainer:
         if acc.is_main_process:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.out_dir / "config.json") as tmp:
-                tmp.write_text(json.dumps(to_dict(self.config), indent=2) + "\n")
+                tmp.write_text(json.dumps(config_to_dict(self.config), indent=2) + "\n")
         acc.wait_for_everyone()
-        log = RunLog(self.out_dir / "log.jsonl", acc, self.step, to_dict(self.config), "sonicmotion-diffusion")
+        log = RunLog(self.out_dir / "log.jsonl", acc, self.step, config_to_dict(self.config), "sonicmotion-diffusion")
         bar = tqdm(total=max_steps, initial=self.step, desc="train diffusion", unit="step",
                    disable=not (self.progress and acc.is_main_process), dynamic_ncols=True)
         records: list[dict] = []

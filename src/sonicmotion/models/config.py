@@ -1,0 +1,91 @@
+"""Frozen configs of the conditioned diffusion model, filled from YAML (unknown keys are errors).
+
+``configs/diffusion/{paper,small,tiny}.yaml`` hold :class:`DiTConfig` fields (model sizes);
+the training configs beside them (``sonicmotion.training.diffusion.load_train_config``) name
+one of them in ``model.dit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.yaml_config import CONFIG_ROOT, config_from_dict, load_yaml
+
+CONFIG_DIR = CONFIG_ROOT / "diffusion"
+VARIANTS = ("descriptive", "parametric")
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """Diffusion transformer size. Paper (Stable Audio Open): width 1536, depth 24, heads 24."""
+
+    width: int = 1536
+    depth: int = 24
+    heads: int = 24
+    mlp_ratio: float = 4.0  # gated MLP hidden width = mlp_ratio * width
+    rotary_fraction: float = 0.5  # share of each head's dims that get rotary positions
+    timestep_features: int = 256
+    cond_dim: int = 768  # conditioning token width (paper: 768)
+    gradient_checkpointing: bool = False
+    # A learned, time-dependent scalar skip v += a(t) * x_t (like EDM's c_skip), so latent
+    # dimensions beyond the transformer's width are still denoised (to their mean) rather
+    # than left noisy; matters when latent channels exceed the width (patch pretransforms).
+    latent_skip: bool = False
+
+
+@dataclass(frozen=True)
+class PositionConfig:
+    """Position conditioner (SPEC §4). Azimuth bins span 360° and wrap; bin k is centred on
+    -180 + k * 360 / azimuth_bins degrees. Elevation bin k is centred on
+    -90 + k * 180 / (elevation_bins - 1). ``time_steps`` columns cover ``seconds`` at their
+    centres. ``smoothing_bins``: Gaussian blur (std, in bins) of the one-hot rows; 0 = paper."""
+
+    azimuth_bins: int = 72  # 5° bins
+    elevation_bins: int = 37  # 5° bins over [-90, 90]
+    time_steps: int = 100  # 0.1 s steps over 10 s
+    smoothing_bins: float = 0.0
+    layers: int = 4
+    heads: int = 4
+    # Beyond the paper: also add the state matrix, sampled at each latent frame, to the
+    # DiT's input tokens, so a frame's direction need not be found by attention.
+    frame_aligned: bool = False
+
+
+@dataclass(frozen=True)
+class DiffusionModelConfig:
+    """Everything needed to rebuild a model (saved with every checkpoint and pipeline)."""
+
+    variant: str = "parametric"
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    position: PositionConfig = field(default_factory=PositionConfig)
+    text_encoder: str = "minilm"  # "minilm" (offline, bundled) or a T5 name / local folder
+    text_max_length: int = 128
+    max_seconds: float = 64.0  # range of the seconds_start / seconds_total embedders
+    sample_rate: int = 16000
+    sample_seconds: float = 10.0
+    pretransform: str = ""  # "patch:N[:SCALE]" or an autoencoder run folder; set at training time
+    # Latent lengths are padded up to a multiple of this many frames (10 s at ratio 2048 ->
+    # 79 frames -> 80, SPEC §2); audio is cropped back after decoding.
+    frame_multiple: int = 16
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise SonicMotionError(f"model variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+
+    @property
+    def parametric(self) -> bool:
+        return self.variant == "parametric"
+
+
+def dit_config(name_or_path: str | dict, base_dir: Path = CONFIG_DIR) -> DiTConfig:
+    """A :class:`DiTConfig` from a size name (``paper``/``small``/``tiny``), a YAML path or a mapping."""
+    if isinstance(name_or_path, dict):
+        return config_from_dict(DiTConfig, name_or_path, "dit")
+    path = Path(name_or_path)
+    if not path.suffix:  # a size name: beside the training config, else the project's configs
+        path = base_dir / f"{name_or_path}.yaml"
+        if not path.is_file():
+            path = CONFIG_DIR / f"{name_or_path}.yaml"
+    return config_from_dict(DiTConfig, load_yaml(path), str(path))
