@@ -200,23 +200,3 @@ def frame_activity(mono: np.ndarray, frame_length: int, threshold_db: float = SI
     if n % frame_length:
         power[-1] = float(squares[whole * frame_length :].mean(dtype=np.float64))
     return power > 10.0 ** (threshold_db / 10.0)
-
-
-def trim_silence(
-    mono: np.ndarray,
-    sample_rate: int,
-    threshold_db: float = SILENCE_DB,
-    frame_seconds: float = SILENCE_FRAME_SECONDS,
-) -> np.ndarray:
-    """Drop leading and trailing silence from mono (n,) audio.
-
-    Silence is judged on frames of ``frame_seconds`` (default 10 ms) counted from the
-    first sample: a frame whose RMS lies below ``threshold_db`` dBFS (default -60) is
-    silent. The result runs from the first to the end of the last non-silent frame; it
-    is empty when every frame is silent.
-    """
-    frame_length = max(1, int(round(frame_seconds * sample_rate)))
-    active = np.flatnonzero(frame_activity(mono, frame_length, threshold_db))
-    if active.size == 0:
-        return mono[:0]
-    return mono[active[0] * frame_length : min(mono.shape[-1], (active[-1] + 1) * frame_length)]

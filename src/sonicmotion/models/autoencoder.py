@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
+from sonicmotion.audio import SAMPLE_RATE
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.models.layers import DecoderBlock, EncoderBlock, SnakeBeta, WeightNormConv1d
 from sonicmotion.runs import resolve_checkpoint
@@ -29,7 +30,7 @@ class AutoencoderConfig:
     """Shape of the autoencoder. The downsampling ratio is the product of ``strides``."""
 
     audio_channels: int = 4
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     base_channels: int = 128
     channel_multipliers: tuple[int, ...] = (1, 2, 4, 8, 16)
     strides: tuple[int, ...] = (2, 4, 4, 8, 8)

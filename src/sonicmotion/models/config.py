@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sonicmotion.audio import CLIP_SECONDS, SAMPLE_RATE
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.yaml_config import CONFIG_ROOT, config_from_dict, load_yaml
 
@@ -63,8 +64,8 @@ class DiffusionModelConfig:
     text_encoder: str = "minilm"  # "minilm" (offline, bundled) or a T5 name / local folder
     text_max_length: int = 128
     max_seconds: float = 64.0  # range of the seconds_start / seconds_total embedders
-    sample_rate: int = 16000
-    sample_seconds: float = 10.0
+    sample_rate: int = SAMPLE_RATE
+    sample_seconds: float = CLIP_SECONDS
     pretransform: str = ""  # "patch:N[:SCALE]" or an autoencoder run folder; set at training time
     # Latent lengths are padded up to a multiple of this many frames (10 s at ratio 2048 ->
     # 79 frames -> 80, SPEC §2); audio is cropped back after decoding.

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sonicmotion.audio import CLIP_SECONDS, SAMPLE_RATE
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial.trajectory import Trajectory, TrajectoryError
 
@@ -81,8 +82,8 @@ class Scene:
     """A whole scene: ``duration`` seconds at ``sample_rate`` Hz, written in ``layout``."""
 
     sources: tuple[SceneSource, ...]
-    duration: float = 10.0
-    sample_rate: int = 16000
+    duration: float = CLIP_SECONDS
+    sample_rate: int = SAMPLE_RATE
     layout: str = "fuma"
     headroom_db: float = 1.0  # the mix peak is kept at or below -headroom_db dBFS
     seed: int = 0
@@ -200,8 +201,8 @@ def scene_from_dict(data: Any, base_dir: str | os.PathLike = ".", root: str | os
     if version != SCENE_VERSION:
         raise SceneError(f"version: this sonicmotion reads scene version {SCENE_VERSION}, got {version!r}")
     base_dir = Path(base_dir)
-    duration = _number(data, "duration", "duration", 10.0, low=0.0, high=MAX_SECONDS, open_low=True)
-    sample_rate = _integer(data, "sample_rate", "sample_rate", 16000, low=1000, high=192000)
+    duration = _number(data, "duration", "duration", CLIP_SECONDS, low=0.0, high=MAX_SECONDS, open_low=True)
+    sample_rate = _integer(data, "sample_rate", "sample_rate", SAMPLE_RATE, low=1000, high=192000)
     layout = _choice(data, "layout", "layout", "fuma", ("fuma", "ambix"))
     headroom = _number(data, "headroom_db", "headroom_db", 1.0, low=0.0, high=60.0)
     seed = _integer(data, "seed", "seed", 0, low=0, high=2**31 - 1)
