@@ -27,10 +27,10 @@ from sonicmotion.evaluation.sets import (
     describe_ids,
     list_folder,
     list_reference,
-    load_prompts,
     probe_generated,
 )
 from sonicmotion.files import atomic_path
+from sonicmotion.prompts import read_prompts
 
 METRICS = ("clap", "fd", "fad", "kl", "spatial")
 # Stand-ins computed with weights that ship offline (the aisfx wheel): labelled as proxies
@@ -134,7 +134,7 @@ def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
         from sonicmotion.evaluation.embeddings import check_device
 
         check_device(options.device)  # a wrong device is a bad request, not a missing metric
-    prompts = load_prompts(options.prompts)
+    prompts = {p.id: p for p in read_prompts(options.prompts)}
     generated = list_folder(options.generated, "generated")
     check_prompts_match(generated, prompts)
     rates, channels = probe_generated(generated, options.layout)

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.evaluation.sets import write_prompts
+from sonicmotion.prompts import write_prompts
 
 PROMPT_FILES = ("semantic", "descriptive", "parametric")
 
@@ -56,4 +56,4 @@ def write_protocol_prompts(dataset: str | os.PathLike, out: str | os.PathLike, s
         raise SonicMotionError(f"--limit must be >= 1, got {limit}")
     rows = protocol_rows(dataset, split, limit)
     out.mkdir(exist_ok=True)
-    return {name: write_prompts(out / f"{name}.jsonl", rows[name]) for name in PROMPT_FILES}
+    return {name: write_prompts(out / f"{name}.jsonl", rows[name], ensure_ascii=False) for name in PROMPT_FILES}

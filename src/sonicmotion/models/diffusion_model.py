@@ -90,9 +90,7 @@ def condition_inputs(
         list(seconds_total) if seconds_total is not None else [config.sample_seconds] * b, device=device
     )
     inputs = ConditionInputs(text, text_mask, start.float(), total.float())
-    if not config.parametric:
-        if trajectories is not None and any(t is not None for t in trajectories):
-            raise SonicMotionError("this is a descriptive model: it takes no trajectory (use a parametric model)")
+    if not config.parametric:  # the pipeline refuses trajectories for a descriptive model
         return inputs
     trajectories = list(trajectories) if trajectories is not None else [None] * b
     if len(trajectories) != b:

@@ -58,8 +58,6 @@ class PipelineGenerator:
 
     def generate(self, prompt: str, trajectory: Trajectory | None, seconds: float, seed: int,
                  steps: int, guidance: float) -> np.ndarray:
-        if trajectory is not None and not self.parametric:
-            raise SonicMotionError("placement 'model' needs a parametric model; this one is descriptive")
         audio = self.pipeline(prompt, trajectory=trajectory, seconds=seconds, steps=steps, guidance=guidance,
                               seed=seed)
         samples = getattr(audio, "samples", audio)

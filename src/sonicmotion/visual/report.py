@@ -1,8 +1,7 @@
 """A single self-contained HTML report of one or more runs of FOA clips.
 
 A run folder holds FOA clips (``{id}.wav`` / ``{id}.flac``, layout recorded), a
-``prompts.jsonl`` (one object per clip: ``id``, ``prompt``, optional ``caption``,
-``trajectory`` (``Trajectory.to_dict()``), ``seconds``), optionally ``metrics.json`` (from
+``prompts.jsonl`` (:mod:`sonicmotion.prompts`), optionally ``metrics.json`` (from
 ``sonicmotion evaluate generation``) and ``run.json`` (``{"name": ..., "note": ...}``, e.g. a
 note on the scale of a model). For each clip the report shows the prompt, the requested
 path, a binaural preview, the pictures and the clip's spatial errors; for each run its
@@ -26,6 +25,7 @@ import soundfile as sf
 
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
+from sonicmotion.prompts import read_prompts
 from sonicmotion.spatial import Trajectory, estimate_doa, read_foa, spatial_errors
 
 STYLE = """
@@ -71,19 +71,11 @@ def load_run(folder: str | os.PathLike) -> tuple[list[Clip], dict[str, Any], dic
     if not prompts.is_file():
         raise SonicMotionError(f"{folder}: no prompts.jsonl (one JSON object per clip with id and prompt)")
     clips = []
-    for number, line in enumerate(prompts.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            clip_id = str(row["id"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise SonicMotionError(f"{prompts}:{number}: expected a JSON object with an 'id'") from None
-        audio = next((folder / f"{clip_id}{s}" for s in (".wav", ".flac") if (folder / f"{clip_id}{s}").is_file()), None)
+    for p in read_prompts(prompts):
+        audio = next((folder / f"{p.id}{s}" for s in (".wav", ".flac") if (folder / f"{p.id}{s}").is_file()), None)
         if audio is None:
-            raise SonicMotionError(f"{folder}: clip {clip_id!r} is listed in prompts.jsonl but has no .wav/.flac")
-        trajectory = Trajectory.from_dict(row["trajectory"]) if row.get("trajectory") else None
-        clips.append(Clip(clip_id, audio, str(row.get("prompt", "")), trajectory, row.get("caption")))
+            raise SonicMotionError(f"{folder}: clip {p.id!r} is listed in prompts.jsonl but has no .wav/.flac")
+        clips.append(Clip(p.id, audio, p.prompt, p.trajectory, p.row.get("caption")))
     info = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {}
     metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else None
     return clips, info, metrics
