@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from sonicmotion.errors import SonicMotionError
+from sonicmotion.prompts import read_prompts, write_prompts
 
 SMOKE_NOTE = ("Smoke-scale model: trained for {steps} steps on {sources} synthetic sources on a CPU in a few "
               "minutes (the paper: 100k steps at batch 1,024 on 4 H100s over a million samples). Its numbers show "
@@ -63,14 +63,6 @@ RUN_NAMES = {
 }
 
 
-def _cli(*args: str) -> None:
-    from sonicmotion.cli import main
-
-    code = main([str(a) for a in args])
-    if code != 0:
-        raise SonicMotionError(f"demo stage 'sonicmotion {' '.join(map(str, args[:2]))}' failed (exit {code})")
-
-
 class Demo:
     def __init__(self, out: str | Path, size: DemoSize, configs: Path):
         self.out = Path(out)
@@ -100,12 +92,22 @@ class Demo:
         write_clotho_corpus(self.out / "corpus", takes=self.size.takes, held_out=1)
 
     def build_dataset(self) -> None:
+        from sonicmotion.data.builder import BuildConfig, build_dataset
+        from sonicmotion.data.corpora import SourceSpec, read_sources
+        from sonicmotion.data.report import summary_text
+        from sonicmotion.files import check_output_folder
+
         corpus = self.out / "corpus"
+        check_output_folder(self.dataset)
+        specs = [SourceSpec.parse(f"clotho:{corpus / f'clotho_captions_{split}.csv'}:{corpus / split}")
+                 for split in ("development", "validation", "evaluation")]
+        sources, skipped = read_sources(specs)
+        print(f"{len(sources)} sources, {len(skipped)} skipped while reading the corpora")
         # Each clip stored once; every later stage makes the FOA from it (docs/dataset.md).
-        args = ["dataset", "build", "--out", self.dataset, "--workers", 2, "--seed", 0, "--store", "sources"]
-        for split in ("development", "validation", "evaluation"):
-            args += ["--source", f"clotho:{corpus / f'clotho_captions_{split}.csv'}:{corpus / split}"]
-        _cli(*args)
+        result = build_dataset(sources, skipped, self.dataset, BuildConfig(seed=0, workers=2, store="sources"))
+        print(summary_text(result.report))
+        print(f"built {result.built_shards} shard(s), kept {result.kept_shards} finished before, "
+              f"in {result.report['build_seconds']:.1f} s; index {result.index_path}")
 
     def prompts(self) -> None:
         from sonicmotion.data.report import iter_index
@@ -116,15 +118,15 @@ class Demo:
         static = [r for r in test if r["motion"] == "static"]
         moving = [r for r in test if r["motion"] == "moving"]
         chosen = [r for pair in zip(moving, static) for r in pair][: self.size.prompts]
-        with open(self.out / "prompts.jsonl", "w") as f:
-            for r in chosen:
-                trajectory = r["trajectory"] if isinstance(r["trajectory"], dict) else json.loads(r["trajectory"])
-                f.write(json.dumps({"id": r["key"], "prompt": r["caption"], "caption": r["caption"],
-                                    "spatial_caption": r["spatial_caption"], "trajectory": trajectory,
-                                    "seconds": 10.0}) + "\n")
+        rows = []
+        for r in chosen:
+            trajectory = r["trajectory"] if isinstance(r["trajectory"], dict) else json.loads(r["trajectory"])
+            rows.append({"id": r["key"], "prompt": r["caption"], "caption": r["caption"],
+                         "spatial_caption": r["spatial_caption"], "trajectory": trajectory, "seconds": 10.0})
+        write_prompts(self.out / "prompts.jsonl", rows)
 
     def _rows(self) -> list[dict]:
-        return [json.loads(line) for line in (self.out / "prompts.jsonl").read_text().splitlines() if line]
+        return [dict(p.row) for p in read_prompts(self.out / "prompts.jsonl")]
 
     def retrieval(self) -> None:
         from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
@@ -149,37 +151,47 @@ class Demo:
 
     def transport(self) -> None:
         """The parametric latent: a 1-channel codec on W, Table 3, and the train split as latent shards."""
+        from sonicmotion.training.runs import encode_latents
+
         run = self.out / "models" / "transport"
         self._train_autoencoder("parametric-tiny.yaml", run, self.size.transport_steps,
                                 self.out / "parametric_autoencoder_metrics.json")
-        _cli("encode-latents", "--autoencoder", run, "--data", self.dataset, "--splits", "train",
-             "--out", self.out / "latents", "--quiet")
+        encode_latents(str(run), [str(self.dataset)], self.out / "latents", splits=["train"], progress=False)
 
     def _train_autoencoder(self, config: str, run: Path, steps: int, metrics: Path) -> None:
-        _cli("train", "autoencoder", "--config", self.configs / "autoencoder" / config, "--data", self.dataset,
-             "--out", run, "--max-steps", steps, *(["--resume"] if (run / "checkpoints").is_dir() else []))
-        _cli("evaluate", "autoencoder", "--checkpoint", run, "--data", self.dataset, "--out", metrics,
-             "--limit", 8, "--quiet")
+        from sonicmotion.training.runs import autoencoder_config, evaluate_autoencoder_run, train_autoencoder
+
+        resume = (run / "checkpoints").is_dir()
+        run_config = autoencoder_config(run, self.configs / "autoencoder" / config, resume, max_steps=steps)
+        train_autoencoder(run_config, run, [str(self.dataset)], resume=resume)
+        evaluate_autoencoder_run(str(run), [str(self.dataset)], metrics, limit=8, progress=False)
 
     def diffusion(self, variant: str) -> None:
+        from sonicmotion.files import check_output_folder
+        from sonicmotion.generation import GenerationSettings, generate_prompts, open_generator
+        from sonicmotion.training.runs import train_diffusion
+
         run = self.out / "models" / variant
-        _cli("train", "diffusion", "--config", self.configs / "diffusion" / f"{variant}-tiny.yaml",
-             "--autoencoder", self.out / "models" / "transport", "--data", self.out / "latents", "--out", run,
-             "--steps", self.size.diffusion_steps, "--batch-size", self.size.batch_size,
-             "--checkpoint-every", max(1, self.size.diffusion_steps // 4),
-             *(["--resume"] if (run / "checkpoints").is_dir() else []))
+        train_diffusion(str(self.configs / "diffusion" / f"{variant}-tiny.yaml"), str(self.out / "models" / "transport"),
+                        str(self.out / "latents"), run,
+                        {"training.steps": self.size.diffusion_steps,
+                         "training.global_batch_size": self.size.batch_size,
+                         "training.checkpoint_every": max(1, self.size.diffusion_steps // 4)},
+                        resume=(run / "checkpoints").is_dir())
         prompts = self.out / f"prompts_{variant}.jsonl"
-        with open(prompts, "w") as f:
-            for row in self._rows():
-                if variant == "descriptive":  # the position only in words, as the descriptive model learns it
-                    row = {**{k: v for k, v in row.items() if k != "trajectory"}, "prompt": row["spatial_caption"]}
-                f.write(json.dumps(row) + "\n")
-        outputs = [(variant, [])] + ([("parametric-pinned", ["--pin-path"])] if variant == "parametric" else [])
+        rows = self._rows()
+        if variant == "descriptive":  # the position only in words, as the descriptive model learns it
+            rows = [{**{k: v for k, v in row.items() if k != "trajectory"}, "prompt": row["spatial_caption"]}
+                    for row in rows]
+        write_prompts(prompts, rows)
+        outputs = [(variant, False)] + ([("parametric-pinned", True)] if variant == "parametric" else [])
         note = SMOKE_NOTE.format(steps=self.size.diffusion_steps, sources=self._train_sources())
-        for name, flags in outputs:
-            out = self.runs / f"sonicmotion-{name}"
-            _cli("generate", "--prompts", prompts, "--model", run, "-o", out, "--steps", self.size.sampling_steps,
-                 "--guidance", GUIDANCE[variant], "--seed", 0, *flags)
+        for name, pin_path in outputs:
+            out = check_output_folder(self.runs / f"sonicmotion-{name}")
+            out.mkdir(exist_ok=True)
+            settings = GenerationSettings(steps=self.size.sampling_steps, guidance=GUIDANCE[variant], seed=0,
+                                          pin_path=pin_path)
+            generate_prompts(open_generator(str(run), pin_path=pin_path), read_prompts(prompts), out, settings)
             self._write_run(out, self._rows(), RUN_NAMES[name], note)
 
     def _train_sources(self) -> int:
@@ -188,15 +200,16 @@ class Demo:
         return len(SOUNDS) * (self.size.takes - 2)  # one take per kind each for validation and test
 
     def _write_run(self, run: Path, rows: list[dict], name: str, note: str) -> None:
-        with open(run / "prompts.jsonl", "w") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
+        write_prompts(run / "prompts.jsonl", rows)
         (run / "run.json").write_text(json.dumps({"name": name, "note": note}))
 
     def evaluate(self) -> None:
+        from sonicmotion.evaluation.generation import GenerationOptions, run_evaluation
+
         for run in sorted(p for p in self.runs.iterdir() if p.is_dir()):
-            _cli("evaluate", "generation", "--generated", run, "--prompts", run / "prompts.jsonl", "--reference",
-                 self.dataset / "test", "--out", run / "metrics.json", "--name", run.name, "--quiet", "--no-cache")
+            run_evaluation(GenerationOptions(generated=str(run), prompts=str(run / "prompts.jsonl"),
+                                             reference=str(self.dataset / "test"), name=run.name, progress=False),
+                           run / "metrics.json")
 
     def report(self) -> None:
         from sonicmotion.visual.report import write_report

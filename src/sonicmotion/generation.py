@@ -108,3 +108,4 @@ def generate_prompts(pipe: Any, prompts: list[Prompt], out: str | Path, settings
             row["retrieved"] = retrieved.get(p.id, p.row.get("retrieved"))
         rows.append(row)
     write_prompts(out / PROMPTS_FILE, rows)
+    print(f"wrote {len(prompts)} clips and {PROMPTS_FILE} to {out}")

@@ -1,6 +1,8 @@
 """The ``sonicmotion`` command: a thin layer over the library.
 
-Each command family lives in its own module here and exposes ``register(subparsers)``.
+Each command family lives in its own module here and exposes ``register(subparsers)``;
+:func:`build_parser` calls them in ``--help`` order. Command modules import torch and other
+heavy packages only inside their ``run`` functions, so ``--help`` stays fast and torch-free.
 Every :class:`~sonicmotion.errors.SonicMotionError` becomes one line on stderr and exit
 status 2.
 """
@@ -8,16 +10,14 @@ status 2.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from sonicmotion import __version__
+from sonicmotion.cli import autoencoder, dataset, demo, evaluate, generate, render, report, scene, spatial, train
 from sonicmotion.errors import SonicMotionError
 
-# Modules under sonicmotion.cli that add commands, in --help order.
-COMMAND_MODULES = [
-    "spatial", "render", "scene", "dataset", "train", "autoencoder", "generate", "evaluate", "report", "demo",
-]
+# in --help order
+COMMANDS = (spatial, render, scene, dataset, train, autoencoder, generate, evaluate, report, demo)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sonicmotion {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"sonicmotion.cli.{name}").register(commands)
+    for module in COMMANDS:
+        module.register(commands)
     return parser
 
 

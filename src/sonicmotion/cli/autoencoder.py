@@ -3,39 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from sonicmotion.cli.options import add_batch_arguments, example_epilog, positive_int
 from sonicmotion.data.corpora import SPLITS
-from sonicmotion.errors import SonicMotionError
-from sonicmotion.files import check_output_file, check_output_folder
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
-
-
-def _shards(paths: list[str], split: str | None) -> list[Path]:
-    from sonicmotion.data.shards import find_shards
-
-    return [shard for raw in paths for shard in find_shards(raw, split)]
-
-
-def _device(name: str) -> str:
-    import torch
-
-    from sonicmotion.evaluation.embeddings import check_device
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SonicMotionError(f"--device {name}: no CUDA device here")
-    return check_device(name)
-
-
-def _read_samples(shards: list[Path]):
-    from sonicmotion.training.autoencoder import shard_dataset
-
-    return shard_dataset([str(s) for s in shards], None, False, 0)
 
 
 # ---- train autoencoder -------------------------------------------------------------------------
@@ -75,55 +47,14 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_train)
 
 
-def _run_config(args: argparse.Namespace):
-    from dataclasses import replace
-
-    from sonicmotion.training.autoencoder import AutoencoderRunConfig, override_training
-
-    out = Path(args.out)
-    saved = out / "config.yaml"
-    if args.config:
-        config = AutoencoderRunConfig.from_yaml(args.config)
-        if args.resume and saved.is_file():
-            previous = AutoencoderRunConfig.from_yaml(saved)
-            if previous.model != config.model:
-                raise SonicMotionError(f"--config {args.config} has a different model than the run in {out}")
-    elif args.resume and saved.is_file():
-        config = AutoencoderRunConfig.from_yaml(saved)
-    else:
-        raise SonicMotionError("--config is required for a new run")
-    config = override_training(config, max_steps=args.max_steps, global_batch_size=args.batch_size,
-                               gradient_accumulation_steps=args.gradient_accumulation_steps,
-                               num_workers=args.num_workers, seed=args.seed)
-    if args.strict_eq2:
-        config = replace(config, loss=replace(config.loss, strict_eq2=True))
-    return config
-
-
 def run_train(args: argparse.Namespace) -> int:
-    config = _run_config(args)  # before torch: config errors are instant
-    from sonicmotion.training.autoencoder import AutoencoderTrainer
+    from sonicmotion.training.runs import autoencoder_config, train_autoencoder
 
-    out = check_output_folder(args.out)
-    train = _shards(args.data, "train")
-    validation = _shards(args.validation, "validation") if args.validation else []
-    if not args.resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
-        raise SonicMotionError(f"{out} already has checkpoints; pass --resume to continue it or choose a new --out")
-    trainer = AutoencoderTrainer(config, out, [str(s) for s in train], [str(s) for s in validation],
-                                 progress=not args.quiet)
-    from sonicmotion.models.autoencoder import SpatialAutoencoder
-
-    if trainer.accelerator.is_main_process:
-        from sonicmotion.training.runtime import start_line
-
-        params = SpatialAutoencoder(config.model).num_parameters()
-        print(f"autoencoder: {params / 1e6:.2f} M parameters, ratio {config.model.downsampling_ratio}, "
-              f"{config.model.latent_channels} latent channels")
-        print(start_line("train autoencoder", trainer.accelerator, trainer.plan), flush=True)
-    last = trainer.fit(resume=args.resume)
-    if trainer.accelerator.is_main_process:
-        summary = f"step {trainer.step}" + (f", loss {last['loss']:.4f}" if last else "")
-        print(f"{summary}, {trainer.skipped_steps} skipped step(s); checkpoints in {out / 'checkpoints'}")
+    config = autoencoder_config(args.out, args.config, args.resume, args.strict_eq2, max_steps=args.max_steps,
+                                global_batch_size=args.batch_size,
+                                gradient_accumulation_steps=args.gradient_accumulation_steps,
+                                num_workers=args.num_workers, seed=args.seed)
+    train_autoencoder(config, args.out, args.data, args.validation or [], args.resume, progress=not args.quiet)
     return 0
 
 
@@ -159,24 +90,10 @@ def register_evaluate(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    out = check_output_file(args.out, (".json",))
-    device = _device(args.device)
-    if args.limit is not None and args.limit < 1:
-        raise SonicMotionError("--limit must be >= 1")
-    shards = _shards(args.data, args.split)
-    from sonicmotion.evaluation.autoencoder import evaluate_autoencoder
-    from sonicmotion.files import atomic_path
-    from sonicmotion.models.pretransform import load_pretransform
+    from sonicmotion.training.runs import evaluate_autoencoder_run
 
-    model, _ = load_pretransform(args.checkpoint, weights=args.weights)
-    metrics = evaluate_autoencoder(model, _read_samples(shards), limit=args.limit, batch_size=args.batch_size,
-                                   device=device, progress=not args.quiet)
-    report = metrics.to_dict()
-    report.update(checkpoint=str(args.checkpoint), weights=args.weights, data=[str(s) for s in shards])
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-    print(metrics.table())
-    print(f"wrote {out}")
+    evaluate_autoencoder_run(args.checkpoint, args.data, args.out, args.split, args.limit, args.weights,
+                             args.batch_size, args.device, progress=not args.quiet)
     return 0
 
 
@@ -212,12 +129,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_encode_latents(args: argparse.Namespace) -> int:
-    from sonicmotion.training.encode_latents import encode_dataset
+    from sonicmotion.training.runs import encode_latents
 
-    out = check_output_folder(args.out)
-    counts = encode_dataset(args.autoencoder, args.data, out, args.splits, weights=args.weights,
-                            batch_size=args.batch_size, device=_device(args.device), progress=not args.quiet,
-                            frame_multiple=args.frame_multiple)
-    print(f"{counts['samples']} clips in {counts['shards_written']} new shard(s), "
-          f"{counts['shards_skipped']} already done; latents in {out}")
+    encode_latents(args.autoencoder, args.data, args.out, args.splits, args.weights, args.batch_size,
+                   args.frame_multiple, args.device, progress=not args.quiet)
     return 0

@@ -1,15 +1,14 @@
 """``sonicmotion evaluate WHAT``: one subcommand per evaluation (Table 3, Table 2, ...).
 
-Each module named in ``EVALUATE_MODULES`` (under ``sonicmotion.cli``) defines
-``register_evaluate(subcommands)``; a new evaluation appends its module name here.
+``cli/autoencoder.py`` adds ``autoencoder`` (Table 3); ``cli/evaluate_generation.py`` adds
+``generation`` (Table 2), ``table`` and ``prompts``; each through ``register_evaluate(subcommands)``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 
-EVALUATE_MODULES = ["autoencoder", "evaluate_generation"]
+from sonicmotion.cli import autoencoder, evaluate_generation
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -19,5 +18,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     subcommands = parser.add_subparsers(dest="target", metavar="WHAT", parser_class=type(parser))
     subcommands.required = True
-    for name in EVALUATE_MODULES:
-        importlib.import_module(f"sonicmotion.cli.{name}").register_evaluate(subcommands)
+    for module in (autoencoder, evaluate_generation):
+        module.register_evaluate(subcommands)

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from sonicmotion.cli.options import example_epilog, positive_int
-from sonicmotion.errors import SonicMotionError
 
 MODELS_HELP = """\
 embedding models (local files only; nothing is downloaded), under --models-dir:
@@ -139,14 +137,8 @@ def _metric_names() -> tuple[str, ...]:
 
 def run_generation(args: argparse.Namespace) -> int:
     from sonicmotion.evaluation.cache import DEFAULT_CACHE_DIR
-    from sonicmotion.evaluation.generation import GenerationOptions, evaluate_generation, parse_metrics, write_report
-    from sonicmotion.evaluation.table import markdown_table, text_summary
+    from sonicmotion.evaluation.generation import GenerationOptions, parse_metrics, run_evaluation
 
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise SonicMotionError(f"{args.out}: output folder {str(out.parent)!r} does not exist")
-    if args.workers is not None and args.workers < 1:
-        raise SonicMotionError(f"--workers must be at least 1, got {args.workers}")
     options = GenerationOptions(
         generated=args.generated, prompts=args.prompts, reference=args.reference, metrics=parse_metrics(args.metrics),
         models_dir=args.models_dir, clap=args.clap,
@@ -154,11 +146,7 @@ def run_generation(args: argparse.Namespace) -> int:
         layout=args.layout, workers=args.workers, seed=args.seed, device=args.device, name=args.name,
         progress=not args.quiet, embeddings=args.embeddings,
     )
-    report = evaluate_generation(options)
-    write_report(report, out)
-    print(text_summary(report))
-    print("\nTable 2 row (frame resolution):\n" + markdown_table([report]))
-    print(f"wrote {out}")
+    run_evaluation(options, args.out)
     return 0
 
 

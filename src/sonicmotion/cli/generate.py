@@ -102,7 +102,6 @@ def run(args: argparse.Namespace) -> int:
                                   layout=args.layout, pin_path=args.pin_path)
     if args.prompts is not None:
         generate_prompts(pipe, prompts, out, settings, retrieval=bool(args.library))
-        print(f"wrote {len(prompts)} clips and prompts.jsonl to {out}")
         return 0
     options = {"pin_path": True} if args.pin_path else {}
     audio = pipe(args.prompt, trajectory, seconds=args.seconds, steps=args.steps, guidance=args.guidance,

@@ -1,16 +1,15 @@
-"""``sonicmotion train MODEL``: one subcommand per trainable model family.
+"""``sonicmotion train MODEL``: ``train autoencoder`` and ``train diffusion``.
 
-Each module named in ``TRAIN_MODULES`` (under ``sonicmotion.cli``) defines
-``register_train(subcommands)`` adding its ``train X`` parser; a new family (e.g. the
-diffusion model) appends its module name here.
+Each family's CLI module defines ``register_train(subcommands)`` adding its ``train X``
+parser (``cli/autoencoder.py``, ``cli/train_diffusion.py``); :func:`register` calls them in
+``--help`` order.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 
-TRAIN_MODULES = ["autoencoder", "train_diffusion"]
+from sonicmotion.cli import autoencoder, train_diffusion
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,5 +21,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     subcommands = parser.add_subparsers(dest="model", metavar="MODEL", parser_class=type(parser))
     subcommands.required = True
-    for name in TRAIN_MODULES:
-        importlib.import_module(f"sonicmotion.cli.{name}").register_train(subcommands)
+    for module in (autoencoder, train_diffusion):
+        module.register_train(subcommands)

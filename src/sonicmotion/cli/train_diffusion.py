@@ -1,7 +1,7 @@
 """train diffusion: the ``diffusion`` subcommand of ``sonicmotion train``.
 
-The ``train`` command family is created by the autoencoder's CLI module, which calls
-:func:`register_train` with its subparsers.
+``cli/train.py`` creates the ``train`` command and calls :func:`register_train`; the
+training itself is :func:`sonicmotion.training.runs.train_diffusion`.
 """
 
 from __future__ import annotations
@@ -63,20 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-    from pathlib import Path
+    from sonicmotion.training.runs import train_diffusion
 
-    from sonicmotion.data.latents import check_latent_metadata, holds_latents, shard_dataset_factory
-    from sonicmotion.data.shards import find_shards
-    from sonicmotion.files import check_output_folder
-    from sonicmotion.models.config import dit_config
-    from sonicmotion.models.pretransform import load_pretransform
-    from sonicmotion.models.text import load_text_encoder
-    from sonicmotion.training.diffusion import DiffusionTrainer, load_train_config, parameter_count
-    from sonicmotion.training.runtime import start_line
-    from sonicmotion.yaml_config import config_to_dict as to_dict
-
-    overrides = {"model.pretransform": str(args.autoencoder)}
+    overrides = {}
     for flag, key in [("text_encoder", "model.text_encoder"), ("steps", "training.steps"),
                       ("batch_size", "training.global_batch_size"),
                       ("gradient_accumulation_steps", "training.gradient_accumulation_steps"),
@@ -84,30 +73,6 @@ def _run(args: argparse.Namespace) -> int:
                       ("checkpoint_every", "training.checkpoint_every"), ("seed", "training.seed")]:
         if getattr(args, flag) is not None:
             overrides[key] = getattr(args, flag)
-    if args.dit is not None:
-        overrides["model.dit"] = to_dict(dit_config(args.dit, Path(args.config).parent))
-    config = load_train_config(args.config, overrides)
-    out = check_output_folder(args.out)
-    urls = [str(p) for p in find_shards(args.data, "train")]
-    latents = holds_latents(urls[0])
-    pretransform, info = load_pretransform(args.autoencoder)
-    if info["type"] == "autoencoder":
-        config = replace(config, model=replace(config.model, pretransform=info["path"]))
-    check = None
-    if latents:
-        def check(sample: dict) -> None:
-            check_latent_metadata(sample, pretransform.downsampling_ratio, pretransform.latent_channels, args.data)
-    text_encoder = load_text_encoder(config.model.text_encoder, config.model.text_max_length)
-    trainer = DiffusionTrainer(config, out, shard_dataset_factory(urls, latents, config.training.seed),
-                               text_encoder=text_encoder, pretransform=pretransform, pretransform_info=info,
-                               progress=not args.quiet, check_sample=check)
-    if trainer.accelerator.is_main_process:
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        print(f"{config.model.variant} model: {parameter_count(model) / 1e6:.1f} M trainable parameters "
-              f"(DiT {parameter_count(model.dit) / 1e6:.1f} M); data: {len(urls)} "
-              f"{'latent' if latents else 'audio'} shard(s)")
-        print(start_line("train diffusion", trainer.accelerator, trainer.plan), flush=True)
-    records = trainer.fit(resume=args.resume)
-    if records and trainer.accelerator.is_main_process:
-        print(f"step {records[-1]['step']}: loss {records[-1]['loss']:.4f}; model in {out / 'model'}")
+    train_diffusion(args.config, args.autoencoder, args.data, args.out, overrides, args.dit, args.resume,
+                    progress=not args.quiet)
     return 0

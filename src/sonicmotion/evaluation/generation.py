@@ -335,6 +335,22 @@ def write_report(report: dict[str, Any], path: str | os.PathLike) -> None:
         tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
 
 
+def run_evaluation(options: GenerationOptions, out: str | os.PathLike) -> dict[str, Any]:
+    """Evaluate, write the report JSON to ``out`` and print the summary and the Table 2 row."""
+    from sonicmotion.evaluation.table import markdown_table, text_summary
+
+    if not Path(out).parent.is_dir():
+        raise SonicMotionError(f"{out}: output folder {str(Path(out).parent)!r} does not exist")
+    if options.workers is not None and options.workers < 1:
+        raise SonicMotionError(f"--workers must be at least 1, got {options.workers}")
+    report = evaluate_generation(options)
+    write_report(report, out)
+    print(text_summary(report))
+    print("\nTable 2 row (frame resolution):\n" + markdown_table([report]))
+    print(f"wrote {out}")
+    return report
+
+
 def load_report(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:

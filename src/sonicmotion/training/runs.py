@@ -1,0 +1,190 @@
+"""Whole runs that ``sonicmotion`` commands and the demo share: train and evaluate the
+autoencoder (Table 3), encode latent shards, train a diffusion model.
+
+Each checks its inputs, does the work, writes into its output folder or file and prints
+what the command prints. Torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from sonicmotion.data.corpora import SPLITS
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import check_output_file, check_output_folder
+
+
+
+def _shards(paths: Iterable[str | os.PathLike], split: str | None) -> list[Path]:
+    """Tar shards from files or folders; a dataset root ``DIR`` means ``DIR/{split}/*.tar``."""
+    from sonicmotion.data.shards import find_shards
+
+    return [shard for raw in paths for shard in find_shards(raw, split)]
+
+
+def torch_device(name: str) -> str:
+    """``auto`` (cuda if available, else cpu) or a checked device name."""
+    import torch
+
+    from sonicmotion.evaluation.embeddings import check_device
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SonicMotionError(f"--device {name}: no CUDA device here")
+    return check_device(name)
+
+
+def _read_samples(shards: list[Path]):
+    from sonicmotion.training.autoencoder import shard_dataset
+
+    return shard_dataset([str(s) for s in shards], None, False, 0)
+
+
+# ---- autoencoder ---------------------------------------------------------------------------------
+
+def autoencoder_config(out: str | os.PathLike, config: str | os.PathLike | None = None, resume: bool = False,
+                       strict_eq2: bool = False, **training: Any):
+    """The run's ``AutoencoderRunConfig``: ``config`` (a YAML path or shipped name), or the
+    run's saved one on ``resume``; ``training``: overrides (max_steps, global_batch_size,
+    gradient_accumulation_steps, num_workers, seed; None keeps the config's)."""
+    from dataclasses import replace
+
+    from sonicmotion.training.autoencoder import AutoencoderRunConfig, override_training
+
+    out = Path(out)
+    saved = out / "config.yaml"
+    if config:
+        run_config = AutoencoderRunConfig.from_yaml(config)
+        if resume and saved.is_file():
+            previous = AutoencoderRunConfig.from_yaml(saved)
+            if previous.model != run_config.model:
+                raise SonicMotionError(f"--config {config} has a different model than the run in {out}")
+    elif resume and saved.is_file():
+        run_config = AutoencoderRunConfig.from_yaml(saved)
+    else:
+        raise SonicMotionError("--config is required for a new run")
+    run_config = override_training(run_config, **training)
+    if strict_eq2:
+        run_config = replace(run_config, loss=replace(run_config.loss, strict_eq2=True))
+    return run_config
+
+
+def train_autoencoder(config, out: str | os.PathLike, data: Iterable[str | os.PathLike],
+                      validation: Iterable[str | os.PathLike] = (), resume: bool = False,
+                      progress: bool = True) -> None:
+    """Train (or ``resume``) an autoencoder run in ``out`` on the train shards of ``data``."""
+    from sonicmotion.training.autoencoder import AutoencoderTrainer
+
+    out = check_output_folder(out)
+    train = _shards(data, "train")
+    validation = list(validation)
+    validation = _shards(validation, "validation") if validation else []
+    if not resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise SonicMotionError(f"{out} already has checkpoints; pass --resume to continue it or choose a new --out")
+    trainer = AutoencoderTrainer(config, out, [str(s) for s in train], [str(s) for s in validation],
+                                 progress=progress)
+    from sonicmotion.models.autoencoder import SpatialAutoencoder
+
+    if trainer.accelerator.is_main_process:
+        from sonicmotion.training.runtime import start_line
+
+        params = SpatialAutoencoder(config.model).num_parameters()
+        print(f"autoencoder: {params / 1e6:.2f} M parameters, ratio {config.model.downsampling_ratio}, "
+              f"{config.model.latent_channels} latent channels")
+        print(start_line("train autoencoder", trainer.accelerator, trainer.plan), flush=True)
+    last = trainer.fit(resume=resume)
+    if trainer.accelerator.is_main_process:
+        summary = f"step {trainer.step}" + (f", loss {last['loss']:.4f}" if last else "")
+        print(f"{summary}, {trainer.skipped_steps} skipped step(s); checkpoints in {out / 'checkpoints'}")
+
+
+def evaluate_autoencoder_run(checkpoint: str | os.PathLike, data: Iterable[str | os.PathLike],
+                             out: str | os.PathLike, split: str = "test", limit: int | None = None,
+                             weights: str = "ema", batch_size: int = 4, device: str = "auto",
+                             progress: bool = True) -> None:
+    """Table 3 of ``checkpoint`` on the ``split`` shards of ``data``, written to the JSON file ``out``."""
+    out = check_output_file(out, (".json",))
+    device = torch_device(device)
+    if limit is not None and limit < 1:
+        raise SonicMotionError("--limit must be >= 1")
+    shards = _shards(data, split)
+    from sonicmotion.evaluation.autoencoder import evaluate_autoencoder
+    from sonicmotion.files import atomic_path
+    from sonicmotion.models.pretransform import load_pretransform
+
+    model, _ = load_pretransform(checkpoint, weights=weights)
+    metrics = evaluate_autoencoder(model, _read_samples(shards), limit=limit, batch_size=batch_size,
+                                   device=device, progress=progress)
+    report = metrics.to_dict()
+    report.update(checkpoint=str(checkpoint), weights=weights, data=[str(s) for s in shards])
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    print(metrics.table())
+    print(f"wrote {out}")
+
+
+def encode_latents(autoencoder: str | os.PathLike, data: Iterable[str | os.PathLike], out: str | os.PathLike,
+                   splits: Iterable[str] = SPLITS, weights: str = "ema", batch_size: int = 8,
+                   frame_multiple: int = 16, device: str = "auto", progress: bool = True) -> None:
+    """Encode the ``splits`` of dataset folders (or the given shards) into latent shards in ``out``."""
+    from sonicmotion.training.encode_latents import encode_dataset
+
+    out = check_output_folder(out)
+    counts = encode_dataset(autoencoder, list(data), out, list(splits), weights=weights, batch_size=batch_size,
+                            device=torch_device(device), progress=progress, frame_multiple=frame_multiple)
+    print(f"{counts['samples']} clips in {counts['shards_written']} new shard(s), "
+          f"{counts['shards_skipped']} already done; latents in {out}")
+
+
+# ---- diffusion -----------------------------------------------------------------------------------
+
+def train_diffusion(config: str | os.PathLike, autoencoder: str | os.PathLike, data: str | os.PathLike,
+                    out: str | os.PathLike, overrides: dict[str, Any] | None = None, dit: str | None = None,
+                    resume: bool = False, progress: bool = True) -> None:
+    """Train (or ``resume``) a diffusion run in ``out`` (the EMA pipeline in ``out/model``).
+
+    ``config``: a YAML path or shipped name; ``overrides``: dotted config keys
+    (``training.steps``...); ``dit``: a DiT size name or YAML file replacing the config's.
+    """
+    from dataclasses import replace
+
+    from sonicmotion.data.latents import check_latent_metadata, holds_latents, shard_dataset_factory
+    from sonicmotion.data.shards import find_shards
+    from sonicmotion.models.config import dit_config
+    from sonicmotion.models.pretransform import load_pretransform
+    from sonicmotion.models.text import load_text_encoder
+    from sonicmotion.training.diffusion import DiffusionTrainer, load_train_config, parameter_count
+    from sonicmotion.training.runtime import start_line
+    from sonicmotion.yaml_config import config_to_dict as to_dict
+
+    overrides = {"model.pretransform": str(autoencoder), **(overrides or {})}
+    if dit is not None:
+        overrides["model.dit"] = to_dict(dit_config(dit, Path(config).parent))
+    train_config = load_train_config(config, overrides)
+    out = check_output_folder(out)
+    urls = [str(p) for p in find_shards(data, "train")]
+    latents = holds_latents(urls[0])
+    pretransform, info = load_pretransform(autoencoder)
+    if info["type"] == "autoencoder":
+        train_config = replace(train_config, model=replace(train_config.model, pretransform=info["path"]))
+    check = None
+    if latents:
+        def check(sample: dict) -> None:
+            check_latent_metadata(sample, pretransform.downsampling_ratio, pretransform.latent_channels, data)
+    text_encoder = load_text_encoder(train_config.model.text_encoder, train_config.model.text_max_length)
+    trainer = DiffusionTrainer(train_config, out, shard_dataset_factory(urls, latents, train_config.training.seed),
+                               text_encoder=text_encoder, pretransform=pretransform, pretransform_info=info,
+                               progress=progress, check_sample=check)
+    if trainer.accelerator.is_main_process:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        print(f"{train_config.model.variant} model: {parameter_count(model) / 1e6:.1f} M trainable parameters "
+              f"(DiT {parameter_count(model.dit) / 1e6:.1f} M); data: {len(urls)} "
+              f"{'latent' if latents else 'audio'} shard(s)")
+        print(start_line("train diffusion", trainer.accelerator, trainer.plan), flush=True)
+    records = trainer.fit(resume=resume)
+    if records and trainer.accelerator.is_main_process:
+        print(f"step {records[-1]['step']}: loss {records[-1]['loss']:.4f}; model in {out / 'model'}")
