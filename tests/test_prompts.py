@@ -26,7 +26,8 @@ def test_plain_lines_and_json_objects_read_alike(tmp_path):
     ('{"id": "a"}\n', "line 1: field 'prompt'"),
     ('{"prompt": "x"\n', "line 1: not valid JSON"),
     ('{"prompt": "x", "trajectory": {"type": "spiral"}}\n', "line 1: unknown trajectory type"),
-    ('{"prompt": "x", "seconds": -1}\n', "line 1: 'seconds' must be a positive number"),
+    ('{"prompt": "x", "trajectory": 5}\n', 'line 1: "trajectory" must be an object'),
+    ('{"prompt": "x", "seconds": -1}\n', 'line 1: "seconds" must be a number > 0'),
     ("\n\n", "holds no prompts"),
 ])
 def test_bad_prompts_files_name_the_line(tmp_path, text, message):

@@ -86,7 +86,8 @@ def _parse_line(line: str, default_id: str, where: str) -> Prompt:
     trajectory = row.get("trajectory")
     if trajectory is not None:
         if not isinstance(trajectory, dict):
-            raise SonicMotionError(f"{where}: 'trajectory' must be an object (Trajectory.to_dict())")
+            raise SonicMotionError(f"{where}: \"trajectory\" must be an object (Trajectory.to_dict()), "
+                                   f"got {trajectory!r}")
         try:
             trajectory = Trajectory.from_dict(trajectory)
         except SonicMotionError as err:
@@ -94,7 +95,7 @@ def _parse_line(line: str, default_id: str, where: str) -> Prompt:
     seconds = row.get("seconds")
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
                                 or not 0 < seconds < math.inf):
-        raise SonicMotionError(f"{where}: 'seconds' must be a positive number, got {seconds!r}")
+        raise SonicMotionError(f"{where}: \"seconds\" must be a number > 0, got {seconds!r}")
     return Prompt(str(prompt_id), row["prompt"], row.get("caption", row["prompt"]), trajectory,
                   None if seconds is None else float(seconds), row)
 
