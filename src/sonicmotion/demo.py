@@ -168,7 +168,8 @@ class Demo:
 
     def diffusion(self, variant: str) -> None:
         from sonicmotion.files import check_output_folder
-        from sonicmotion.generation import GenerationSettings, generate_prompts, open_generator
+        from sonicmotion.generation import GenerationSettings, generate_prompts
+        from sonicmotion.pipeline import load_pipeline
         from sonicmotion.training.runs import train_diffusion
 
         run = self.out / "models" / variant
@@ -191,7 +192,7 @@ class Demo:
             out.mkdir(exist_ok=True)
             settings = GenerationSettings(steps=self.size.sampling_steps, guidance=GUIDANCE[variant], seed=0,
                                           pin_path=pin_path)
-            generate_prompts(open_generator(str(run), pin_path=pin_path), read_prompts(prompts), out, settings)
+            generate_prompts(load_pipeline(str(run), pin_path=pin_path), read_prompts(prompts), out, settings)
             self._write_run(out, self._rows(), RUN_NAMES[name], note)
 
     def _train_sources(self) -> int:

@@ -3,6 +3,8 @@
 The folder gets ``{id}.wav`` per prompt and ``prompts.jsonl`` (the format of
 :mod:`sonicmotion.prompts`) that the evaluation reads. Clips already on disk are kept, so an
 interrupted run resumes; clip i (file order) always uses seed ``seed + i``, whatever the batching.
+The generator is passed in (``pipeline.load_pipeline`` or ``retrieval.RetrieveAndPlace``), so
+this module imports neither.
 """
 
 from __future__ import annotations
@@ -38,26 +40,6 @@ def check_prompts(prompts: list[Prompt], pin_path: bool = False) -> None:
             raise SonicMotionError(f"prompt {p.id!r}: \"seconds\" must be a number in (0, 600], got {p.seconds:g}")
         if pin_path and p.trajectory is None:
             raise SonicMotionError(f"--pin-path: prompt {p.id!r} has no trajectory to pin")
-
-
-def open_generator(model: str | Path | None = None, library: str | Path | None = None, device: str | None = None,
-                   pin_path: bool = False) -> Any:
-    """A ``SonicMotionPipeline`` from a model folder (device: cuda if available, else cpu), or
-    ``RetrieveAndPlace`` over a library."""
-    if library:
-        from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
-
-        return RetrieveAndPlace(SoundLibrary.open(library))
-    from sonicmotion.pipeline import SonicMotionPipeline, pipeline_dir
-
-    pipeline_dir(model)  # a clear error before loading anything heavy
-    import torch
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pipe = SonicMotionPipeline.from_pretrained(model, device=device)
-    if pin_path and not pipe.can_pin_path:
-        raise SonicMotionError(f"--pin-path: {model} is not a parametric model on a parametric latent")
-    return pipe
 
 
 def write_clip(path: Path, audio: Any, layout: str) -> None:

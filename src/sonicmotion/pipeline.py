@@ -48,6 +48,17 @@ def pipeline_dir(path: str | Path) -> Path:
     )
 
 
+def load_pipeline(model: str | Path, device: str | None = None, pin_path: bool = False) -> "SonicMotionPipeline":
+    """The pipeline in ``model`` on ``device`` (default cuda if available, else cpu);
+    ``pin_path``: refuse a model that cannot pin the direction to a path."""
+    pipeline_dir(model)  # a clear error before loading anything heavy
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = SonicMotionPipeline.from_pretrained(model, device=device)
+    if pin_path and not pipe.can_pin_path:
+        raise SonicMotionError(f"--pin-path: {model} is not a parametric model on a parametric latent")
+    return pipe
+
+
 class SonicMotionPipeline:
     """Frozen text encoder + pretransform + conditioned DiT, ready to sample."""
 

@@ -64,7 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from sonicmotion.generation import GenerationSettings, generate_prompts, open_generator, write_clip
+    from sonicmotion.generation import GenerationSettings, generate_prompts, write_clip
 
     if (args.prompt is None) == (args.prompts is None):
         raise SonicMotionError("give a prompt or --prompts FILE (not both)")
@@ -96,7 +96,14 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(exist_ok=True)
     if args.library and args.pin_path:
         raise SonicMotionError("--pin-path is for --model; retrieve-and-place always places exactly")
-    pipe = open_generator(args.model, args.library, args.device, args.pin_path)
+    if args.library:
+        from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
+
+        pipe = RetrieveAndPlace(SoundLibrary.open(args.library))
+    else:
+        from sonicmotion.pipeline import load_pipeline
+
+        pipe = load_pipeline(args.model, args.device, args.pin_path)
     settings = GenerationSettings(seconds=args.seconds, steps=args.steps, guidance=args.guidance,
                                   sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
                                   layout=args.layout, pin_path=args.pin_path)
