@@ -151,7 +151,7 @@ class Demo:
 
     def transport(self) -> None:
         """The parametric latent: a 1-channel codec on W, Table 3, and the train split as latent shards."""
-        from sonicmotion.training.runs import encode_latents
+        from sonicmotion.training.workflows import encode_latents
 
         run = self.out / "models" / "transport"
         self._train_autoencoder("parametric-tiny.yaml", run, self.size.transport_steps,
@@ -159,7 +159,7 @@ class Demo:
         encode_latents(str(run), [str(self.dataset)], self.out / "latents", splits=["train"], progress=False)
 
     def _train_autoencoder(self, config: str, run: Path, steps: int, metrics: Path) -> None:
-        from sonicmotion.training.runs import autoencoder_config, evaluate_autoencoder_run, train_autoencoder
+        from sonicmotion.training.workflows import autoencoder_config, evaluate_autoencoder_run, train_autoencoder
 
         resume = (run / "checkpoints").is_dir()
         run_config = autoencoder_config(run, self.configs / "autoencoder" / config, resume, max_steps=steps)
@@ -170,7 +170,7 @@ class Demo:
         from sonicmotion.files import check_output_folder
         from sonicmotion.generation import GenerationSettings, generate_prompts
         from sonicmotion.pipeline import load_pipeline
-        from sonicmotion.training.runs import train_diffusion
+        from sonicmotion.training.workflows import train_diffusion
 
         run = self.out / "models" / variant
         train_diffusion(str(self.configs / "diffusion" / f"{variant}-tiny.yaml"), str(self.out / "models" / "transport"),

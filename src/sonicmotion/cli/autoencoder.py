@@ -48,7 +48,7 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from sonicmotion.training.runs import autoencoder_config, train_autoencoder
+    from sonicmotion.training.workflows import autoencoder_config, train_autoencoder
 
     config = autoencoder_config(args.out, args.config, args.resume, args.strict_eq2, max_steps=args.max_steps,
                                 global_batch_size=args.batch_size,
@@ -90,7 +90,7 @@ def register_evaluate(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from sonicmotion.training.runs import evaluate_autoencoder_run
+    from sonicmotion.training.workflows import evaluate_autoencoder_run
 
     evaluate_autoencoder_run(args.checkpoint, args.data, args.out, args.split, args.limit, args.weights,
                              args.batch_size, args.device, progress=not args.quiet)
@@ -129,7 +129,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_encode_latents(args: argparse.Namespace) -> int:
-    from sonicmotion.training.runs import encode_latents
+    from sonicmotion.training.workflows import encode_latents
 
     encode_latents(args.autoencoder, args.data, args.out, args.splits, args.weights, args.batch_size,
                    args.frame_multiple, args.device, progress=not args.quiet)

@@ -1,7 +1,7 @@
 """train diffusion: the ``diffusion`` subcommand of ``sonicmotion train``.
 
 ``cli/train.py`` creates the ``train`` command and calls :func:`register_train`; the
-training itself is :func:`sonicmotion.training.runs.train_diffusion`.
+training itself is :func:`sonicmotion.training.workflows.train_diffusion`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sonicmotion.training.runs import train_diffusion
+    from sonicmotion.training.workflows import train_diffusion
 
     overrides = {}
     for flag, key in [("text_encoder", "model.text_encoder"), ("steps", "training.steps"),
