@@ -149,10 +149,10 @@ def test_item_7_text_that_is_not_utf8_is_one_line_naming_file_and_line(tmp_path,
     (tmp_path / "audio").mkdir()
     one_line_exit_2(["dataset", "build", "--source", f"clotho:{csv}:{tmp_path / 'audio'}", "--out",
                      tmp_path / "ds"], capsys, "not UTF-8")
-    from sonicmotion.evaluation.sets import load_prompts
+    from sonicmotion.prompts import read_prompts
 
     with pytest.raises(SonicMotionError, match="line 2: not UTF-8"):
-        load_prompts(prompts)
+        read_prompts(prompts)
 
 
 def test_item_9_numbers_are_checked_where_they_are_read(tmp_path, capsys):

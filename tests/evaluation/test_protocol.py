@@ -5,7 +5,7 @@ import json
 
 from sonicmotion.cli import main
 from sonicmotion.data.report import IndexWriter
-from sonicmotion.evaluation.sets import load_prompts
+from sonicmotion.prompts import read_prompts
 from sonicmotion.spatial import Trajectory
 
 PATH = Trajectory.linear(90, 0, -90, 10, "cw", 2, 8)
@@ -27,7 +27,7 @@ def test_the_three_files_hold_the_split_with_the_right_prompt_each(tmp_path, cap
                                     row("c", "train", PATH)])
     assert main(["evaluate", "prompts", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "p")]) == 0
     assert "2 test samples" in capsys.readouterr().out
-    semantic, descriptive, parametric = (load_prompts(tmp_path / "p" / f"{n}.jsonl")
+    semantic, descriptive, parametric = ({p.id: p for p in read_prompts(tmp_path / "p" / f"{n}.jsonl")}
                                          for n in ("semantic", "descriptive", "parametric"))
     assert list(semantic) == list(descriptive) == list(parametric) == ["a", "b"]  # the test split, by key
     assert semantic["b"].prompt == semantic["b"].caption == "a dog barks b" and semantic["b"].trajectory is None

@@ -5,6 +5,7 @@ import pytest
 import soundfile as sf
 
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.prompts import read_prompts
 from sonicmotion.spatial.io import foa_from_bytes
 from sonicmotion.evaluation.sets import (
     check_prompts_match,
@@ -12,38 +13,41 @@ from sonicmotion.evaluation.sets import (
     iter_clip_bytes,
     list_folder,
     list_reference,
-    load_prompts,
     probe_generated,
 )
 
 from tests.evaluation.evaluation_helpers import PATHS, synth_clip, write_prompts, write_set, write_shard
 
 
+def by_id(path):
+    return {p.id: p for p in read_prompts(path)}
+
+
 def test_prompts_file_errors(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a", "prompt": "x", "caption": "y"}\n{"id": "a", "prompt": "x", "caption": "y"}\n')
     with pytest.raises(SonicMotionError, match="line 2: id 'a' appears twice"):
-        load_prompts(path)
-    path.write_text('{"id": "a", "prompt": "x"}\n')
-    with pytest.raises(SonicMotionError, match="line 1: field 'caption'"):
-        load_prompts(path)
-    path.write_text('{"id": "a", "prompt": "x", "caption": "y"}\nnot json\n')
+        by_id(path)
+    path.write_text('{"id": "a", "caption": "y"}\n')
+    with pytest.raises(SonicMotionError, match="line 1: field 'prompt'"):
+        by_id(path)
+    path.write_text('{"id": "a", "prompt": "x", "caption": "y"}\n{"id": "b", "prompt": \n')
     with pytest.raises(SonicMotionError, match="line 2: not valid JSON"):
-        load_prompts(path)
+        by_id(path)
     path.write_text('{"id": "a", "prompt": "x", "caption": "y", "trajectory": {"type": "spiral"}}\n')
     with pytest.raises(SonicMotionError, match="line 1: unknown trajectory type"):
-        load_prompts(path)
+        by_id(path)
 
 
 def test_prompts_and_generated_ids_must_match(tmp_path):
     generated = list_folder(write_set(tmp_path / "gen", ["a", "b"], seconds=1.0), "generated")
-    prompts = load_prompts(write_prompts(tmp_path / "p.jsonl", ["a", "b", "c"]))
+    prompts = by_id(write_prompts(tmp_path / "p.jsonl", ["a", "b", "c"]))
     with pytest.raises(SonicMotionError, match=r"1 \(e.g. 'c'\) prompts have no generated file"):
         check_prompts_match(generated, prompts)
-    prompts = load_prompts(write_prompts(tmp_path / "p.jsonl", ["a"]))
+    prompts = by_id(write_prompts(tmp_path / "p.jsonl", ["a"]))
     with pytest.raises(SonicMotionError, match=r"1 \(e.g. 'b'\) generated files have no line"):
         check_prompts_match(generated, prompts)
-    assert load_prompts(write_prompts(tmp_path / "p.jsonl", ["b", "a"]))["a"].trajectory == PATHS[1]  # 2nd line
+    assert by_id(write_prompts(tmp_path / "p.jsonl", ["b", "a"]))["a"].trajectory == PATHS[1]  # 2nd line
 
 
 def test_wrong_channel_count_and_unrecorded_layout_are_refused(tmp_path):

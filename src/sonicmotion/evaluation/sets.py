@@ -18,9 +18,9 @@ import soundfile as sf
 
 from sonicmotion.data.shards import LocalShard, find_shards
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.prompts import Prompt
 from sonicmotion.spatial.io import foa_from_bytes, layout_in_comment
 from sonicmotion.spatial.layout import ChannelLayout
-from sonicmotion.spatial.trajectory import Trajectory
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 
@@ -134,77 +134,6 @@ def list_reference(path: str | os.PathLike) -> ClipSet:
     if path.is_file():
         raise SonicMotionError(f"reference {str(path)!r} must be a folder of .wav/.flac files or .tar shards")
     return list_folder(path, "reference")
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """One line of a prompts file: what a clip was generated from."""
-
-    id: str
-    prompt: str
-    caption: str  # the original non-spatial caption (CLAP score uses it)
-    trajectory: Trajectory | None
-    seconds: float | None
-
-
-def load_prompts(path: str | os.PathLike) -> dict[str, Prompt]:
-    """Read a JSONL prompts file (``id``, ``prompt``, ``caption``, optional ``trajectory``, ``seconds``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SonicMotionError(f"prompts file {str(path)!r} does not exist")
-    prompts: dict[str, Prompt] = {}
-    from sonicmotion.files import read_text
-
-    with io.StringIO(read_text(path, "prompts file")) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SonicMotionError(f"{where}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise SonicMotionError(f"{where}: expected a JSON object")
-            for name in ("id", "prompt", "caption"):
-                if not isinstance(row.get(name), str) or not row[name].strip():
-                    raise SonicMotionError(f"{where}: field {name!r} must be a non-empty string")
-            if row["id"] in prompts:
-                raise SonicMotionError(f"{where}: id {row['id']!r} appears twice")
-            trajectory = row.get("trajectory")
-            if trajectory is not None:
-                if not isinstance(trajectory, dict):
-                    raise SonicMotionError(f"{where}: 'trajectory' must be an object (Trajectory.to_dict())")
-                try:
-                    trajectory = Trajectory.from_dict(trajectory)
-                except SonicMotionError as err:
-                    raise SonicMotionError(f"{where}: {err}") from None
-            seconds = row.get("seconds")
-            if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-                                        or not 0 < seconds < float("inf")):
-                raise SonicMotionError(f"{where}: 'seconds' must be a positive number, got {seconds!r}")
-            prompts[row["id"]] = Prompt(row["id"], row["prompt"], row["caption"], trajectory,
-                                        None if seconds is None else float(seconds))
-    if not prompts:
-        raise SonicMotionError(f"prompts file {str(path)!r} is empty")
-    return prompts
-
-
-def write_prompts(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
-    """Write a prompts file (JSONL; each row checked as :func:`load_prompts` reads it) atomically."""
-    from sonicmotion.files import atomic_path
-
-    path = Path(path)
-    ids = set()
-    for row in rows:
-        if not all(isinstance(row.get(k), str) and row[k].strip() for k in ("id", "prompt", "caption")):
-            raise SonicMotionError(f"prompt row {row!r}: id, prompt and caption must be non-empty strings")
-        if row["id"] in ids:
-            raise SonicMotionError(f"prompt id {row['id']!r} appears twice")
-        ids.add(row["id"])
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 def describe_ids(ids: list[str] | set[str], limit: int = 3) -> str:
