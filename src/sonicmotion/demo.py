@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.prompts import read_prompts, write_prompts
 
 SMOKE_NOTE = ("Smoke-scale model: trained for {steps} steps on {sources} synthetic sources on a CPU in a few "
@@ -92,22 +93,13 @@ class Demo:
         write_clotho_corpus(self.out / "corpus", takes=self.size.takes, held_out=1)
 
     def build_dataset(self) -> None:
-        from sonicmotion.data.builder import BuildConfig, build_dataset
-        from sonicmotion.data.corpora import SourceSpec, read_sources
-        from sonicmotion.data.report import summary_text
-        from sonicmotion.files import check_output_folder
+        from sonicmotion.data.builder import BuildConfig, build_from_corpora
+        from sonicmotion.data.synth import CLOTHO_SPLITS
 
         corpus = self.out / "corpus"
-        check_output_folder(self.dataset)
-        specs = [SourceSpec.parse(f"clotho:{corpus / f'clotho_captions_{split}.csv'}:{corpus / split}")
-                 for split in ("development", "validation", "evaluation")]
-        sources, skipped = read_sources(specs)
-        print(f"{len(sources)} sources, {len(skipped)} skipped while reading the corpora")
+        specs = [f"clotho:{corpus / f'clotho_captions_{split}.csv'}:{corpus / split}" for split in CLOTHO_SPLITS]
         # Each clip stored once; every later stage makes the FOA from it (docs/dataset.md).
-        result = build_dataset(sources, skipped, self.dataset, BuildConfig(seed=0, workers=2, store="sources"))
-        print(summary_text(result.report))
-        print(f"built {result.built_shards} shard(s), kept {result.kept_shards} finished before, "
-              f"in {result.report['build_seconds']:.1f} s; index {result.index_path}")
+        build_from_corpora(specs, self.dataset, BuildConfig(seed=0, workers=2, store="sources"))
 
     def prompts(self) -> None:
         from sonicmotion.data.report import iter_index
@@ -122,7 +114,7 @@ class Demo:
         for r in chosen:
             trajectory = r["trajectory"] if isinstance(r["trajectory"], dict) else json.loads(r["trajectory"])
             rows.append({"id": r["key"], "prompt": r["caption"], "caption": r["caption"],
-                         "spatial_caption": r["spatial_caption"], "trajectory": trajectory, "seconds": 10.0})
+                         "spatial_caption": r["spatial_caption"], "trajectory": trajectory, "seconds": CLIP_SECONDS})
         write_prompts(self.out / "prompts.jsonl", rows)
 
     def _rows(self) -> list[dict]:

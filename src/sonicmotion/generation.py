@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.prompts import PROMPTS_FILE, Prompt, write_prompts
 
@@ -21,7 +22,7 @@ from sonicmotion.prompts import PROMPTS_FILE, Prompt, write_prompts
 class GenerationSettings:
     """How every clip is generated; ``seconds`` (s) for prompts that give none."""
 
-    seconds: float = 10.0
+    seconds: float = CLIP_SECONDS
     steps: int = 50
     guidance: float = 7.0
     sampler: str = "dpmpp-2m"

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from sonicmotion import __version__
+from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.models.config import DiffusionModelConfig
 from sonicmotion.models.pretransform import latent_frames
@@ -244,7 +245,7 @@ class SonicMotionPipeline:
         self,
         prompt: str | Sequence[str],
         trajectory: Trajectory | dict | None | Sequence[Trajectory | dict | None] = None,
-        seconds: float = 10.0,
+        seconds: float = CLIP_SECONDS,
         steps: int = 50,
         guidance: float = 7.0,
         seed: int | Sequence[int] = 0,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonicmotion.audio import SAMPLE_RATE
+from sonicmotion.audio import CLIP_SECONDS, SAMPLE_RATE
 from sonicmotion.data.shards import read_sample_group, sample_pressure
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
@@ -220,7 +220,7 @@ class RetrieveAndPlace:
         self.library = library
         self.last_matches: list[Match] = []
 
-    def __call__(self, prompts: str | list[str], trajectories=None, seconds: float = 10.0, **_ignored):
+    def __call__(self, prompts: str | list[str], trajectories=None, seconds: float = CLIP_SECONDS, **_ignored):
         """FoaAudio for one prompt, or a list for a list. A missing trajectory places the sound
         in front (azimuth 0, elevation 0)."""
         single = isinstance(prompts, str)

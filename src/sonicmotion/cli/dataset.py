@@ -151,15 +151,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from sonicmotion.data.builder import BuildConfig, build_dataset
-    from sonicmotion.data.corpora import SourceSpec, read_sources
+    from sonicmotion.data.builder import BuildConfig, build_from_corpora
     from sonicmotion.data.preprocess import PreprocessConfig
-    from sonicmotion.data.report import summary_text
 
-    from sonicmotion.files import check_output_folder
-
-    check_output_folder(args.out)
-    specs = [SourceSpec.parse(text) for text in args.source]
     if args.min_seconds <= 0 or args.min_seconds > 10:
         raise SonicMotionError(f"--min-seconds must lie in (0, 10], got {args.min_seconds:g}")
     rephraser = None
@@ -168,18 +162,13 @@ def run_build(args: argparse.Namespace) -> int:
 
         cache = args.rephrase_cache or os.path.join(args.out, ".build", "rephrase")
         rephraser = RephraserSpec.parse(args.rephraser, os.path.abspath(cache))
-    sources, skipped = read_sources(specs)  # every header and folder is checked before any work
-    print(f"{len(sources)} sources, {len(skipped)} skipped while reading the corpora")
     config = BuildConfig(
         seed=args.seed, shard_size=args.shard_size, limit=args.limit,
         preprocess=PreprocessConfig(min_seconds=args.min_seconds), rephraser=rephraser,
         workers=args.workers, part=args.shard, progress=not args.no_progress, plots=not args.no_plots,
         store=args.store,
     )
-    result = build_dataset(sources, skipped, args.out, config, resume=args.resume)
-    print(summary_text(result.report))
-    print(f"built {result.built_shards} shard(s), kept {result.kept_shards} finished before, "
-          f"in {result.report['build_seconds']:.1f} s; index {result.index_path}")
+    build_from_corpora(args.source, args.out, config, resume=args.resume)
     if config.part[1] > 1:
         print(f"part {config.part[0]}/{config.part[1]} done; when all parts are, run: "
               f"sonicmotion dataset merge {args.out}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.cli.options import (
     TRAJECTORY_HELP,
     add_trajectory_arguments,
@@ -47,7 +48,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="file of prompts: JSONL objects {id, prompt, [caption], [trajectory], [seconds]} or one prompt per line",
     )
     p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output channel layout (default fuma)")
-    p.add_argument("--seconds", type=positive_float, default=10.0, help="clip length in seconds (default 10)")
+    p.add_argument("--seconds", type=positive_float, default=CLIP_SECONDS,
+                   help=f"clip length in seconds (default {CLIP_SECONDS:g})")
     p.add_argument("--steps", type=positive_int, default=50, help="sampling steps (default 50)")
     p.add_argument("--guidance", type=finite_float, default=7.0, help="classifier-free guidance scale (default 7; 1 = off)")
     p.add_argument("--sampler", choices=["dpmpp-2m", "ddim"], default="dpmpp-2m", help="sampler (default dpmpp-2m)")

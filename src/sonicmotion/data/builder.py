@@ -28,7 +28,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -425,6 +425,30 @@ def build_dataset(
         write_json(out / "parts" / f"report-{part:05d}-of-{parts:05d}.json", report)
     report["build_seconds"] = seconds
     return BuildResult(out, index_path, report, len(todo), len(mine) - len(todo))
+
+def build_from_corpora(
+    source_specs: list[str],
+    out_dir: str | os.PathLike,
+    config: BuildConfig,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> BuildResult:
+    """``dataset build``: read the corpora ``source_specs`` name (``kind:...``, see
+    :class:`~sonicmotion.data.corpora.SourceSpec`; every header and folder is checked before
+    any work), build them into ``out_dir`` and ``log`` the summary lines."""
+    from sonicmotion.data.corpora import SourceSpec, read_sources
+    from sonicmotion.data.report import summary_text
+    from sonicmotion.files import check_output_folder
+
+    check_output_folder(out_dir)
+    sources, skipped = read_sources([SourceSpec.parse(text) for text in source_specs])
+    log(f"{len(sources)} sources, {len(skipped)} skipped while reading the corpora")
+    result = build_dataset(sources, skipped, out_dir, config, resume=resume)
+    log(summary_text(result.report))
+    log(f"built {result.built_shards} shard(s), kept {result.kept_shards} finished before, "
+        f"in {result.report['build_seconds']:.1f} s; index {result.index_path}")
+    return result
+
 
 
 def _write_report(out: Path, report: dict[str, Any], plots: bool = True) -> None:

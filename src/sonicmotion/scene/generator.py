@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sonicmotion.audio import SAMPLE_RATE
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial import FUMA, Trajectory, convert_layout
 
@@ -70,7 +71,7 @@ class LibraryGenerator:
     manifest of recordings) and places the sound exactly; ``last_retrieved`` describes the
     latest prompt's choice and the next-best matches."""
 
-    sample_rate = 16000
+    sample_rate = SAMPLE_RATE
     parametric = True
     ALTERNATIVES = 3
 
