@@ -202,6 +202,19 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise SonicMotionError(f"{what} {str(path)!r}: not valid JSON at line {err.lineno} ({err.msg})") from None
 
 
+def json_object_line(line: str, where: str) -> dict:
+    """One line of a JSON-lines file as an object; invalid JSON or a non-object is one line naming ``where``."""
+    import json
+
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise SonicMotionError(f"{where}: not valid JSON ({err.msg})") from None
+    if not isinstance(row, dict):
+        raise SonicMotionError(f"{where}: expected a JSON object")
+    return row
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """The hex sha256 of a file's bytes, read in 4 MB blocks."""
     import hashlib

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import json_object_line
 from sonicmotion.spatial.trajectory import Trajectory
 
 PROMPTS_FILE = "prompts.jsonl"  # the prompts file inside a generated folder
@@ -69,12 +70,7 @@ def _parse_line(line: str, default_id: str, where: str) -> Prompt:
     if not line.lstrip().startswith("{"):
         text = line.strip()
         return Prompt(default_id, text, text, None, None, {"prompt": text})
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise SonicMotionError(f"{where}: not valid JSON ({err.msg})") from None
-    if not isinstance(row, dict):
-        raise SonicMotionError(f"{where}: expected a JSON object")
+    row = json_object_line(line, where)
     prompt_id = row.get("id", default_id)
     if isinstance(prompt_id, bool) or not isinstance(prompt_id, (str, int)) or not str(prompt_id).strip():
         raise SonicMotionError(f"{where}: field 'id' must be a non-empty string")

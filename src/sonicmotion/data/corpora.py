@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import json_object_line
 
 SPLITS = ("train", "validation", "test")
 SPLIT_ALIASES = {
@@ -243,13 +244,7 @@ def _manifest_rows(path: str) -> list[dict]:
         with io.StringIO(read_text(path, "manifest")) as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as err:
-                        raise SonicMotionError(f"{path}:{number}: not a JSON object per line ({err.msg})") from None
-                    if not isinstance(row, dict):
-                        raise SonicMotionError(f"{path}:{number}: expected a JSON object")
-                    rows.append(row)
+                    rows.append(json_object_line(line, f"{path}:{number}"))
         if rows and not all("path" in r and "caption" in r for r in rows):
             raise SonicMotionError(f"{path}: every JSONL line needs 'path' and 'caption' fields")
         return rows
