@@ -313,9 +313,4 @@ class SonicMotionPipeline:
                 raise SonicMotionError(f"got {len(trajectories)} trajectories for {len(prompts)} prompts")
         if trajectories is not None:
             trajectories = [Trajectory.from_dict(t) if isinstance(t, dict) else t for t in trajectories]
-            if not self.config.parametric and any(t is not None for t in trajectories):
-                raise SonicMotionError(
-                    "this is a descriptive model: it takes no trajectory (describe the position in the "
-                    "prompt, or use a parametric model)"
-                )
         return trajectories

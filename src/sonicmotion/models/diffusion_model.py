@@ -90,7 +90,13 @@ def condition_inputs(
         list(seconds_total) if seconds_total is not None else [config.sample_seconds] * b, device=device
     )
     inputs = ConditionInputs(text, text_mask, start.float(), total.float())
-    if not config.parametric:  # the pipeline refuses trajectories for a descriptive model
+    if not config.parametric:
+        # The one place this is checked: generation, scenes and training all condition here.
+        if trajectories is not None and any(t is not None for t in trajectories):
+            raise SonicMotionError(
+                "this is a descriptive model: it takes no trajectory (describe the position in the "
+                "prompt, or use a parametric model)"
+            )
         return inputs
     trajectories = list(trajectories) if trajectories is not None else [None] * b
     if len(trajectories) != b:

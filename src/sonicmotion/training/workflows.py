@@ -17,7 +17,6 @@ from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import check_output_file, check_output_folder
 
 
-
 def _shards(paths: Iterable[str | os.PathLike], split: str | None) -> list[Path]:
     """Tar shards from files or folders; a dataset root ``DIR`` means ``DIR/{split}/*.tar``."""
     from sonicmotion.data.shards import find_shards
