@@ -14,48 +14,7 @@ from typing import Callable, Iterable
 import torch
 
 from sonicmotion.data.latents import write_latent_shard
-from sonicmotion.data.shards import find_shards
 from sonicmotion.errors import SonicMotionError
-
-
-def dataset_shards_to_encode(data: list[str | os.PathLike], splits: list[str]) -> list[Path]:
-    """The shards ``encode-latents`` reads: of each dataset folder, the listed splits it has
-    (missing ones skipped); anything else (a split folder, a folder of shards, a ``.tar``) as given."""
-    shards: list[Path] = []
-    for raw in data:
-        path = Path(raw)
-        present = [split for split in splits if (path / split).is_dir()] if path.is_dir() else []
-        if present:
-            for split in present:
-                shards.extend(find_shards(path, split))
-        else:
-            shards.extend(find_shards(path))
-    return shards
-
-
-def encode_dataset(
-    autoencoder: str | os.PathLike,
-    data: list[str | os.PathLike],
-    out_dir: str | os.PathLike,
-    splits: list[str],
-    weights: str = "ema",
-    batch_size: int = 8,
-    device: str = "cpu",
-    progress: bool = True,
-    frame_multiple: int = 16,
-) -> dict[str, int]:
-    """``encode-latents``: load the autoencoder (run folder, checkpoint, weights file or
-    ``parametric:...``) and encode the dataset's shards into ``out_dir`` (see :func:`encode_shards`)."""
-    from sonicmotion.data.loader import FoaShardDataset
-    from sonicmotion.models.pretransform import load_pretransform
-
-    if frame_multiple < 1:
-        raise SonicMotionError(f"--frame-multiple must be >= 1, got {frame_multiple}")
-    shards = dataset_shards_to_encode(data, splits)
-    model, _ = load_pretransform(autoencoder, weights=weights)
-    Path(out_dir).mkdir(exist_ok=True)
-    return encode_shards(model, shards, out_dir, lambda shard: FoaShardDataset([shard]), str(autoencoder),
-                         batch_size=batch_size, device=device, progress=progress, frame_multiple=frame_multiple)
 
 
 def encode_shards(

@@ -129,12 +129,28 @@ def evaluate_autoencoder_run(checkpoint: str | os.PathLike, data: Iterable[str |
 def encode_latents(autoencoder: str | os.PathLike, data: Iterable[str | os.PathLike], out: str | os.PathLike,
                    splits: Iterable[str] = SPLITS, weights: str = "ema", batch_size: int = 8,
                    frame_multiple: int = 16, device: str = "auto", progress: bool = True) -> None:
-    """Encode the ``splits`` of dataset folders (or the given shards) into latent shards in ``out``."""
-    from sonicmotion.training.encode_latents import encode_dataset
+    """Encode into latent shards in ``out`` the listed ``splits`` each dataset folder of ``data``
+    has (missing ones skipped), and any other shard, split folder or folder of shards as given."""
+    from sonicmotion.data.shards import find_shards
+    from sonicmotion.models.pretransform import load_pretransform
+    from sonicmotion.training.encode_latents import encode_shards
 
     out = check_output_folder(out)
-    counts = encode_dataset(autoencoder, list(data), out, list(splits), weights=weights, batch_size=batch_size,
-                            device=torch_device(device), progress=progress, frame_multiple=frame_multiple)
+    device = torch_device(device)
+    if frame_multiple < 1:
+        raise SonicMotionError(f"--frame-multiple must be >= 1, got {frame_multiple}")
+    shards: list[Path] = []
+    for raw in data:
+        path = Path(raw)
+        present = [split for split in splits if (path / split).is_dir()] if path.is_dir() else []
+        if present:
+            shards.extend(shard for split in present for shard in find_shards(path, split))
+        else:
+            shards.extend(find_shards(path))
+    model, _ = load_pretransform(autoencoder, weights=weights)
+    out.mkdir(exist_ok=True)
+    counts = encode_shards(model, shards, out, lambda shard: _read_samples([shard]), str(autoencoder),
+                           batch_size=batch_size, device=device, progress=progress, frame_multiple=frame_multiple)
     print(f"{counts['samples']} clips in {counts['shards_written']} new shard(s), "
           f"{counts['shards_skipped']} already done; latents in {out}")
 
