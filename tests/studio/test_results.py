@@ -9,7 +9,7 @@ import soundfile as sf
 from sonicmotion.spatial import AMBIX, read_foa
 from sonicmotion.studio.server import StudioServer
 
-from .conftest import SR, Client
+from .conftest import Client, RecordingGenerator
 
 
 def _upload(client, folder, name):
@@ -56,24 +56,6 @@ def test_stems_sum_to_the_scene_and_source_previews_to_the_mix_preview(studio, a
     assert np.max(np.abs(previews[0])) > 0.05
     assert np.max(np.abs(previews[1] + previews[2] - previews[0])) < 1e-5  # 24-bit FLAC rounding
     assert client.request("GET", "/static/transport.js")[0] == 200
-
-
-class RecordingGenerator:
-    """A SourceGenerator that notes the sampling settings it is asked for."""
-
-    sample_rate = SR
-    parametric = False
-
-    def __init__(self):
-        self.calls = []
-
-    def identity(self):
-        return {"model": "recording", "sha256": "0" * 64, "parametric": False}
-
-    def generate(self, prompt, trajectory, seconds, seed, steps, guidance):
-        self.calls.append((prompt, seed, steps, guidance))
-        n = round(seconds * SR)
-        return np.vstack([0.05 * np.random.default_rng(seed).standard_normal(n)] + [np.zeros(n)] * 3)
 
 
 def test_prompt_sources_take_their_own_steps_guidance_and_seed(tmp_path):

@@ -5,13 +5,12 @@
 "use strict";
 
 const transport = { ctx: null, master: null, meters: [], buffers: [], gains: [], nodes: [], job: null, length: 0,
-                    playing: false, offset: 0, from: 0, startAt: 0, scrubbing: false };
+                    playing: false, loop: false, offset: 0, from: 0, startAt: 0, scrubbing: false };
 const LEAD_SECONDS = 0.03;  // nodes start this far ahead so every source starts on the same sample
 
 function formatTime(t) {
   return `${Math.floor(t / 60)}:${(t % 60).toFixed(1).padStart(4, "0")}`;
 }
-function loopOn() { return $("#loop").checked; }
 function playheadTime() { return transport.buffers.length ? position() : null; }
 
 // -- audio ----------------------------------------------------------------------------------
@@ -72,10 +71,10 @@ function applyMix() {
 function position() {
   if (!transport.playing) return transport.offset;
   const t = transport.from + Math.max(0, transport.ctx.currentTime - transport.startAt);
-  return loopOn() ? t % transport.length : Math.min(t, transport.length);
+  return transport.loop ? t % transport.length : Math.min(t, transport.length);
 }
 function startNodes(offset) {
-  const ctx = transport.ctx, when = ctx.currentTime + LEAD_SECONDS, loop = loopOn();
+  const ctx = transport.ctx, when = ctx.currentTime + LEAD_SECONDS, loop = transport.loop;
   transport.nodes = transport.buffers.map((buffer, k) => {
     const node = ctx.createBufferSource();
     Object.assign(node, { buffer, loop, loopStart: 0, loopEnd: buffer.duration });
@@ -116,14 +115,15 @@ function seek(t) {
   showPosition();
 }
 function setLoop() {
-  if (!transport.playing) return;
   const t = position();  // keep the place: the nodes' loop flag changes, the clock is re-anchored
-  for (const node of transport.nodes) node.loop = loopOn();
-  Object.assign(transport, { from: t, startAt: transport.ctx.currentTime });
+  transport.loop = $("#loop").checked;
+  if (!transport.playing) return;
+  for (const node of transport.nodes) node.loop = transport.loop;
+  Object.assign(transport, { from: t, startAt: Math.max(transport.startAt, transport.ctx.currentTime) });
 }
 function tick() {
   if (!transport.playing) return;
-  if (!loopOn() && position() >= transport.length) {  // the end: stop and go back to the start
+  if (!transport.loop && position() >= transport.length) {  // the end: stop and go back to the start
     stopPlayback();
     transport.offset = 0;
     showPosition();
@@ -166,6 +166,7 @@ function setupTransport() {
   bar.addEventListener("input", () => seek(Number(bar.value)));
   bar.addEventListener("pointerdown", () => { transport.scrubbing = true; });
   bar.addEventListener("pointerup", () => { transport.scrubbing = false; });
+  transport.loop = $("#loop").checked;  // a reload may restore the box
   $("#loop").addEventListener("change", setLoop);
   const ruler = $("#timeline .ruler");  // click or drag along the ruler to seek
   const scrub = (event) => {
