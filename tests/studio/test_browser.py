@@ -280,20 +280,31 @@ def test_snapping_of_angles_and_times_and_shift_to_place_freely(browser_page, tm
         drag(page, [at(45), at(40), at(37.4)])
         page.keyboard.up("Shift")
         assert azimuth() == pytest.approx(37.4, abs=1.0) and azimuth() % 1 != 0
-        # Times: dragging a source's bar on the timeline moves its start in 0.1 s steps.
+        # Times: keyframe marks and source bars on the timeline move in 0.1 s steps.
+        page.select_option("#snap-angle", "5")
+        draw_arc(page, 90, 270)
+        times = lambda: [k[0] for k in page.evaluate("state.sources[0].keys")]  # noqa: E731
+        assert times() == [0, 1.7, 3.3, 5, 6.7, 8.3, 10]
+        page.fill("#duration", "12")
+        page.press("#duration", "Enter")
         lane = page.locator("#timeline .rows .lane").nth(0).bounding_box()
-        clip = page.locator("#timeline .rows .clip").nth(0).bounding_box()
-        y, x0, per_second = clip["y"] + clip["height"] / 2, clip["x"] + 30, lane["width"] / 10
-        drag(page, [(x0, y), (x0 + 1.234 * per_second, y)])
-        assert page.evaluate("state.sources[0].start") == 1.2
+        y, per_second = lane["y"] + lane["height"] / 2, lane["width"] / 12
+        mark = page.locator("#timeline .rows .track").nth(0).locator(".key").nth(1).bounding_box()
+        x = mark["x"] + mark["width"] / 2
+        drag(page, [(x, y), (x + 0.43 * per_second, y)])
+        assert times()[1] == 2.1
+        x0 = lane["x"] + 0.5 * per_second  # on the bar, between the first two marks
+        drag(page, [(x0, y), (x0 + 1.234 * per_second, y)])  # the path moves with the source
+        assert page.evaluate("state.sources[0].start") == 1.2 and times() == [1.2, 3.3, 4.5, 6.2, 7.9, 9.5, 11.2]
         assert page.locator(".source").nth(0).locator(".start").input_value() == "1.2"
         page.keyboard.down("Shift")
         drag(page, [(x0 + 1.2 * per_second, y), (x0 + 2.257 * per_second, y)])
         page.keyboard.up("Shift")
         start = page.evaluate("state.sources[0].start")
         assert start == pytest.approx(2.257, abs=0.05) and round(start * 10) != start * 10
+        assert times()[-1] == 12  # the path stops at the scene's end; the start went on
         page.keyboard.press("Control+z")
-        assert page.evaluate("state.sources[0].start") == 1.2
+        assert page.evaluate("state.sources[0].start") == 1.2 and times()[-1] == 11.2
         assert errors == []
     finally:
         server.close()

@@ -262,18 +262,17 @@ function buildTimeline(rows, ids) {
     rows.append(row);
   });
 }
-// The source and its path together: the path's times are scene times and must stay in the scene.
+// The source and its path together, as far as the path stays inside the scene (its times are
+// scene times): the start moves on, the path stops at the scene's edge.
 function moveSource(s, drag, dt, free) {
-  const total = duration();
-  let start = clamp(snapTime(drag.start + dt, free), 0, Math.max(0, total - 0.1));
-  let shift = start - drag.start;
+  const total = duration(), start = clamp(snapTime(drag.start + dt, free), 0, Math.max(0, total - 0.1));
+  let shift = 0;
   if (drag.keys.length > 1) {
     const times = drag.keys.map((k) => k[0]);
-    shift = clamp(shift, -Math.min(...times), total - Math.max(...times));
-    start = drag.start + shift;
+    shift = clamp(start - drag.start, -Math.min(...times), total - Math.max(...times));
   }
   s.start = round(start, 3);
-  s.keys = drag.keys.map((k) => (drag.keys.length > 1 ? [round(k[0] + shift, 3), k[1], k[2], k[3]] : [...k]));
+  s.keys = drag.keys.map((k) => [round(k[0] + shift, 3), k[1], k[2], k[3]]);
 }
 function retimeKey(s, drag, dt, free) {
   const j = drag.key, keys = drag.keys, gap = 0.01;
