@@ -9,7 +9,7 @@ const HISTORY_LIMIT = 200;  // undo steps kept
 const MERGE_MS = 1000;  // edits with the same tag this close together are one undo step (scroll notches)
 const state = { scene: { duration: 10, sample_rate: 48000, layout: "ambix", headroom_db: 1 }, sources: [], selected: 0,
                 uploads: [], uploadSeconds: {}, model: false, library: null, result: null, analysis: null, job: null,
-                nextId: 1, stemIds: [], pendingIds: [], renderedScene: null };
+                nextId: 1, stemIds: [], pendingIds: [], pendingScene: null, renderedScene: null };
 const $ = (sel, root = document) => root.querySelector(sel);
 
 // -- small maths (degrees; azimuth +90 = left; cw = azimuth decreasing) ------------------------
@@ -109,6 +109,7 @@ function onKey(event) {
     event.preventDefault();
     if (key === "y" || event.shiftKey) redo(); else undo();
   } else if (key === " " && !command && !isTyping(el)) {
+    if (event.repeat) { event.preventDefault(); return; }  // a held space bar toggles once
     event.preventDefault();  // not a page scroll
     if (el && el !== document.body) el.blur();  // nor a click on the focused button when the key comes up
     togglePlayback();

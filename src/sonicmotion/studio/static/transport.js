@@ -7,6 +7,7 @@
 const transport = { ctx: null, master: null, meters: [], buffers: [], gains: [], nodes: [], job: null, length: 0,
                     playing: false, loop: false, offset: 0, from: 0, startAt: 0, scrubbing: false };
 const LEAD_SECONDS = 0.03;  // nodes start this far ahead so every source starts on the same sample
+const PARALLEL_FETCHES = 4;
 
 function formatTime(t) {
   return `${Math.floor(t / 60)}:${(t % 60).toFixed(1).padStart(4, "0")}`;
@@ -41,11 +42,14 @@ async function loadPreviews() {
   const ctx = transport.ctx;
   $("#time").textContent = "loading previews…";
   try {
-    const buffers = await Promise.all(r.source_previews.map(async (name) => {
-      const response = await fetch(`/api/result/${name}?v=${r.job}`);
-      if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
-      return ctx.decodeAudioData(await response.arrayBuffer());
-    }));
+    const buffers = [];
+    for (let k = 0; k < r.source_previews.length; k += PARALLEL_FETCHES) {  // the server serves 32 at once
+      buffers.push(...await Promise.all(r.source_previews.slice(k, k + PARALLEL_FETCHES).map(async (name) => {
+        const response = await fetch(`/api/result/${name}?v=${r.job}`);
+        if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+        return ctx.decodeAudioData(await response.arrayBuffer());
+      })));
+    }
     if (state.result !== r) return;  // a newer render arrived meanwhile
     transport.buffers = buffers;
     transport.length = Math.max(...buffers.map((b) => b.duration));
