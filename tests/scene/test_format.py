@@ -115,3 +115,14 @@ def test_to_dict_round_trips(sounds):
     scene = scene_from_dict(GOOD, base_dir=sounds)
     again = scene_from_dict(scene.to_dict(relative_to=sounds), base_dir=sounds)
     assert again == scene
+
+
+def test_prompt_sources_may_set_their_own_steps_and_guidance():
+    scene = scene_from_dict({"duration": 2, "steps": 30, "guidance": 4.0, "sources": [
+        {"prompt": "rain", "steps": 12, "guidance": 1.5, "path": {"type": "static", "azimuth": 0}},
+        {"prompt": "wind", "path": {"type": "static", "azimuth": 90}}]})
+    assert scene.source_sampling(0) == (12, 1.5) and scene.source_sampling(1) == (30, 4.0)
+    again = scene_from_dict(scene.to_dict())
+    assert again.sources == scene.sources and again.source_sampling(0) == (12, 1.5)
+    with pytest.raises(SceneError, match=r"sources\[0\] \(\"source 1\"\).guidance: must be <= 100"):
+        scene_from_dict({"sources": [{"prompt": "rain", "guidance": 500, "path": {"type": "static", "azimuth": 0}}]})

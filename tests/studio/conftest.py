@@ -96,3 +96,21 @@ class BlockingGenerator:
         self.release.wait(10)
         n = round(seconds * SR)
         return np.vstack([0.05 * np.random.default_rng(seed).standard_normal(n)] + [np.zeros(n)] * 3)
+
+
+class RecordingGenerator:
+    """A SourceGenerator that notes the sampling settings it is asked for."""
+
+    sample_rate = SR
+    parametric = False
+
+    def __init__(self):
+        self.calls = []
+
+    def identity(self):
+        return {"model": "recording", "sha256": "0" * 64, "parametric": False}
+
+    def generate(self, prompt, trajectory, seconds, seed, steps, guidance):
+        self.calls.append((prompt, seed, steps, guidance))
+        n = round(seconds * SR)
+        return np.vstack([0.05 * np.random.default_rng(seed).standard_normal(n)] + [np.zeros(n)] * 3)

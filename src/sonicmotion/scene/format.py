@@ -49,7 +49,7 @@ GENERATORS = ("library", "model")
 _SCENE_KEYS = {"version", "duration", "sample_rate", "layout", "headroom_db", "seed", "model", "library", "steps",
                "guidance", "sources"}
 _SOURCE_KEYS = {"name", "prompt", "file", "path", "gain_db", "start", "seed", "loop", "placement", "sha256",
-                "generator"}
+                "generator", "steps", "guidance"}
 
 
 class SceneError(SonicMotionError):
@@ -71,6 +71,8 @@ class SceneSource:
     placement: str = "encode"  # prompt sources: "encode" the W channel on the path, or let the "model" place it
     sha256: str | None = None  # file sources: the content the scene was rendered with (sidecars)
     generator: str | None = None  # prompt sources: "library" or "model"; None = decided by the scene (resolve_generators)
+    steps: int | None = None  # prompt sources from a model: sampling steps; None = the scene's
+    guidance: float | None = None  # prompt sources from a model: classifier-free guidance; None = the scene's
 
     @property
     def kind(self) -> str:
@@ -109,6 +111,12 @@ class Scene:
         seed = self.sources[index].seed
         return self.seed + index if seed is None else seed
 
+    def source_sampling(self, index: int) -> tuple[int, float]:
+        """(steps, guidance) for prompt source ``index``: its own, else the scene's."""
+        source = self.sources[index]
+        return (self.steps if source.steps is None else source.steps,
+                self.guidance if source.guidance is None else source.guidance)
+
     def to_dict(self, relative_to: Path | None = None) -> dict[str, Any]:
         """JSON/YAML-ready scene; file paths relative to ``relative_to`` when inside it."""
         sources = []
@@ -121,6 +129,10 @@ class Scene:
                     entry["generator"] = s.generator
                 if s.seed is not None:
                     entry["seed"] = s.seed
+                if s.steps is not None:
+                    entry["steps"] = s.steps
+                if s.guidance is not None:
+                    entry["guidance"] = s.guidance
             else:
                 entry["file"] = _show_path(s.file, relative_to)
                 if s.loop:
@@ -276,7 +288,7 @@ def _source(raw: Any, index: int, duration: float, base_dir: Path, root: str | o
             raise SceneError(f"{where}.file: expected the path of an audio file, got {file!r}")
         resolved = _resolve(file, base_dir, root, f"{where}.file", must_exist=True)
     for key, kind in (("loop", "file"), ("sha256", "file"), ("placement", "prompt"), ("seed", "prompt"),
-                      ("generator", "prompt")):
+                      ("generator", "prompt"), ("steps", "prompt"), ("guidance", "prompt")):
         if key in raw and (kind == "file") != (file is not None):
             raise SceneError(f"{where}.{key}: only applies to {kind} sources")
     start = _number(raw, "start", f"{where}.start", 0.0, low=0.0)
@@ -302,6 +314,8 @@ def _source(raw: Any, index: int, duration: float, base_dir: Path, root: str | o
         placement=_choice(raw, "placement", f"{where}.placement", "encode", PLACEMENTS),
         sha256=sha,
         generator=_choice(raw, "generator", f"{where}.generator", "model", GENERATORS) if "generator" in raw else None,
+        steps=_integer(raw, "steps", f"{where}.steps", None, low=1, high=10000),
+        guidance=_number(raw, "guidance", f"{where}.guidance", None, low=0.0, high=100.0) if raw.get("guidance") is not None else None,
     )
 
 

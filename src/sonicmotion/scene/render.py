@@ -113,8 +113,9 @@ def _prompt_source(scene: Scene, index: int, generator: SourceGenerator, where: 
     trajectory = shift_path(source.path, source.start) if source.placement == "model" else None
     if trajectory is not None and not generator.parametric:
         raise SonicMotionError(f"{where}.placement: 'model' needs a parametric model; use placement: encode")
+    steps, guidance = scene.source_sampling(index)
     foa = check_foa(np.asarray(generator.generate(source.prompt, trajectory, seconds, scene.source_seed(index),
-                                                  scene.steps, scene.guidance), dtype=np.float32),
+                                                  steps, guidance), dtype=np.float32),
                     f"{where}: the model's audio")
     foa = resample(foa, generator.sample_rate, scene.sample_rate)
     foa = np.pad(foa, ((0, 0), (0, max(0, n - start - foa.shape[1]))))[:, : n - start]

@@ -8,7 +8,7 @@ is a JSON ``{"error": ...}`` with a 4xx status (5xx only for bugs), never a trac
 
 API (all JSON unless a file):
     GET  /                       the page;  GET /static/NAME  its script and style
-    GET  /api/state              uploads, saved scene, last result, limits
+    GET  /api/state              uploads (and their lengths), saved scene, last result, limits
     POST /api/upload?name=N      raw file body -> {"name": "uploads/N", ...}
     POST /api/render             scene JSON -> {"job": id}
     GET  /api/jobs/ID            job state and progress
@@ -40,7 +40,7 @@ REQUEST_TIMEOUT = 30.0  # seconds a connection may stall before it is dropped
 MAX_CONNECTIONS = 32  # served at once; more get 503 at once instead of a thread each
 MAX_DRAIN_BYTES = 64 << 20
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-                "style.css": "text/css; charset=utf-8"}
+                "transport.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 FILE_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".json": "application/json", ".yaml": "text/yaml"}
 
 
@@ -254,7 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and route == ["state"]:
             return self._json(200, {
                 "version": __version__, "workspace": str(ws.root), "model": ws.has_model, "library": ws.library_info(),
-                "uploads": ws.upload_names(), "scene": ws.saved_scene(), "result": ws.manifest(),
+                "uploads": ws.upload_names(), "upload_seconds": ws.upload_seconds(), "scene": ws.saved_scene(),
+                "result": ws.manifest(),
                 "max_upload_bytes": self.studio.max_upload_bytes,
             })
         if method == "POST" and route == ["upload"]:

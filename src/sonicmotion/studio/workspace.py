@@ -28,7 +28,7 @@ import numpy as np
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
 from sonicmotion.scene.format import Scene, resolve_generators, scene_from_dict
-from sonicmotion.scene.render import RenderCancelled, SceneRender, render_scene, write_scene_render
+from sonicmotion.scene.render import RenderCancelled, SceneRender, render_scene, stem_name, write_scene_render
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 MAX_UPLOAD_SECONDS = 600.0
@@ -107,6 +107,19 @@ class Workspace:
     def upload_names(self) -> list[str]:
         return sorted(f"uploads/{p.name}" for p in self.uploads.iterdir()
                       if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith("."))
+
+    def upload_seconds(self) -> dict[str, float | None]:
+        """Each upload's length in seconds (None when its header cannot be read), for the timeline."""
+        import soundfile as sf
+
+        lengths: dict[str, float | None] = {}
+        for name in self.upload_names():
+            try:
+                info = sf.info(str(self.root / name))
+                lengths[name] = round(info.frames / info.samplerate, 3)
+            except RuntimeError:  # soundfile's errors are RuntimeErrors
+                lengths[name] = None
+        return lengths
 
     def save_upload(self, name: str, data: bytes) -> dict[str, Any]:
         """Keep ``data`` as ``uploads/<name>`` if it is readable audio; describe it."""
@@ -243,10 +256,13 @@ class Workspace:
             job.progress, job.message = fraction, message
 
         files: dict[str, str] = {}
-        step(0.72, "writing the scene")
-        write_scene_render(render, staging / "scene.wav")
+        step(0.72, "writing the scene and its stems")
+        write_scene_render(render, staging / "scene.wav", stems_dir=staging)
         files["scene.wav"] = f"the scene, FOA {render.layout}, {render.sample_rate} Hz"
         files["scene.render.json"] = "what was rendered (seeds, file hashes, peaks)"
+        stems = [stem_name(i, source.name) for i, source in enumerate(render.scene.sources)]
+        for name, source in zip(stems, render.scene.sources):
+            files[name] = f"stem of {source.name!r}: FOA {render.layout}, {render.sample_rate} Hz (the stems sum to the scene)"
         ambix = to_ambix(render.mix, render.sample_rate, render.layout)
         write_foa(staging / "scene_ambix48k.wav", ambix, EXPORT_RATE, AMBIX)
         files["scene_ambix48k.wav"] = "the scene for DAWs: AmbiX (ACN/SN3D), 48 kHz, 32-bit float"
@@ -272,7 +288,8 @@ class Workspace:
         files["analysis.json"] = "estimated directions over time"
         manifest = {
             "job": job.id, "files": files, "mix_preview": previews[0],
-            "source_previews": previews[1:], "names": [s.name for s in render.scene.sources],
+            "source_previews": previews[1:], "stems": stems, "names": [s.name for s in render.scene.sources],
+            "sample_rate": render.sample_rate,
             "peak_dbfs": round(render.peak_dbfs, 2), "peak_before_dbfs": round(render.peak_before_dbfs, 2),
             "gain_db": round(render.gain_db, 2), "seconds": scene.duration, "layout": render.layout,
             "retrieved": list(render.retrieved),  # per source: the library's choice and the next-best, or null

@@ -1,17 +1,22 @@
-// SonicMotion studio page: path editor, scene form, renders, previews, direction view.
-// Plain JavaScript, no libraries: the page works offline from the local server.
+// SonicMotion studio page: the scene with undo/redo, path editor, source cards, renders, direction view.
+// Playback, the timeline and mute/solo are in transport.js (loaded after this file; both start on
+// DOMContentLoaded). Plain JavaScript, no libraries: the page works offline from the local server.
 "use strict";
 
 const COLOURS = ["#d9480f", "#1971c2", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e03131", "#5c940d"];
 const WAYS = ["shortest", "cw", "ccw"];
-const state = { sources: [], selected: 0, uploads: [], model: false, library: null, result: null, analysis: null,
-                job: null, playing: null };
+const HISTORY_LIMIT = 200;  // undo steps kept
+const MERGE_MS = 1000;  // edits with the same tag this close together are one undo step (scroll notches)
+const state = { scene: { duration: 10, sample_rate: 48000, layout: "ambix", headroom_db: 1 }, sources: [], selected: 0,
+                uploads: [], uploadSeconds: {}, model: false, library: null, result: null, analysis: null, job: null,
+                nextId: 1, stemIds: [], pendingIds: [], pendingScene: null, renderedScene: null };
 const $ = (sel, root = document) => root.querySelector(sel);
 
 // -- small maths (degrees; azimuth +90 = left; cw = azimuth decreasing) ------------------------
 const mod = (a, n) => ((a % n) + n) % n;
 const wrap = (az) => mod(az + 180, 360) - 180;
 const round = (x, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+const clamp = (x, low, high) => Math.max(low, Math.min(high, x));
 function travel(from, to, way) {
   if (way === "ccw") return mod(to - from, 360);
   if (way === "cw") return -mod(from - to, 360);
@@ -30,6 +35,16 @@ function positionAt(keys, t) {
   return [az, keys[keys.length - 1][2]];
 }
 
+// -- snapping: angles to the chosen step (degrees), times to 0.1 s; `free` (Shift held) turns it off
+function angleStep() { return Number($("#snap-angle").value) || 0; }
+function snapAngle(degrees, free = false) {
+  const step = angleStep();
+  return free || !step ? round(degrees, 1) : Math.round(degrees / step) * step;
+}
+function snapTime(seconds, free = false) {
+  return free || !$("#snap-time").checked ? round(seconds, 2) : round(seconds, 1);
+}
+
 // -- server ---------------------------------------------------------------------------------
 async function api(method, url, body, headers = {}) {
   const init = { method, headers };
@@ -42,11 +57,74 @@ async function api(method, url, body, headers = {}) {
 }
 function showError(message) { $("#error").textContent = message || ""; }
 
+// -- undo/redo: snapshots of the whole scene (sources, paths, fields, mute/solo) -------------------
+// An edit changes `state` and then calls commit(); undo/redo swap snapshots. The browser's own text
+// undo is left to a text field only while it holds typing not yet committed (see onKey).
+const history = { past: [], future: [], current: null, tag: null, at: 0 };
+function snapshot() { return JSON.stringify({ scene: state.scene, sources: state.sources }); }
+function commit(tag = null) {
+  const now = snapshot();
+  if (now === history.current) return;
+  const merge = tag !== null && tag === history.tag && Date.now() - history.at < MERGE_MS;
+  if (!merge && history.current !== null) {
+    history.past.push(history.current);
+    if (history.past.length > HISTORY_LIMIT) history.past.shift();
+  }
+  Object.assign(history, { current: now, future: [], tag, at: Date.now() });
+  sceneChanged();
+}
+function undo() {
+  commit();  // typing not yet committed is the newest edit: undo takes it back first
+  if (!history.past.length) return;
+  history.future.push(history.current);
+  restore(history.past.pop());
+}
+function redo() {
+  commit();
+  if (!history.future.length) return;
+  history.past.push(history.current);
+  restore(history.future.pop());
+}
+function restore(snap) {
+  const saved = JSON.parse(snap);
+  Object.assign(history, { current: snap, tag: null });
+  state.scene = saved.scene; state.sources = saved.sources;
+  state.selected = clamp(state.selected, 0, Math.max(0, state.sources.length - 1));
+  showScene(); renderSources(); drawEditor();
+  sceneChanged();
+}
+function sceneChanged() {
+  $("#undo").disabled = !history.past.length; $("#redo").disabled = !history.future.length;
+  document.body.dataset.history = `${history.past.length}/${history.future.length}`;  // tests wait on it
+  refreshTimeline(); applyMix(); showStale();
+}
+function isTyping(el) {
+  return !!el && (el.tagName === "TEXTAREA" || el.isContentEditable ||
+                  (el.tagName === "INPUT" && !["checkbox", "radio", "range", "button", "file"].includes(el.type)));
+}
+function onKey(event) {
+  const el = document.activeElement, key = event.key.toLowerCase(), command = event.ctrlKey || event.metaKey;
+  if (command && (key === "z" || key === "y") && !event.altKey) {
+    if (isTyping(el) && el.value !== el.dataset.committed) return;  // the field's own text undo
+    event.preventDefault();
+    if (key === "y" || event.shiftKey) redo(); else undo();
+  } else if (key === " " && !command && !isTyping(el)) {
+    if (event.repeat) { event.preventDefault(); return; }  // a held space bar toggles once
+    event.preventDefault();  // not a page scroll
+    if (el && el !== document.body) el.blur();  // nor a click on the focused button when the key comes up
+    togglePlayback();
+  }
+}
+// A text field's value when it last matched the scene: typing beyond it is the field's to undo.
+document.addEventListener("focusin", (event) => { if (isTyping(event.target)) event.target.dataset.committed = event.target.value; });
+
 // -- scene <-> page -------------------------------------------------------------------------
 function newSource(i) {
   const az = [45, -60, 150, -135, 90, -90, 0, 180][i % 8];
-  return { name: `source ${i + 1}`, kind: "file", file: state.uploads[i] || "", prompt: "", seed: "", loop: false,
-           gain: 0, start: 0, keys: [[0, az, 0, "shortest"]], generator: "" };
+  const kind = state.library || state.model ? "prompt" : "file";  // prompts first when something can answer them
+  return { id: state.nextId++, name: `source ${i + 1}`, kind, file: kind === "file" ? state.uploads[i] || "" : "",
+           prompt: "", seed: "", steps: "", guidance: "", generator: "", loop: false, gain: 0, start: 0,
+           keys: [[0, az, 0, "shortest"]], mute: false, solo: false };
 }
 function pathToKeys(path) {
   if (path.type === "static") return [[0, path.azimuth, path.elevation || 0, "shortest"]];
@@ -55,15 +133,20 @@ function pathToKeys(path) {
   return path.keyframes.map((k) => [k[0], k[1], k[2], k[3] || "shortest"]);
 }
 function loadScene(scene) {
-  $("#duration").value = scene.duration;
-  $("#layout").value = scene.layout || "fuma";
-  $("#headroom").value = scene.headroom_db ?? 1;
+  state.scene = { duration: scene.duration, sample_rate: scene.sample_rate || 48000, layout: scene.layout || "ambix",
+                  headroom_db: scene.headroom_db ?? 1 };
   state.sources = scene.sources.map((s) => ({
-    name: s.name, kind: s.prompt !== undefined ? "prompt" : "file", file: s.file || "", prompt: s.prompt || "",
-    seed: s.seed ?? "", loop: !!s.loop, gain: s.gain_db || 0, start: s.start || 0, keys: pathToKeys(s.path),
-    generator: s.generator || "" }));
+    id: state.nextId++, name: s.name, kind: s.prompt !== undefined ? "prompt" : "file", file: s.file || "",
+    prompt: s.prompt || "", seed: s.seed ?? "", steps: s.steps ?? "", guidance: s.guidance ?? "",
+    generator: s.generator || "", loop: !!s.loop, gain: s.gain_db || 0, start: s.start || 0, keys: pathToKeys(s.path),
+    mute: false, solo: false }));
 }
-function duration() { return Math.max(0.5, Number($("#duration").value) || 10); }
+function showScene() {
+  for (const [id, key] of [["#duration", "duration"], ["#rate", "sample_rate"], ["#layout", "layout"],
+                           ["#headroom", "headroom_db"]]) $(id).value = state.scene[key];
+}
+function duration() { return Math.max(0.5, Number(state.scene.duration) || 10); }
+function generatorOf(s) { return s.generator || (state.library && !state.model ? "library" : "model"); }
 function sceneFromPage() {
   const sources = state.sources.map((s, i) => {
     const keys = s.keys.map((k) => [round(k[0], 3), round(wrap(k[1]), 2), round(k[2], 2), k[3] || "shortest"]);
@@ -75,14 +158,26 @@ function sceneFromPage() {
       out.prompt = s.prompt;
       if (s.seed !== "" && s.seed !== null) out.seed = Number(s.seed);
       if (s.generator) out.generator = s.generator;
+      if (generatorOf(s) === "model") {  // a library retrieves; only a model samples
+        if (s.steps !== "" && s.steps !== null) out.steps = Number(s.steps);
+        if (s.guidance !== "" && s.guidance !== null) out.guidance = Number(s.guidance);
+      }
     } else {
       out.file = s.file;
       if (s.loop) out.loop = true;
     }
     return out;
   });
-  return { version: 1, duration: duration(), sample_rate: 16000, layout: $("#layout").value,
-           headroom_db: Number($("#headroom").value) || 0, sources };
+  return { version: 1, duration: duration(), sample_rate: Number(state.scene.sample_rate) || 48000,
+           layout: state.scene.layout, headroom_db: Number(state.scene.headroom_db) || 0, sources };
+}
+function bindSceneFields() {
+  for (const [id, key, parse] of [["#duration", "duration", Number], ["#rate", "sample_rate", Number],
+                                  ["#layout", "layout", String], ["#headroom", "headroom_db", Number]]) {
+    const el = $(id);
+    el.addEventListener("input", () => { state.scene[key] = parse(el.value); drawEditor(); refreshTimeline(); });
+    el.addEventListener("change", () => { state.scene[key] = parse(el.value); el.dataset.committed = el.value; commit(); });
+  }
 }
 
 // -- source cards ---------------------------------------------------------------------------
@@ -94,17 +189,26 @@ function renderSources() {
     card.dataset.index = i;
     card.classList.toggle("selected", i === state.selected);
     $(".swatch", card).style.background = COLOURS[i % COLOURS.length];
-    const bind = (sel, key, parse = (v) => v, event = "input") => {
+    // Typing changes the scene at once (the canvas follows); leaving the field makes it one undo step.
+    const bind = (sel, key, parse = (v) => v) => {
       const el = $(sel, card);
-      if (el.type === "checkbox") el.checked = s[key]; else el.value = s[key];
-      el.addEventListener(event, () => { s[key] = parse(el.type === "checkbox" ? el.checked : el.value); drawEditor(); });
+      if (el.type === "checkbox") {
+        el.checked = !!s[key];
+        el.addEventListener("change", () => { s[key] = el.checked; commit(); });
+        return;
+      }
+      el.value = s[key] ?? "";
+      el.addEventListener("input", () => { s[key] = parse(el.value); drawEditor(); refreshTimeline(); });
+      el.addEventListener("change", () => { s[key] = parse(el.value); el.dataset.committed = el.value; commit(); });
     };
     bind(".name", "name");
     bind(".prompt", "prompt");
     bind(".seed", "seed");
+    bind(".steps", "steps");
+    bind(".guidance", "guidance");
     bind(".gain", "gain", Number);
     bind(".start", "start", Number);
-    bind(".loop", "loop", Boolean, "change");
+    bind(".loop", "loop");
     const kind = $(".kind", card);
     kind.value = s.kind;
     if (!state.model && !state.library) {
@@ -112,36 +216,34 @@ function renderSources() {
     }
     const generator = $(".generator", card);  // only when both a library and a model can answer
     generator.hidden = !(state.model && state.library);
-    generator.value = s.generator || (state.library && !state.model ? "library" : "model");
-    generator.addEventListener("change", () => { s.generator = generator.value; });
+    generator.value = generatorOf(s);
     const showKind = () => {
       $(".file-row", card).hidden = s.kind !== "file";
       $(".prompt-row", card).hidden = s.kind !== "prompt";
+      $(".model-settings", card).hidden = !(state.model && generatorOf(s) === "model");
     };
-    kind.addEventListener("change", () => { s.kind = kind.value; showKind(); });
+    generator.addEventListener("change", () => { s.generator = generator.value; showKind(); commit(); });
+    kind.addEventListener("change", () => { s.kind = kind.value; showKind(); commit(); });
     showKind();
     const files = $(".file", card);
     files.append(new Option("(choose or upload a file)", ""));
     for (const name of state.uploads) files.append(new Option(name.replace(/^uploads\//, ""), name));
     files.value = s.file;
-    files.addEventListener("change", () => { s.file = files.value; });
+    files.addEventListener("change", () => { s.file = files.value; commit(); });
     $(".upload-input", card).addEventListener("change", (event) => upload(event.target.files[0], s));
     $(".remove", card).addEventListener("click", (event) => {
       event.stopPropagation();
       state.sources.splice(i, 1);
-      state.selected = Math.min(state.selected, state.sources.length - 1);
-      renderSources(); drawEditor();
+      state.selected = clamp(state.selected, 0, Math.max(0, state.sources.length - 1));
+      renderSources(); drawEditor(); commit();
     });
-    const play = $(".play", card);
-    play.dataset.preview = `source${String(i).padStart(2, "0")}_binaural.flac`;
-    play.addEventListener("click", (event) => { event.stopPropagation(); togglePlay(play.dataset.preview, play); });
     card.addEventListener("mousedown", () => {
       if (state.selected !== i) { state.selected = i; markSelected(); drawEditor(); }
     });
     renderKeys(s, $(".keys tbody", card));
     box.append(card);
   });
-  updatePlayButtons();
+  showRetrieved();
 }
 function markSelected() {
   document.querySelectorAll(".source").forEach((card) =>
@@ -154,28 +256,31 @@ function renderKeys(s, body) {
     const cell = (value, change, attrs = {}) => {
       const input = document.createElement("input");
       Object.assign(input, { type: "number", value, ...attrs });
-      input.addEventListener("change", () => { change(Number(input.value)); drawEditor(); });
+      input.addEventListener("change", () => { change(Number(input.value)); input.dataset.committed = input.value;
+                                                drawEditor(); commit(); });
       const td = document.createElement("td"); td.append(input); row.append(td);
     };
     cell(round(k[0], 2), (v) => { k[0] = v; }, { step: 0.1, min: 0 });
     cell(round(wrap(k[1])), (v) => { k[1] = v; }, { step: 5 });
-    cell(round(k[2]), (v) => { k[2] = Math.max(-90, Math.min(90, v)); }, { step: 5, min: -90, max: 90 });
+    cell(round(k[2]), (v) => { k[2] = clamp(v, -90, 90); }, { step: 5, min: -90, max: 90 });
     const way = document.createElement("select");
     for (const w of WAYS) way.append(new Option(w, w));
     way.value = k[3] || "shortest";
     way.disabled = j === 0;
-    way.addEventListener("change", () => { k[3] = way.value; drawEditor(); });
+    way.addEventListener("change", () => { k[3] = way.value; drawEditor(); commit(); });
     const td = document.createElement("td"); td.append(way); row.append(td);
     const del = document.createElement("button");
     Object.assign(del, { type: "button", textContent: "×", title: "delete keyframe", disabled: s.keys.length < 2 });
-    del.addEventListener("click", () => { s.keys.splice(j, 1); renderKeys(s, body); drawEditor(); });
+    del.addEventListener("click", () => { s.keys.splice(j, 1); renderKeys(s, body); drawEditor(); commit(); });
     const td2 = document.createElement("td"); td2.append(del); row.append(td2);
     body.append(row);
   });
 }
 function refreshKeys(i) {
   const card = document.querySelector(`.source[data-index="${i}"]`);
-  if (card) renderKeys(state.sources[i], $(".keys tbody", card));
+  if (!card) return;
+  renderKeys(state.sources[i], $(".keys tbody", card));
+  $(".start", card).value = state.sources[i].start;
 }
 
 async function upload(file, source) {
@@ -187,9 +292,10 @@ async function upload(file, source) {
                             { "Content-Type": "application/octet-stream" });
     if (!state.uploads.includes(reply.name)) state.uploads.push(reply.name);
     state.uploads.sort();
+    state.uploadSeconds[reply.name] = reply.seconds;
     source.file = reply.name;
     $("#status").textContent = `uploaded ${reply.name} (${reply.seconds} s, ${reply.channels} ch)`;
-    renderSources();
+    renderSources(); commit();
   } catch (err) { showError(err.message); $("#status").textContent = ""; }
 }
 
@@ -214,7 +320,7 @@ function keyAt(x, y) {
   }
   return -1;
 }
-function drawEditor(playhead = null) {
+function drawEditor(playhead = playheadTime()) {
   const { ctx, canvas, R, cx, cy } = editor;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   ctx.strokeStyle = "#e3e6ec"; ctx.fillStyle = "#8a93a6"; ctx.font = "12px system-ui, sans-serif";
@@ -265,7 +371,7 @@ function drawEditor(playhead = null) {
     });
     if (playhead !== null && playhead >= s.start && playhead <= total) {
       const [x, y] = toXY(...positionAt(s.keys, playhead));
-      ctx.globalAlpha = 1; ctx.lineWidth = 2; ctx.strokeStyle = "#111";
+      ctx.globalAlpha = audible(s) ? 1 : 0.3; ctx.lineWidth = 2; ctx.strokeStyle = "#111";
       ctx.beginPath(); ctx.arc(x, y, 9, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
     }
   });
@@ -278,6 +384,8 @@ function setupEditor() {
   canvas.addEventListener("pointerdown", (event) => {
     const s = state.sources[state.selected];
     if (!s) return;
+    // Leaving a text field commits its typing, so Ctrl+Z after this drag undoes the drag, not the text.
+    if (isTyping(document.activeElement)) document.activeElement.blur();
     canvas.setPointerCapture(event.pointerId);
     const [x, y] = pointer(event), j = keyAt(x, y);
     editor.drag = j >= 0 ? { key: j } : { stroke: [azimuthAt(x, y)] };
@@ -286,7 +394,8 @@ function setupEditor() {
     const drag = editor.drag, s = state.sources[state.selected];
     if (!drag || !s) return;
     const [x, y] = pointer(event), az = azimuthAt(x, y);
-    if (drag.key !== undefined) { s.keys[drag.key][1] = round(wrap(az)); drawEditor(); return; }
+    drag.free = event.shiftKey;
+    if (drag.key !== undefined) { s.keys[drag.key][1] = wrap(snapAngle(az, drag.free)); drawEditor(); return; }
     const last = drag.stroke[drag.stroke.length - 1], unwrapped = last + travel(wrap(last), az, "shortest");
     if (Math.abs(unwrapped - last) < 0.5) return;
     drag.stroke.push(unwrapped);
@@ -296,12 +405,12 @@ function setupEditor() {
     drag.stroke.forEach((a, k) => { const [px, py] = toXY(a, 0); if (k) ctx.lineTo(px, py); else ctx.moveTo(px, py); });
     ctx.stroke(); ctx.setLineDash([]);
   });
-  const finish = () => {
+  const finish = (event) => {
     const drag = editor.drag, s = state.sources[state.selected];
     editor.drag = null;
     if (!drag || !s) return;
-    if (drag.stroke) s.keys = strokeToKeys(drag.stroke, Number(s.start) || 0);
-    refreshKeys(state.selected); drawEditor();
+    if (drag.stroke) s.keys = strokeToKeys(drag.stroke, Number(s.start) || 0, drag.free || event.shiftKey);
+    refreshKeys(state.selected); drawEditor(); commit();
   };
   canvas.addEventListener("pointerup", finish);
   canvas.addEventListener("pointercancel", finish);
@@ -309,23 +418,25 @@ function setupEditor() {
     const [x, y] = pointer(event), j = keyAt(x, y), s = state.sources[state.selected];
     if (j < 0) return;
     event.preventDefault();
-    s.keys[j][2] = Math.max(-90, Math.min(90, s.keys[j][2] + (event.deltaY < 0 ? 5 : -5)));
-    refreshKeys(state.selected); drawEditor();
+    const notch = event.shiftKey ? 1 : angleStep() || 1;  // one notch: the snapping step, 1° when free
+    s.keys[j][2] = clamp(snapAngle(s.keys[j][2] + (event.deltaY < 0 ? notch : -notch), event.shiftKey), -90, 90);
+    refreshKeys(state.selected); drawEditor(); commit(`elevation ${s.id} ${j}`);
   }, { passive: false });
   canvas.addEventListener("dblclick", (event) => {
     const [x, y] = pointer(event), j = keyAt(x, y), s = state.sources[state.selected];
     if (j < 0 || s.keys.length < 2) return;
-    s.keys.splice(j, 1); refreshKeys(state.selected); drawEditor();
+    s.keys.splice(j, 1); refreshKeys(state.selected); drawEditor(); commit();
   });
 }
 // A drawn stroke (unwrapped azimuths) -> keyframes about every 30 degrees of travel, their
-// times spread from the source's start to the scene's end in proportion to the travel.
-function strokeToKeys(stroke, start) {
-  const elevation = Math.max(-90, Math.min(90, Number($("#draw-elevation").value) || 0));
+// times spread from the source's start to the scene's end in proportion to the travel; angles
+// and times snapped unless `free`.
+function strokeToKeys(stroke, start, free) {
+  const elevation = clamp(Number($("#draw-elevation").value) || 0, -90, 90);
   const along = [0];
   for (let k = 1; k < stroke.length; k++) along.push(along[k - 1] + Math.abs(stroke[k] - stroke[k - 1]));
   const total = along[along.length - 1], end = duration();
-  if (total < 3 || end - start < 0.1) return [[0, round(wrap(stroke[stroke.length - 1])), elevation, "shortest"]];
+  if (total < 3 || end - start < 0.1) return [[0, wrap(snapAngle(stroke[stroke.length - 1], free)), elevation, "shortest"]];
   const count = Math.max(2, Math.min(25, Math.round(total / 30) + 1));
   const keys = [];
   let k = 0, previous = null;
@@ -335,7 +446,7 @@ function strokeToKeys(stroke, start) {
     const span = along[k + 1] - along[k], f = span > 0 ? Math.min(1, (target - along[k]) / span) : 0;
     const az = stroke[k] + f * (stroke[k + 1] - stroke[k]);
     const way = previous === null ? "shortest" : az > previous ? "ccw" : "cw";
-    keys.push([round(start + ((end - start) * i) / (count - 1), 2), round(wrap(az)), elevation, way]);
+    keys.push([snapTime(start + ((end - start) * i) / (count - 1), free), wrap(snapAngle(az, free)), elevation, way]);
     previous = az;
   }
   return keys;
@@ -351,9 +462,11 @@ async function startRender() {
     return showError(`${s.name}: ${s.kind === "file" ? "choose or upload a file" : "write a prompt"}`);
   }
   try {
-    const reply = await api("POST", "/api/render", JSON.stringify(sceneFromPage()),
-                            { "Content-Type": "application/json" });
+    const scene = sceneFromPage();
+    const reply = await api("POST", "/api/render", JSON.stringify(scene), { "Content-Type": "application/json" });
     state.job = reply.job;
+    state.pendingIds = state.sources.map((s) => s.id);
+    state.pendingScene = JSON.stringify(scene);
     $("#render").disabled = true; $("#cancel").disabled = false;
     pollJob();
   } catch (err) { showError(err.message); }
@@ -365,7 +478,10 @@ async function pollJob() {
   $("#status").textContent = `${job.message} (${job.seconds} s)`;
   if (job.state === "running") { setTimeout(pollJob, 250); return; }
   if (job.state === "failed") showError(job.error);
-  if (job.state === "done") await loadResult();
+  if (job.state === "done") {
+    state.stemIds = state.pendingIds; state.renderedScene = state.pendingScene;
+    await loadResult();
+  }
   finishJob();
   document.body.dataset.lastJob = job.state;  // after the result is shown (tests wait on it)
 }
@@ -379,23 +495,37 @@ async function loadResult() {
   state.result = info.result;
   state.analysis = state.result ? await api("GET", `/api/result/analysis.json?v=${state.result.job}`) : null;
   showResult();
+  loadPreviews();
 }
 function showResult() {
   const r = state.result, links = $("#downloads");
   links.textContent = "";
-  if (!r) { $("#peak").textContent = "no render yet"; updatePlayButtons(); drawDirections(); return; }
+  if (!r) { $("#peak").textContent = "no render yet"; drawDirections(); return; }
   $("#peak").textContent = `peak ${r.peak_dbfs} dBFS` +
     (r.gain_db < 0 ? ` (mix peaked at ${r.peak_before_dbfs} dBFS, lowered ${-r.gain_db} dB)` : "");
-  const downloads = [["scene_ambix48k.wav", "AmbiX scene (48 kHz, for DAWs)"], ["scene.yaml", "scene file"],
-                     ["scene.wav", `FOA ${r.layout} (16 kHz)`], ["scene.render.json", "render record"]];
+  const layout = r.layout === "ambix" ? "AmbiX" : "FuMa", rate = r.sample_rate ? `${r.sample_rate / 1000} kHz` : "";
+  const downloads = [["scene_ambix48k.wav", "AmbiX scene (48 kHz, for DAWs)"],
+                     ["scene.wav", `FOA scene (${layout}, ${rate})`],
+                     ["mix_binaural.flac", "binaural mix (headphones, FLAC)"],
+                     ...(r.stems || []).map((name, k) => [name, `stem: ${r.names[k]} (FOA ${layout})`]),
+                     ["scene.yaml", "scene file"], ["scene.render.json", "render record"]];
   for (const [name, label] of downloads) {
+    if (!(name in r.files)) continue;
     const a = document.createElement("a");
-    Object.assign(a, { href: `/api/result/${name}?download=1&v=${r.job}`, textContent: label, download: name });
+    Object.assign(a, { href: `/api/result/${name}?download=1&v=${r.job}`, textContent: label, download: name,
+                       title: r.files[name] });
     a.id = `download-${name.replace(/\W/g, "-")}`;
     links.append(a);
   }
+  showRetrieved(); showStale();
+  drawDirections();
+}
+function showRetrieved() {
+  const r = state.result;
   document.querySelectorAll(".source").forEach((card) => {
-    const chosen = (r.retrieved || [])[Number(card.dataset.index)];
+    const s = state.sources[Number(card.dataset.index)];
+    const k = r ? state.stemIds.indexOf(s.id) : -1;
+    const chosen = k >= 0 ? (r.retrieved || [])[k] : null;
     const box = $(".retrieved", card);
     box.hidden = !chosen;
     if (!chosen) return;
@@ -403,49 +533,20 @@ function showResult() {
     box.textContent = `retrieved: "${chosen.match.caption}" (${file(chosen.match)}, score ${chosen.match.score.toFixed(2)})` +
       (chosen.alternatives.length ? ` · next best: ${chosen.alternatives.map((m) => `"${m.caption}"`).join("; ")}` : "");
   });
-  updatePlayButtons();
-  drawDirections();
 }
-function updatePlayButtons() {
-  const r = state.result;
-  $("#play-mix").disabled = !r;
-  document.querySelectorAll(".source .play").forEach((button) => {
-    button.disabled = !r || !r.source_previews.includes(button.dataset.preview);
-  });
-}
-
-// -- playback -------------------------------------------------------------------------------
-function togglePlay(name, button) {
-  const player = $("#player");
-  if (state.playing && state.playing.button === button) return stopPlaying();
-  stopPlaying();
-  player.src = `/api/result/${name}?v=${state.result.job}`;
-  state.playing = { button, label: button.textContent };
-  button.textContent = "Stop";
-  player.play().catch((err) => { showError(`cannot play: ${err.message}`); stopPlaying(); });
-  requestAnimationFrame(animate);
-}
-function stopPlaying() {
-  const player = $("#player");
-  player.pause();
-  if (state.playing) state.playing.button.textContent = state.playing.label;
-  state.playing = null;
-  drawEditor(); drawDirections();
-}
-function animate() {
-  if (!state.playing) return;
-  const t = $("#player").currentTime;
-  drawEditor(t); drawDirections(t);
-  requestAnimationFrame(animate);
+// Previews are of the last render: say so when the scene has changed since.
+function showStale() {
+  const stale = !!state.result && state.renderedScene !== null && JSON.stringify(sceneFromPage()) !== state.renderedScene;
+  $("#stale").hidden = !stale;
 }
 
 // -- estimated direction over time ------------------------------------------------------------
 function heat(v) {  // 0..1 -> light to dark purple to orange
   const stops = [[251, 251, 253], [110, 50, 150], [245, 140, 40]];
-  const x = Math.max(0, Math.min(1, v)) * 2, i = Math.min(1, Math.floor(x)), f = x - i;
+  const x = clamp(v, 0, 1) * 2, i = Math.min(1, Math.floor(x)), f = x - i;
   return stops[i].map((c, k) => Math.round(c + f * (stops[i + 1][k] - c)));
 }
-function drawDirections(playhead = null) {
+function drawDirections(playhead = playheadTime()) {
   const canvas = $("#directions"), ctx = canvas.getContext("2d");
   const left = 46, bottom = 24, top = 8, right = 10, w = canvas.width - left - right, h = canvas.height - top - bottom;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
@@ -492,31 +593,40 @@ function drawDirections(playhead = null) {
 
 // -- start ----------------------------------------------------------------------------------
 async function init() {
-  setupEditor();
+  setupEditor(); setupTransport(); bindSceneFields();
+  const snap = $("#snap-angle");
+  snap.value = localStorage.getItem("sonicmotion.snapAngle") || snap.value;
+  snap.addEventListener("change", () => localStorage.setItem("sonicmotion.snapAngle", snap.value));
+  document.addEventListener("keydown", onKey);
   let info;
   try { info = await api("GET", "/api/state"); } catch (err) { showError(err.message); return; }
-  state.uploads = info.uploads; state.model = info.model; state.library = info.library; state.result = info.result;
+  state.uploads = info.uploads; state.uploadSeconds = info.upload_seconds || {};
+  state.model = info.model; state.library = info.library; state.result = info.result;
   const prompts = [info.library ? `prompts retrieved from ${info.library.path} (${info.library.clips} clips)` : "",
                    info.model ? "model loaded for prompts" : ""].filter(Boolean).join(" · ") ||
     "no library or model: file sources only (start with --library DIR)";
   $("#server-info").textContent = `workspace ${info.workspace} · ${prompts} · uploads up to ` +
     `${Math.round(info.max_upload_bytes / 1e6)} MB`;
   if (info.scene) loadScene(info.scene); else state.sources = [newSource(0), newSource(1)];
+  if (state.result) {  // the saved scene is the one last sent to render: its sources are the result's stems
+    state.stemIds = state.sources.map((s) => s.id);
+    state.renderedScene = JSON.stringify(sceneFromPage());
+  }
   $("#add-source").addEventListener("click", () => {
     state.sources.push(newSource(state.sources.length));
-    state.selected = state.sources.length - 1; renderSources(); drawEditor();
+    state.selected = state.sources.length - 1; renderSources(); drawEditor(); commit();
   });
+  $("#undo").addEventListener("click", undo);
+  $("#redo").addEventListener("click", redo);
   $("#render").addEventListener("click", startRender);
   $("#cancel").addEventListener("click", cancelRender);
-  $("#play-mix").addEventListener("click", () => togglePlay(state.result.mix_preview, $("#play-mix")));
-  $("#player").addEventListener("ended", stopPlaying);
-  $("#player").addEventListener("playing", () => { document.body.dataset.playing = "yes"; });
-  $("#duration").addEventListener("change", () => drawEditor());
-  renderSources(); drawEditor();
+  history.current = snapshot();
+  showScene(); renderSources(); drawEditor(); sceneChanged();
   if (state.result) {
     try { state.analysis = await api("GET", `/api/result/analysis.json?v=${state.result.job}`); } catch (err) { /* none yet */ }
   }
   showResult();
+  loadPreviews();
   document.body.dataset.ready = "yes";
 }
-init();
+window.addEventListener("DOMContentLoaded", init);
