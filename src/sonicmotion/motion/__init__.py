@@ -9,5 +9,6 @@ words and no path. Torch-free; docs/motion.md lists the vocabulary and the defau
 
 from sonicmotion.motion.parse import describe_to_motion
 from sonicmotion.motion.reading import MotionReading, Phrase
+from sonicmotion.motion.rows import trajectory_from_words
 
-__all__ = ["MotionReading", "Phrase", "describe_to_motion"]
+__all__ = ["MotionReading", "Phrase", "describe_to_motion", "trajectory_from_words"]

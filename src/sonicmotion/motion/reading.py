@@ -213,7 +213,7 @@ class MotionReading:
         """JSON-ready: ``trajectory`` in the prompts-file schema (``Trajectory.to_dict``)."""
         return {
             "text": self.text,
-            "trajectory": None if self.trajectory is None else _rounded(self.trajectory.to_dict()),
+            "trajectory": None if self.trajectory is None else rounded(self.trajectory.to_dict()),
             "content": self.content,
             "seconds": self.seconds,
             "understood": {
@@ -224,12 +224,12 @@ class MotionReading:
         }
 
 
-def _rounded(value: Any) -> Any:
+def rounded(value: Any) -> Any:
     """Angles and times to 1e-6 (wrapping leaves 1e-14 noise on values like 60.1)."""
     if isinstance(value, float):
         return round(value, 6) + 0.0
     if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
+        return {k: rounded(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_rounded(v) for v in value]
+        return [rounded(v) for v in value]
     return value
