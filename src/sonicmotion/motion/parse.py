@@ -54,11 +54,11 @@ _FILLER = r"(?:(?:at|on|in|of|off|out|the|your|my|his|her|their|its|a|an|just|ri
 _ROLE_BEFORE = re.compile(rf"(?:^|(?<=[\s,;:(]))(?P<marker>{_MARKERS})\s+(?P<filler>{_FILLER})$")
 _GAP_FILLER = re.compile(r"^[\s,;:]*(?:(?:and|also|to|on|at|in|the|your|my|of|you|me|off|far|just|slightly|a|bit|"
                          r"little|is|it|it's|sits|side|hand|somewhere|over|there|but|up)[\s,;:]+)*$")
-CONNECTORS = set(("and then from to at on in into of the your my you me it is are was while until till with as by "
+CONNECTORS = set(("and then from to at on in into of your my you me it is are was while until till with as by "
                   "via through round around starting ending first finally towards toward over past along across "
                   "moving moves move travels travelling traveling circling circles rising rises descending "
                   "descends sweeps sweeping located positioned placed coming heard sits sitting static stays "
-                  "which that where but also both can be up somewhere there here "
+                  "which that where but also both can be somewhere there here "
                   "itself when all way way, its").split())
 
 
@@ -232,7 +232,8 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
         kinds.setdefault(mention.kind, []).append(mention)
     places = _places(state)
     direction = _one_value(state, kinds.get("direction", []), "direction")
-    speed = _one_value(state, _of_the_move(state, kinds, "speed"), "speed")
+    if_moving: list[tuple[int, int]] = []  # speed and timing words: content words when the sound stays put
+    speed = _one_value(state, _of_the_move(state, kinds, "speed"), "speed", if_moving)
     rise = _one_value(state, _of_the_move(state, kinds, "rise"), "way up or down")
     circle = bool(kinds.get("circle")) or bool(kinds.get("turns"))
     turns = _one_value(state, kinds.get("turns", []), "number of turns")
@@ -310,8 +311,9 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
     if any(p.elevation is None for p in route):
         state.assumed.append("no height given: ear level (elevation 0, Table 1 horizon band -30 to 30)")
 
-    timing = _timing(state, kinds.get("time", []), speed, seconds)
+    timing = _timing(state, kinds.get("time", []), speed, seconds, if_moving)
     if circle and len(waypoints) == 1:
+        state.removed.extend(if_moving)
         if turns is None:
             turns = 1.0
             state.assumed.append("a circle with no count: one full turn")
@@ -328,6 +330,7 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
         if timing != Timing() or speed is not None:
             state.assumed.append("timing words ignored: the sound does not move")
         return Plan(tuple(waypoints))
+    state.removed.extend(if_moving)
     ways = _ways(state, route, waypoints, vias, direction)
     if rise is not None:
         change = waypoints[-1].elevation - waypoints[0].elevation
@@ -352,11 +355,15 @@ _ANCHORS = ("azimuth", "elevation", "direction", "circle", "turns", "verb")
 
 def _of_the_move(state: _Reading, kinds: dict[str, list[Mention]], kind: str) -> list[Mention]:
     """The ``kind`` mentions that describe the movement rather than the sound ("a bell tolls slowly,
-    moving fast from ..."): with different values, those in a clause (between punctuation) with
-    position or route words. A rise word counts only in such a clause; "rises and falls" in one is
-    no single way and is left out."""
+    moving fast from ..."): for speeds, when there are several, those in a clause (between
+    punctuation) with position or route words; rise words only in such a clause, and "rises and
+    falls" there is no single way and is left out."""
     mentions = kinds.get(kind, [])
-    anchored = [m for m in mentions if any(a.kind in _ANCHORS and _same_clause(state.norm, a, m)
+    # a rise word moves the sound only beside a place, a route or a speed word ("rising slowly at the
+    # left"); "a siren rises and falls, heard at the back" describes its pitch
+    anchors = _ANCHORS + (("rise",) if kind == "speed" else ("speed",))
+    stop = r"[,.;:!?]"
+    anchored = [m for m in mentions if any(a.kind in anchors and a is not m and _same_clause(state.norm, a, m, stop)
                                            for a in state.mentions)]
     chosen = mentions if kind == "speed" and (len(mentions) <= 1 or not anchored) else anchored
     if kind == "rise" and len({m.value for m in chosen}) > 1:
@@ -368,16 +375,18 @@ def _of_the_move(state: _Reading, kinds: dict[str, list[Mention]], kind: str) ->
     return chosen
 
 
-def _same_clause(norm: str, a: Mention, b: Mention) -> bool:
+def _same_clause(norm: str, a: Mention, b: Mention, stop: str) -> bool:
     low, high = (a, b) if a.start < b.start else (b, a)
-    return not re.search(r"[,.;:!?]", norm[low.end:high.start])
+    return not re.search(stop, norm[low.end:high.start])
 
 
-def _one_value(state: _Reading, mentions: list[Mention], what: str):
+def _one_value(state: _Reading, mentions: list[Mention], what: str, spans: list | None = None):
+    """The one value the mentions give (refused if they give two); their spans go to ``spans``
+    (taken out of the content only if the sound moves) or straight out of the content."""
     values = []
     for mention in mentions:
         state.understood.append(Phrase(state.phrase(mention.start, mention.end), mention.meaning))
-        state.removed.append((mention.start, mention.end))
+        (state.removed if spans is None else spans).append((mention.start, mention.end))
         if mention.value not in values:
             values.append(mention.value)
     if len(values) > 1:
@@ -468,11 +477,12 @@ def _side(start: float, end: float, via: float) -> str | None:
 
 
 # -- timing ------------------------------------------------------------------------------
-def _timing(state: _Reading, mentions: list[Mention], speed: str | None, seconds: float) -> Timing:
+def _timing(state: _Reading, mentions: list[Mention], speed: str | None, seconds: float,
+            spans: list[tuple[int, int]]) -> Timing:
     said: dict[str, float] = {}
     for mention in mentions:
         state.understood.append(Phrase(state.phrase(mention.start, mention.end), mention.meaning))
-        state.removed.append((mention.start, mention.end))
+        spans.append((mention.start, mention.end))
         value = dict(mention.value)
         if "whole" in value:
             value = {"start": 0.0, "end": seconds}
