@@ -236,6 +236,9 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
     speed = _one_value(state, _of_the_move(state, kinds, "speed"), "speed", if_moving)
     rise = _one_value(state, _of_the_move(state, kinds, "rise"), "way up or down")
     circle = bool(kinds.get("circle")) or bool(kinds.get("turns"))
+    for mention in kinds.get("circle", []):
+        state.understood.append(Phrase(state.phrase(mention.start, mention.end), mention.meaning))
+        state.removed.append((mention.start, mention.end))
     turns = _one_value(state, kinds.get("turns", []), "number of turns")
     for mention in kinds.get("diffuse", []):
         state.not_placed.append(f"{state.phrase(mention.start, mention.end)!r}: all around is not one direction")
@@ -306,6 +309,9 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
             assumed_front = True
         waypoints.append(_waypoint(place, az))
         previous = az or previous
+    if not waypoints:  # a circle and no place: it may start anywhere
+        waypoints.append(Waypoint(0.0, 180.0, 0.0, *HORIZON_RANGE))
+        state.assumed.append("a circle with no start: the front (any azimuth when sampling)")
     if assumed_front and not all(p.pole for p in route):
         state.assumed.append("no horizontal direction given: front (azimuth 0)")
     if any(p.elevation is None for p in route):
@@ -569,7 +575,8 @@ def _strip(words: list[str], side: int) -> list[str]:
     while words:
         word = words[side]
         bare = word.strip(",;:.").lower()
-        if word.strip() == "" or bare in CONNECTORS or (bare in ("a", "an") and side == -1) or \
+        if word.strip() == "" or (bare in CONNECTORS and not (side == 0 and bare in ("in", "of", "with", "as"))) \
+                or (bare in ("a", "an") and side == -1) or \
                 (bare == "" and side == 0):
             words.pop(side)
             continue

@@ -289,8 +289,8 @@ PATTERNS: list[tuple[str, str, Callable[[re.Match], tuple]]] = [
               rf"|laps?|orbits?))?\b", _turns),
     ("circle", rf"\b(?:circl(?:e|es|ed|ing)|orbit(?:s|ed|ing)?|revolv(?:e|es|ed|ing)|spin(?:s|ning)?|swirl(?:s|ed"
                rf"|ing)?|go(?:es)?|going|mov(?:e|es|ing)|fl(?:y|ies|ying)|buzz(?:es|ing)?|travel(?:s|l?ing)?|walk"
-               rf"(?:s|ing)?|run(?:s|ning)?|rotat(?:e|es|ing)|loop(?:s|ing)?|wheel(?:s|ing)?)(?: (?:all|right|"
-               rf"once|twice))? a?round(?:{YOU}| in (?:a )?circles?)\b|\bcircl(?:e|es|ed|ing){YOU}\b"
+               rf"(?:s|ing)?|run(?:s|ning)?|rotat(?:e|es|ing)|loop(?:s|ing)?|wheel(?:s|ing)?)(?: (?:all|right|once|"
+               rf"twice))?(?P<span> a?round(?:{YOU}| in (?:a )?circles?))\b|\bcircl(?:e|es|ed|ing){YOU}\b"
                rf"|\bcircl(?:e|es|ed|ing)\b|\borbit(?:s|ed|ing)?\b|\brevolv(?:e|es|ed|ing)\b|\bfull (?:circle|turn|"
                rf"revolution|rotation|loop)\b|\bin (?:a )?circles?\b", _const(True, "a circle around the listener")),
     ("diffuse", rf"\ball a?round(?:{YOU})?\b|\beverywhere\b|\bsurround(?:s|ing)? (?:you|me)\b|\bfrom all "
@@ -329,7 +329,8 @@ def find_mentions(text: str) -> list[Mention]:
     found = []
     for kind, pattern, reader in COMPILED:
         for match in pattern.finditer(text):
-            start, end = match.span()
+            # a pattern may need words around it that are not its phrase ("buzzes around you")
+            start, end = match.span("span") if "span" in match.groupdict() and match.group("span") else match.span()
             if end == start or any(taken[start:end]):
                 continue
             read = reader(match)
