@@ -119,7 +119,8 @@ def _clock(m: re.Match) -> tuple:
     if not 1 <= hour <= 12:
         return None
     degrees = ((-30.0 * hour) + 180.0) % 360.0 - 180.0
-    return Azimuth(degrees, CLOCK_HALF_WIDTH, "exact"), f"azimuth {degrees:g} ({hour:g} o'clock, ±{CLOCK_HALF_WIDTH:g})"
+    meaning = f"azimuth {degrees:g} ({hour:g} o'clock, ±{CLOCK_HALF_WIDTH:g})"
+    return Azimuth(degrees, CLOCK_HALF_WIDTH, "exact"), meaning
 
 
 def _number_elevation(sign: float) -> Callable[[re.Match], tuple]:
@@ -201,8 +202,8 @@ PATTERNS: list[tuple[str, str, Callable[[re.Match], tuple]]] = [
     ("time", rf"\b(?:starting|beginning|starts|begins|start|begin|kicking off)(?: to move)?(?: at| after| from)?"
              rf"(?: the)? {APPROX}(?P<n>{NUMBER}) ?{SECONDS}(?:[- ]mark)?(?: in(?:to (?:the clip|it))?\b)?",
      _times("start")),
-    ("time", rf"\b(?:after|at(?: the)?) {APPROX}(?P<n>{NUMBER}) ?{SECONDS}(?:[- ]mark)?(?: in(?:to (?:the clip|it))?\b)?",
-     _times("start")),
+    ("time", rf"\b(?:after|at(?: the)?) {APPROX}(?P<n>{NUMBER}) ?{SECONDS}(?:[- ]mark)?"
+             rf"(?: in(?:to (?:the clip|it))?\b)?", _times("start")),
     ("time", rf"\b{APPROX}(?P<n>{NUMBER}) ?{SECONDS} in(?:to (?:the clip|it))?\b", _times("start")),
     ("time", rf"\b(?:ending|ends|end|stopping|stops|finishing|finishes|arriving|arrives|arrive|until|till|by)"
              rf"(?: at| by| on)?(?: the)? {APPROX}(?P<n>{NUMBER}) ?{SECONDS}(?:[- ]mark)?",
@@ -267,8 +268,10 @@ PATTERNS: list[tuple[str, str, Callable[[re.Match], tuple]]] = [
                 rf"(?:you|me|us|the listener|your face))?\b|\bahead(?: of (?:you|me|the listener))?\b"
                 rf"|\b(?:the |your |my )?front\b(?![- ](?:left|right))|\bforward\b|\bfacing (?:you|me)\b"
                 rf"|\bcent(?:re|er) front\b|\bstraight on\b", _az(0.0, "fb")),
-    ("azimuth", rf"(?<!to )(?<!from )(?<!and )\b(?:directly|right|just|straight) behind{YOU}?|\bbehind(?: (?:you|me|us|the listener|your "
-                rf"head|your back|my back))?\b|\b(?:the |your |my )?(?:back|rear)\b(?![- ](?:left|right)|"
+    # "from left to right behind me" is a route past the back, not "right behind"
+    ("azimuth", rf"(?<!to )(?<!from )(?<!and )\b(?:directly|right|just|straight) behind{YOU}?"
+                rf"|\bbehind(?: (?:you|me|us|the listener|your head|your back|my back))?\b"
+                rf"|\b(?:the |your |my )?(?:back|rear)\b(?![- ](?:left|right)|"
                 rf" (?:and|of)\b)", _az(180.0, "fb")),
     ("azimuth", rf"\b(?:the |your |my )?left{_SIDE}\b(?![- ](?:front|back|rear|forward))", _az(90.0, "lr")),
     ("azimuth", rf"\b(?:the |your |my )?right{_SIDE}\b(?![- ](?:front|back|rear|forward))", _az(-90.0, "lr")),
