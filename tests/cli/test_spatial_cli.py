@@ -43,6 +43,18 @@ def test_spatialize_moving_stereo_source(tmp_path, stereo_44k, capsys):
     assert spatial_errors(foa.samples, path, SAMPLE_RATE, layout="ambix").delta_angle < 0.5
 
 
+def test_spatialize_describe_reads_the_path_from_words(tmp_path, stereo_44k, capsys):
+    out = tmp_path / "described.wav"
+    code = main(["spatialize", str(stereo_44k), "-o", str(out), "--describe", "from the left to the right, passing "
+                 "behind you, between 0.5 and 2.5 seconds"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert '"direction": "ccw"' in printed and '"move_start": 0.5' in printed
+    foa = read_foa(out)
+    path = Trajectory.linear(90, 0, -90, 0, "ccw", 0.5, 2.5)  # the 3 s clip: left, behind, right
+    assert spatial_errors(foa.samples, path, SAMPLE_RATE).delta_angle < 0.5
+
+
 def test_spatialize_duration_loops(tmp_path, stereo_44k):
     out = tmp_path / "looped.flac"
     assert main(["spatialize", str(stereo_44k), "-o", str(out), "--azimuth", "0", "--duration", "10"]) == 0
@@ -136,6 +148,12 @@ BAD_INPUTS = {
     "keyframes out of order": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--keyframes", "2:0:0;1:90:0"],
                                "increasing"),
     "no position": (lambda t, s: ["spatialize", str(s), "-o", OUT], "position is needed"),
+    "describe and flags": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--describe", "on the left", "--azimuth",
+                                         "10"], "--describe gives the whole path; drop --azimuth"),
+    "describe says no place": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--describe", "a dog barks"],
+                               "says nothing about where the sound is"),
+    "describe contradicts": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--describe",
+                                           "from the left to the right starting 5 seconds in"], "outside the 3 s clip"),
     "missing folder": (lambda t, s: ["spatialize", str(s), "-o", "{out}/missing/x.wav", "--azimuth", "0"],
                        "does not exist"),
     "bad extension": (lambda t, s: ["spatialize", str(s), "-o", "{out}/x.mp3", "--azimuth", "0"], ".wav or .flac"),
@@ -170,6 +188,6 @@ def test_entry_point_exit_status(tmp_path):
 
 
 def test_every_command_has_help_with_examples(capsys):
-    for command in ["spatialize", "analyze", "convert", "rotate", "demo"]:
+    for command in ["spatialize", "analyze", "convert", "rotate", "demo", "motion"]:
         assert main([command, "--help"]) == 0
         assert "examples:" in capsys.readouterr().out

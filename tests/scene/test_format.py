@@ -4,6 +4,7 @@ import json
 import pytest
 
 from sonicmotion.scene import SceneError, load_scene, scene_from_dict
+from sonicmotion.spatial import Trajectory
 
 GOOD = {
     "duration": 10,
@@ -126,3 +127,35 @@ def test_prompt_sources_may_set_their_own_steps_and_guidance():
     assert again.sources == scene.sources and again.source_sampling(0) == (12, 1.5)
     with pytest.raises(SceneError, match=r"sources\[0\] \(\"source 1\"\).guidance: must be <= 100"):
         scene_from_dict({"sources": [{"prompt": "rain", "guidance": 500, "path": {"type": "static", "azimuth": 0}}]})
+
+
+def test_motion_words_give_a_path_in_scene_time(sounds):
+    from sonicmotion.motion import describe_to_motion
+
+    data = broken(lambda d: d["sources"][0].update(motion="from the left to the right passing behind you, starting "
+                                                          "1 second in, for 4 seconds", start=2))
+    data["sources"][0].pop("path")
+    source = scene_from_dict(data, base_dir=sounds).sources[0]
+    # the words count from the source's start: moving 1 s after it starts (scene 3 s) for 4 s
+    assert source.path == Trajectory.linear(90, 0, -90, 0, "ccw", 3.0, 7.0)
+    assert source.motion.startswith("from the left")
+    unshifted = describe_to_motion(source.motion, seconds=8.0).trajectory
+    assert unshifted == Trajectory.linear(90, 0, -90, 0, "ccw", 1.0, 5.0)
+    # saved: the words stay beside the path they gave; read back, the path (perhaps edited) wins
+    saved = scene_from_dict(GOOD | {"sources": [data["sources"][0]]}, base_dir=sounds).to_dict(relative_to=sounds)
+    assert saved["sources"][0]["motion"] == source.motion
+    saved["sources"][0]["path"] = {"type": "static", "azimuth": 30.0, "elevation": 0.0}
+    assert scene_from_dict(saved, base_dir=sounds).sources[0].path == Trajectory.static(30, 0)
+
+
+@pytest.mark.parametrize("motion, message", [
+    ("a dog barks", 'sources[0] ("car").motion: the words say nothing about where the sound is'),
+    ("from the left to the right starting 9 seconds in", 'sources[0] ("car").motion: cannot read'),
+    ("", 'sources[0] ("car").motion: expected words'),
+])
+def test_motion_words_errors_name_the_field(sounds, motion, message):
+    data = broken(lambda d: d["sources"][0].update(motion=motion, start=2))
+    data["sources"][0].pop("path")
+    with pytest.raises(SceneError) as err:
+        scene_from_dict(data, base_dir=sounds)
+    assert str(err.value).startswith(message)

@@ -13,11 +13,11 @@ import argparse
 import sys
 
 from sonicmotion import __version__
-from sonicmotion.cli import autoencoder, dataset, demo, evaluate, generate, render, report, scene, spatial, train
+from sonicmotion.cli import autoencoder, dataset, demo, evaluate, generate, motion, render, report, scene, spatial, train
 from sonicmotion.errors import SonicMotionError
 
 # in --help order
-COMMANDS = (spatial, render, scene, dataset, train, autoencoder, generate, evaluate, report, demo)
+COMMANDS = (spatial, motion, render, scene, dataset, train, autoencoder, generate, evaluate, report, demo)
 
 
 class _Parser(argparse.ArgumentParser):

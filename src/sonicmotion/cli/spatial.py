@@ -50,18 +50,22 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser(
         "spatialize", help="put a mono (or downmixed) recording on a static or moving path",
-        description="Encode audio into 4-channel first-order Ambisonics along a path.\n\n" + TRAJECTORY_HELP,
+        description="Encode audio into 4-channel first-order Ambisonics along a path.\n\n" + TRAJECTORY_HELP
+        + "\nOr say the path in words with --describe (docs/motion.md).",
         formatter_class=fmt,
         epilog=example_epilog(
             "sonicmotion spatialize siren.wav -o siren_foa.wav --azimuth 45 --to-azimuth -135 --direction ccw",
             "sonicmotion spatialize bird.flac -o bird.flac --azimuth 0 --elevation 10 --to-elevation 60 "
             "--move-start 2 --move-end 6 --layout ambix",
             'sonicmotion spatialize car.wav -o car.wav --keyframes "0:90:0;4:0:0;8:-90:0" --duration 8',
+            'sonicmotion spatialize car.wav -o car.wav --describe "passes from left to right behind me, slowly"',
         ),
     )
     p.add_argument("input", help="audio file (any common format, rate and channel count)")
     p.add_argument("-o", "--output", required=True, help="FOA output file (.wav or .flac)")
     add_trajectory_arguments(p)
+    p.add_argument("--describe", metavar="TEXT", help="the path in words instead of the trajectory flags (see "
+                   "'sonicmotion motion --help' and docs/motion.md); refused together with them")
     p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output layout (default fuma)")
     p.add_argument("--duration", type=positive_float, help="loop or truncate to this many seconds")
     p.add_argument("--sample-rate", type=positive_int, default=SAMPLE_RATE,
@@ -136,13 +140,34 @@ def run_spatialize(args: argparse.Namespace) -> int:
     if args.duration is not None:
         mono = fit_length(mono, int(round(args.duration * args.sample_rate)))
     duration = mono.shape[0] / args.sample_rate
-    trajectory = trajectory_from_args(args, duration)
+    trajectory = trajectory_from_args(args, duration) if args.describe is None else described_path(args, duration)
     if audio.channels > 1:
         print(f"note: downmixed {audio.channels} channels of {args.input} to mono", file=sys.stderr)
     foa = encode_foa(mono, args.sample_rate, trajectory, layout=args.layout)
     write_foa(out, foa, args.sample_rate, args.layout)
     print(f"wrote {out}: {duration:.2f} s, {args.sample_rate} Hz, 4 channels, layout {args.layout}")
     return 0
+
+
+def described_path(args: argparse.Namespace, duration: float):
+    """The path ``--describe`` gives for a clip of ``duration`` seconds (printed); the trajectory
+    flags are refused beside it, so one path is never silently preferred to another."""
+    from sonicmotion.motion import describe_to_motion
+
+    given = [flag for flag, value in (("--azimuth", args.azimuth), ("--elevation", args.elevation),
+                                      ("--to-azimuth", args.to_azimuth), ("--to-elevation", args.to_elevation),
+                                      ("--move-start", args.move_start), ("--move-end", args.move_end),
+                                      ("--keyframes", args.keyframes)) if value is not None]
+    if args.direction != "shortest":
+        given.append("--direction")
+    if given:
+        raise SonicMotionError(f"--describe gives the whole path; drop {', '.join(given)} (or drop --describe)")
+    reading = describe_to_motion(args.describe, seconds=duration)
+    if reading.trajectory is None:
+        raise SonicMotionError(f"--describe {args.describe!r} says nothing about where the sound is "
+                               "(e.g. 'on the left', 'from the front to the back passing on the right')")
+    print(f"path from the words: {json.dumps(reading.to_dict()['trajectory'])}")
+    return reading.trajectory
 
 
 def summarise(estimate: DoaEstimate, step_seconds: float = 1.0) -> list[str]:

@@ -15,10 +15,18 @@ A scene is YAML or JSON (see docs/scenes.md)::
         path: {type: keyframes, keyframes: [[0, 0, 40], [5, 180, 20, ccw], [10, 0, 40, ccw]]}
         gain_db: -3
         seed: 7
+      - name: plane
+        file: sounds/plane.wav
+        motion: flies from behind you over your head to the front, starting 1 second in
+        start: 2
     library: demo-output/dataset      # a built dataset or a manifest of recordings
 
 Path times are scene seconds (a source starting at 2 s with a keyframe at 3 s is there
-1 s after it starts). Every error names the source and the field, e.g.
+1 s after it starts). ``motion:`` gives the path in words instead (docs/motion.md): its
+times count from the source's ``start`` (the words read in a clip from ``start`` to the
+scene's end), and the path they give is kept in scene seconds; given with ``path:``, the
+path wins (a saved scene keeps the words beside the path they gave, and edits to the path
+stand). Every error names the source and the field, e.g.
 ``sources[1] ("bird").path.keyframes[2]: ...``.
 """
 
@@ -33,7 +41,7 @@ from typing import Any
 
 from sonicmotion.audio import CLIP_SECONDS, SAMPLE_RATE
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.spatial.trajectory import Trajectory, TrajectoryError
+from sonicmotion.spatial.trajectory import Keyframe, Trajectory, TrajectoryError
 
 SCENE_VERSION = 1
 RENDER_FORMAT = "sonicmotion-scene-render"  # the sidecar written beside a rendered scene
@@ -48,7 +56,7 @@ PLACEMENTS = ("encode", "model")
 GENERATORS = ("library", "model")
 _SCENE_KEYS = {"version", "duration", "sample_rate", "layout", "headroom_db", "seed", "model", "library", "steps",
                "guidance", "sources"}
-_SOURCE_KEYS = {"name", "prompt", "file", "path", "gain_db", "start", "seed", "loop", "placement", "sha256",
+_SOURCE_KEYS = {"name", "prompt", "file", "path", "motion", "gain_db", "start", "seed", "loop", "placement", "sha256",
                 "generator", "steps", "guidance"}
 
 
@@ -73,6 +81,7 @@ class SceneSource:
     generator: str | None = None  # prompt sources: "library" or "model"; None = decided by the scene (resolve_generators)
     steps: int | None = None  # prompt sources from a model: sampling steps; None = the scene's
     guidance: float | None = None  # prompt sources from a model: classifier-free guidance; None = the scene's
+    motion: str | None = None  # the words the path was read from (docs/motion.md), if any
 
     @property
     def kind(self) -> str:
@@ -139,6 +148,8 @@ class Scene:
                     entry["loop"] = True
                 if s.sha256:
                     entry["sha256"] = s.sha256
+            if s.motion is not None:
+                entry["motion"] = s.motion
             entry.update(path=s.path.to_dict(), gain_db=s.gain_db, start=s.start)
             sources.append(entry)
         data: dict[str, Any] = {
@@ -294,8 +305,12 @@ def _source(raw: Any, index: int, duration: float, base_dir: Path, root: str | o
     start = _number(raw, "start", f"{where}.start", 0.0, low=0.0)
     if start >= duration:
         raise SceneError(f"{where}.start: {start:g} s is not before the scene's end ({duration:g} s)")
-    if "path" not in raw:
-        raise SceneError(f"{where}.path: missing; give e.g. {{type: static, azimuth: 30, elevation: 0}}")
+    motion = raw.get("motion")
+    if motion is not None and (not isinstance(motion, str) or not motion.strip()):
+        raise SceneError(f"{where}.motion: expected words saying where the sound is, got {motion!r}")
+    if "path" not in raw and motion is None:
+        raise SceneError(f"{where}.path: missing; give e.g. {{type: static, azimuth: 30, elevation: 0}}, or "
+                         "motion: words such as 'from the left to the right behind me'")
     loop = raw.get("loop", False)
     if not isinstance(loop, bool):
         raise SceneError(f"{where}.loop: expected true or false, got {loop!r}")
@@ -304,7 +319,8 @@ def _source(raw: Any, index: int, duration: float, base_dir: Path, root: str | o
         raise SceneError(f"{where}.sha256: expected 64 hex digits, got {sha!r}")
     return SceneSource(
         name=name.strip(),
-        path=parse_path(raw["path"], f"{where}.path", duration),
+        path=parse_path(raw["path"], f"{where}.path", duration) if "path" in raw
+        else path_from_words(motion, f"{where}.motion", start, duration),
         prompt=prompt.strip() if prompt is not None else None,
         file=resolved,
         gain_db=_number(raw, "gain_db", f"{where}.gain_db", 0.0, low=-120.0, high=40.0),
@@ -316,7 +332,26 @@ def _source(raw: Any, index: int, duration: float, base_dir: Path, root: str | o
         generator=_choice(raw, "generator", f"{where}.generator", "model", GENERATORS) if "generator" in raw else None,
         steps=_integer(raw, "steps", f"{where}.steps", None, low=1, high=10000),
         guidance=_number(raw, "guidance", f"{where}.guidance", None, low=0.0, high=100.0) if raw.get("guidance") is not None else None,
+        motion=motion.strip() if motion is not None else None,
     )
+
+
+def path_from_words(text: str, where: str, start: float, duration: float) -> Trajectory:
+    """The path ``text`` describes for a source that starts ``start`` s into a ``duration`` s
+    scene: read in the source's own time (0 = its start), returned in scene seconds."""
+    from sonicmotion.motion import describe_to_motion
+
+    try:
+        path = describe_to_motion(text, seconds=duration - start).trajectory
+    except SonicMotionError as err:
+        raise SceneError(f"{where}: {err}") from None
+    if path is None:
+        raise SceneError(f"{where}: the words say nothing about where the sound is (e.g. 'on the left', "
+                         "'from the front to the back passing on the right')")
+    if start == 0 or path.kind == "static":
+        return path
+    keys = [Keyframe(k.time + start, k.azimuth, k.elevation, k.direction) for k in path.keyframes]
+    return Trajectory(keys, kind=path.kind)
 
 
 def parse_path(raw: Any, where: str, duration: float) -> Trajectory:
