@@ -237,3 +237,9 @@ def test_distance_errors_name_source_and_field(sounds, change, message):
         scene_from_dict(distant(change), base_dir=sounds)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_source_leaving_the_room_is_refused_before_rendering(sounds):
+    data = distant(lambda d: d["sources"][0]["path"]["keyframes"].__setitem__(1, [10, 30, 2, 0]))
+    with pytest.raises(SceneError, match=r'sources\[0\] \("car"\)\.path: the path leaves the 8x6x3 m room at'):
+        scene_from_dict(data, base_dir=sounds)

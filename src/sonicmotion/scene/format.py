@@ -274,6 +274,14 @@ def scene_from_dict(data: Any, base_dir: str | os.PathLike = ".", root: str | os
             room = Room.from_dict(data["room"])
         except SonicMotionError as err:
             raise SceneError(f"room: {str(err).removeprefix('room: ').removeprefix('room ')}") from None
+        from sonicmotion.spatial.propagation import check_path_in_room
+
+        for i, source in enumerate(sources):
+            if source.path.has_distance:
+                try:
+                    check_path_in_room(source.path, room, duration)
+                except SonicMotionError as err:
+                    raise SceneError(f'sources[{i}] ("{source.name}").path: {err}') from None
     return Scene(sources, duration, sample_rate, layout, headroom, seed, model, steps, guidance, base_dir, library,
                  room)
 

@@ -179,7 +179,7 @@ def render_distance(mono: np.ndarray, sample_rate: int, trajectory: Trajectory, 
         add(signal, gains)
         return foa
     listener = np.array(room.listener)[:, None]
-    _check_inside(trajectory, room, n, sample_rate)
+    check_path_in_room(trajectory, room, n / sample_rate)
     direct_distance = np.sqrt(np.sum(source**2, axis=0))
     tail_input = None
     for signs, offsets, bounces in room.image_sources():
@@ -206,9 +206,10 @@ def render_distance(mono: np.ndarray, sample_rate: int, trajectory: Trajectory, 
     return foa
 
 
-def _check_inside(trajectory: Trajectory, room: Room, num_samples: int, sample_rate: int) -> None:
-    """Refuse a path that leaves the room (checked every 10 ms and at every keyframe)."""
-    times = np.concatenate([np.arange(0.0, num_samples / sample_rate, 0.01), trajectory.knots[0]])
+def check_path_in_room(trajectory: Trajectory, room: Room, seconds: float) -> None:
+    """Refuse (one line) a path that leaves the room within ``seconds`` (checked every 10 ms
+    and at every keyframe)."""
+    times = np.concatenate([np.arange(0.0, seconds, 0.01), trajectory.knots[0]])
     where = trajectory.coordinates(times) + np.array(room.listener)[:, None]
     outside = np.any((where <= 0.0) | (where >= np.array(room.dimensions)[:, None]), axis=0)
     if outside.any():
