@@ -91,7 +91,9 @@ def emission_times(coordinates: Coordinates, num_samples: int, sample_rate: int)
 def _retarded(times: np.ndarray, distances: np.ndarray) -> np.ndarray:
     """Emission times for the hearing ``times`` (increasing seconds, from 0) of a source at
     ``distances`` metres at those same times as emission times."""
-    arrival = times + distances / SPEED_OF_SOUND  # increasing, since paths move slower than sound
+    # Increasing, since a path's radial speed stays below the speed of sound; kept so (held)
+    # where a mirror image of a fast-turning path would momentarily outrun it.
+    arrival = np.maximum.accumulate(times + distances / SPEED_OF_SOUND)
     emitted = np.interp(times, arrival, times)
     early = times < arrival[0]  # heard before the sound emitted at time 0 arrives
     emitted[early] = times[early] - (arrival[0] - times[0])
@@ -166,6 +168,8 @@ def render_distance(mono: np.ndarray, sample_rate: int, trajectory: Trajectory, 
         raise SonicMotionError(f"sample rate must be positive, got {sample_rate}")
     mono = np.asarray(mono, dtype=np.float32)
     foa = np.zeros((4, mono.shape[0]), dtype=np.float32)
+    if mono.shape[0] == 0:
+        return foa
 
     def add(signal: np.ndarray, gains: np.ndarray) -> None:
         gains *= signal
