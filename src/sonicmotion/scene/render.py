@@ -7,9 +7,10 @@ and either re-encoded on its path from its omnidirectional W channel (``placemen
 exact placement with any model) or taken as the model placed it (``placement: model``,
 parametric models). A source whose path has distance is rendered with its delay (Doppler,
 unless ``doppler: false``), level and air absorption, and in the scene's ``room`` if it
-has one; plane-wave sources are the paper's encoding whatever the room. The mix is converted to the output layout and, if its peak exceeds
-``-headroom_db`` dBFS, scaled down as a whole (stems too, so they still sum to the mix):
-one gain keeps the directions and the balance of the scene, which a limiter would not.
+has one; plane-wave sources are the paper's encoding whatever the room. The mix is
+converted to the output layout and, if its peak exceeds ``-headroom_db`` dBFS, scaled
+down as a whole (stems too, so they still sum to the mix): one gain keeps the directions
+and the balance of the scene, which a limiter would not.
 """
 
 from __future__ import annotations
