@@ -154,8 +154,8 @@ class Room:
         data: dict[str, Any] = {"dimensions": list(self.dimensions), "listener": list(self.listener)}
         if self.rt60 is not None:
             data["rt60"] = self.rt60
-        else:
-            data["absorption"] = self.mean_absorption
+        if self.absorption is not None:
+            data["absorption"] = self.absorption
         data.update(order=self.order, tail=self.tail)
         return data
 
