@@ -165,6 +165,33 @@ BAD_INPUTS = {
     "rotate unlabelled": (lambda t, s: ["rotate", str(_unlabelled(t)), OUT, "--yaw", "10"], "--layout"),
     "rotate nan yaw": (lambda t, s: ["rotate", str(s), OUT, "--yaw", "nan"], "finite"),
     "rotate into missing folder": (lambda t, s: ["rotate", str(s), "{out}/no/x.wav", "--yaw", "1"], "does not exist"),
+    "to-distance alone": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--to-distance", "3"],
+                          "--to-distance needs --distance"),
+    "distance too far": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--distance", "20000"],
+                         "--distance must lie in (0, 10000] metres, got 20000"),
+    "supersonic": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--to-azimuth", "10",
+                                 "--distance", "1", "--to-distance", "2000"], "below the speed of sound"),
+    "cartesian and azimuth": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--cartesian", "0,1,0,0", "--azimuth",
+                                            "0"], "--cartesian cannot be combined"),
+    "cartesian at the listener": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--cartesian", "0,0,0,0"],
+                                  "--cartesian keyframe 1: (0, 0, 0) m lies 0 m from the listener"),
+    "cartesian text": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--cartesian", "0,1,2"], "must read t,x,y,z"),
+    "cartesian after clip": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--cartesian", "0,1,0,0; 9,2,0,0"],
+                             "beyond the clip"),
+    "keyframe distance": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--keyframes", "0:0:0:2;1:90:0:ccw:-1"],
+                          "keyframe 2 distance must lie in (0, 10000] metres, got -1"),
+    "room without distance": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--room", "8x6x3"],
+                              "--room needs a path with distance"),
+    "no-doppler without distance": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--no-doppler"],
+                                    "--no-doppler needs a path with distance"),
+    "rt60 without room": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--distance", "2",
+                                        "--rt60", "0.5"], "--rt60 needs --room"),
+    "bad room": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--distance", "2", "--room",
+                               "8x6"], "--room: room dimensions must read XxYxZ"),
+    "source outside the room": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--distance", "9",
+                                              "--room", "8x6x3"], "leaves the 8x6x3 m room"),
+    "listener outside the room": (lambda t, s: ["spatialize", str(s), "-o", OUT, "--azimuth", "0", "--distance",
+                                                "2", "--room", "8x6x3", "--listener", "9,1,1"], "listener must be"),
 }
 
 
@@ -178,6 +205,27 @@ def test_bad_input_exit_2_one_line_no_file(tmp_path, stereo_44k, case, capsys):
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert files_in(out_dir) == []
+
+
+def test_spatialize_a_car_passing_on_the_left(tmp_path, stereo_44k, capsys):
+    """--cartesian at 48 kHz: the car is at the left as it passes, and the output is later
+    and quieter than the plane wave at the ends (distance, Doppler and air)."""
+    out = tmp_path / "car.wav"
+    args = ["spatialize", str(stereo_44k), "-o", str(out), "--cartesian", "0,-40,4,0; 3,20,4,0",
+            "--sample-rate", "48000"]
+    assert main(args) == 0
+    assert "with distance and Doppler" in capsys.readouterr().out
+    foa = read_foa(out)
+    path = Trajectory.parse_cartesian("0,-40,4,0; 3,20,4,0")
+    errors = spatial_errors(foa.samples[:, 48000:96000], Trajectory.static(*path.positions(1.5 + 4 / 343)),
+                            48000, "frame")
+    assert errors.l1_elevation < 1.0
+    assert np.max(np.abs(foa.samples[:, : int(40 / 343 * 48000) - 80])) < 1e-5  # 40 m away: heard after 117 ms
+    roomy = tmp_path / "roomy.wav"
+    assert main(["spatialize", str(stereo_44k), "-o", str(roomy), "--azimuth", "30", "--distance", "2",
+                 "--room", "8x6x3", "--rt60", "0.4", "--sample-rate", "48000", "--layout", "ambix"]) == 0
+    assert "in a 8x6x3 m room (RT60 0.40 s)" in capsys.readouterr().out
+    assert read_foa(roomy).layout.name == "ambix"
 
 
 def test_entry_point_exit_status(tmp_path):

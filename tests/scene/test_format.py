@@ -159,3 +159,87 @@ def test_motion_words_errors_name_the_field(sounds, motion, message):
     with pytest.raises(SceneError) as err:
         scene_from_dict(data, base_dir=sounds)
     assert str(err.value).startswith(message)
+
+
+# -- distance, doppler, room (SPEC §6) ---------------------------------------------------------
+DISTANT = {
+    "duration": 10,
+    "sample_rate": 48000,
+    "room": {"dimensions": "8x6x3", "rt60": 0.5},
+    "sources": [
+        {"name": "car", "file": "siren.wav", "doppler": False,
+         "path": {"type": "cartesian", "keyframes": [[0, -3, 2, 0], [10, 3, 2, 0]]}},
+        {"name": "bee", "file": "siren.wav",
+         "path": {"type": "keyframes", "keyframes": [[0, 90, 0, 2.0], {"time": 5, "azimuth": 0, "elevation": 10,
+                                                                      "direction": "cw", "distance": 0.5}]}},
+        {"name": "horn", "file": "siren.wav",
+         "path": {"type": "linear", "start_azimuth": 30, "end_azimuth": -30, "start_distance": 2, "end_distance": 1}},
+        {"name": "bed", "file": "siren.wav", "path": {"type": "static", "azimuth": 0}},
+    ],
+}
+
+
+def test_distance_keys_are_read_and_round_trip(sounds):
+    scene = scene_from_dict(DISTANT, base_dir=sounds)
+    car, bee, horn, bed = scene.sources
+    assert car.path.is_cartesian and not car.doppler
+    assert bee.path.distances(2.5) == pytest.approx(1.25) and bee.doppler
+    assert horn.path.distances(10.0) == pytest.approx(1.0)
+    assert not bed.path.has_distance
+    assert scene.room.dimensions == (8.0, 6.0, 3.0) and scene.room.rt60 == 0.5
+    data = scene.to_dict(relative_to=sounds)
+    assert data["room"]["dimensions"] == [8.0, 6.0, 3.0] and data["sources"][0]["doppler"] is False
+    assert "doppler" not in data["sources"][1]
+    assert scene_from_dict(data, base_dir=sounds) == scene
+
+
+def distant(change):
+    data = copy.deepcopy(DISTANT)
+    change(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["sources"][0]["path"]["keyframes"][1].__setitem__(1, "far"),
+         'sources[0] ("car").path.keyframes[1].x: expected a finite number'),
+        (lambda d: d["sources"][0]["path"]["keyframes"][1].__setitem__(0, 0.001),
+         'sources[0] ("car").path.keyframes[1]: the source would move at 6000 m/s'),
+        (lambda d: d["sources"][0]["path"]["keyframes"].append([12, 0, 1, 0]),
+         'sources[0] ("car").path.keyframes[2].time: 12 s lies outside the scene'),
+        (lambda d: d["sources"][0]["path"]["keyframes"][0].pop(),
+         'sources[0] ("car").path.keyframes[0]: expected [time, x, y, z]'),
+        (lambda d: d["sources"][0]["path"]["keyframes"].__setitem__(0, [0, 0, 0, 0]),
+         'sources[0] ("car").path.keyframes[0].distance: (0, 0, 0) m lies 0 m from the listener'),
+        (lambda d: d["sources"][0].update(doppler="no"), 'sources[0] ("car").doppler: expected true or false'),
+        (lambda d: d["sources"][3].update(doppler=True),
+         'sources[3] ("bed").doppler: only applies to a path with distance'),
+        (lambda d: d["sources"][1]["path"]["keyframes"][0].__setitem__(3, -1),
+         'sources[1] ("bee").path.keyframes[0].distance: must lie in (0, 10000] metres, got -1'),
+        (lambda d: d["sources"][1]["path"]["keyframes"][0].pop(),
+         'sources[1] ("bee").path.keyframes[1].distance: give a distance at every keyframe or at none'),
+        (lambda d: d["sources"][2]["path"].update(start_distance="near"),
+         'sources[2] ("horn").path.start_distance: expected a finite number'),
+        (lambda d: d["sources"][2]["path"].update(end_distance=0),
+         'sources[2] ("horn").path.end_distance: must lie in (0, 10000] metres, got 0'),
+        (lambda d: d["sources"][3]["path"].update(distance=20000),
+         'sources[3] ("bed").path.distance: must lie in (0, 10000] metres, got 20000'),
+        (lambda d: d["room"].update(rt60=50), "room: rt60 must lie in [0.05, 20] seconds, got 50"),
+        (lambda d: d["room"].update(absorption=0.2), "room: give a room's rt60 or its absorption, not both"),
+        (lambda d: d["room"].update(dimensions="8x6"), "room: dimensions must read XxYxZ"),
+        (lambda d: d["room"].update(walls="brick"), "room: unknown field walls"),
+        (lambda d: d["room"].update(listener=[9, 1, 1]), "room: listener must be a position"),
+    ],
+)
+def test_distance_errors_name_source_and_field(sounds, change, message):
+    with pytest.raises(SceneError) as err:
+        scene_from_dict(distant(change), base_dir=sounds)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_source_leaving_the_room_is_refused_before_rendering(sounds):
+    data = distant(lambda d: d["sources"][0]["path"]["keyframes"].__setitem__(1, [10, 30, 2, 0]))
+    with pytest.raises(SceneError, match=r'sources\[0\] \("car"\)\.path: the path leaves the 8x6x3 m room at'):
+        scene_from_dict(data, base_dir=sounds)

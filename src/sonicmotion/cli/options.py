@@ -16,6 +16,14 @@ cw (azimuth decreasing: front -> right -> back) or ccw (front -> left -> back)
 between --move-start and --move-end seconds (default: the whole clip). Or give
 --keyframes "t:az:el;t:az:el:cw;..." for any path."""
 
+DISTANCE_HELP = """distance (metres; listener at the origin, x front, y left, z up): --distance
+gives the (start) distance, --to-distance the end of a linear move; keyframes
+take a distance last ("t:az:el[:cw|ccw]:metres"); or give --cartesian
+"t,x,y,z; t,x,y,z" for straight lines in space (a car 4 m to the left at
+50 km/h: --cartesian "0,-60,4,0; 8.64,60,4,0"). A path with distance is heard
+with its propagation delay (Doppler by physics), 1/r level from 1 m and ISO
+9613-1 air absorption; without distance it is the paper's plane wave."""
+
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
@@ -68,8 +76,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (overrides training.seed)")
 
 
-def add_trajectory_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    group = parser.add_argument_group("trajectory (degrees, seconds)")
+def add_trajectory_arguments(parser: argparse.ArgumentParser, required: bool = True, distance: bool = False) -> None:
+    """The trajectory flags; ``distance``: also --distance, --to-distance and --cartesian."""
+    group = parser.add_argument_group("trajectory (degrees, seconds" + (", metres)" if distance else ")"))
     group.add_argument("--azimuth", type=finite_float, help="(start) azimuth in degrees")
     group.add_argument("--elevation", type=finite_float, default=None, help="(start) elevation in degrees (default 0)")
     group.add_argument("--to-azimuth", type=finite_float, help="end azimuth of a linear move")
@@ -80,17 +89,46 @@ def add_trajectory_arguments(parser: argparse.ArgumentParser, required: bool = T
     )
     group.add_argument("--move-start", type=finite_float, help="seconds at which the move begins (default 0)")
     group.add_argument("--move-end", type=finite_float, help="seconds at which the move ends (default: clip end)")
-    group.add_argument("--keyframes", help='path as "t:az:el[:cw|ccw];..." (instead of the flags above)')
+    if distance:
+        group.add_argument("--keyframes", help='path as "t:az:el[:cw|ccw][:metres];..." (instead of the flags above)')
+        group.add_argument("--distance", type=positive_float, metavar="M",
+                           help="(start) distance in metres (default: none, the paper's plane wave)")
+        group.add_argument("--to-distance", type=positive_float, metavar="M", help="end distance of a linear move")
+        group.add_argument("--cartesian", metavar='"t,x,y,z; ..."',
+                           help="path as keyframes in metres, x front, y left, z up (instead of the flags above)")
+    else:
+        group.add_argument("--keyframes", help='path as "t:az:el[:cw|ccw];..." (instead of the flags above)')
     parser.set_defaults(_trajectory_required=required)
 
 
 def has_trajectory(args: argparse.Namespace) -> bool:
-    return args.azimuth is not None or args.keyframes is not None
+    return args.azimuth is not None or args.keyframes is not None or getattr(args, "cartesian", None) is not None
 
 
 def trajectory_from_args(args: argparse.Namespace, duration: float) -> Trajectory | None:
     """The trajectory the flags describe, for a clip of ``duration`` seconds (None if none)."""
     move_flags = [args.to_azimuth, args.to_elevation, args.move_start, args.move_end]
+    distance, to_distance = getattr(args, "distance", None), getattr(args, "to_distance", None)
+    cartesian = getattr(args, "cartesian", None)
+    if cartesian is not None:
+        if args.keyframes is not None or args.azimuth is not None or args.elevation is not None or \
+                any(f is not None for f in (*move_flags, distance, to_distance)):
+            raise SonicMotionError("--cartesian cannot be combined with the other trajectory flags")
+        try:
+            path = Trajectory.parse_cartesian(cartesian)
+        except TrajectoryError as err:
+            raise SonicMotionError(f"--cartesian {err}") from None
+        try:
+            path.check_within(duration)
+        except TrajectoryError:
+            raise SonicMotionError(f"--cartesian: the last keyframe at {path.move_end:g} s lies beyond the clip's "
+                                   f"{duration:g} s; give --duration or earlier keyframes") from None
+        return path
+    if args.keyframes is not None and (distance is not None or to_distance is not None):
+        raise SonicMotionError("--keyframes takes its distances in the keyframes (t:az:el[:cw|ccw]:metres), not "
+                               "--distance/--to-distance")
+    if to_distance is not None and distance is None:
+        raise SonicMotionError("--to-distance needs --distance (the start distance)")
     if args.keyframes is not None:
         if args.azimuth is not None or args.elevation is not None or any(f is not None for f in move_flags):
             raise SonicMotionError("--keyframes cannot be combined with --azimuth/--elevation/--to-*/--move-*")
@@ -111,8 +149,10 @@ def trajectory_from_args(args: argparse.Namespace, duration: float) -> Trajector
     if args.to_azimuth is None and args.to_elevation is None:
         if args.move_start is not None or args.move_end is not None:
             raise SonicMotionError("--move-start/--move-end need --to-azimuth or --to-elevation")
+        if to_distance is not None:
+            raise SonicMotionError("--to-distance needs a move (--to-azimuth or --to-elevation)")
         try:
-            return Trajectory.static(args.azimuth, elevation)
+            return Trajectory.static(args.azimuth, elevation, distance)
         except TrajectoryError as err:
             raise _flag_error(err) from None
     move_start = 0.0 if args.move_start is None else args.move_start
@@ -121,7 +161,7 @@ def trajectory_from_args(args: argparse.Namespace, duration: float) -> Trajector
     end_elevation = elevation if args.to_elevation is None else args.to_elevation
     try:
         path = Trajectory.linear(args.azimuth, elevation, end_azimuth, end_elevation, args.direction,
-                                 move_start, move_end)
+                                 move_start, move_end, distance, to_distance)
     except TrajectoryError as err:
         raise _flag_error(err) from None
     try:
@@ -133,7 +173,8 @@ def trajectory_from_args(args: argparse.Namespace, duration: float) -> Trajector
 
 # The flag behind a trajectory value (field, keyframe): keyframe 0 is the start, 1 a move's end.
 _FLAGS = {("azimuth", 0): "--azimuth", ("elevation", 0): "--elevation",
-          ("azimuth", 1): "--to-azimuth", ("elevation", 1): "--to-elevation"}
+          ("azimuth", 1): "--to-azimuth", ("elevation", 1): "--to-elevation",
+          ("distance", 0): "--distance", ("distance", 1): "--to-distance", ("speed", 1): "--to-distance"}
 
 
 def _flag_error(err: TrajectoryError) -> SonicMotionError:

@@ -11,6 +11,7 @@ import numpy as np
 
 from sonicmotion.audio import SAMPLE_RATE, downmix, fit_length, read_audio, resample
 from sonicmotion.cli.options import (
+    DISTANCE_HELP,
     TRAJECTORY_HELP,
     add_layout_argument,
     add_trajectory_arguments,
@@ -51,7 +52,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "spatialize", help="put a mono (or downmixed) recording on a static or moving path",
         description="Encode audio into 4-channel first-order Ambisonics along a path.\n\n" + TRAJECTORY_HELP
-        + "\nOr say the path in words with --describe (docs/motion.md).",
+        + "\nOr say the path in words with --describe (docs/motion.md)."
+        + "\n\n" + DISTANCE_HELP + "\n\nroom: --room XxYxZ puts a path with distance in a shoebox (early "
+        "reflections as\nimage sources, a diffuse late tail), with --rt60 or --absorption.",
         formatter_class=fmt,
         epilog=example_epilog(
             "sonicmotion spatialize siren.wav -o siren_foa.wav --azimuth 45 --to-azimuth -135 --direction ccw",
@@ -59,13 +62,28 @@ def register(commands: argparse._SubParsersAction) -> None:
             "--move-start 2 --move-end 6 --layout ambix",
             'sonicmotion spatialize car.wav -o car.wav --keyframes "0:90:0;4:0:0;8:-90:0" --duration 8',
             'sonicmotion spatialize car.wav -o car.wav --describe "passes from left to right behind me, slowly"',
+            'sonicmotion spatialize engine.wav -o car.wav --cartesian "0,-60,4,0; 8.64,60,4,0" --duration 8.64 '
+            "--sample-rate 48000",
+            "sonicmotion spatialize voice.wav -o voice.wav --azimuth 30 --distance 2 --room 8x6x3 --rt60 0.5 "
+            "--sample-rate 48000",
         ),
     )
     p.add_argument("input", help="audio file (any common format, rate and channel count)")
     p.add_argument("-o", "--output", required=True, help="FOA output file (.wav or .flac)")
-    add_trajectory_arguments(p)
+    add_trajectory_arguments(p, distance=True)
     p.add_argument("--describe", metavar="TEXT", help="the path in words instead of the trajectory flags (see "
                    "'sonicmotion motion --help' and docs/motion.md); refused together with them")
+    room = p.add_argument_group("distance rendering (a path with distance)")
+    room.add_argument("--no-doppler", action="store_true",
+                      help="keep the level and air changes without the propagation delay (no Doppler)")
+    room.add_argument("--room", metavar="XxYxZ", help="a shoebox room in metres (x front, y left, z up), e.g. 8x6x3")
+    room.add_argument("--rt60", type=positive_float, metavar="S", help="the room's reverberation time in seconds")
+    room.add_argument("--absorption", type=positive_float, metavar="A",
+                      help="the room's mean wall absorption, 0-1 (instead of --rt60; default 0.3)")
+    room.add_argument("--listener", metavar="X,Y,Z", help="the listener's position in the room in metres from its "
+                      "corner (default: the middle of the floor, 1.5 m up)")
+    room.add_argument("--room-order", type=int, default=1, metavar="N",
+                      help="highest reflection order rendered as image sources (default 1)")
     p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output layout (default fuma)")
     p.add_argument("--duration", type=positive_float, help="loop or truncate to this many seconds")
     p.add_argument("--sample-rate", type=positive_int, default=SAMPLE_RATE,
@@ -93,7 +111,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--top-down", help="write a top-down view of the path (radius = time) to this PNG")
     p.add_argument("--energy-map", help="write the azimuth-time directional energy map (shows several "
                    "sources at once) to this PNG")
-    add_trajectory_arguments(p, required=False)
+    add_trajectory_arguments(p, required=False, distance=True)
     p.set_defaults(run=run_analyze)
 
     p = commands.add_parser(
@@ -141,11 +159,16 @@ def run_spatialize(args: argparse.Namespace) -> int:
         mono = fit_length(mono, int(round(args.duration * args.sample_rate)))
     duration = mono.shape[0] / args.sample_rate
     trajectory = trajectory_from_args(args, duration) if args.describe is None else described_path(args, duration)
+    room = room_from_args(args, trajectory, duration)
     if audio.channels > 1:
         print(f"note: downmixed {audio.channels} channels of {args.input} to mono", file=sys.stderr)
-    foa = encode_foa(mono, args.sample_rate, trajectory, layout=args.layout)
+    foa = encode_foa(mono, args.sample_rate, trajectory, layout=args.layout, doppler=not args.no_doppler, room=room)
     write_foa(out, foa, args.sample_rate, args.layout)
-    print(f"wrote {out}: {duration:.2f} s, {args.sample_rate} Hz, 4 channels, layout {args.layout}")
+    heard = ""
+    if trajectory.has_distance:
+        heard = ", with distance" + ("" if args.no_doppler else " and Doppler") + (
+            f" in a {args.room} m room (RT60 {room.reverberation_time:.2f} s)" if room is not None else "")
+    print(f"wrote {out}: {duration:.2f} s, {args.sample_rate} Hz, 4 channels, layout {args.layout}{heard}")
     return 0
 
 
@@ -157,7 +180,9 @@ def described_path(args: argparse.Namespace, duration: float):
     given = [flag for flag, value in (("--azimuth", args.azimuth), ("--elevation", args.elevation),
                                       ("--to-azimuth", args.to_azimuth), ("--to-elevation", args.to_elevation),
                                       ("--move-start", args.move_start), ("--move-end", args.move_end),
-                                      ("--keyframes", args.keyframes)) if value is not None]
+                                      ("--keyframes", args.keyframes), ("--distance", args.distance),
+                                      ("--to-distance", args.to_distance), ("--cartesian", args.cartesian))
+             if value is not None]
     if args.direction != "shortest":
         given.append("--direction")
     if given:
@@ -168,6 +193,33 @@ def described_path(args: argparse.Namespace, duration: float):
                                "(e.g. 'on the left', 'from the front to the back passing on the right')")
     print(f"path from the words: {json.dumps(reading.to_dict()['trajectory'])}")
     return reading.trajectory
+
+
+def room_from_args(args: argparse.Namespace, trajectory, duration: float):
+    """The --room flags as a :class:`Room` (None without --room) that holds ``trajectory`` for
+    ``duration`` seconds; refuses flags that would do nothing."""
+    from sonicmotion.spatial.propagation import check_path_in_room
+    from sonicmotion.spatial.room import Room, parse_dimensions, parse_position
+
+    if not trajectory.has_distance:
+        for flag, given in (("--room", args.room is not None), ("--no-doppler", args.no_doppler)):
+            if given:
+                raise SonicMotionError(f"{flag} needs a path with distance: give --distance, --cartesian or "
+                                       "distances in --keyframes")
+    if args.room is None:
+        for flag in ("rt60", "absorption", "listener"):
+            if getattr(args, flag) is not None:
+                raise SonicMotionError(f"--{flag} needs --room XxYxZ")
+        if args.room_order != 1:
+            raise SonicMotionError("--room-order needs --room XxYxZ")
+        return None
+    listener = parse_position(args.listener, "--listener") if args.listener is not None else None
+    try:
+        room = Room(parse_dimensions(args.room), listener, args.rt60, args.absorption, args.room_order)
+    except SonicMotionError as err:
+        raise SonicMotionError(f"--room: {err}") from None
+    check_path_in_room(trajectory, room, duration)
+    return room
 
 
 def summarise(estimate: DoaEstimate, step_seconds: float = 1.0) -> list[str]:

@@ -1,11 +1,14 @@
-"""Mono -> first-order Ambisonics along a trajectory (paper Eq. 1, SPEC §2)."""
+"""Mono -> first-order Ambisonics along a trajectory (paper Eq. 1, SPEC §2); paths with
+distance add delay, level, air and a room (:mod:`sonicmotion.spatial.propagation`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.spatial.air import Air
 from sonicmotion.spatial.layout import FUMA, ChannelLayout, convert_layout, get_layout
+from sonicmotion.spatial.room import Room
 from sonicmotion.spatial.trajectory import Trajectory
 
 
@@ -46,6 +49,14 @@ def trajectory_gains(
     one pass over held stretches.
     """
     gains = np.empty((3, num_samples), dtype=np.float32) if out is None else out
+    if trajectory.is_cartesian:  # straight lines in space: the direction comes from the geometry
+        xyz = trajectory.coordinates(np.arange(first_sample, first_sample + num_samples) / sample_rate)
+        distance = np.sqrt(np.sum(xyz**2, axis=0))
+        np.divide(xyz, distance, out=gains, where=distance > 0, casting="unsafe")
+        gains[:, distance <= 0] = np.array([[1.0], [0.0], [0.0]], dtype=np.float32)  # at the listener: front
+        if signal is not None:
+            gains *= signal
+        return gains
     times, azimuth, elevation = trajectory.knots
 
     def hold(lo: int, hi: int, azimuth: np.ndarray, elevation: np.ndarray) -> None:
@@ -98,12 +109,21 @@ def encode_foa(
     trajectory: Trajectory,
     layout: str | ChannelLayout = "fuma",
     first_sample: int = 0,
+    doppler: bool = True,
+    room: Room | None = None,
+    air: Air | None = Air(),
 ) -> np.ndarray:
     """Encode a mono signal (n,) at ``sample_rate`` Hz along ``trajectory`` into FOA.
 
     Returns (4, n) float32 in ``layout`` (default FuMa WXYZ with W = p/sqrt(2)).
     ``mono[0]`` is sample ``first_sample`` of the trajectory's clock (default 0: time 0),
     so a crop of a clip encodes as the same stretch of the whole clip would.
+
+    A path without distance is the paper's plane wave (Eq. 1) and ignores ``doppler`` and
+    ``air``. A path with distance (metres) is rendered with propagation delay (``doppler``
+    False: without the changing delay), 1/r level and ``air`` absorption (None: none), in
+    ``room`` if given (see :mod:`sonicmotion.spatial.propagation`); it starts at time 0
+    (``first_sample`` 0), since its delay reaches back before a crop.
     """
     layout = get_layout(layout)
     mono = np.asarray(mono)
@@ -116,6 +136,17 @@ def encode_foa(
     if first_sample < 0:
         raise SonicMotionError(f"first_sample must be >= 0, got {first_sample}")
     mono = mono.astype(np.float32, copy=False)
+    if trajectory.has_distance:
+        if first_sample:
+            raise SonicMotionError("a path with distance is rendered from time 0 (first_sample 0): its delay "
+                                   "reaches back before a crop")
+        from sonicmotion.spatial.propagation import render_distance
+
+        foa = render_distance(mono, sample_rate, trajectory, doppler, room, air)
+        return foa if layout is FUMA else convert_layout(foa, FUMA, layout).astype(np.float32)
+    if room is not None:
+        raise SonicMotionError("a room needs a path with distance: give the source a distance in metres "
+                               "(or a cartesian path)")
     foa = np.empty((4, mono.shape[0]), dtype=np.float32)
     np.multiply(mono, np.float32(FUMA.w_gain), out=foa[0])
     # Made in place in the output: a separate (3, n) array of gains costs as much again in
