@@ -152,10 +152,10 @@ def run_generation(args: argparse.Namespace) -> int:
 
 
 def run_table(args: argparse.Namespace) -> int:
-    from sonicmotion.evaluation.generation import load_report
+    from sonicmotion.evaluation.generation import load_metrics_file
     from sonicmotion.evaluation.table import markdown_table
 
-    table = markdown_table([load_report(p) for p in args.runs], args.resolution, args.group)
+    table = markdown_table([load_metrics_file(p) for p in args.runs], args.resolution, args.group)
     if args.out:
         from sonicmotion.files import atomic_path
 

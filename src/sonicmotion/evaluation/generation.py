@@ -436,7 +436,7 @@ def _embed_reference(models: dict[str, Any], names: list[str], reference: ClipSe
     return combined
 
 
-def write_report(report: dict[str, Any], path: str | os.PathLike) -> None:
+def write_metrics_file(report: dict[str, Any], path: str | os.PathLike) -> None:
     """Write the report JSON atomically (per-clip spatial rows included)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
@@ -451,14 +451,14 @@ def run_evaluation(options: GenerationOptions, out: str | os.PathLike) -> dict[s
     if options.workers is not None and options.workers < 1:
         raise SonicMotionError(f"--workers must be at least 1, got {options.workers}")
     report = evaluate_generation(options)
-    write_report(report, out)
+    write_metrics_file(report, out)
     print(text_summary(report))
     print("\nTable 2 row (frame resolution):\n" + markdown_table([report]))
     print(f"wrote {out}")
     return report
 
 
-def load_report(path: str | os.PathLike) -> dict[str, Any]:
+def load_metrics_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
         report = json.loads(path.read_text())
