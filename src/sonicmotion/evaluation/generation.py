@@ -280,7 +280,6 @@ ALL_METRICS = (
            proxy_label="KL proxy (aisfx)"),
 )
 BY_NAME = {metric.name: metric for metric in ALL_METRICS}
-assert tuple(BY_NAME) == METRICS[:4] + ("spatial",) + PROXY_METRICS
 # The proxies stand in for these two (the paper's FD and KL).
 PROXIED = ("fd", "kl")
 
