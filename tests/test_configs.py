@@ -83,3 +83,38 @@ def test_a_per_process_batch_from_an_old_config_gets_one_line(tmp_path):
         load_train_config(old)
     with pytest.raises(SonicMotionError, match="unknown key"):
         load_train_config("configs/diffusion/parametric.yaml", {"training.stepz": 3})
+
+
+def test_dit_sizes_live_in_their_own_folder_and_the_old_paths_name_the_new_one(tmp_path, monkeypatch):
+    from sonicmotion.models.config import DIT_DIR, dit_config
+
+    sizes = sorted(p.stem for p in DIT_DIR.glob("*.yaml"))
+    assert sizes == ["paper", "paper-plus", "small", "tiny"]
+    # configs/diffusion/ holds whole training runs only; each names a size that resolves.
+    runs = sorted((CONFIG_ROOT / "diffusion").glob("*.yaml"))
+    assert runs and not {p.stem for p in runs} & set(sizes)
+    for run in runs:
+        assert load_train_config(run).model.dit.width in (128, 512, 1536), run.name
+    assert dit_config("paper").width == 1536 and dit_config("paper-plus").latent_skip
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SonicMotionError, match=r"DiT sizes moved to configs/diffusion/dit/ \(give "
+                       r"configs/diffusion/dit/small.yaml, or the size name 'small'\)"):
+        dit_config("configs/diffusion/small.yaml")
+    # A size of the user's own beside their training config is still found by name.
+    (tmp_path / "mine.yaml").write_text("width: 64\ndepth: 2\nheads: 2\ncond_dim: 64\n")
+    (tmp_path / "run.yaml").write_text("model:\n  dit: mine\n")
+    assert load_train_config(tmp_path / "run.yaml").model.dit.width == 64
+
+
+def test_the_package_data_ships_every_config():
+    import fnmatch
+    import tomllib
+
+    globs = tomllib.loads((CONFIG_ROOT.parents[2] / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["sonicmotion"]
+    for path in CONFIG_ROOT.rglob("*.yaml"):
+        relative = path.relative_to(CONFIG_ROOT.parent).as_posix()
+        # setuptools' "*" does not cross "/": compare part by part
+        assert any(len(g.split("/")) == len(relative.split("/"))
+                   and all(fnmatch.fnmatchcase(a, b) for a, b in zip(relative.split("/"), g.split("/")))
+                   for g in globs), relative

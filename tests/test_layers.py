@@ -29,8 +29,10 @@ def unit_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
-def imports(package: Path = PACKAGE) -> dict[str, set[str]]:
-    """Every module's sonicmotion imports (top-level and inside functions), absolute names."""
+def imports(package: Path = PACKAGE, submodules_only: bool = False) -> dict[str, set[str]]:
+    """Every module's sonicmotion imports (top-level and inside functions), absolute names;
+    ``submodules_only``: ``from package import a, b`` of modules names only ``a`` and ``b``
+    (the package's ``__init__`` is already loading when its own modules import each other)."""
     found: dict[str, set[str]] = {}
     for path in sorted(package.rglob("*.py")):
         parts = path.relative_to(package.parent).with_suffix("").parts
@@ -45,11 +47,13 @@ def imports(package: Path = PACKAGE) -> dict[str, set[str]]:
                 else:
                     target = node.module or ""
                 if target.split(".")[0] == "sonicmotion":
-                    targets.add(target)
                     # ``from sonicmotion import cli`` names a module, not an attribute
-                    targets.update(f"{target}.{a.name}" for a in node.names
-                                   if (package.parent / f"{target}.{a.name}".replace(".", "/")).is_dir()
-                                   or (package.parent / (f"{target}.{a.name}".replace(".", "/") + ".py")).is_file())
+                    modules = {f"{target}.{a.name}" for a in node.names
+                               if (package.parent / f"{target}.{a.name}".replace(".", "/")).is_dir()
+                               or (package.parent / (f"{target}.{a.name}".replace(".", "/") + ".py")).is_file()}
+                    if not (submodules_only and len(modules) == len(node.names)):
+                        targets.add(target)
+                    targets.update(modules)
             elif isinstance(node, ast.Import):
                 targets.update(a.name for a in node.names if a.name.split(".")[0] == "sonicmotion")
     return found
@@ -97,3 +101,60 @@ def test_the_check_finds_upward_imports_inside_functions_and_relative_ones(tmp_p
     assert wrong_imports(imports(package), layers) == upward
     assert wrong_imports(imports(package), [{"__init__"}, {"spatial", "data"}, {"cli"}]) == [
         "sonicmotion.data.shards -> sonicmotion.spatial", "sonicmotion.data.shards -> sonicmotion.spatial.io", *upward]
+
+
+def folder_of(module: str, package: Path = PACKAGE) -> str:
+    """The package a module belongs to (a package's ``__init__`` belongs to itself)."""
+    is_package = (package.parent / module.replace(".", "/")).is_dir()
+    return module if is_package else module.rpartition(".")[0]
+
+
+def folder_cycles(graph: dict[str, set[str]], package: Path = PACKAGE) -> list[str]:
+    """``"a -> b -> a"`` for each import cycle among the modules of one folder (imports
+    inside functions count: they still tie the two modules together)."""
+    def module_of(target: str) -> str:
+        parts = target.split(".")
+        while parts and ".".join(parts) not in graph:
+            parts.pop()
+        return ".".join(parts)
+
+    edges = {m: sorted({module_of(t) for t in targets} - {m, ""}) for m, targets in graph.items()}
+    edges = {m: [t for t in ts if folder_of(t, package) == folder_of(m, package)] for m, ts in edges.items()}
+    cycles, done = [], set()
+    for start in sorted(edges):  # each cycle once, from its first module in sorted order
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for target in edges[node]:
+                if target == start:
+                    cycles.append(" -> ".join(path + [start]))
+                elif target not in path and target not in done and target > start:
+                    stack.append((target, path + [target]))
+        done.add(start)
+    return sorted(set(cycles))
+
+
+def test_no_import_cycles_between_modules_of_one_folder():
+    cycles = folder_cycles(imports(submodules_only=True))
+    assert not cycles, "import cycles inside a folder:\n" + "\n".join(cycles)
+
+
+def test_the_cycle_check_finds_function_level_and_package_cycles(tmp_path):
+    package = tmp_path / "sonicmotion"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "data" / "__init__.py").write_text("from sonicmotion.data.shards import write\n"
+                                                  "from sonicmotion.data.synth import tone\n")
+    (package / "data" / "shards.py").write_text("def write():\n    from .index import Index\n")
+    (package / "data" / "index.py").write_text("from sonicmotion.data.loader import load\n")
+    (package / "data" / "loader.py").write_text("def load():\n    from sonicmotion.data import shards\n")
+    (package / "data" / "builder.py").write_text("from sonicmotion.data import shards, index\n")
+    (package / "data" / "synth.py").write_text("from sonicmotion.data import write\n")  # a name of __init__
+    assert folder_cycles(imports(package, submodules_only=True), package) == [
+        "sonicmotion.data -> sonicmotion.data.synth -> sonicmotion.data",
+        "sonicmotion.data.index -> sonicmotion.data.loader -> sonicmotion.data.shards -> sonicmotion.data.index",
+    ]
+    # Modules imported from their package (loader, builder: shards, index) tie to those modules only.
+    (package / "data" / "index.py").write_text("")
+    (package / "data" / "synth.py").write_text("from sonicmotion.data.shards import write\n")
+    assert folder_cycles(imports(package, submodules_only=True), package) == []

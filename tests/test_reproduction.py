@@ -42,7 +42,7 @@ def tiny_configs(folder: Path) -> dict[str, str]:
         text = re.sub(r"steps: \d+", "steps: 2", text)
         (folder / f"{name}.yaml").write_text(text)
         out[variable] = str(folder / f"{name}.yaml")
-    (folder / "tiny.yaml").write_text((configs / "diffusion" / "tiny.yaml").read_text())
+    (folder / "tiny.yaml").write_text((configs / "diffusion" / "dit" / "tiny.yaml").read_text())
     return out
 
 

@@ -102,7 +102,7 @@ class Demo:
         build_from_corpora(specs, self.dataset, BuildConfig(seed=0, workers=2, store="sources"))
 
     def prompts(self) -> None:
-        from sonicmotion.data.report import iter_index
+        from sonicmotion.data.index import iter_index
 
         rows = [row for group in iter_index(self.dataset / "index.parquet") for row in group]
         test = sorted((r for r in rows if r["split"] == "test"), key=lambda r: (r["motion"], r["key"]))
@@ -205,10 +205,10 @@ class Demo:
                            run / "metrics.json")
 
     def report(self) -> None:
-        from sonicmotion.visual.report import write_report
+        from sonicmotion.visual.html_report import write_html_report
 
         runs = sorted(p for p in self.runs.iterdir() if p.is_dir())
-        write_report(runs, self.out / "report.html", title="SonicMotion demo")
+        write_html_report(runs, self.out / "report.html", title="SonicMotion demo")
 
     # -- all of it -----------------------------------------------------------------------
     def run(self) -> None:

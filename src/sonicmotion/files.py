@@ -202,6 +202,17 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise SonicMotionError(f"{what} {str(path)!r}: not valid JSON at line {err.lineno} ({err.msg})") from None
 
 
+def write_json(path: str | os.PathLike, data: Any, readable: bool = True) -> None:
+    """``data`` as UTF-8 JSON with sorted keys, atomically; ``readable=False``: one line
+    (several times faster to write: json's C encoder does not indent), for state only
+    programs read."""
+    import json
+
+    text = json.dumps(data, indent=1 if readable else None, sort_keys=True, ensure_ascii=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+
+
 def json_object_line(line: str, where: str) -> dict:
     """One line of a JSON-lines file as an object; invalid JSON or a non-object is one line naming ``where``."""
     import json

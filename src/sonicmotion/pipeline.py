@@ -23,6 +23,7 @@ import torch
 
 from sonicmotion import __version__
 from sonicmotion.audio import CLIP_SECONDS
+from sonicmotion.devices import AUTO, resolve_device
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.models.config import DiffusionModelConfig
 from sonicmotion.models.pretransform import latent_frames
@@ -49,12 +50,11 @@ def pipeline_dir(path: str | Path) -> Path:
     )
 
 
-def load_pipeline(model: str | Path, device: str | None = None, pin_path: bool = False) -> "SonicMotionPipeline":
-    """The pipeline in ``model`` on ``device`` (default cuda if available, else cpu);
+def load_pipeline(model: str | Path, device: str = AUTO, pin_path: bool = False) -> "SonicMotionPipeline":
+    """The pipeline in ``model`` on ``device`` (:func:`sonicmotion.devices.resolve_device`);
     ``pin_path``: refuse a model that cannot pin the direction to a path."""
     pipeline_dir(model)  # a clear error before loading anything heavy
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pipe = SonicMotionPipeline.from_pretrained(model, device=device)
+    pipe = SonicMotionPipeline.from_pretrained(model, device=resolve_device(device))
     if pin_path and not pipe.can_pin_path:
         raise SonicMotionError(f"--pin-path: {model} is not a parametric model on a parametric latent")
     return pipe

@@ -189,7 +189,7 @@ class SoundLibrary:
 
 
 def _dataset_entries(root: Path) -> list[LibraryEntry]:
-    from sonicmotion.data.report import iter_index
+    from sonicmotion.data.index import iter_index
 
     columns = ["key", "source_id", "corpus", "split", "captions", "motion", "shard"]
     rows = [row for group in iter_index(root / "index.parquet", columns) for row in group]

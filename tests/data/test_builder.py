@@ -11,7 +11,7 @@ from sonicmotion.cli import main
 from sonicmotion.data import builder
 from sonicmotion.data.builder import BuildConfig, build_dataset, merge_parts
 from sonicmotion.data.corpora import SourceSpec, read_sources
-from sonicmotion.data.report import iter_index
+from sonicmotion.data.index import iter_index
 from sonicmotion.data.shards import read_shard
 from sonicmotion.data.verify import verify_dataset
 from sonicmotion.errors import SonicMotionError

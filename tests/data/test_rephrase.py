@@ -88,7 +88,7 @@ def chat_server():
 
 def test_http_endpoint_rephrases_a_build_and_a_rerun_never_asks_twice(chat_server, corpora, tmp_path):
     from sonicmotion.data.builder import BuildConfig, build_dataset
-    from sonicmotion.data.report import iter_index
+    from sonicmotion.data.index import iter_index
 
     spec = RephraserSpec.parse(f"{chat_server}#tiny-chat", str(tmp_path / "cache"))
     assert (spec.kind, spec.target, spec.model) == ("http", chat_server, "tiny-chat")

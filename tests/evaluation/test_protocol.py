@@ -4,7 +4,7 @@ import json
 
 
 from sonicmotion.cli import main
-from sonicmotion.data.report import IndexWriter
+from sonicmotion.data.index import IndexWriter
 from sonicmotion.prompts import read_prompts
 from sonicmotion.spatial import Trajectory
 

@@ -6,6 +6,7 @@ import argparse
 
 from sonicmotion.cli.options import add_batch_arguments, example_epilog, positive_int
 from sonicmotion.data.corpora import SPLITS
+from sonicmotion.devices import AUTO, DEVICE_HELP
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -84,7 +85,7 @@ def register_evaluate(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=positive_int, help="evaluate at most N clips")
     p.add_argument("--weights", choices=["ema", "generator"], default="ema", help="which weights of a run (default ema)")
     p.add_argument("--batch-size", type=positive_int, default=4)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--device", default=AUTO, help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run_evaluate)
 
@@ -123,7 +124,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--frame-multiple", type=positive_int, default=16,
                    help="pad clips to a multiple of this many latent frames, as the diffusion config's "
                         "model.frame_multiple (default 16: 10 s at ratio 2048 -> 80 frames)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default=AUTO, help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run_encode_latents)
 

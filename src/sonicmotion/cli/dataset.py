@@ -177,7 +177,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_stats(args: argparse.Namespace) -> int:
 
-    from sonicmotion.data.report import ReportAccumulator, iter_index, plot_report, summary_text
+    from sonicmotion.data.build_report import ReportAccumulator, plot_report, summary_text
+    from sonicmotion.data.index import iter_index
 
     root = Path(args.dir)
     accumulator = ReportAccumulator()
@@ -222,7 +223,7 @@ def run_materialize(args: argparse.Namespace) -> int:
 
 def run_merge(args: argparse.Namespace) -> int:
     from sonicmotion.data.builder import merge_parts
-    from sonicmotion.data.report import summary_text
+    from sonicmotion.data.build_report import summary_text
 
     result = merge_parts(args.dir, args.others)
     print(summary_text(result.report))

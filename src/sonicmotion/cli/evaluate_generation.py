@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from sonicmotion.cli.options import example_epilog, positive_int
+from sonicmotion.devices import AUTO, DEVICE_HELP
 
 MODELS_HELP = """\
 embedding models (local files only; nothing is downloaded), under --models-dir:
@@ -67,7 +68,7 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", choices=["fuma", "ambix"], help="layout of files that do not record one")
     p.add_argument("--workers", type=positive_int, help="processes for the spatial errors (default: CPU count, at most 8)")
     p.add_argument("--seed", type=int, default=0, help="torch seed set before each model loads (default 0)")
-    p.add_argument("--device", default="cpu", help="torch device for the embedding models, e.g. cuda (default cpu)")
+    p.add_argument("--device", default=AUTO, help=f"for the embedding models: {DEVICE_HELP}")
     p.add_argument("--name", help="row name in tables (default: the generated folder's name)")
     p.add_argument("--embeddings", choices=_embedding_choices(), default="auto",
                    help="auto (default): the paper's models, plus the aisfx proxies when a model FD or KL needs is "
@@ -151,10 +152,10 @@ def run_generation(args: argparse.Namespace) -> int:
 
 
 def run_table(args: argparse.Namespace) -> int:
-    from sonicmotion.evaluation.generation import load_report
+    from sonicmotion.evaluation.generation import load_metrics_file
     from sonicmotion.evaluation.table import markdown_table
 
-    table = markdown_table([load_report(p) for p in args.runs], args.resolution, args.group)
+    table = markdown_table([load_metrics_file(p) for p in args.runs], args.resolution, args.group)
     if args.out:
         from sonicmotion.files import atomic_path
 

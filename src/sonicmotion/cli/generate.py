@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from sonicmotion.audio import CLIP_SECONDS
+from sonicmotion.devices import AUTO, DEVICE_HELP
 from sonicmotion.cli.options import (
     TRAJECTORY_HELP,
     add_trajectory_arguments,
@@ -55,7 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", choices=["dpmpp-2m", "ddim"], default="dpmpp-2m", help="sampler (default dpmpp-2m)")
     p.add_argument("--seed", type=int, default=0, help="random seed (clip i of --prompts uses seed + i)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="clips generated together (default 8)")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--device", default=AUTO, help=DEVICE_HELP)
     p.add_argument("--pin-path", action="store_true",
                    help="parametric latent only: fix the generated direction to the requested path at every "
                         "sampling step, so the model generates the sound only")
@@ -75,10 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if not (np.isfinite(args.seconds) and args.seconds > 0):
         raise SonicMotionError(f"--seconds must be a positive number, got {args.seconds:g}")
     trajectory = trajectory_from_args(args, args.seconds)
-    if args.device is not None:
-        from sonicmotion.evaluation.embeddings import check_device
+    from sonicmotion.devices import resolve_device
 
-        check_device(args.device)
+    device = resolve_device(args.device)  # before any output is checked or model loaded
     from sonicmotion.files import check_output_file, check_output_folder
 
     out = Path(args.out)
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from sonicmotion.pipeline import load_pipeline
 
-        pipe = load_pipeline(args.model, args.device, args.pin_path)
+        pipe = load_pipeline(args.model, device, args.pin_path)
     settings = GenerationSettings(seconds=args.seconds, steps=args.steps, guidance=args.guidance,
                                   sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
                                   layout=args.layout, pin_path=args.pin_path)

@@ -25,9 +25,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from sonicmotion.cli.spatial import check_output
-    from sonicmotion.visual.report import write_report
+    from sonicmotion.visual.html_report import write_html_report
 
     out = check_output(args.output, (".html",))
-    write_report(args.runs, out, title=args.title)
+    write_html_report(args.runs, out, title=args.title)
     print(f"wrote {out}")
     return 0

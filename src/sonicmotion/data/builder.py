@@ -33,14 +33,15 @@ from typing import Any, Callable
 import numpy as np
 
 from sonicmotion import __version__
+from sonicmotion.data.build_report import ReportAccumulator, plot_report
 from sonicmotion.data.captions import template_caption
 from sonicmotion.data.corpora import SPLITS, Skipped, Source
 from sonicmotion.data.preprocess import PreprocessConfig, SourceSkipped, load_clip
-from sonicmotion.data.report import IndexWriter, ReportAccumulator, plot_report, require_pyarrow, write_json
+from sonicmotion.data.index import IndexWriter, require_pyarrow
 from sonicmotion.data.sampling import KINDS, sample_parameters, sample_seed
 from sonicmotion.data.shards import STORES, ShardWriter, shard_name, source_flac_bytes
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.files import atomic_path, file_sha256, read_json
+from sonicmotion.files import atomic_path, file_sha256, read_json, write_json
 from sonicmotion.optional import has_module
 from sonicmotion.spatial import Trajectory, encode_foa
 from sonicmotion.spatial.io import foa_to_bytes
@@ -420,7 +421,7 @@ def build_dataset(
     }
     report = accumulator.as_dict(extra)
     if parts == 1:
-        _write_report(out, report, config.plots)
+        _write_build_report(out, report, config.plots)
     else:
         write_json(out / "parts" / f"report-{part:05d}-of-{parts:05d}.json", report)
     report["build_seconds"] = seconds
@@ -437,7 +438,7 @@ def build_from_corpora(
     :class:`~sonicmotion.data.corpora.SourceSpec`; every header and folder is checked before
     any work), build them into ``out_dir`` and ``log`` the summary lines."""
     from sonicmotion.data.corpora import SourceSpec, read_sources
-    from sonicmotion.data.report import summary_text
+    from sonicmotion.data.build_report import summary_text
     from sonicmotion.files import check_output_folder
 
     check_output_folder(out_dir)
@@ -451,8 +452,8 @@ def build_from_corpora(
 
 
 
-def _write_report(out: Path, report: dict[str, Any], plots: bool = True) -> None:
-    from sonicmotion.data.report import summary_text
+def _write_build_report(out: Path, report: dict[str, Any], plots: bool = True) -> None:
+    from sonicmotion.data.build_report import summary_text
 
     folder = out / "report"
     folder.mkdir(exist_ok=True)
@@ -519,5 +520,5 @@ def merge_parts(out_dir: str | os.PathLike, others: list[str | os.PathLike] = ()
     extra = {k: first[k] for k in ("fingerprint", "seed", "shard_size", "sonicmotion", "limit", "sources_beyond_limit")}
     extra.update(part=[0, 1], shards=len(order), shard_names=[name for name, _ in order], merged_parts=parts)
     report = accumulator.as_dict(extra)
-    _write_report(out, report, plots)
+    _write_build_report(out, report, plots)
     return BuildResult(out, out / "index.parquet", report, 0, len(order))

@@ -58,11 +58,6 @@ def source_flac_bytes(mono: np.ndarray, sample_rate: int) -> bytes:
     return flac24_bytes(mono[None, :], sample_rate, SOURCE_COMMENT, "source")
 
 
-def source_key(sample_key: str) -> str:
-    """The source part of a sample key ``{source}-{kind}`` (kinds hold no '-')."""
-    return sample_key.rsplit("-", 1)[0]
-
-
 def json_bytes(metadata: dict[str, Any]) -> bytes:
     return json.dumps(metadata, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

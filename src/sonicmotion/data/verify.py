@@ -146,7 +146,7 @@ def verify_dataset(
 
 
 def _index_problems(root: Path, keys: set[str]) -> list[str]:
-    from sonicmotion.data.report import iter_index
+    from sonicmotion.data.index import iter_index
 
     if not (root / "index.parquet").is_file():
         return ["no index.parquet (a --shard part build? run 'sonicmotion dataset merge')"]

@@ -22,6 +22,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from sonicmotion.devices import AUTO, resolve_device
 from sonicmotion.errors import SonicMotionError
 
 RESOLUTIONS = ("sample", "frame")
@@ -136,15 +137,17 @@ def evaluate_autoencoder(
     samples: Iterable[dict],
     limit: int | None = None,
     batch_size: int = 4,
-    device: str = "cpu",
+    device: str = AUTO,
     progress: bool = True,
 ) -> AutoencoderMetrics:
-    """Table 3 metrics of ``model`` on loader samples (``{"audio": [4, T] FuMa, ...}``)."""
+    """Table 3 metrics of ``model`` on loader samples (``{"audio": [4, T] FuMa, ...}``) on
+    ``device`` (:func:`sonicmotion.devices.resolve_device`)."""
     import torch
     from tqdm import tqdm
 
     from sonicmotion.spatial import spatial_errors
 
+    device = resolve_device(device)
     sample_rate = model.sample_rate
     stft_loss, mel_loss = table3_losses(sample_rate)
     stft_loss, mel_loss = stft_loss.to(device), mel_loss.to(device)

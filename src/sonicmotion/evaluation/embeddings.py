@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from sonicmotion.audio import SAMPLE_RATE, resample
+from sonicmotion.devices import AUTO, resolve_device
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.evaluation.cache import EmbeddingCache, content_key, files_digest
 from sonicmotion.evaluation.sets import ClipRef, decode_pressure, iter_clip_bytes
@@ -58,13 +59,9 @@ class ModelMissing(SonicMotionError):
 
 
 def check_device(device: str) -> str:
-    import torch
-
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as err:
-        raise SonicMotionError(f"--device {device!r} is not usable here ({str(err).splitlines()[0]})") from None
-    return device
+    # Left only for training/workflows.torch_device, which another branch rewrites: that
+    # function and this one go once it calls sonicmotion.devices.resolve_device.
+    return resolve_device(device)
 
 
 def _seed_torch(seed: int) -> None:
@@ -141,7 +138,7 @@ class VggishEmbedder(AudioEmbedder):
         return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def load_vggish(models_dir: str | os.PathLike, seed: int = 0, device: str = "cpu") -> VggishEmbedder:
+def load_vggish(models_dir: str | os.PathLike, seed: int = 0, device: str = AUTO) -> VggishEmbedder:
     from sonicmotion.evaluation.taggers import VGGISH_SAMPLE_RATE, Vggish, VggishConfig, load_config
 
     folder = Path(models_dir) / "vggish"
@@ -154,7 +151,8 @@ def load_vggish(models_dir: str | os.PathLike, seed: int = 0, device: str = "cpu
     _seed_torch(seed)
     model = Vggish(config)
     _fit_state(model, _load_state(weights), weights)
-    model.eval().to(check_device(device))
+    device = resolve_device(device)
+    model.eval().to(device)
     identity = files_digest([weights] + ([config_path] if config_path.is_file() else []),
                             f"vggish|{PREPROCESSING_VERSION}|{config}")
     settings = {"model": "VGGish", "weights": str(weights), "sample_rate": VGGISH_SAMPLE_RATE,
@@ -179,7 +177,7 @@ class Cnn14Embedder(AudioEmbedder):
         return list(logits.astype(np.float64))
 
 
-def load_cnn14(models_dir: str | os.PathLike, seed: int = 0, device: str = "cpu") -> Cnn14Embedder:
+def load_cnn14(models_dir: str | os.PathLike, seed: int = 0, device: str = AUTO) -> Cnn14Embedder:
     from sonicmotion.evaluation.taggers import CNN14_IGNORED_PREFIXES, Cnn14, Cnn14Config, load_config
 
     folder = Path(models_dir) / "panns"
@@ -192,7 +190,8 @@ def load_cnn14(models_dir: str | os.PathLike, seed: int = 0, device: str = "cpu"
     _seed_torch(seed)
     model = Cnn14(config)
     _fit_state(model, _load_state(weights), weights, CNN14_IGNORED_PREFIXES)
-    model.eval().to(check_device(device))
+    device = resolve_device(device)
+    model.eval().to(device)
     identity = files_digest([weights] + ([config_path] if config_path.is_file() else []),
                             f"cnn14|{PREPROCESSING_VERSION}|{config}")
     settings = {"model": "PANNs CNN14 (AudioSet tagger)", "weights": str(weights), "sample_rate": config.sample_rate,
@@ -236,7 +235,7 @@ def aisfx_checkpoint() -> Path:
     return path
 
 
-def load_aisfx(seed: int = 0, device: str = "cpu") -> AisfxEmbedder:
+def load_aisfx(seed: int = 0, device: str = AUTO) -> AisfxEmbedder:
     """The aiSFX network with the wheel's weights (proxy FD and KL; never the paper's columns)."""
     from numpy._core.multiarray import scalar
 
@@ -257,7 +256,8 @@ def load_aisfx(seed: int = 0, device: str = "cpu") -> AisfxEmbedder:
     _seed_torch(seed)
     model = SfxEmbedding(heads)
     _fit_state(model, state, path)
-    model.eval().to(check_device(device))
+    device = resolve_device(device)
+    model.eval().to(device)
     classes = dict(heads)[AISFX_CATEGORY_HEAD]
     settings = {"model": "aiSFX X-Sequential-CE (Ma & Lerch, ISMIR 2022), aisfx 0.1.2 wheel, CC BY 4.0 weights",
                 "weights": str(path), "sample_rate": AISFX_SAMPLE_RATE, "proxy": True,
@@ -326,7 +326,7 @@ def _clap_folder(models_dir: Path, clap: str | None) -> Path:
                            + CLAP_HELP.format(repo=repo, path=local)) from None
 
 
-def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int = 0, device: str = "cpu") -> ClapEmbedder:
+def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int = 0, device: str = AUTO) -> ClapEmbedder:
     from transformers import ClapModel, ClapProcessor
 
     folder = _clap_folder(Path(models_dir), clap)
@@ -336,7 +336,8 @@ def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int 
     except (OSError, ValueError) as err:
         raise ModelMissing(f"{folder}: not a complete CLAP model folder ({str(err).splitlines()[0]})") from None
     _seed_torch(seed)
-    model.eval().to(check_device(device))
+    device = resolve_device(device)
+    model.eval().to(device)
     files = [p for p in folder.iterdir() if p.is_file()]
     identity = files_digest(files, f"clap|{PREPROCESSING_VERSION}")
     rate = int(processor.feature_extractor.sampling_rate)

@@ -84,8 +84,3 @@ def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
                   - 2.0 * trace_sqrt_product(a.covariance, b.covariance))
     # Round-off can leave a tiny negative number where the distributions coincide.
     return max(value, 0.0)
-
-
-def frechet_distance_of(embeddings1: np.ndarray, embeddings2: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two (N, D) embedding sets."""
-    return frechet_distance(gaussian_stats(embeddings1), gaussian_stats(embeddings2))

@@ -1,7 +1,11 @@
 """Table 2 of the paper for one folder of generated FOA clips: CLAP, FD, FAD, KL, spatial.
 
-Each metric is either computed (value, clip counts, the settings it used) or reported
-as not computed with the reason; it never becomes a number it is not.
+Each metric is a :class:`Metric`: the embedding model it needs, whether it needs a
+reference set, and what it computes. :func:`evaluate_generation` decides once which can
+run (and why each other cannot), loads their models, embeds the clips they read, measures
+them and builds the report from the results. A metric is either computed (value, clip
+counts, the settings it used) or reported as not computed with the reason; it never
+becomes a number it is not.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,7 +21,9 @@ import numpy as np
 
 from sonicmotion import __version__
 from sonicmotion.audio import SAMPLE_RATE
+from sonicmotion.devices import AUTO, resolve_device
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.evaluation.embeddings import EmbeddedSet
 from sonicmotion.evaluation.frechet import frechet_distance, gaussian_stats
 from sonicmotion.evaluation.kl import cosine_similarity, log_softmax, paired_kl
 from sonicmotion.evaluation.sets import (
@@ -30,19 +36,17 @@ from sonicmotion.evaluation.sets import (
     probe_generated,
 )
 from sonicmotion.files import atomic_path
-from sonicmotion.prompts import read_prompts
+from sonicmotion.prompts import Prompt, read_prompts
 
 METRICS = ("clap", "fd", "fad", "kl", "spatial")
 # Stand-ins computed with weights that ship offline (the aisfx wheel): labelled as proxies
 # everywhere and never written into the paper's columns.
 PROXY_METRICS = ("fd_aisfx", "kl_aisfx")
-PROXY_LABELS = {"fd_aisfx": "FD proxy (aisfx)", "kl_aisfx": "KL proxy (aisfx)"}
 EMBEDDINGS = ("auto", "paper", "aisfx", "all")
 AISFX_EMBEDDING = 512  # an aisfx array row: 512 embedding values, then the category logits
 FORMAT = "sonicmotion-generation-metrics"
 FORMAT_VERSION = 1
-# Which embedding model each metric needs.
-METRIC_MODELS = {"clap": "clap", "fd": "clap", "fad": "vggish", "kl": "cnn14", "fd_aisfx": "aisfx", "kl_aisfx": "aisfx"}
+FRECHET_METHOD = "Fréchet distance, eigenvalue method, float64"
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class GenerationOptions:
     layout: str | None = None  # for files that do not record theirs
     workers: int | None = None
     seed: int = 0
-    device: str = "cpu"  # torch device for the embedding models
+    device: str = AUTO  # torch device for the embedding models (sonicmotion.devices)
     name: str | None = None
     progress: bool = True
     # "auto": the paper's models, and the aisfx proxies when a model FD or KL needs is missing;
@@ -75,40 +79,89 @@ def parse_metrics(text: str) -> tuple[str, ...]:
     return names
 
 
-def not_computed(reason: str, **extra: Any) -> dict[str, Any]:
-    return {"computed": False, "value": None, "reason": reason, **extra}
+class NotComputed(SonicMotionError):
+    """Why a metric has no value, with the fields it reports all the same (the spatial
+    metric's settings and per-clip reasons)."""
+
+    def __init__(self, reason: str, **fields: Any):
+        super().__init__(reason)
+        self.fields = fields
 
 
-def _attempt(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    try:
-        return {"computed": True, **compute()}
-    except SonicMotionError as err:
-        return not_computed(str(err))
+@dataclass(frozen=True)
+class Inputs:
+    """What the metrics read: the clip sets, the prompts by id, the loaded embedding models
+    by name and the clips' embeddings (``None`` until the clips are embedded)."""
+
+    options: GenerationOptions
+    prompts: dict[str, Prompt]
+    generated: ClipSet
+    reference: ClipSet | None
+    channels: int  # of the generated clips: 4 (FOA), 1 or 2
+    models: dict[str, Any] = field(default_factory=dict)
+    generated_embeddings: EmbeddedSet | None = None
+    reference_embeddings: EmbeddedSet | None = None
+
+    @property
+    def audio_note(self) -> str:
+        """What the embedding models hear of a generated clip."""
+        return {4: "W channel as pressure p", 1: "the mono signal", 2: "the stereo mid (L + R) / 2"}[self.channels]
+
+    def settings(self, model: str) -> dict[str, Any]:
+        return self.models[model].settings
+
+    def embeddings(self, side: str, model: str) -> dict[str, np.ndarray]:
+        """Arrays by clip id of ``side`` ("generated" or "reference") under ``model``."""
+        found = self.generated_embeddings if side == "generated" else self.reference_embeddings
+        return found.arrays[model]
 
 
-@dataclass
-class _Models:
-    loaded: dict[str, Any] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the report: the embedding model it needs (``None``: none), whether it
+    needs a reference set (and only the reference clips paired with a generated id), and
+    ``compute``, which returns its fields (``value`` first) or raises :class:`NotComputed`.
+    A model metric that raises any :class:`SonicMotionError` (too few clips, unpaired ids)
+    is not computed; errors of a metric without a model are bad input and stop the command."""
 
+    name: str
+    compute: Callable[[Inputs], dict[str, Any]]
+    model: str | None = None
+    needs_reference: bool = False
+    paired_reference: bool = False
+    proxy_label: str | None = None  # a stand-in with weights that ship offline, never a paper column
 
-def _load_models(names: set[str], options: GenerationOptions) -> _Models:
-    from sonicmotion.evaluation import embeddings
-
-    models_dir = options.models_dir or str(embeddings.DEFAULT_MODELS_DIR)
-    loaders = {
-        "clap": lambda: embeddings.load_clap(models_dir, options.clap, options.seed, options.device),
-        "vggish": lambda: embeddings.load_vggish(models_dir, options.seed, options.device),
-        "cnn14": lambda: embeddings.load_cnn14(models_dir, options.seed, options.device),
-        "aisfx": lambda: embeddings.load_aisfx(options.seed, options.device),
-    }
-    models = _Models()
-    for name in sorted(names):
+    def measure(self, inputs: Inputs) -> "MetricResult":
         try:
-            models.loaded[name] = loaders[name]()
+            return MetricResult(self, self.compute(inputs))
+        except NotComputed as err:
+            return MetricResult(self, err.fields, str(err))
         except SonicMotionError as err:
-            models.missing[name] = str(err)
-    return models
+            if self.model is None:
+                raise
+            return MetricResult(self, {}, str(err))
+
+    def skipped(self, reason: str) -> "MetricResult":
+        return MetricResult(self, {}, reason)
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """A metric's fields, and the reason when it was not computed (``None``: computed)."""
+
+    metric: Metric
+    fields: dict[str, Any]
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The metric's entry in the metrics JSON."""
+        if self.reason is None:
+            entry = {"computed": True, **self.fields}
+        else:
+            entry = {"computed": False, "value": None, "reason": self.reason, **self.fields}
+        if self.metric.proxy_label:
+            entry.update(proxy="aisfx", label=self.metric.proxy_label)
+        return entry
 
 
 def _frechet(reference: dict[str, np.ndarray], generated: dict[str, np.ndarray], frames: bool) -> dict[str, Any]:
@@ -126,180 +179,6 @@ def _frechet(reference: dict[str, np.ndarray], generated: dict[str, np.ndarray],
     return out
 
 
-def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
-    """Compute the requested metrics; returns the JSON-ready report (see docs/evaluation.md)."""
-    from sonicmotion.evaluation.spatial import evaluate_spatial
-
-    if options.device != "cpu" and any(m in METRIC_MODELS for m in options.metrics):
-        from sonicmotion.evaluation.embeddings import check_device
-
-        check_device(options.device)  # a wrong device is a bad request, not a missing metric
-    prompts = {p.id: p for p in read_prompts(options.prompts)}
-    generated = list_folder(options.generated, "generated")
-    check_prompts_match(generated, prompts)
-    rates, channels = probe_generated(generated, options.layout)
-    reference: ClipSet | None = None
-    if options.reference is not None:
-        reference = list_reference(options.reference)
-
-    report: dict[str, Any] = {
-        "format": FORMAT, "version": FORMAT_VERSION,
-        "name": options.name or Path(options.generated).resolve().name,
-        "generated": {"folder": str(options.generated), "clips": len(generated), "channels": channels,
-                      "sample_rates": {str(r): c for r, c in sorted(rates.items())}},
-        "reference": None if reference is None else {"source": reference.description, "clips": len(reference)},
-        "prompts": str(options.prompts), "seed": options.seed,
-        "software": {"sonicmotion": __version__, "python": platform.python_version(), "numpy": np.__version__},
-        "notes": [],
-        "metrics": {},
-    }
-    if any(r != SAMPLE_RATE for r in rates):
-        report["notes"].append(f"generated clips not at {SAMPLE_RATE} Hz: "
-                               + ", ".join(f"{c} at {r} Hz" for r, c in sorted(rates.items()) if r != SAMPLE_RATE)
-                               + "; embedding models receive them resampled (soxr HQ), spatial errors use them as they are")
-    metrics = report["metrics"]
-
-    audio_note = {4: "W channel as pressure p", 1: "the mono signal", 2: "the stereo mid (L + R) / 2"}[channels]
-    if "spatial" in options.metrics and channels != 4:
-        metrics["spatial"] = not_computed(
-            f"the generated clips are {PLAIN_CHANNELS[channels]}: they have no direction to measure (semantic "
-            "columns only)", not_applicable=True)
-    elif "spatial" in options.metrics:
-        trajectories = {i: p.trajectory for i, p in prompts.items() if p.trajectory is not None}
-        if reference is not None:
-            from sonicmotion.spatial.trajectory import Trajectory
-
-            for i in generated.clips:
-                meta = reference.metadata.get(i, {})
-                if i not in trajectories and isinstance(meta.get("trajectory"), dict):
-                    trajectories[i] = Trajectory.from_dict(meta["trajectory"])
-        spatial = evaluate_spatial(generated.clips, trajectories, options.layout, options.workers, options.progress)
-        if spatial.get("reason"):
-            metrics["spatial"] = not_computed(spatial.pop("reason"), **{k: v for k, v in spatial.items() if k != "value"})
-        else:
-            metrics["spatial"] = {"computed": True, **spatial}
-
-    if options.embeddings not in EMBEDDINGS:
-        raise SonicMotionError(f"--embeddings must be one of {', '.join(EMBEDDINGS)}, got {options.embeddings!r}")
-    wanted = [m for m in options.metrics if m in METRIC_MODELS]
-    if options.embeddings == "aisfx":
-        for m in wanted:
-            metrics[m] = not_computed("--embeddings aisfx: the aisfx proxies instead of the paper's models")
-        wanted = []
-    models = _load_models({METRIC_MODELS[m] for m in wanted if m == "clap" or reference is not None}, options)
-    missing = [m for m in wanted if m in ("fd", "kl") and METRIC_MODELS[m] in models.missing]
-    asked = any(m in options.metrics for m in ("fd", "kl"))  # the proxies stand in for these two
-    if asked and (options.embeddings in ("aisfx", "all") or (options.embeddings == "auto" and missing)):
-        wanted += list(PROXY_METRICS)
-        if reference is not None:
-            extra = _load_models({"aisfx"}, options)
-            models.loaded.update(extra.loaded)
-            models.missing.update(extra.missing)
-    if reference is None:
-        for m in wanted:
-            if m != "clap":
-                metrics[m] = not_computed("no reference set given (--reference)")
-        wanted = [m for m in wanted if m == "clap"]
-    for m in wanted:
-        if METRIC_MODELS[m] in models.missing:
-            metrics[m] = not_computed(models.missing[METRIC_MODELS[m]])
-    wanted = [m for m in wanted if METRIC_MODELS[m] in models.loaded]
-    if wanted:
-        _embedding_metrics(wanted, models, generated, reference, prompts, options, report, audio_note)
-    for m in PROXY_METRICS:
-        if m in metrics:
-            metrics[m] = {**metrics[m], "proxy": "aisfx", "label": PROXY_LABELS[m]}
-    report["metrics"] = {m: metrics[m] for m in METRICS + PROXY_METRICS if m in metrics}
-    return report
-
-
-def _embedding_metrics(wanted, models, generated, reference, prompts, options, report, audio_note) -> None:
-    from sonicmotion.evaluation.embeddings import embed_clips
-
-    metrics = report["metrics"]
-    gen_models = sorted({METRIC_MODELS[m] for m in wanted})
-    gen_clips = [generated.clips[i] for i in sorted(generated.clips)]
-    try:
-        gen = embed_clips([models.loaded[n] for n in gen_models], gen_clips, options.cache_dir, options.layout,
-                          options.progress, "embedding generated")
-    except SonicMotionError as err:
-        for m in wanted:
-            metrics[m] = not_computed(f"embedding the generated clips failed: {err}")
-        return
-    report["notes"] += [f"generated: {n}" for n in gen.notes()]
-    ref = None
-    paired: list[str] = []
-    if reference is not None:
-        ref_models = sorted({METRIC_MODELS[m] for m in wanted if m != "clap"})
-        paired = sorted(set(generated.clips) & set(reference.clips))
-        # The tagger (KL) needs only the reference clips that pair with a generated one.
-        subsets = {"cnn14": set(paired)}
-        if ref_models:
-            try:
-                ref = _embed_reference(models, ref_models, reference, subsets, options)
-                report["notes"] += [f"reference: {n}" for n in ref.notes()]
-            except SonicMotionError as err:
-                for m in wanted:
-                    if m != "clap":
-                        metrics[m] = not_computed(f"embedding the reference clips failed: {err}")
-                wanted = [m for m in wanted if m == "clap"]
-    settings = {n: models.loaded[n].settings for n in gen_models}
-
-    if "clap" in wanted:
-        def clap_score() -> dict[str, Any]:
-            ids = sorted(generated.clips)
-            text = models.loaded["clap"].embed_text([prompts[i].caption for i in ids])
-            audio = np.stack([gen.arrays["clap"][i] for i in ids])
-            scores = cosine_similarity(audio, text)
-            return {"value": float(scores.mean()), "std": float(scores.std()), "n": len(ids),
-                    "settings": {**settings["clap"], "text": "the prompts file's original (non-spatial) caption",
-                                 "audio": audio_note, "score": "mean cosine similarity"}}
-        metrics["clap"] = _attempt(clap_score)
-    if "fd" in wanted:
-        metrics["fd"] = _attempt(lambda: {**_frechet(ref.arrays["clap"], gen.arrays["clap"], frames=False),
-                                          "settings": {**settings["clap"], "audio": audio_note,
-                                                       "method": "Fréchet distance, eigenvalue method, float64"}})
-    if "fad" in wanted:
-        metrics["fad"] = _attempt(lambda: {**_frechet(ref.arrays["vggish"], gen.arrays["vggish"], frames=True),
-                                           "settings": {**settings["vggish"], "audio": audio_note,
-                                                        "method": "Fréchet distance, eigenvalue method, float64"}})
-    if "fd_aisfx" in wanted:
-        def proxy_fd() -> dict[str, Any]:
-            embeddings = {name: {i: a[:, :AISFX_EMBEDDING] for i, a in arrays.arrays["aisfx"].items()}
-                          for name, arrays in (("ref", ref), ("gen", gen))}
-            return {**_frechet(embeddings["ref"], embeddings["gen"], frames=True),
-                    "settings": {**settings["aisfx"], "audio": audio_note,
-                                 "method": "Fréchet distance of the 512-d block embeddings (every 2.3 s block of "
-                                           "every clip one sample), eigenvalue method, float64"}}
-        metrics["fd_aisfx"] = _attempt(proxy_fd)
-    if "kl_aisfx" in wanted:
-        def proxy_kl() -> dict[str, Any]:
-            ids = _paired_ids(generated, reference)
-
-            def distribution(array: np.ndarray) -> np.ndarray:
-                # The clip's category distribution: its blocks' softmax, averaged; its log is a
-                # valid logit vector for the same softmax.
-                return np.log(np.exp(log_softmax(array[:, AISFX_EMBEDDING:])).mean(axis=0))
-
-            values = paired_kl(np.stack([distribution(ref.arrays["aisfx"][i]) for i in ids]),
-                               np.stack([distribution(gen.arrays["aisfx"][i]) for i in ids]))
-            return {"value": float(values.mean()), "std": float(values.std()), "n": len(ids),
-                    "settings": {**settings["aisfx"], "audio": audio_note,
-                                 "direction": "KL(reference || generated), nats, mean over pairs",
-                                 "distribution": "mean over the clip's blocks of the category softmax",
-                                 "pairing": "by clip id"}}
-        metrics["kl_aisfx"] = _attempt(proxy_kl)
-    if "kl" in wanted:
-        def kl() -> dict[str, Any]:
-            _paired_ids(generated, reference)
-            values = paired_kl(np.stack([ref.arrays["cnn14"][i] for i in paired]),
-                               np.stack([gen.arrays["cnn14"][i] for i in paired]))
-            return {"value": float(values.mean()), "std": float(values.std()), "n": len(paired),
-                    "settings": {**settings["cnn14"], "direction": "KL(reference || generated), nats, mean over pairs",
-                                 "pairing": "by clip id"}}
-        metrics["kl"] = _attempt(kl)
-
-
 def _paired_ids(generated: ClipSet, reference: ClipSet) -> list[str]:
     """The generated ids, each with a reference clip of the same id (KL pairs them)."""
     unpaired = set(generated.clips) - set(reference.clips)
@@ -309,8 +188,235 @@ def _paired_ids(generated: ClipSet, reference: ClipSet) -> list[str]:
     return sorted(generated.clips)
 
 
-def _embed_reference(models, names, reference, subsets, options):
-    from sonicmotion.evaluation.embeddings import EmbeddedSet, embed_clips
+def clap_score(inputs: Inputs) -> dict[str, Any]:
+    """Mean cosine of each clip's CLAP audio embedding and its original caption's text embedding."""
+    ids = sorted(inputs.generated.clips)
+    text = inputs.models["clap"].embed_text([inputs.prompts[i].caption for i in ids])
+    audio = np.stack([inputs.embeddings("generated", "clap")[i] for i in ids])
+    scores = cosine_similarity(audio, text)
+    return {"value": float(scores.mean()), "std": float(scores.std()), "n": len(ids),
+            "settings": {**inputs.settings("clap"), "text": "the prompts file's original (non-spatial) caption",
+                         "audio": inputs.audio_note, "score": "mean cosine similarity"}}
+
+
+def frechet_metric(model: str, frames: bool) -> Callable[[Inputs], dict[str, Any]]:
+    """FD (CLAP, one embedding per clip) or FAD (VGGish, every example of every clip one sample)."""
+    def compute(inputs: Inputs) -> dict[str, Any]:
+        return {**_frechet(inputs.embeddings("reference", model), inputs.embeddings("generated", model), frames),
+                "settings": {**inputs.settings(model), "audio": inputs.audio_note, "method": FRECHET_METHOD}}
+    return compute
+
+
+def tagger_kl(inputs: Inputs) -> dict[str, Any]:
+    """KL(reference || generated) of the CNN14 tagger's distributions, paired by clip id."""
+    ids = _paired_ids(inputs.generated, inputs.reference)
+    values = paired_kl(np.stack([inputs.embeddings("reference", "cnn14")[i] for i in ids]),
+                       np.stack([inputs.embeddings("generated", "cnn14")[i] for i in ids]))
+    return {"value": float(values.mean()), "std": float(values.std()), "n": len(ids),
+            "settings": {**inputs.settings("cnn14"), "direction": "KL(reference || generated), nats, mean over pairs",
+                         "pairing": "by clip id"}}
+
+
+def aisfx_fd(inputs: Inputs) -> dict[str, Any]:
+    """Fréchet distance of the aisfx block embeddings (the proxy for FD)."""
+    blocks = {side: {i: a[:, :AISFX_EMBEDDING] for i, a in inputs.embeddings(side, "aisfx").items()}
+              for side in ("reference", "generated")}
+    return {**_frechet(blocks["reference"], blocks["generated"], frames=True),
+            "settings": {**inputs.settings("aisfx"), "audio": inputs.audio_note,
+                         "method": "Fréchet distance of the 512-d block embeddings (every 2.3 s block of "
+                                   "every clip one sample), eigenvalue method, float64"}}
+
+
+def aisfx_kl(inputs: Inputs) -> dict[str, Any]:
+    """KL(reference || generated) of the aisfx category distributions, paired by id (the proxy for KL)."""
+    ids = _paired_ids(inputs.generated, inputs.reference)
+
+    def distribution(array: np.ndarray) -> np.ndarray:
+        # The clip's category distribution: its blocks' softmax, averaged; its log is a
+        # valid logit vector for the same softmax.
+        return np.log(np.exp(log_softmax(array[:, AISFX_EMBEDDING:])).mean(axis=0))
+
+    values = paired_kl(np.stack([distribution(inputs.embeddings("reference", "aisfx")[i]) for i in ids]),
+                       np.stack([distribution(inputs.embeddings("generated", "aisfx")[i]) for i in ids]))
+    return {"value": float(values.mean()), "std": float(values.std()), "n": len(ids),
+            "settings": {**inputs.settings("aisfx"), "audio": inputs.audio_note,
+                         "direction": "KL(reference || generated), nats, mean over pairs",
+                         "distribution": "mean over the clip's blocks of the category softmax",
+                         "pairing": "by clip id"}}
+
+
+def spatial_errors(inputs: Inputs) -> dict[str, Any]:
+    """L1 azimuth, L1 elevation and Δangle of each FOA clip against its requested path
+    (prompts file, else the reference clip's metadata)."""
+    from sonicmotion.evaluation.spatial import evaluate_spatial
+
+    if inputs.channels != 4:
+        raise NotComputed(f"the generated clips are {PLAIN_CHANNELS[inputs.channels]}: they have no direction to "
+                          "measure (semantic columns only)", not_applicable=True)
+    trajectories = {i: p.trajectory for i, p in inputs.prompts.items() if p.trajectory is not None}
+    if inputs.reference is not None:
+        from sonicmotion.spatial.trajectory import Trajectory
+
+        for i in inputs.generated.clips:
+            meta = inputs.reference.metadata.get(i, {})
+            if i not in trajectories and isinstance(meta.get("trajectory"), dict):
+                trajectories[i] = Trajectory.from_dict(meta["trajectory"])
+    options = inputs.options
+    spatial = evaluate_spatial(inputs.generated.clips, trajectories, options.layout, options.workers, options.progress)
+    if spatial.get("reason"):
+        raise NotComputed(spatial.pop("reason"), **{k: v for k, v in spatial.items() if k != "value"})
+    return spatial
+
+
+# Every metric, in the report's order: the paper's, then the proxies.
+ALL_METRICS = (
+    Metric("clap", clap_score, model="clap"),
+    Metric("fd", frechet_metric("clap", frames=False), model="clap", needs_reference=True),
+    Metric("fad", frechet_metric("vggish", frames=True), model="vggish", needs_reference=True),
+    Metric("kl", tagger_kl, model="cnn14", needs_reference=True, paired_reference=True),
+    Metric("spatial", spatial_errors),
+    Metric("fd_aisfx", aisfx_fd, model="aisfx", needs_reference=True, proxy_label="FD proxy (aisfx)"),
+    Metric("kl_aisfx", aisfx_kl, model="aisfx", needs_reference=True, paired_reference=True,
+           proxy_label="KL proxy (aisfx)"),
+)
+BY_NAME = {metric.name: metric for metric in ALL_METRICS}
+# The proxies stand in for these two (the paper's FD and KL).
+PROXIED = ("fd", "kl")
+
+
+@dataclass
+class _Models:
+    """Embedding models loaded on first need; a model that cannot load is remembered with why."""
+
+    options: GenerationOptions
+    device: str
+    loaded: dict[str, Any] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def load(self, names: set[str]) -> None:
+        from sonicmotion.evaluation import embeddings
+
+        options, device = self.options, self.device
+        models_dir = options.models_dir or str(embeddings.DEFAULT_MODELS_DIR)
+        loaders = {
+            "clap": lambda: embeddings.load_clap(models_dir, options.clap, options.seed, device),
+            "vggish": lambda: embeddings.load_vggish(models_dir, options.seed, device),
+            "cnn14": lambda: embeddings.load_cnn14(models_dir, options.seed, device),
+            "aisfx": lambda: embeddings.load_aisfx(options.seed, device),
+        }
+        for name in sorted(names - set(self.loaded) - set(self.missing)):
+            try:
+                self.loaded[name] = loaders[name]()
+            except SonicMotionError as err:
+                self.missing[name] = str(err)
+
+
+def _choose(options: GenerationOptions, reference: ClipSet | None, models: _Models
+            ) -> tuple[list[Metric], dict[str, MetricResult]]:
+    """The requested model metrics (and the proxies when they stand in) that can run, with
+    their models loaded, and the reason for each that cannot."""
+    skipped: dict[str, MetricResult] = {}
+    paper = [BY_NAME[n] for n in options.metrics if BY_NAME[n].model]
+    if options.embeddings == "aisfx":
+        skipped.update((m.name, m.skipped("--embeddings aisfx: the aisfx proxies instead of the paper's models"))
+                       for m in paper)
+        paper = []
+    models.load({m.model for m in paper if reference is not None or not m.needs_reference})
+    stand_in = options.embeddings in ("aisfx", "all") or (
+        options.embeddings == "auto" and any(m.name in PROXIED and m.model in models.missing for m in paper))
+    candidates = paper
+    if stand_in and any(n in PROXIED for n in options.metrics):
+        candidates = paper + [BY_NAME[n] for n in PROXY_METRICS]
+        if reference is not None:
+            models.load({"aisfx"})
+    runnable = []
+    for metric in candidates:
+        if metric.needs_reference and reference is None:
+            skipped[metric.name] = metric.skipped("no reference set given (--reference)")
+        elif metric.model in models.missing:
+            skipped[metric.name] = metric.skipped(models.missing[metric.model])
+        else:
+            runnable.append(metric)
+    return runnable, skipped
+
+
+def evaluate_generation(options: GenerationOptions) -> dict[str, Any]:
+    """Compute the requested metrics; returns the JSON-ready report (see docs/evaluation.md)."""
+    if options.embeddings not in EMBEDDINGS:
+        raise SonicMotionError(f"--embeddings must be one of {', '.join(EMBEDDINGS)}, got {options.embeddings!r}")
+    device = options.device
+    if any(BY_NAME[n].model for n in options.metrics):
+        device = resolve_device(options.device)  # a wrong device is a bad request, not a missing metric
+    prompts = {p.id: p for p in read_prompts(options.prompts)}
+    generated = list_folder(options.generated, "generated")
+    check_prompts_match(generated, prompts)
+    rates, channels = probe_generated(generated, options.layout)
+    reference = None if options.reference is None else list_reference(options.reference)
+
+    notes = []
+    if any(r != SAMPLE_RATE for r in rates):
+        notes.append(f"generated clips not at {SAMPLE_RATE} Hz: "
+                     + ", ".join(f"{c} at {r} Hz" for r, c in sorted(rates.items()) if r != SAMPLE_RATE)
+                     + "; embedding models receive them resampled (soxr HQ), spatial errors use them as they are")
+    models = _Models(options, device)
+    inputs = Inputs(options, prompts, generated, reference, channels, models.loaded)
+    results = {"spatial": BY_NAME["spatial"].measure(inputs)} if "spatial" in options.metrics else {}
+    runnable, skipped = _choose(options, reference, models)
+    results.update(skipped)
+    if runnable:
+        inputs, runnable, failed, embedding_notes = _embed(inputs, runnable)
+        results.update(failed)
+        notes += embedding_notes
+    results.update((metric.name, metric.measure(inputs)) for metric in runnable)
+    return {
+        "format": FORMAT, "version": FORMAT_VERSION,
+        "name": options.name or Path(options.generated).resolve().name,
+        "generated": {"folder": str(options.generated), "clips": len(generated), "channels": channels,
+                      "sample_rates": {str(r): c for r, c in sorted(rates.items())}},
+        "reference": None if reference is None else {"source": reference.description, "clips": len(reference)},
+        "prompts": str(options.prompts), "seed": options.seed,
+        "software": {"sonicmotion": __version__, "python": platform.python_version(), "numpy": np.__version__},
+        "notes": notes,
+        "metrics": {m.name: results[m.name].as_dict() for m in ALL_METRICS if m.name in results},
+    }
+
+
+def _embed(inputs: Inputs, runnable: list[Metric]
+           ) -> tuple[Inputs, list[Metric], dict[str, MetricResult], list[str]]:
+    """Embed the generated clips (and the reference clips the metrics need) with the models
+    of ``runnable``: the inputs with embeddings, the metrics that can still run, the ones
+    that cannot (embedding failed) and the notes about the clips read."""
+    from sonicmotion.evaluation.embeddings import embed_clips
+
+    options, generated, reference = inputs.options, inputs.generated, inputs.reference
+    names = sorted({m.model for m in runnable})
+    try:
+        gen = embed_clips([inputs.models[n] for n in names], [generated.clips[i] for i in sorted(generated.clips)],
+                          options.cache_dir, options.layout, options.progress, "embedding generated")
+    except SonicMotionError as err:
+        return inputs, [], {m.name: m.skipped(f"embedding the generated clips failed: {err}") for m in runnable}, []
+    notes = [f"generated: {n}" for n in gen.notes()]
+    inputs = replace(inputs, generated_embeddings=gen)
+    needs_reference = [m for m in runnable if m.needs_reference]
+    if not needs_reference:
+        return inputs, runnable, {}, notes
+    # A model whose every metric pairs by id reads only the reference clips of generated ids.
+    paired = set(generated.clips) & set(reference.clips)
+    ref_names = sorted({m.model for m in needs_reference})
+    subsets = {n: paired for n in ref_names if all(m.paired_reference for m in needs_reference if m.model == n)}
+    try:
+        ref = _embed_reference(inputs.models, ref_names, reference, subsets, options)
+    except SonicMotionError as err:
+        failed = {m.name: m.skipped(f"embedding the reference clips failed: {err}") for m in needs_reference}
+        return inputs, [m for m in runnable if not m.needs_reference], failed, notes
+    notes += [f"reference: {n}" for n in ref.notes()]
+    return replace(inputs, reference_embeddings=ref), runnable, {}, notes
+
+
+def _embed_reference(models: dict[str, Any], names: list[str], reference: ClipSet, subsets: dict[str, set[str]],
+                     options: GenerationOptions) -> EmbeddedSet:
+    """Reference embeddings by model; models sharing a clip subset read the clips once."""
+    from sonicmotion.evaluation.embeddings import embed_clips
 
     combined = EmbeddedSet({n: {} for n in names})
     groups: dict[frozenset | None, list[str]] = {}
@@ -320,7 +426,7 @@ def _embed_reference(models, names, reference, subsets, options):
     for subset, group in groups.items():
         ids = sorted(reference.clips) if subset is None else sorted(subset)
         desc = "embedding reference" + ("" if subset is None else " (paired ids)")
-        part = embed_clips([models.loaded[n] for n in group], [reference.clips[i] for i in ids], options.cache_dir,
+        part = embed_clips([models[n] for n in group], [reference.clips[i] for i in ids], options.cache_dir,
                            options.layout, options.progress, desc)
         for n in group:
             combined.arrays[n] = part.arrays[n]
@@ -329,7 +435,7 @@ def _embed_reference(models, names, reference, subsets, options):
     return combined
 
 
-def write_report(report: dict[str, Any], path: str | os.PathLike) -> None:
+def write_metrics_file(report: dict[str, Any], path: str | os.PathLike) -> None:
     """Write the report JSON atomically (per-clip spatial rows included)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
@@ -344,14 +450,14 @@ def run_evaluation(options: GenerationOptions, out: str | os.PathLike) -> dict[s
     if options.workers is not None and options.workers < 1:
         raise SonicMotionError(f"--workers must be at least 1, got {options.workers}")
     report = evaluate_generation(options)
-    write_report(report, out)
+    write_metrics_file(report, out)
     print(text_summary(report))
     print("\nTable 2 row (frame resolution):\n" + markdown_table([report]))
     print(f"wrote {out}")
     return report
 
 
-def load_report(path: str | os.PathLike) -> dict[str, Any]:
+def load_metrics_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
         report = json.loads(path.read_text())

@@ -27,7 +27,7 @@ PROMPT_FILES = ("semantic", "descriptive", "parametric")
 
 def protocol_rows(dataset: str | os.PathLike, split: str = "test", limit: int | None = None) -> dict[str, list[dict]]:
     """The three prompt lists for ``split`` of a built dataset, in key order (``limit``: the first N)."""
-    from sonicmotion.data.report import iter_index
+    from sonicmotion.data.index import iter_index
 
     columns = ["key", "split", "caption", "spatial_caption", "trajectory", "num_samples", "sample_rate"]
     samples = [row for rows in iter_index(Path(dataset) / "index.parquet", columns) for row in rows

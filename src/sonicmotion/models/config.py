@@ -1,8 +1,8 @@
 """Frozen configs of the conditioned diffusion model, filled from YAML (unknown keys are errors).
 
-``configs/diffusion/{paper,small,tiny}.yaml`` hold :class:`DiTConfig` fields (model sizes);
-the training configs beside them (``sonicmotion.training.diffusion.load_train_config``) name
-one of them in ``model.dit``.
+``configs/diffusion/dit/{paper,paper-plus,small,tiny}.yaml`` hold :class:`DiTConfig` fields
+(DiT sizes); the training configs in ``configs/diffusion/``
+(``sonicmotion.training.diffusion.load_train_config``) name one of them in ``model.dit``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sonicmotion.errors import SonicMotionError
 from sonicmotion.yaml_config import CONFIG_ROOT, config_from_dict, load_yaml
 
 CONFIG_DIR = CONFIG_ROOT / "diffusion"
+DIT_DIR = CONFIG_DIR / "dit"  # the DiT sizes; the training configs are in CONFIG_DIR
 VARIANTS = ("descriptive", "parametric")
 
 
@@ -81,12 +82,16 @@ class DiffusionModelConfig:
 
 
 def dit_config(name_or_path: str | dict, base_dir: Path = CONFIG_DIR) -> DiTConfig:
-    """A :class:`DiTConfig` from a size name (``paper``/``small``/``tiny``), a YAML path or a mapping."""
+    """A :class:`DiTConfig` from a size name (``paper``/``paper-plus``/``small``/``tiny``), a
+    YAML path or a mapping. A name is looked up in ``dit/`` beside the training config
+    (``base_dir``), then beside it, then in the shipped sizes."""
     if isinstance(name_or_path, dict):
         return config_from_dict(DiTConfig, name_or_path, "dit")
     path = Path(name_or_path)
-    if not path.suffix:  # a size name: beside the training config, else the project's configs
-        path = base_dir / f"{name_or_path}.yaml"
-        if not path.is_file():
-            path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.suffix:
+        candidates = [base_dir / "dit" / f"{path}.yaml", base_dir / f"{path}.yaml", DIT_DIR / f"{path}.yaml"]
+        path = next((c for c in candidates if c.is_file()), candidates[-1])
+    elif not path.is_file() and path.parent.name == "diffusion" and (DIT_DIR / path.name).is_file():
+        raise SonicMotionError(f"{str(name_or_path)!r}: the DiT sizes moved to configs/diffusion/dit/ "
+                               f"(give configs/diffusion/dit/{path.name}, or the size name {path.stem!r})")
     return config_from_dict(DiTConfig, load_yaml(path), str(path))

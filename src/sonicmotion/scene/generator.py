@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sonicmotion.audio import SAMPLE_RATE
+from sonicmotion.devices import AUTO, resolve_device
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial import FUMA, Trajectory, convert_layout
 
@@ -36,10 +37,8 @@ class SourceGenerator(Protocol):
 class PipelineGenerator:
     """A :class:`SourceGenerator` over a SonicMotion diffusion model folder."""
 
-    def __init__(self, model_dir: str | Path, device: str | None = None):
+    def __init__(self, model_dir: str | Path, device: str = AUTO):
         try:
-            import torch
-
             from sonicmotion.pipeline import SonicMotionPipeline, pipeline_dir
         except ImportError as err:
             raise SonicMotionError(
@@ -47,9 +46,7 @@ class PipelineGenerator:
                 "install with pip install 'sonicmotion[ml]', or use file sources only"
             ) from None
         self.model_dir = Path(model_dir).resolve()
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.pipeline = SonicMotionPipeline.from_pretrained(self.model_dir, device=device)
+        self.pipeline = SonicMotionPipeline.from_pretrained(self.model_dir, device=resolve_device(device))
         self.sample_rate = int(self.pipeline.sample_rate)
         self.parametric = bool(getattr(self.pipeline.config, "parametric", False))
         self._fingerprint = _folder_fingerprint(pipeline_dir(self.model_dir))

@@ -198,8 +198,8 @@ def _clip_html(clip: Clip, picture_dir: Path) -> str:
             f"{''.join(pictures)}{errors}</div>")
 
 
-def write_report(runs: list[str | os.PathLike], out: str | os.PathLike, title: str = "SonicMotion report",
-                 progress: bool = True) -> Path:
+def write_html_report(runs: list[str | os.PathLike], out: str | os.PathLike, title: str = "SonicMotion report",
+                      progress: bool = True) -> Path:
     """Write one HTML file covering every run folder in ``runs``."""
     from tqdm import tqdm
 

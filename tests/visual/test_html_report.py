@@ -12,7 +12,7 @@ from sonicmotion.cli import main
 from sonicmotion.data.synth import noise_bursts, siren
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial import Trajectory, encode_foa, write_foa
-from sonicmotion.visual.report import describe_trajectory, load_run
+from sonicmotion.visual.html_report import describe_trajectory, load_run
 from tests.conftest import SAMPLE_RATE
 
 

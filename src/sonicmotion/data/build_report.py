@@ -1,13 +1,8 @@
-"""The Parquet index of a built dataset and its report (counts, skipped sources, histograms).
-
-Both are built incrementally, one shard at a time, so a million-sample build never
-holds all its metadata in memory: the index is written one row group per shard, and
-the report keeps counts and fixed-bin histograms only.
-"""
+"""The report of a dataset build (``report.json``): counts, skipped sources and fixed-bin
+histograms, fed one shard at a time; its text summary and its histogram plots."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -16,7 +11,6 @@ from typing import Any, Iterable
 import numpy as np
 
 from sonicmotion.audio import CLIP_SECONDS
-from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
 
 REPORT_VERSION = 1
@@ -31,95 +25,6 @@ HISTOGRAMS = {
     "move_duration": DURATION_BINS,
     "move_start": DURATION_BINS,
 }
-
-
-def require_pyarrow():
-    """pyarrow (a dependency of the package), or a clear error."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
-        raise SonicMotionError("the dataset index needs pyarrow: pip install pyarrow") from None
-    return pa, pq
-
-
-def index_schema():
-    """Columns of ``index.parquet``: the SPEC §3 sample fields, ``trajectory`` as JSON text, ``shard``."""
-    pa, _ = require_pyarrow()
-    return pa.schema([
-        ("key", pa.string()), ("source_id", pa.string()), ("corpus", pa.string()), ("split", pa.string()),
-        ("caption", pa.string()), ("captions", pa.list_(pa.string())), ("spatial_caption", pa.string()),
-        ("caption_origin", pa.string()), ("motion", pa.string()), ("moving_parts", pa.string()),
-        ("start_azimuth", pa.float64()), ("end_azimuth", pa.float64()),
-        ("start_elevation", pa.float64()), ("end_elevation", pa.float64()),
-        ("clockwise", pa.bool_()), ("direction", pa.string()), ("speed", pa.string()),
-        ("move_start", pa.float64()), ("move_end", pa.float64()), ("seed", pa.int64()),
-        ("layout", pa.string()), ("sample_rate", pa.int32()), ("num_samples", pa.int64()),
-        ("trajectory", pa.string()), ("shard", pa.string()),
-    ])
-
-
-def rows_table(rows: list[dict[str, Any]]):
-    """A pyarrow table of sample metadata rows in :func:`index_schema`."""
-    pa, _ = require_pyarrow()
-    schema = index_schema()
-    columns = {name: [] for name in schema.names}
-    for row in rows:
-        for name in schema.names:
-            value = row.get(name)
-            columns[name].append(json.dumps(value, sort_keys=True) if name == "trajectory" else value)
-    return pa.table(columns, schema=schema)
-
-
-class IndexWriter:
-    """Writes ``index.parquet`` one row group (one shard) at a time; renamed into place on close."""
-
-    def __init__(self, path: str | os.PathLike):
-        _, pq = require_pyarrow()
-        self.path = Path(path)
-        self._tmp = self.path.with_name(f".{self.path.name}.partial")
-        self._writer = pq.ParquetWriter(str(self._tmp), index_schema())
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.write_table(rows_table(rows))
-
-    def write_table(self, table) -> None:
-        if table.num_rows:
-            self._writer.write_table(table, row_group_size=table.num_rows)
-
-    def close(self, ok: bool = True) -> None:
-        self._writer.close()
-        if ok:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> "IndexWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(ok=exc_type is None)
-
-
-def iter_index(path: str | os.PathLike, columns: list[str] | None = None) -> Iterable[list[dict[str, Any]]]:
-    """Rows of an index, one row group (shard) at a time."""
-    pa, pq = require_pyarrow()
-    if not os.path.isfile(path):
-        raise SonicMotionError(f"{path}: no dataset index here (build one with 'sonicmotion dataset build')")
-    try:
-        handle = pq.ParquetFile(str(path))
-        groups = handle.num_row_groups
-    except (pa.ArrowException, OSError) as err:
-        raise SonicMotionError(f"{path}: the dataset index cannot be read ({str(err).splitlines()[0]}); rebuild it "
-                               "with 'sonicmotion dataset build --resume' or 'dataset merge'") from None
-    for group in range(groups):
-        try:
-            rows = handle.read_row_group(group, columns=columns).to_pylist()
-        except (pa.ArrowException, OSError) as err:
-            raise SonicMotionError(f"{path}: row group {group} of the dataset index cannot be read "
-                                   f"({str(err).splitlines()[0]})") from None
-        yield rows
 
 
 class ReportAccumulator:
@@ -190,14 +95,6 @@ class ReportAccumulator:
             "skipped_reasons": dict(reasons.most_common()),
             "skipped": sorted(self.skipped, key=lambda s: (s.get("corpus", ""), s.get("source_id", ""), s["reason"])),
         }
-
-
-def write_json(path: str | os.PathLike, data: Any, readable: bool = True) -> None:
-    """``data`` as JSON, atomically; ``readable=False``: one line (several times faster to
-    write: json's C encoder does not indent), for state only programs read."""
-    text = json.dumps(data, indent=1 if readable else None, sort_keys=True, ensure_ascii=False)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
 
 
 def summary_text(report: dict[str, Any]) -> str:
