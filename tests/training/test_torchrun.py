@@ -111,3 +111,58 @@ def test_diffusion_under_torchrun_is_one_run_and_resumes(dataset, tmp_path):
     out = _run(args + ["--resume", "--steps", str(killed_at + 3)], Path.cwd())
     _check_one_run(run, out, killed_at + 3)
     assert (run / "model" / "pipeline.json").is_file()
+
+
+def test_orphaned_workers_keep_the_folder_until_they_stop_then_the_run_resumes(dataset, tmp_path):
+    """kill -9 of torchrun's process group leaves its workers (each in a session of its own):
+    while they live, a --resume is refused in one line naming rank 0; they notice their
+    launcher is gone and stop within seconds; then the run resumes as one run."""
+    import json
+    import socket
+
+    from sonicmotion.runs import LOCK_FILE
+
+    config = tmp_path / "ae.yaml"
+    text = Path("configs/autoencoder/tiny.yaml").read_text()
+    text = text.replace("checkpoint_every: 50", "checkpoint_every: 2").replace("log_every: 10", "log_every: 1")
+    config.write_text(text.replace("crop_seconds: 0.5", "crop_seconds: 0.25"))
+    run = tmp_path / "ae"
+    args = ["train", "autoencoder", "--config", str(config), "--data", str(dataset), "--out", str(run)]
+    launcher = subprocess.Popen(_command(args + ["--max-steps", "1000"]), env=_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while not (run / "checkpoints" / "step-000000002").is_dir():
+        assert launcher.poll() is None and time.time() < deadline, "no checkpoint within 4 minutes"
+        time.sleep(0.2)
+    workers = _descendants(launcher.pid)
+    assert len(workers) == 2
+    # Freeze the workers first, so the refusal below is seen however slowly the command starts;
+    # frozen, they hold the lock as running orphans do.
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    os.killpg(launcher.pid, signal.SIGKILL)
+    launcher.wait()
+    holder = json.loads((run / LOCK_FILE).read_text())
+    assert holder["pid"] in workers
+    refused = subprocess.run([sys.executable, "-m", "sonicmotion", *args, "--resume", "--quiet"], env=_env(),
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"PID {holder['pid']} on host {socket.gethostname()}" in lines[0], refused.stderr
+    for pid in workers:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.time() + 15
+    while any(_running(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers), "orphaned workers still run 15 s after they were let go"
+    killed_at = int(sorted((run / "checkpoints").glob("step-*"))[-1].name.split("-")[1])
+    out = _run(args + ["--resume", "--max-steps", str(killed_at + 3)], Path.cwd())
+    _check_one_run(run, out, killed_at + 3)
+    assert not (run / LOCK_FILE).exists()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
