@@ -18,6 +18,7 @@ from sonicmotion.errors import SonicMotionError
 from sonicmotion.runs import LOCK_FILE, RunFolderLock
 from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
 from tests.foa_fixtures import fake_factory, synthetic_sample, write_shards
+from tests.processes import alive
 
 HOLD = ("import sys, time; from sonicmotion.runs import RunFolderLock; RunFolderLock(sys.argv[1]).acquire(); "
         "print('held', flush=True); time.sleep(600)")
@@ -25,14 +26,6 @@ HOLD = ("import sys, time; from sonicmotion.runs import RunFolderLock; RunFolder
 
 def _env() -> dict:
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_a_live_holder_is_named_and_a_dead_one_is_taken_over(tmp_path):
@@ -64,13 +57,13 @@ def test_a_worker_stops_within_seconds_of_its_launcher(tmp_path):
     process = subprocess.Popen([sys.executable, "-c", launcher, worker], env=_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     worker_pid = int(process.stdout.readline())
-    assert _alive(worker_pid)
+    assert alive(worker_pid)
     process.kill()
     process.wait()
     deadline = time.time() + 10
-    while _alive(worker_pid) and time.time() < deadline:
+    while alive(worker_pid) and time.time() < deadline:
         time.sleep(0.1)
-    assert not _alive(worker_pid), "the orphaned worker is still running 10 s after its launcher died"
+    assert not alive(worker_pid), "the orphaned worker is still running 10 s after its launcher died"
 
 
 def _tiny(**training) -> AutoencoderRunConfig:

@@ -19,18 +19,11 @@ from tests.foa_fixtures import synthetic_sample, write_shards
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
+    torch.set_num_threads(1)  # tiny models: extra threads only add overhead on a shared machine
     root = tmp_path_factory.mktemp("workflows") / "dataset"
     write_shards(root, "train", [synthetic_sample(i, 0.5) for i in range(4)], per_shard=2)
     write_shards(root, "test", [synthetic_sample(100 + i, 0.5, moving=True) for i in range(3)], per_shard=3)
     return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_torch_device_is_cpu_here_or_checked():
