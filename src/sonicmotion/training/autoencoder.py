@@ -32,7 +32,7 @@ from sonicmotion.models.discriminator import (
 )
 from sonicmotion.data.loader import collate_samples
 from sonicmotion.training.batches import DatasetFactory, TrainingBatches
-from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
+from sonicmotion.training.checkpoint import CheckpointManager, load_training, save_training
 from sonicmotion.training.ema import ExponentialMovingAverage
 from sonicmotion.training.loop import Trainer
 from sonicmotion.training.losses import AutoencoderLoss, AutoencoderLossConfig
@@ -325,46 +325,27 @@ class AutoencoderTrainer(Trainer):
             return self.ema.shadow
         return ParametricPretransform(self.ema.shadow, self.parametric_settings())
 
-    def save_checkpoint(self) -> Path | None:
-        from accelerate.utils import gather_object
+    def _checkpoint_parts(self) -> tuple[dict, dict]:
+        """(weight sets, state.pt objects) of a checkpoint."""
+        unwrap = self.accelerator.unwrap_model
+        weights = {"generator": unwrap(self.generator), "ema": self.ema.shadow,
+                   "discriminator": unwrap(self.discriminator)}
+        state = {"optimizer_generator": self.opt_g, "optimizer_discriminator": self.opt_d,
+                 "scheduler_generator": self.sched_g, "scheduler_discriminator": self.sched_d}
+        return weights, state
 
-        acc = self.accelerator
-        per_process = gather_object([{"rng": capture_rng_state(), "data": self.batches.state_dict()}])
-        if not acc.is_main_process:
-            acc.wait_for_everyone()
-            return None
-        weights = {
-            "generator": acc.unwrap_model(self.generator).state_dict(),
-            "ema": self.ema.shadow.state_dict(),
-            "discriminator": acc.unwrap_model(self.discriminator).state_dict(),
-        }
-        state = {
-            "step": self.step, "skipped_steps": self.skipped_steps, "ema_updates": self.ema.num_updates.clone(),
-            "optimizer_generator": self.opt_g.state_dict(), "optimizer_discriminator": self.opt_d.state_dict(),
-            "scheduler_generator": self.sched_g.state_dict(), "scheduler_discriminator": self.sched_d.state_dict(),
-            "processes": per_process,
-        }
-        path = self.checkpoints.save(self.step, weights, state, self._metadata())
-        acc.wait_for_everyone()
-        return path
+    def save_checkpoint(self) -> Path | None:
+        weights, state = self._checkpoint_parts()
+        counters = {"step": self.step, "skipped_steps": self.skipped_steps, "ema_updates": self.ema.num_updates.clone()}
+        return save_training(self.checkpoints, self.accelerator, self.batches, self.step, weights,
+                             {**counters, **state}, self._metadata())
 
     def load_checkpoint(self, folder: Path) -> str | None:
         """Restore a checkpoint; returns a note when the data position could not be kept."""
-        acc = self.accelerator
-        state = self.checkpoints.load_state(folder)
-        if "processes" not in state:
-            raise SonicMotionError(f"{folder} was written before checkpoints recorded each process's data "
-                                   "position; it cannot be resumed, start a new --out (its weights still load)")
-        acc.unwrap_model(self.generator).load_state_dict(self.checkpoints.load_weights(folder, "generator"))
-        acc.unwrap_model(self.discriminator).load_state_dict(self.checkpoints.load_weights(folder, "discriminator"))
-        self.ema.shadow.load_state_dict(self.checkpoints.load_weights(folder, "ema"))
-        self.ema.num_updates.copy_(state["ema_updates"])
-        self.opt_g.load_state_dict(state["optimizer_generator"])
-        self.opt_d.load_state_dict(state["optimizer_discriminator"])
-        self.sched_g.load_state_dict(state["scheduler_generator"])
-        self.sched_d.load_state_dict(state["scheduler_discriminator"])
-        self.step, self.skipped_steps = state["step"], state["skipped_steps"]
-        return restore_process_state(state, acc, self.batches)
+        saved, note = load_training(self.checkpoints, folder, self.accelerator, self.batches, *self._checkpoint_parts())
+        self.ema.num_updates.copy_(saved["ema_updates"])
+        self.step, self.skipped_steps = saved["step"], saved["skipped_steps"]
+        return note
 
     # ---- around the loop (training.loop) -----------------------------------------------------------
 

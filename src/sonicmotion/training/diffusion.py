@@ -26,7 +26,7 @@ from sonicmotion import __version__
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.models.config import DiffusionModelConfig, dit_config
 from sonicmotion.training.batches import DatasetFactory, TrainingBatches
-from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
+from sonicmotion.training.checkpoint import CheckpointManager, load_training, save_training
 from sonicmotion.training.ema import ExponentialMovingAverage
 from sonicmotion.training.loop import Trainer
 from sonicmotion.training.runtime import batch_plan, make_accelerator, process_mean
@@ -255,22 +255,21 @@ class DiffusionTrainer(Trainer):
         return {"format": "sonicmotion-diffusion-training", "config": json.dumps(config_to_dict(self.config)),
                 "sonicmotion_version": __version__, "step": str(self.step)}
 
-    def save_checkpoint(self) -> Path | None:
-        """Write the checkpoint and the EMA pipeline folder (main process; the others wait)."""
-        from accelerate.utils import gather_object
+    def _checkpoint_parts(self) -> tuple[dict, dict]:
+        """(weight sets, state.pt objects) of a checkpoint."""
+        return ({"model": self.accelerator.unwrap_model(self.model), "ema": self.ema.shadow},
+                {"optimizer": self.optimizer, "schedule": self.schedule})
 
-        acc = self.accelerator
-        per_process = gather_object([{"rng": capture_rng_state(), "noise": self.noise.get_state(),
-                                      "data": self.batches.state_dict()}])
-        path = None
-        if acc.is_main_process:
-            weights = {"model": acc.unwrap_model(self.model).state_dict(), "ema": self.ema.shadow.state_dict()}
-            state = {"step": self.step, "ema_updates": self.ema.num_updates.clone(),
-                     "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                     "config": json.dumps(config_to_dict(self.config)), "processes": per_process}
-            path = self.checkpoints.save(self.step, weights, state, self._metadata())
+    def save_checkpoint(self) -> Path | None:
+        """Write the checkpoint, then the EMA pipeline folder (main process; the others wait)."""
+        weights, state = self._checkpoint_parts()
+        counters = {"step": self.step, "ema_updates": self.ema.num_updates.clone(),
+                    "config": json.dumps(config_to_dict(self.config))}
+        path = save_training(self.checkpoints, self.accelerator, self.batches, self.step, weights,
+                             {**counters, **state}, self._metadata(), {"noise": self.noise.get_state()})
+        if self.accelerator.is_main_process:
             self.export_model()
-        acc.wait_for_everyone()
+        self.accelerator.wait_for_everyone()
         return path
 
     def export_model(self) -> None:
@@ -282,20 +281,16 @@ class DiffusionTrainer(Trainer):
 
     def load_checkpoint(self, folder: Path) -> str | None:
         """Restore a checkpoint; returns a note when the data position could not be kept."""
+        def same_model(saved: dict) -> None:
+            if json.loads(saved["config"])["model"] != config_to_dict(self.config.model):
+                raise SonicMotionError(f"{folder} was trained with a different model config; use a new --out folder")
+
         acc = self.accelerator
-        state = self.checkpoints.load_state(folder)
-        saved_model = json.loads(state["config"])["model"]
-        if saved_model != config_to_dict(self.config.model):
-            raise SonicMotionError(f"{folder} was trained with a different model config; use a new --out folder")
-        acc.unwrap_model(self.model).load_state_dict(self.checkpoints.load_weights(folder, "model"))
-        self.ema.shadow.load_state_dict(self.checkpoints.load_weights(folder, "ema"))
-        self.ema.num_updates.copy_(state["ema_updates"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.step = int(state["step"])
-        note = restore_process_state(state, acc, self.batches)
-        saved = state["processes"]
-        self.noise.set_state(saved[acc.process_index if len(saved) == acc.num_processes else 0]["noise"])
+        saved, note = load_training(self.checkpoints, folder, acc, self.batches, *self._checkpoint_parts(), same_model)
+        self.ema.num_updates.copy_(saved["ema_updates"])
+        self.step = int(saved["step"])
+        processes = saved["processes"]
+        self.noise.set_state(processes[acc.process_index if len(processes) == acc.num_processes else 0]["noise"])
         return note
 
     # ---- around the loop (training.loop) -----------------------------------------------------------
