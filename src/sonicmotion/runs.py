@@ -50,6 +50,22 @@ def resolve_checkpoint(run_dir_or_checkpoint: str | os.PathLike) -> Path:
 
 
 LOCK_FILE = "train.lock"
+# Lock files this process holds. A forked child (a DataLoader worker) closes its copies at
+# once, so the lock lives exactly as long as its holder, not as long as the holder's children.
+_held_fds: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in _held_fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held_fds.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
 class RunFolderLock:
@@ -104,6 +120,7 @@ class RunFolderLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
         self._fd = fd
+        _held_fds.add(fd)
 
     def release(self) -> None:
         """Remove the file and let go (removed first, so no one locks a file about to vanish)."""
@@ -112,6 +129,7 @@ class RunFolderLock:
         try:
             self.path.unlink(missing_ok=True)
         finally:
+            _held_fds.discard(self._fd)
             os.close(self._fd)
             self._fd = None
 

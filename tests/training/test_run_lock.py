@@ -124,3 +124,23 @@ def test_two_resumes_of_one_folder_started_together_one_refuses(tmp_path):
     assert second.returncode == 2
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and f"PID {running.pid} on host {socket.gethostname()}" in lines[0], second.stderr
+
+
+def test_a_forked_child_does_not_keep_its_parents_lock(tmp_path):
+    # DataLoader workers are forked from the process holding the lock; when that process
+    # dies they must not hold the folder for it.
+    holder = ("import os, sys, time; from sonicmotion.runs import RunFolderLock; RunFolderLock(sys.argv[1]).acquire(); "
+              "child = os.fork()\nif child == 0: time.sleep(600)\nprint(child, flush=True); time.sleep(600)")
+    process = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], env=_env(), stdout=subprocess.PIPE,
+                               text=True)
+    child = int(process.stdout.readline())
+    try:
+        with pytest.raises(SonicMotionError, match=f"PID {process.pid}"):
+            RunFolderLock(tmp_path).acquire()
+        process.kill()
+        process.wait()
+        assert alive(child)
+        with RunFolderLock(tmp_path):  # the holder is gone, its child lives: taken over
+            pass
+    finally:
+        os.kill(child, signal.SIGKILL)
