@@ -46,16 +46,16 @@ def build_dataset(root: Path) -> Path:
 
 def train_for(config_name: str, data: Path, run: Path, seconds: float) -> tuple[int, float]:
     """Train an autoencoder for ``seconds`` of this process's CPU time; returns (steps, steps/s)."""
-    from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
+    from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training, shard_epochs
 
     config = override_training(AutoencoderRunConfig.from_yaml(REPO / "configs" / "autoencoder" / config_name),
                                max_steps=10**6, num_workers=0)
-    trainer = AutoencoderTrainer(config, run, [str(p) for p in sorted((data / "train").glob("*.tar"))],
-                                 progress=False)
-    batches = trainer._batches()
+    trainer = AutoencoderTrainer(config, run, shard_epochs([str(p) for p in sorted((data / "train").glob("*.tar"))],
+                                                           config.training), progress=False)
+    batches = trainer.steps()
     start = time.process_time()
     while time.process_time() - start < seconds:
-        trainer.train_step(next(batches).float())
+        trainer.train_step(next(batches))
         trainer.step += 1
     used = time.process_time() - start
     trainer.save_checkpoint()
@@ -65,10 +65,10 @@ def train_for(config_name: str, data: Path, run: Path, seconds: float) -> tuple[
 def table3(run: Path, data: Path) -> dict:
     from sonicmotion.evaluation.autoencoder import evaluate_autoencoder
     from sonicmotion.models.pretransform import load_pretransform
-    from sonicmotion.training.autoencoder import shard_dataset
+    from sonicmotion.data.loader import FoaShardDataset
 
     model, _ = load_pretransform(run)
-    samples = shard_dataset([str(p) for p in sorted((data / "test").glob("*.tar"))], None, False, 0)
+    samples = FoaShardDataset([str(p) for p in sorted((data / "test").glob("*.tar"))], crop_seconds=None)
     m = evaluate_autoencoder(model, samples, limit=8, progress=False)
     return {"stft": m.stft, "mel": m.mel, "stft_w": m.stft_w, "mel_w": m.mel_w,
             "delta_angle": m.spatial["frame"].delta_angle}
@@ -92,7 +92,7 @@ def sm_p(autoencoder: Path, root: Path, seconds: float, work: Path) -> dict:
                  "--splits", "train", "--out", str(latents), "--quiet"]) == 0
     pretransform, info = load_pretransform(autoencoder)
     config = load_train_config(REPO / "configs/diffusion/parametric-tiny.yaml", {
-        "model.pretransform": info["path"], "training.steps": 10**6, "training.checkpoint_every": 10**9})
+        "model.pretransform": info["path"], "training.max_steps": 10**6, "training.checkpoint_every": 10**9})
     text = load_text_encoder(config.model.text_encoder, config.model.text_max_length)
     data = shard_dataset_factory([str(p) for p in find_shards(latents, "train")], True, config.training.seed)
     trainer = DiffusionTrainer(config, model, data, text, pretransform, info, progress=False)

@@ -55,7 +55,7 @@ def main() -> None:
         raise SystemExit("this benchmark needs a CUDA device")
     torch.backends.cudnn.benchmark = True
 
-    from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
+    from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training, shard_epochs
 
     config = override_training(AutoencoderRunConfig.from_yaml(args.config), global_batch_size=args.batch_size,
                                mixed_precision="bf16", num_workers=args.workers)
@@ -65,7 +65,7 @@ def main() -> None:
     print(f"device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as work:
         urls = write_foa_shards(Path(work) / "data", args.batch_size * (args.steps + 4))
-        trainer = AutoencoderTrainer(config, Path(work) / "run", urls, progress=False)
+        trainer = AutoencoderTrainer(config, Path(work) / "run", shard_epochs(urls, config.training), progress=False)
         data = trainer.steps()
         for _ in range(3):
             trainer.train_step(next(data))

@@ -101,7 +101,7 @@ def bench_training(config, batch: int, steps: int, peak: float, compile_model: b
     from sonicmotion.data.latents import shard_dataset_factory
 
     training = TrainingConfig(global_batch_size=batch, mixed_precision="bf16", compile=compile_model,
-                              checkpoint_every=10**9, log_every=10**9, num_workers=workers, steps=10**6)
+                              checkpoint_every=10**9, log_every=10**9, num_workers=workers, max_steps=10**6)
     config = DiffusionTrainConfig(model=replace(config, text_encoder="random-t5-base"), training=training)
     pretransform = SpatialAutoencoder(load_autoencoder_config("configs/autoencoder/paper.yaml"))
     with tempfile.TemporaryDirectory() as work:

@@ -72,9 +72,12 @@ class FakeFoaDataset(torch.utils.data.IterableDataset):
             yield _crop(self.samples[i], self.crop_seconds, rng)
 
 
-def fake_factory(samples: list[dict]):
-    """A ``dataset_factory`` for AutoencoderTrainer over ``samples`` (urls ignored)."""
-    return lambda urls, crop_seconds, shuffle, seed: FakeFoaDataset(samples, crop_seconds, shuffle, seed)
+def fake_factory(samples: list[dict], training):
+    """An autoencoder ``dataset_factory`` (epoch -> samples) over ``samples``: shuffled random
+    crops of ``training.crop_seconds``, seeded per epoch as ``shard_epochs`` seeds shards."""
+    from sonicmotion.training.autoencoder import epoch_seed
+
+    return lambda epoch: FakeFoaDataset(samples, training.crop_seconds, True, epoch_seed(training.seed, epoch))
 
 
 def write_shards(root: Path, split: str, samples: list[dict], per_shard: int = 4) -> list[str]:

@@ -262,7 +262,7 @@ def test_item_5_damaged_weights_are_one_line_and_a_resume_falls_back_to_an_intac
     config = override_training(AutoencoderRunConfig.from_yaml("tiny"), global_batch_size=2, crop_seconds=0.25,
                                checkpoint_every=1, keep_checkpoints=3, log_every=1)
     run = tmp_path / "ae"
-    AutoencoderTrainer(config, run, ["-"], dataset_factory=fake_factory(samples), progress=False).fit(max_steps=2)
+    AutoencoderTrainer(config, run, fake_factory(samples, config.training), progress=False).fit(max_steps=2)
     latest = run / "checkpoints" / "step-000000002"
     ema = latest / "ema.safetensors"
     ema.write_bytes(ema.read_bytes()[:500])  # truncated, as by a full disk
@@ -270,7 +270,7 @@ def test_item_5_damaged_weights_are_one_line_and_a_resume_falls_back_to_an_intac
                      tmp_path / "m.json"], capsys, "cannot be read")
     one_line_exit_2(["encode-latents", "--autoencoder", ema, "--data", tmp_path / "data", "--out", tmp_path / "lat"],
                     capsys, "damaged")
-    resumed = AutoencoderTrainer(config, run, ["-"], dataset_factory=fake_factory(samples), progress=False)
+    resumed = AutoencoderTrainer(config, run, fake_factory(samples, config.training), progress=False)
     resumed.fit(resume=True, max_steps=3)
     assert "checkpoint step-000000002 is damaged (ema.safetensors does not match its checksum)" in \
         capsys.readouterr().err
@@ -279,7 +279,7 @@ def test_item_5_damaged_weights_are_one_line_and_a_resume_falls_back_to_an_intac
     assert [r["step"] for r in read_jsonl(run / "log.jsonl")] == [1, 2, 3]  # step 2 redone from step 1
 
     # A pipeline folder with damaged weights or a damaged description.
-    dm = load_train_config("parametric-tiny", {"training.steps": 1, "training.global_batch_size": 2})
+    dm = load_train_config("parametric-tiny", {"training.max_steps": 1, "training.global_batch_size": 2})
     pretransform, info = load_pretransform("parametric:patch:256")
     DiffusionTrainer(dm, tmp_path / "dm", lambda epoch: samples, pretransform=pretransform, pretransform_info=info,
                      progress=False).fit()

@@ -13,15 +13,15 @@ PAPER_AUTOENCODER = {
     "model.audio_channels": 4, "model.base_channels": 128, "model.channel_multipliers": (1, 2, 4, 8, 16),
     "model.strides": (2, 4, 4, 8, 8), "model.latent_channels": 64, "model.sample_rate": 16000,
     "training.global_batch_size": 128, "training.max_steps": 400_000, "training.crop_seconds": 2.0,
-    "training.generator_lr": 1e-4, "training.discriminator_lr": 2e-4, "training.betas": (0.8, 0.99),
+    "training.learning_rate": 1e-4, "training.discriminator_learning_rate": 2e-4, "training.betas": (0.8, 0.99),
     "training.weight_decay": 1e-3,
 }
 PAPER_DIFFUSION = {
     "model.dit.width": 1536, "model.dit.depth": 24, "model.dit.heads": 24, "model.dit.cond_dim": 768,
     "model.text_encoder": "t5-base", "model.text_max_length": 128, "model.sample_seconds": 10.0,
-    "training.global_batch_size": 1024, "training.steps": 100_000, "training.learning_rate": 1e-4,
-    "training.betas": (0.9, 0.99), "training.weight_decay": 1e-3, "training.inv_gamma": 1e6,
-    "training.power": 0.5, "training.warmup": 0.99,
+    "training.global_batch_size": 1024, "training.max_steps": 100_000, "training.learning_rate": 1e-4,
+    "training.betas": (0.9, 0.99), "training.weight_decay": 1e-3, "training.lr_inv_gamma": 1e6,
+    "training.lr_power": 0.5, "training.lr_warmup": 0.99,
 }
 PAPER_PARAMETRIC = {
     "training.position_learning_rate": 2e-4, "training.original_caption_fraction": 0.5,
@@ -118,3 +118,36 @@ def test_the_package_data_ships_every_config():
         assert any(len(g.split("/")) == len(relative.split("/"))
                    and all(fnmatch.fnmatchcase(a, b) for a, b in zip(relative.split("/"), g.split("/")))
                    for g in globs), relative
+
+
+# The shared training settings have one name in both trainers' configs (old -> new).
+RENAMED = {
+    "autoencoder": {"generator_lr": "learning_rate", "discriminator_lr": "discriminator_learning_rate"},
+    "diffusion": {"steps": "max_steps", "inv_gamma": "lr_inv_gamma", "power": "lr_power", "warmup": "lr_warmup"},
+}
+
+
+@pytest.mark.parametrize("family", ["autoencoder", "diffusion"])
+def test_an_old_training_key_names_its_new_name_in_one_line(tmp_path, family):
+    load = AutoencoderRunConfig.from_yaml if family == "autoencoder" else load_train_config
+    shipped = (CONFIG_ROOT / family / ("tiny.yaml" if family == "autoencoder" else "parametric-tiny.yaml")).read_text()
+    for old, new in RENAMED[family].items():
+        assert f"\n  {new}:" in shipped and f"\n  {old}:" not in shipped
+        path = tmp_path / f"{old}.yaml"
+        path.write_text(shipped.replace(f"\n  {new}:", f"\n  {old}:"))
+        with pytest.raises(SonicMotionError, match=f"'{old}' is now called '{new}'") as err:
+            load(path)
+        assert "\n" not in str(err.value)
+    both = {"max_steps", "learning_rate", "lr_inv_gamma", "lr_power", "lr_warmup"}  # one vocabulary
+    assert both <= set(load(CONFIG_ROOT / family / "paper.yaml" if family == "autoencoder"
+                            else CONFIG_ROOT / family / "parametric.yaml").training.__dataclass_fields__)
+
+
+def test_a_run_folders_saved_config_with_old_keys_still_reads(tmp_path):
+    saved = tmp_path / "config.yaml"
+    saved.write_text((CONFIG_ROOT / "autoencoder" / "tiny.yaml").read_text()
+                     .replace("  learning_rate:", "  generator_lr:").replace("  discriminator_learning_rate:", "  discriminator_lr:"))
+    config = AutoencoderRunConfig.from_yaml(saved, saved_run=True)
+    assert config == AutoencoderRunConfig.from_yaml("tiny")
+    with pytest.raises(SonicMotionError, match="'discriminator_lr' is now called 'discriminator_learning_rate'"):
+        AutoencoderRunConfig.from_yaml(saved)

@@ -167,7 +167,7 @@ class Demo:
         run = self.out / "models" / variant
         train_diffusion(str(self.configs / "diffusion" / f"{variant}-tiny.yaml"), str(self.out / "models" / "transport"),
                         str(self.out / "latents"), run,
-                        {"training.steps": self.size.diffusion_steps,
+                        {"training.max_steps": self.size.diffusion_steps,
                          "training.global_batch_size": self.size.batch_size,
                          "training.checkpoint_every": max(1, self.size.diffusion_steps // 4)},
                         resume=(run / "checkpoints").is_dir())

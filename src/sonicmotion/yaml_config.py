@@ -38,7 +38,7 @@ def find_config(name_or_path: str | os.PathLike, family: str) -> Path:
                            f"a shipped {family} config: {shipped})")
 
 
-def _convert(value: Any, annotation: Any, where: str) -> Any:
+def _convert(value: Any, annotation: Any, where: str, accept_renamed: bool = False) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if dataclasses.is_dataclass(annotation):
@@ -46,12 +46,12 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
             return value
         if not isinstance(value, dict):
             raise SonicMotionError(f"{where}: expected a mapping, got {value!r}")
-        return config_from_dict(annotation, value, where)
+        return config_from_dict(annotation, value, where, accept_renamed)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(value, inner[0], where)
+        return _convert(value, inner[0], where, accept_renamed)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise SonicMotionError(f"{where}: expected a list, got {value!r}")
@@ -80,14 +80,25 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-def config_from_dict(cls: type[T], data: dict, where: str = "config") -> T:
-    """Build dataclass ``cls`` from a (YAML) mapping; unknown keys raise SonicMotionError."""
+def config_from_dict(cls: type[T], data: dict, where: str = "config", accept_renamed: bool = False) -> T:
+    """Build dataclass ``cls`` from a (YAML) mapping; unknown keys raise SonicMotionError.
+
+    A class may list keys it once had under other names in ``RENAMED_KEYS`` (old -> new,
+    a ``ClassVar``): an old key is refused in one line naming the new one, or, with
+    ``accept_renamed`` (a run folder's own saved config, written before the rename), read
+    under its new name."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    renamed = {old: new for old, new in getattr(cls, "RENAMED_KEYS", {}).items() if old in data}
+    if renamed:
+        if not accept_renamed:
+            old, new = sorted(renamed.items())[0]
+            raise SonicMotionError(f"{where}: {old!r} is now called {new!r}; rename the key")
+        data = {renamed.get(key, key): value for key, value in data.items()}
     unknown = sorted(set(data) - names)
     if unknown:
         raise SonicMotionError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    kwargs = {key: _convert(value, hints[key], f"{where}.{key}") for key, value in data.items()}
+    kwargs = {key: _convert(value, hints[key], f"{where}.{key}", accept_renamed) for key, value in data.items()}
     try:
         return cls(**kwargs)
     except TypeError as err:

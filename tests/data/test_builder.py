@@ -225,11 +225,9 @@ def _children(pid: int) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    from tests.processes import alive
+
+    return alive(pid)
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import torch
 
 from sonicmotion.training.autoencoder import AutoencoderRunConfig, AutoencoderTrainer, override_training
 from sonicmotion.training.runtime import read_jsonl
-from tests.foa_fixtures import fake_factory, synthetic_sample
+from tests.foa_fixtures import FakeFoaDataset, fake_factory, synthetic_sample
 
 TINY = "configs/autoencoder/tiny.yaml"
 
@@ -27,9 +27,9 @@ def tiny_config(**training) -> AutoencoderRunConfig:
 
 
 def test_tiny_config_overfits_a_few_clips(tmp_path):
-    config = tiny_config(generator_lr=5e-3, lr_warmup=0.0, global_batch_size=2, crop_seconds=0.25)
+    config = tiny_config(learning_rate=5e-3, lr_warmup=0.0, global_batch_size=2, crop_seconds=0.25)
     samples = [synthetic_sample(i, 0.25) for i in range(2)]
-    trainer = AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=fake_factory(samples), progress=False)
+    trainer = AutoencoderTrainer(config, tmp_path, fake_factory(samples, config.training), progress=False)
     audio = torch.stack([s["audio"] for s in samples])
 
     def mrstft() -> float:
@@ -53,15 +53,15 @@ def test_resume_continues_exactly(tmp_path):
     # 3 clips at batch 1 so step 4 crosses an epoch boundary.
     config = tiny_config(global_batch_size=1, crop_seconds=0.25, checkpoint_every=2, max_steps=4, log_every=1)
     config = replace(config, loss=replace(config.loss, adversarial_warmup_steps=0))
-    factory = fake_factory([synthetic_sample(i, 0.5) for i in range(3)])
+    factory = fake_factory([synthetic_sample(i, 0.5) for i in range(3)], config.training)
 
-    whole = AutoencoderTrainer(config, tmp_path / "whole", ["-"], dataset_factory=factory, progress=False)
+    whole = AutoencoderTrainer(config, tmp_path / "whole", factory, progress=False)
     whole.fit()
-    AutoencoderTrainer(config, tmp_path / "split", ["-"], dataset_factory=factory, progress=False).fit(max_steps=3)
+    AutoencoderTrainer(config, tmp_path / "split", factory, progress=False).fit(max_steps=3)
     # Interrupted after step 3 but before its checkpoint: the resume starts from step 2.
     shutil.rmtree(tmp_path / "split" / "checkpoints" / "step-000000003")
     torch.manual_seed(12345)  # a fresh process would have a different global RNG state
-    resumed = AutoencoderTrainer(config, tmp_path / "split", ["-"], dataset_factory=factory, progress=False)
+    resumed = AutoencoderTrainer(config, tmp_path / "split", factory, progress=False)
     resumed.fit(resume=True)
 
     whole_log, split_log = _read_log(tmp_path / "whole" / "log.jsonl"), _read_log(tmp_path / "split" / "log.jsonl")
@@ -80,7 +80,7 @@ def test_nan_batch_is_skipped_and_never_reaches_the_weights(tmp_path):
     config = tiny_config(global_batch_size=2, crop_seconds=0.25)
     config = replace(config, loss=replace(config.loss, adversarial_warmup_steps=0))
     samples = [synthetic_sample(i, 0.25) for i in range(2)]
-    trainer = AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=fake_factory(samples), progress=False)
+    trainer = AutoencoderTrainer(config, tmp_path, fake_factory(samples, config.training), progress=False)
     audio = torch.stack([s["audio"] for s in samples])
     trainer.train_step(audio)
     before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
@@ -100,8 +100,9 @@ def test_nan_batch_is_skipped_and_never_reaches_the_weights(tmp_path):
 
 def test_validation_row_has_table3_columns(tmp_path):
     samples = [synthetic_sample(i, 0.5, moving=True) for i in range(2)]
-    trainer = AutoencoderTrainer(tiny_config(), tmp_path, ["-"], ["-"], dataset_factory=fake_factory(samples),
-                                 progress=False)
+    config = tiny_config()
+    trainer = AutoencoderTrainer(config, tmp_path, fake_factory(samples, config.training),
+                                 FakeFoaDataset(samples, None, False, config.training.seed), progress=False)
     row = trainer.validate()
     assert row["clips"] == 2 and row["stft"] > 0 and row["mel"] > 0
     for resolution in ("sample", "frame"):
@@ -116,7 +117,7 @@ def test_parametric_run_trains_w_and_loads_as_a_parametric_pretransform(tmp_path
     config = AutoencoderRunConfig.from_yaml("configs/autoencoder/parametric-tiny.yaml")
     config = override_training(config, global_batch_size=2, crop_seconds=0.25, max_steps=2, checkpoint_every=2)
     samples = [synthetic_sample(i, 0.5, moving=True) for i in range(2)]
-    trainer = AutoencoderTrainer(config, tmp_path / "run", ["-"], dataset_factory=fake_factory(samples), progress=False)
+    trainer = AutoencoderTrainer(config, tmp_path / "run", fake_factory(samples, config.training), progress=False)
     trainer.fit()
     row = read_jsonl(tmp_path / "run" / "log.jsonl")[0]
     assert row["mrstft_W"] > 0 and "mrstft_X" not in row  # Eq. 2 on W alone
@@ -143,8 +144,8 @@ def test_a_checkpoint_from_before_per_process_state_gets_one_line(tmp_path):
     from sonicmotion.errors import SonicMotionError
 
     config = tiny_config(global_batch_size=2, crop_seconds=0.25, max_steps=1, checkpoint_every=1)
-    factory = fake_factory([synthetic_sample(i, 0.5) for i in range(2)])
-    AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=factory, progress=False).fit()
+    factory = fake_factory([synthetic_sample(i, 0.5) for i in range(2)], config.training)
+    AutoencoderTrainer(config, tmp_path, factory, progress=False).fit()
     state_file = tmp_path / "checkpoints" / "step-000000001" / "state.pt"
     state = torch.load(state_file, weights_only=True)
     assert len(state["processes"]) == 1 and set(state["processes"][0]) == {"rng", "data"}
@@ -152,5 +153,5 @@ def test_a_checkpoint_from_before_per_process_state_gets_one_line(tmp_path):
     torch.save({**old, "epoch": 0, "batches_in_epoch": 1, "rng": [state["processes"][0]["rng"]]}, state_file)
     (state_file.parent / "sha256.json").unlink()  # older checkpoints carried no checksums
     with pytest.raises(SonicMotionError, match="cannot be resumed, start a new --out"):
-        AutoencoderTrainer(config, tmp_path, ["-"], dataset_factory=factory, progress=False).fit(resume=True,
+        AutoencoderTrainer(config, tmp_path, factory, progress=False).fit(resume=True,
                                                                                                  max_steps=2)

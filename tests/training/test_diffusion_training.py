@@ -23,7 +23,7 @@ POSITION = PositionConfig(azimuth_bins=12, elevation_bins=7, time_steps=8, layer
 
 def train(config, make_dataset, out, resume=False, max_steps=None, **kwargs) -> list[dict]:
     trainer = DiffusionTrainer(config, out, make_dataset, progress=False, **kwargs)
-    return trainer.fit(resume=resume, max_steps=max_steps)
+    return trainer.fit(resume=resume, max_steps=max_steps).records
 
 
 def config(variant="parametric", steps=40, **training) -> DiffusionTrainConfig:
@@ -31,7 +31,7 @@ def config(variant="parametric", steps=40, **training) -> DiffusionTrainConfig:
         variant=variant, dit=DIT, position=POSITION, text_max_length=8, pretransform="patch:64:8",
         sample_seconds=SECONDS, frame_multiple=1, max_seconds=4.0,
     )
-    base = dict(steps=steps, global_batch_size=4, mixed_precision="no", learning_rate=3e-3, position_learning_rate=6e-3, warmup=0.5,
+    base = dict(max_steps=steps, global_batch_size=4, mixed_precision="no", learning_rate=3e-3, position_learning_rate=6e-3, lr_warmup=0.5,
                 ema_decay=0.9, checkpoint_every=1000, log_every=10)
     return DiffusionTrainConfig(model=model, training=TrainingConfig(**{**base, **training}))
 

@@ -62,7 +62,7 @@ def test_pin_path_is_refused_where_it_cannot_work(tmp_path):
             variant="parametric", dit=DiTConfig(width=32, depth=1, heads=2, timestep_features=16, cond_dim=32),
             position=PositionConfig(time_steps=4, layers=1), text_max_length=8, pretransform="patch:256:4",
             sample_seconds=SECONDS, frame_multiple=1, max_seconds=4.0),
-        training=TrainingConfig(steps=1, global_batch_size=2, checkpoint_every=10**9, mixed_precision="no"))
+        training=TrainingConfig(max_steps=1, global_batch_size=2, checkpoint_every=10**9, mixed_precision="no"))
     DiffusionTrainer(config, tmp_path, samples, progress=False).fit()
     pipe = SonicMotionPipeline.from_pretrained(tmp_path)
     with pytest.raises(SonicMotionError, match="parametric latent"):

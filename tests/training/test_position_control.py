@@ -84,8 +84,8 @@ def tiny_config(spec: str, steps: int) -> DiffusionTrainConfig:
             position=PositionConfig(time_steps=20, layers=2, frame_aligned=True), text_max_length=16,
             pretransform=spec, sample_seconds=SECONDS, frame_multiple=1, max_seconds=16.0,
         ),
-        training=TrainingConfig(steps=steps, global_batch_size=8, mixed_precision="no", learning_rate=2e-3, position_learning_rate=2e-3,
-                                warmup=0.9, ema_decay=0.99, checkpoint_every=10**9, log_every=100),
+        training=TrainingConfig(max_steps=steps, global_batch_size=8, mixed_precision="no", learning_rate=2e-3, position_learning_rate=2e-3,
+                                lr_warmup=0.9, ema_decay=0.99, checkpoint_every=10**9, log_every=100),
     )
 
 
@@ -101,7 +101,7 @@ def test_parametric_model_follows_requested_paths(tmp_path, latent, data, bound)
     torch.set_num_threads(1)
     try:
         config = tiny_config(spec, STEPS)
-        records = DiffusionTrainer(config, tmp_path, sample_factory(sources), progress=False).fit()
+        records = DiffusionTrainer(config, tmp_path, sample_factory(sources), progress=False).fit().records
         pipe = SonicMotionPipeline.from_pretrained(tmp_path)
         paths = [Trajectory.linear(90, 0, -90, 0, "cw", 0.2, SECONDS - 0.2),      # left -> front -> right
                  Trajectory.linear(-150, 20, 150, -20, "cw", 0.2, SECONDS - 0.2)]  # across the back, descending

@@ -13,6 +13,7 @@ import torch
 
 from sonicmotion.training.runtime import read_jsonl
 from tests.foa_fixtures import synthetic_sample, write_shards
+from tests.processes import alive, descendants
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 START = "2 process(es); global batch 4 = 2 process(es) x 2 accumulation step(s) x 1 per process"
@@ -42,22 +43,6 @@ def _run(args: list[str], cwd: Path) -> str:
     return done.stdout
 
 
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def _kill_after(args: list[str], cwd: Path, checkpoint: Path) -> int:
     """Start a long run, kill -9 the whole process group once ``checkpoint`` exists, and
     return the step of the newest complete checkpoint left behind."""
@@ -70,7 +55,7 @@ def _kill_after(args: list[str], cwd: Path, checkpoint: Path) -> int:
         time.sleep(0.2)
     # torchrun starts its workers in sessions of their own: kill the whole tree, as a
     # preempted node would.
-    for pid in [process.pid, *_descendants(process.pid)]:
+    for pid in [process.pid, *descendants(process.pid)]:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -89,13 +74,18 @@ def _check_one_run(run: Path, out: str, last_step: int) -> None:
     assert len(state["processes"]) == 2  # both ranks' data positions, written once
 
 
-def test_autoencoder_under_torchrun_is_one_run_and_resumes(dataset, tmp_path):
+def _autoencoder_args(dataset: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """The run folder and the command line of a tiny autoencoder run that checkpoints every 2 steps."""
     config = tmp_path / "ae.yaml"
     text = Path("configs/autoencoder/tiny.yaml").read_text()
     text = text.replace("checkpoint_every: 50", "checkpoint_every: 2").replace("log_every: 10", "log_every: 1")
     config.write_text(text.replace("crop_seconds: 0.5", "crop_seconds: 0.25"))
     run = tmp_path / "ae"
-    args = ["train", "autoencoder", "--config", str(config), "--data", str(dataset), "--out", str(run)]
+    return run, ["train", "autoencoder", "--config", str(config), "--data", str(dataset), "--out", str(run)]
+
+
+def test_autoencoder_under_torchrun_is_one_run_and_resumes(dataset, tmp_path):
+    run, args = _autoencoder_args(dataset, tmp_path)
     killed_at = _kill_after(args + ["--max-steps", "1000"], Path.cwd(), run / "checkpoints" / "step-000000002")
     out = _run(args + ["--resume", "--max-steps", str(killed_at + 3)], Path.cwd())
     _check_one_run(run, out, killed_at + 3)
@@ -111,3 +101,47 @@ def test_diffusion_under_torchrun_is_one_run_and_resumes(dataset, tmp_path):
     out = _run(args + ["--resume", "--steps", str(killed_at + 3)], Path.cwd())
     _check_one_run(run, out, killed_at + 3)
     assert (run / "model" / "pipeline.json").is_file()
+
+
+def test_orphaned_workers_keep_the_folder_until_they_stop_then_the_run_resumes(dataset, tmp_path):
+    """kill -9 of torchrun's process group leaves its workers (each in a session of its own):
+    while they live, a --resume is refused in one line naming rank 0; they notice their
+    launcher is gone and stop within seconds; then the run resumes as one run."""
+    import json
+    import socket
+
+    from sonicmotion.runs import LOCK_FILE
+
+    run, args = _autoencoder_args(dataset, tmp_path)
+    launcher = subprocess.Popen(_command(args + ["--max-steps", "1000"]), env=_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while not (run / "checkpoints" / "step-000000002").is_dir():
+        assert launcher.poll() is None and time.time() < deadline, "no checkpoint within 4 minutes"
+        time.sleep(0.2)
+    workers = descendants(launcher.pid)
+    assert len(workers) == 2
+    # Freeze the workers first, so the refusal below is seen however slowly the command starts;
+    # frozen, they hold the lock as running orphans do.
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    os.killpg(launcher.pid, signal.SIGKILL)
+    launcher.wait()
+    holder = json.loads((run / LOCK_FILE).read_text())
+    assert holder["pid"] in workers
+    refused = subprocess.run([sys.executable, "-m", "sonicmotion", *args, "--resume", "--quiet"], env=_env(),
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"PID {holder['pid']} on host {socket.gethostname()}" in lines[0], refused.stderr
+    for pid in workers:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.time() + 15
+    while any(alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), "orphaned workers still run 15 s after they were let go"
+    killed_at = int(sorted((run / "checkpoints").glob("step-*"))[-1].name.split("-")[1])
+    out = _run(args + ["--resume", "--max-steps", str(killed_at + 3)], Path.cwd())
+    _check_one_run(run, out, killed_at + 3)
+    assert not (run / LOCK_FILE).exists()
+

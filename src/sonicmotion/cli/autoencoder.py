@@ -20,7 +20,8 @@ def register_train(subcommands: argparse._SubParsersAction) -> None:
         "configs/autoencoder/parametric*.yaml config, the 1-channel W codec of the parametric spatial latent "
         "(direction and diffuseness are analysed, not learned). Checkpoints, "
         "config.yaml, log.jsonl and validation.jsonl go to --out. Interrupt any time; --resume "
-        "continues exactly from the last checkpoint. Several processes (GPUs, nodes, or CPU processes): "
+        "continues exactly from the last checkpoint; one run at a time per --out (a second is refused, naming the "
+        "first's host and PID). Several processes (GPUs, nodes, or CPU processes): "
         "torchrun --nproc_per_node N -m sonicmotion train autoencoder ... (or accelerate launch); the batch "
         "is global and split over them (docs/training.md).",
         formatter_class=FORMATTER,

@@ -20,6 +20,7 @@ def register_train(train_subcommands: argparse._SubParsersAction) -> argparse.Ar
             "shards, with the autoencoder (4-channel or parametric, or a lossless patch pretransform)\n"
             "and the text encoder frozen. Checkpoints go to OUT/checkpoints/ (--resume continues exactly);\n"
             "the EMA model for 'sonicmotion generate' is written to OUT/model/ at every checkpoint.\n"
+            "One run at a time per OUT: a second is refused, naming the first's host and PID.\n"
             "Several processes (GPUs, nodes, or CPU processes): torchrun --nproc_per_node N -m sonicmotion\n"
             "train diffusion ... (or accelerate launch); the batch is global and split over them."
         ),
@@ -55,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     parser.add_argument("--dit", help="DiT size: paper, small, tiny, or a YAML file (overrides the config)")
     parser.add_argument("--text-encoder", help="minilm (offline, bundled), t5-base, or a local T5 folder (overrides the config)")
-    parser.add_argument("--steps", type=positive_int, help="total training steps")
+    parser.add_argument("--max-steps", "--steps", dest="steps", metavar="N", type=positive_int,
+                        help="override training.max_steps (the total steps)")
     add_batch_arguments(parser)
     parser.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"], help="autocast precision")
     parser.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
@@ -66,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     from sonicmotion.training.workflows import train_diffusion
 
     overrides = {}
-    for flag, key in [("text_encoder", "model.text_encoder"), ("steps", "training.steps"),
+    for flag, key in [("text_encoder", "model.text_encoder"), ("steps", "training.max_steps"),
                       ("batch_size", "training.global_batch_size"),
                       ("gradient_accumulation_steps", "training.gradient_accumulation_steps"),
                       ("num_workers", "training.num_workers"), ("mixed_precision", "training.mixed_precision"),

@@ -236,3 +236,20 @@ def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             batch[name] = values
     return batch
+
+
+def audio_batches(samples, batch_size: int, limit: int | None = None) -> Iterator[tuple[list[dict], Any]]:
+    """The first ``limit`` (default all) ``samples`` in order, in batches of at most
+    ``batch_size`` consecutive samples of one length (a batch ends where the length
+    changes), each with its ``audio`` stacked as collated: ([samples], [B, C, T] float32)."""
+    batch: list[dict] = []
+    for index, sample in enumerate(samples):
+        if limit is not None and index >= limit:
+            break
+        if batch and (len(batch) == batch_size or sample["audio"].shape[-1] != batch[0]["audio"].shape[-1]):
+            yield batch, collate_samples([{"audio": s["audio"]} for s in batch])["audio"]
+            batch = []
+        batch.append(sample)
+    if batch:
+        yield batch, collate_samples([{"audio": s["audio"]} for s in batch])["audio"]
+

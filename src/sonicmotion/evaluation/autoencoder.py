@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 
@@ -119,19 +119,6 @@ class AutoencoderMetrics:
         return "\n".join(lines)
 
 
-def _batches(samples: Iterable[dict], batch_size: int, limit: int | None) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    for index, sample in enumerate(samples):
-        if limit is not None and index >= limit:
-            break
-        if batch and (len(batch) == batch_size or sample["audio"].shape[-1] != batch[0]["audio"].shape[-1]):
-            yield batch
-            batch = []
-        batch.append(sample)
-    if batch:
-        yield batch
-
-
 def evaluate_autoencoder(
     model,
     samples: Iterable[dict],
@@ -145,6 +132,7 @@ def evaluate_autoencoder(
     import torch
     from tqdm import tqdm
 
+    from sonicmotion.data.loader import audio_batches
     from sonicmotion.spatial import spatial_errors
 
     device = resolve_device(device)
@@ -156,8 +144,8 @@ def evaluate_autoencoder(
     model = model.to(device).eval()
     bar = tqdm(total=limit, desc="evaluate", unit="clip", disable=not progress)
     with torch.no_grad():
-        for batch in _batches(samples, batch_size, limit):
-            audio = torch.stack([torch.as_tensor(s["audio"], dtype=torch.float32) for s in batch]).to(device)
+        for batch, audio in audio_batches(samples, batch_size, limit):
+            audio = audio.to(device)
             reconstruction = model.decode(model.encode(audio), audio.shape[-1])
             for target, output in zip(audio, reconstruction):
                 stft_values.append(float(stft_loss(output[None], target[None])))

@@ -58,12 +58,6 @@ class ModelMissing(SonicMotionError):
     """A model's files are not where the documented layout puts them."""
 
 
-def check_device(device: str) -> str:
-    # Left only for training/workflows.torch_device, which another branch rewrites: that
-    # function and this one go once it calls sonicmotion.devices.resolve_device.
-    return resolve_device(device)
-
-
 def _seed_torch(seed: int) -> None:
     import torch
 

@@ -4,7 +4,8 @@ One code path for this CPU, one GPU, or many processes (``torchrun``, ``accelera
 launch``; see docs/training.md). Each step, on each of its micro-batches of random crops:
 encode/decode; if past the adversarial warm-up, the discriminator's hinge loss on (real,
 fake); the generator's Eq. 2 (+ spatial term); then one update of each and of the EMA. A
-step whose loss or gradients are not finite is skipped and counted. The run folder holds
+step whose loss or gradients are not finite is skipped and counted. The loop around the
+step (resume, log, progress, checkpoints) is ``training.loop``; the run folder holds
 ``config.yaml``, ``checkpoints/step-*/``, ``log.jsonl`` and ``validation.jsonl``.
 """
 
@@ -14,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, ClassVar, Iterable
 
 import torch
 
@@ -30,18 +31,12 @@ from sonicmotion.models.discriminator import (
     generator_hinge_loss,
 )
 from sonicmotion.data.loader import collate_samples
-from sonicmotion.training.batches import TrainingBatches
-from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
+from sonicmotion.training.batches import DatasetFactory, TrainingBatches
+from sonicmotion.training.checkpoint import CheckpointManager, load_training, save_training
 from sonicmotion.training.ema import ExponentialMovingAverage
+from sonicmotion.training.loop import Trainer
 from sonicmotion.training.losses import AutoencoderLoss, AutoencoderLossConfig
-from sonicmotion.training.runtime import (
-    RunLog,
-    batch_plan,
-    make_accelerator,
-    process_mean,
-    resume_run,
-    truncate_jsonl,
-)
+from sonicmotion.training.runtime import batch_plan, make_accelerator, process_mean, truncate_jsonl
 from sonicmotion.training.schedulers import InverseLR
 from sonicmotion.yaml_config import config_from_dict, config_to_dict, find_config, load_yaml, renamed_batch_size
 
@@ -54,8 +49,8 @@ class AutoencoderTrainingConfig:
     gradient_accumulation_steps: int = 1
     crop_seconds: float = 2.0
     max_steps: int = 400_000
-    generator_lr: float = 1e-4
-    discriminator_lr: float = 2e-4
+    learning_rate: float = 1e-4  # the autoencoder's (the generator's)
+    discriminator_learning_rate: float = 2e-4
     betas: tuple[float, ...] = (0.8, 0.99)
     weight_decay: float = 1e-3
     # InverseLR as in Stable Audio Open's VAE recipe.
@@ -73,6 +68,10 @@ class AutoencoderTrainingConfig:
     num_workers: int = 4
     seed: int = 0
     mixed_precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; or "no" / "bf16"
+
+    # Names before both trainers shared one vocabulary (old -> new).
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"generator_lr": "learning_rate",
+                                              "discriminator_lr": "discriminator_learning_rate"}
 
     def __post_init__(self) -> None:
         if min(self.global_batch_size, self.gradient_accumulation_steps, self.max_steps, self.checkpoint_every,
@@ -107,11 +106,13 @@ class AutoencoderRunConfig:
                                    "4 (FOA); a 1-channel transport codec needs a 'parametric' section")
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "AutoencoderRunConfig":
+    def from_yaml(cls, path: str | os.PathLike, saved_run: bool = False) -> "AutoencoderRunConfig":
+        """A YAML file or shipped name; ``saved_run``: a run folder's own ``config.yaml``,
+        which may use the keys' older names."""
         path = find_config(path, "autoencoder")
         data = load_yaml(path)
         renamed_batch_size(data, str(path))
-        return config_from_dict(cls, data, path.name)
+        return config_from_dict(cls, data, path.name, accept_renamed=saved_run)
 
     def to_dict(self) -> dict:
         return config_to_dict(self)
@@ -125,32 +126,43 @@ def override_training(config: AutoencoderRunConfig, **changes: Any) -> Autoencod
     return replace(config, training=replace(config.training, **changes)) if changes else config
 
 
-DatasetFactory = Callable[[list[str], float | None, bool, int], Iterable[dict]]
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of an autoencoder epoch's crops and order (kept as the first runs had it, so
+    their resumes and the demo's figures stay the same)."""
+    return seed + 1000 * epoch
 
 
-def shard_dataset(urls: list[str], crop_seconds: float | None, shuffle: bool, seed: int) -> Iterable[dict]:
-    """The project's FOA shard loader (it splits itself over processes and workers)."""
+def shard_epochs(urls: list[str], training: AutoencoderTrainingConfig) -> DatasetFactory:
+    """epoch -> that epoch's random ``crop_seconds`` crops of the FOA shards ``urls``, shuffled
+    (the dataset splits itself over processes and workers)."""
     from sonicmotion.data.loader import FoaShardDataset
 
-    return FoaShardDataset(urls, crop_seconds=crop_seconds, shuffle=shuffle, seed=seed)
+    return lambda epoch: FoaShardDataset(urls, crop_seconds=training.crop_seconds, shuffle=True,
+                                         seed=epoch_seed(training.seed, epoch))
 
 
-class AutoencoderTrainer:
-    """Explicit training state plus a short :meth:`train_step`; see the module docstring."""
+class AutoencoderTrainer(Trainer):
+    """Explicit training state plus a short :meth:`train_step`; see the module docstring.
+
+    ``dataset_factory(epoch)`` returns that epoch's samples (dicts with ``audio`` [C, T]
+    FuMa crops; :func:`shard_epochs` for shards); ``validation``: whole clips, read again
+    at every validation (an iterable dataset, not a one-pass generator).
+    """
+
+    name = "autoencoder"
+    progress_keys = ("loss", "mrstft")
 
     def __init__(
         self,
         config: AutoencoderRunConfig,
         run_dir: str | os.PathLike,
-        train_urls: list[str],
-        validation_urls: list[str] | None = None,
-        dataset_factory: DatasetFactory = shard_dataset,
+        dataset_factory: DatasetFactory,
+        validation: Iterable[dict] | None = None,
         progress: bool = True,
     ):
         self.config = config
         self.run_dir = Path(run_dir)
-        self.train_urls, self.validation_urls = list(train_urls), list(validation_urls or [])
-        self.dataset_factory = dataset_factory
+        self.validation = validation
         self.progress = progress
         cfg = config.training
         self.accelerator = make_accelerator(cfg.mixed_precision, cfg.gradient_accumulation_steps, self.run_dir)
@@ -161,10 +173,10 @@ class AutoencoderTrainer:
         discriminator = MultiScaleStftDiscriminator(config.discriminator, config.model.audio_channels)
         self.ema = ExponentialMovingAverage(generator, cfg.ema_decay).to(self.accelerator.device)
         self.loss = AutoencoderLoss(config.loss, config.model.sample_rate).to(self.accelerator.device)
-        opt_g = torch.optim.AdamW(generator.parameters(), cfg.generator_lr, betas=tuple(cfg.betas),
+        opt_g = torch.optim.AdamW(generator.parameters(), cfg.learning_rate, betas=tuple(cfg.betas),
                                   weight_decay=cfg.weight_decay)
-        opt_d = torch.optim.AdamW(discriminator.parameters(), cfg.discriminator_lr, betas=tuple(cfg.betas),
-                                  weight_decay=cfg.weight_decay)
+        opt_d = torch.optim.AdamW(discriminator.parameters(), cfg.discriminator_learning_rate,
+                                  betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
         self.generator, self.discriminator, self.opt_g, self.opt_d = self.accelerator.prepare(
             generator, discriminator, opt_g, opt_d
         )
@@ -173,7 +185,7 @@ class AutoencoderTrainer:
         self.sched_g = InverseLR(opt_g, **schedule)
         self.sched_d = InverseLR(opt_d, **schedule)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.keep_checkpoints)
-        self.batches = TrainingBatches(self._epoch_dataset, self.plan, collate_samples, cfg.num_workers, cfg.seed,
+        self.batches = TrainingBatches(dataset_factory, self.plan, collate_samples, cfg.num_workers, cfg.seed,
                                        self.accelerator)
         self.step = 0
         self.skipped_steps = 0
@@ -266,10 +278,6 @@ class AutoencoderTrainer:
 
     # ---- data -----------------------------------------------------------------------------------
 
-    def _epoch_dataset(self, epoch: int) -> Iterable[dict]:
-        cfg = self.config.training
-        return self.dataset_factory(self.train_urls, cfg.crop_seconds, True, cfg.seed + 1000 * epoch)
-
     def steps(self):
         """Endless optimizer steps: lists of micro-batches of audio on the device."""
         for step in self.batches:
@@ -317,110 +325,60 @@ class AutoencoderTrainer:
             return self.ema.shadow
         return ParametricPretransform(self.ema.shadow, self.parametric_settings())
 
-    def save_checkpoint(self) -> Path | None:
-        from accelerate.utils import gather_object
+    def _checkpoint_parts(self) -> tuple[dict, dict]:
+        """(weight sets, state.pt objects) of a checkpoint."""
+        unwrap = self.accelerator.unwrap_model
+        weights = {"generator": unwrap(self.generator), "ema": self.ema.shadow,
+                   "discriminator": unwrap(self.discriminator)}
+        state = {"optimizer_generator": self.opt_g, "optimizer_discriminator": self.opt_d,
+                 "scheduler_generator": self.sched_g, "scheduler_discriminator": self.sched_d}
+        return weights, state
 
-        acc = self.accelerator
-        per_process = gather_object([{"rng": capture_rng_state(), "data": self.batches.state_dict()}])
-        if not acc.is_main_process:
-            acc.wait_for_everyone()
-            return None
-        weights = {
-            "generator": acc.unwrap_model(self.generator).state_dict(),
-            "ema": self.ema.shadow.state_dict(),
-            "discriminator": acc.unwrap_model(self.discriminator).state_dict(),
-        }
-        state = {
-            "step": self.step, "skipped_steps": self.skipped_steps, "ema_updates": self.ema.num_updates.clone(),
-            "optimizer_generator": self.opt_g.state_dict(), "optimizer_discriminator": self.opt_d.state_dict(),
-            "scheduler_generator": self.sched_g.state_dict(), "scheduler_discriminator": self.sched_d.state_dict(),
-            "processes": per_process,
-        }
-        path = self.checkpoints.save(self.step, weights, state, self._metadata())
-        acc.wait_for_everyone()
-        return path
+    def save_checkpoint(self) -> Path | None:
+        weights, state = self._checkpoint_parts()
+        counters = {"step": self.step, "skipped_steps": self.skipped_steps, "ema_updates": self.ema.num_updates.clone()}
+        return save_training(self.checkpoints, self.accelerator, self.batches, self.step, weights,
+                             {**counters, **state}, self._metadata())
 
     def load_checkpoint(self, folder: Path) -> str | None:
         """Restore a checkpoint; returns a note when the data position could not be kept."""
-        acc = self.accelerator
-        state = self.checkpoints.load_state(folder)
-        if "processes" not in state:
-            raise SonicMotionError(f"{folder} was written before checkpoints recorded each process's data "
-                                   "position; it cannot be resumed, start a new --out (its weights still load)")
-        acc.unwrap_model(self.generator).load_state_dict(self.checkpoints.load_weights(folder, "generator"))
-        acc.unwrap_model(self.discriminator).load_state_dict(self.checkpoints.load_weights(folder, "discriminator"))
-        self.ema.shadow.load_state_dict(self.checkpoints.load_weights(folder, "ema"))
-        self.ema.num_updates.copy_(state["ema_updates"])
-        self.opt_g.load_state_dict(state["optimizer_generator"])
-        self.opt_d.load_state_dict(state["optimizer_discriminator"])
-        self.sched_g.load_state_dict(state["scheduler_generator"])
-        self.sched_d.load_state_dict(state["scheduler_discriminator"])
-        self.step, self.skipped_steps = state["step"], state["skipped_steps"]
-        return restore_process_state(state, acc, self.batches)
+        saved, note = load_training(self.checkpoints, folder, self.accelerator, self.batches, *self._checkpoint_parts())
+        self.ema.num_updates.copy_(saved["ema_updates"])
+        self.step, self.skipped_steps = saved["step"], saved["skipped_steps"]
+        return note
 
-    # ---- the loop -------------------------------------------------------------------------------
+    # ---- around the loop (training.loop) -----------------------------------------------------------
+
+    def run_config(self) -> dict:
+        return self.config.to_dict()
+
+    def log_values(self, window: list[dict[str, float]]) -> dict[str, float]:
+        return {"epoch": self.batches.epoch, **process_mean(self.accelerator, _mean(window)),
+                "lr_generator": self.sched_g.get_last_lr()[0], "lr_discriminator": self.sched_d.get_last_lr()[0]}
+
+    def on_start(self) -> None:
+        if self.accelerator.is_main_process:  # rows past the resumed step will be measured again
+            truncate_jsonl(self.run_dir / "validation.jsonl", self.step)
+
+    def after_step(self) -> None:
+        if self.validation is not None and self.step % self.config.training.validate_every == 0 \
+                and self.accelerator.is_main_process:
+            with open(self.run_dir / "validation.jsonl", "a") as f:
+                f.write(json.dumps(self.validate()) + "\n")
 
     def validate(self) -> dict[str, float]:
         from sonicmotion.evaluation.autoencoder import evaluate_autoencoder
 
         cfg = self.config.training
-        samples = self.dataset_factory(self.validation_urls, None, False, cfg.seed)
         metrics = evaluate_autoencoder(
-            self.evaluation_model(), samples, limit=cfg.validation_clips, batch_size=max(1, self.plan.per_process // 4),
-            device=str(self.accelerator.device), progress=False,
+            self.evaluation_model(), self.validation, limit=cfg.validation_clips,
+            batch_size=max(1, self.plan.per_process // 4), device=str(self.accelerator.device), progress=False,
         )
         row = {"step": self.step, "clips": metrics.clips, "stft": metrics.stft, "mel": metrics.mel,
                "stft_w": metrics.stft_w, "mel_w": metrics.mel_w}
         for resolution, s in metrics.spatial.items():
             row.update({f"{resolution}_{k}": v for k, v in vars(s).items() if k != "clips"})
         return row
-
-    def fit(self, resume: bool = False, max_steps: int | None = None) -> dict[str, float]:
-        """Train until step ``max_steps`` (default: the config's); returns the last logged record."""
-        from tqdm import tqdm
-
-        acc, cfg = self.accelerator, self.config.training
-        max_steps = max_steps or cfg.max_steps
-        if self.step == 0:  # a later call continues this object
-            resume_run(self.run_dir, self.checkpoints, resume, self.load_checkpoint, acc)
-        if acc.is_main_process:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            _write_config(self.run_dir / "config.yaml", self.config)
-            truncate_jsonl(self.run_dir / "validation.jsonl", self.step)
-        acc.wait_for_everyone()
-        log = RunLog(self.run_dir / "log.jsonl", acc, self.step, self.config.to_dict(), "sonicmotion-autoencoder")
-        bar = tqdm(total=max_steps, initial=self.step, desc="train autoencoder", unit="step",
-                   disable=not (self.progress and acc.is_main_process), dynamic_ncols=True)
-        last: dict[str, float] = {}
-        window: list[dict[str, float]] = []
-        steps = self.steps() if self.step < max_steps else iter(())
-        try:
-            for micro_batches in steps:
-                record = self.train_step(micro_batches)
-                self.step += 1
-                window.append(record)
-                bar.update(1)
-                bar.set_postfix(loss=f"{record['loss']:.3f}", mrstft=f"{record['mrstft']:.3f}",
-                                skipped=self.skipped_steps)
-                if record["skipped"] and acc.is_main_process:
-                    bar.write(f"step {self.step}: non-finite loss or gradient, update skipped")
-                if self.step % cfg.log_every == 0 or self.step >= max_steps:
-                    last = {"step": self.step, "epoch": self.batches.epoch, **process_mean(acc, _mean(window)),
-                            "lr_generator": self.sched_g.get_last_lr()[0],
-                            "lr_discriminator": self.sched_d.get_last_lr()[0]}
-                    window = []
-                    log.write(last)
-                if self.validation_urls and self.step % cfg.validate_every == 0 and acc.is_main_process:
-                    with open(self.run_dir / "validation.jsonl", "a") as f:
-                        f.write(json.dumps(self.validate()) + "\n")
-                if self.step % cfg.checkpoint_every == 0 or self.step >= max_steps:
-                    self.save_checkpoint()
-                if self.step >= max_steps:
-                    break
-        finally:
-            bar.close()
-            log.close()
-        return last
 
 
 def _mean(records: list[dict[str, float]]) -> dict[str, float]:
@@ -438,12 +396,3 @@ def _split_batch(scores, batch: int):
         return DiscriminatorOutput([x[sl] for x in scores.logits], [[f[sl] for f in fs] for fs in scores.features])
 
     return part(slice(None, batch)), part(slice(batch, None))
-
-
-def _write_config(path: Path, config: AutoencoderRunConfig) -> None:
-    import yaml
-
-    from sonicmotion.files import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -17,6 +17,10 @@ import torch
 
 from sonicmotion.errors import SonicMotionError
 
+# Both trainers' data: epoch -> that epoch's samples (sample dicts; a dataset that splits
+# itself over processes and workers, seeded by the epoch).
+DatasetFactory = Callable[[int], Iterable[dict]]
+
 
 @dataclass(frozen=True)
 class BatchPlan:
@@ -58,7 +62,7 @@ class TrainingBatches:
 
     def __init__(
         self,
-        make_dataset: Callable[[int], Iterable[dict]],
+        make_dataset: DatasetFactory,
         plan: BatchPlan,
         collate: Callable[[list[dict]], dict],
         num_workers: int = 0,

@@ -12,8 +12,9 @@ Layout of one checkpoint (``CHECKPOINTS/step-000001000/``)::
 A checkpoint is written to a hidden ``.partial-*`` folder and renamed into place, so an
 interrupted save never leaves a half checkpoint that ``latest()`` would pick; only the
 newest ``keep_last`` are kept (folder names and the latest: ``sonicmotion.runs``). Both
-trainers (autoencoder and diffusion) save this way; each process's RNG states and data
-position are gathered into ``state.pt`` so every process resumes its own stream.
+trainers (autoencoder and diffusion) save and load through :func:`save_training` and
+:func:`load_training`: each process's RNG states and data position are gathered into
+``state.pt`` so every process resumes its own stream.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -133,6 +134,50 @@ class CheckpointManager:
         from sonicmotion.files import read_torch_state
 
         return read_torch_state(path, "checkpoint state")
+
+
+def save_training(checkpoints: CheckpointManager, accelerator, batches, step: int,
+                  weights: dict[str, torch.nn.Module], state: dict[str, Any], metadata: dict[str, str],
+                  process_state: dict[str, Any] | None = None) -> Path | None:
+    """A training checkpoint at ``step``; every process calls it, the main process writes.
+
+    ``weights``: modules (unwrapped) saved as ``{name}.safetensors``; ``state``: what goes in
+    ``state.pt`` (objects with ``state_dict()``, such as optimisers and schedules, by their
+    state dict; other values as they are); ``process_state``: more of this process's own
+    state (e.g. a noise generator's) beside its RNG states and data position. Returns the
+    folder on the main process, None on the others (which wait for it)."""
+    from accelerate.utils import gather_object
+
+    per_process = gather_object([{"rng": capture_rng_state(), "data": batches.state_dict(), **(process_state or {})}])
+    path = None
+    if accelerator.is_main_process:
+        saved = {name: value.state_dict() if hasattr(value, "state_dict") else value for name, value in state.items()}
+        saved["processes"] = per_process
+        path = checkpoints.save(step, {name: module.state_dict() for name, module in weights.items()}, saved,
+                                metadata)
+    accelerator.wait_for_everyone()
+    return path
+
+
+def load_training(checkpoints: CheckpointManager, folder: Path, accelerator, batches,
+                  weights: dict[str, torch.nn.Module], state: dict[str, Any],
+                  check: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], str | None]:
+    """Restore what :func:`save_training` wrote: ``weights`` modules, the ``state`` objects with
+    ``load_state_dict``, and this process's RNG states and data position. ``check`` sees the
+    saved state first (to refuse a checkpoint of another model in one line). Returns the saved
+    state (for plain values: step, counters) and a note when the data position could not be kept."""
+    saved = checkpoints.load_state(folder)
+    if check is not None:
+        check(saved)
+    if "processes" not in saved:
+        raise SonicMotionError(f"{folder} was written before checkpoints recorded each process's data "
+                               "position; it cannot be resumed, start a new --out (its weights still load)")
+    for name, module in weights.items():
+        module.load_state_dict(checkpoints.load_weights(folder, name))
+    for name, value in state.items():
+        if hasattr(value, "load_state_dict"):
+            value.load_state_dict(saved[name])
+    return saved, restore_process_state(saved, accelerator, batches)
 
 
 def capture_rng_state() -> dict[str, Any]:

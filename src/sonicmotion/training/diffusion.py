@@ -4,9 +4,10 @@ The same shape as the autoencoder trainer: a state object, a short :meth:`train_
 one process or many (``torchrun`` / ``accelerate launch``) with the loader alone splitting
 the data, a global batch over processes and gradient-accumulation steps, the EMA on the
 training device, and checkpoints in ``OUT/checkpoints/step-*/`` (safetensors weights + a
-``state.pt`` that loads with ``weights_only=True``). ``OUT/model/`` is the EMA pipeline
-folder that ``sonicmotion generate --model`` reads, rewritten at every checkpoint;
-``OUT/log.jsonl`` has the loss and learning rate every ``log_every`` steps. The text
+``state.pt`` that loads with ``weights_only=True``); the loop around the step is
+``training.loop``. ``OUT/model/`` is the EMA pipeline folder that ``sonicmotion generate
+--model`` reads, rewritten at every checkpoint; ``OUT/log.jsonl`` has the loss and
+learning rate every ``log_every`` steps, ``OUT/config.yaml`` the run's config. The text
 encoder and the pretransform are frozen. Optimiser: AdamW with InverseLR, the position
 cross-attention at its own rate.
 """
@@ -15,21 +16,20 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, ClassVar
 
 import torch
 
 from sonicmotion import __version__
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.files import atomic_path
 from sonicmotion.models.config import DiffusionModelConfig, dit_config
-from sonicmotion.training.batches import TrainingBatches
-from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
+from sonicmotion.training.batches import DatasetFactory, TrainingBatches
+from sonicmotion.training.checkpoint import CheckpointManager, load_training, save_training
 from sonicmotion.training.ema import ExponentialMovingAverage
-from sonicmotion.training.runtime import RunLog, batch_plan, make_accelerator, process_mean, resume_run
+from sonicmotion.training.loop import Trainer
+from sonicmotion.training.runtime import batch_plan, make_accelerator, process_mean
 from sonicmotion.training.schedulers import InverseLR
 from sonicmotion.yaml_config import config_from_dict, config_to_dict, find_config, load_yaml, renamed_batch_size
 
@@ -40,16 +40,17 @@ LEGACY_CHECKPOINT = "checkpoint.pt"
 class TrainingConfig:
     """Optimisation (paper §2.6) and run bookkeeping."""
 
-    steps: int = 100_000
+    max_steps: int = 100_000
     global_batch_size: int = 1024  # paper §2.6; per process = global / (processes x accumulation)
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-4
     position_learning_rate: float = 2e-4
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 1e-3
-    inv_gamma: float = 1e6
-    power: float = 0.5
-    warmup: float = 0.99
+    # InverseLR (paper §2.6).
+    lr_inv_gamma: float = 1e6
+    lr_power: float = 0.5
+    lr_warmup: float = 0.99
     cfg_dropout_text: float = 0.1
     cfg_dropout_position: float = 0.1
     # Parametric: original captions for this fraction of the steps, spatial captions after.
@@ -65,10 +66,14 @@ class TrainingConfig:
     num_workers: int = 0  # DataLoader workers per process (decoding off the training process)
     compile: bool = False  # torch.compile the model (TorchInductor): slower start, faster steps on GPUs
 
+    # Names before both trainers shared one vocabulary (old -> new).
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"steps": "max_steps", "inv_gamma": "lr_inv_gamma",
+                                              "power": "lr_power", "warmup": "lr_warmup"}
+
     def __post_init__(self) -> None:
-        if min(self.steps, self.global_batch_size, self.gradient_accumulation_steps, self.checkpoint_every,
+        if min(self.max_steps, self.global_batch_size, self.gradient_accumulation_steps, self.checkpoint_every,
                self.keep_checkpoints, self.log_every) < 1 or self.num_workers < 0:
-            raise SonicMotionError("training: steps, global_batch_size, gradient_accumulation_steps, "
+            raise SonicMotionError("training: max_steps, global_batch_size, gradient_accumulation_steps, "
                                    "checkpoint_every, keep_checkpoints and log_every must be >= 1, num_workers >= 0")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise SonicMotionError(f"training.mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
@@ -107,7 +112,7 @@ def caption_field(config: DiffusionTrainConfig, step: int) -> str:
     training = config.training
     if training.caption != "auto":
         return "caption" if training.caption == "original" else "spatial_caption"
-    if config.model.parametric and step < training.original_caption_fraction * training.steps:
+    if config.model.parametric and step < training.original_caption_fraction * training.max_steps:
         return "caption"
     return "spatial_caption"
 
@@ -131,7 +136,7 @@ def _optimizer(model, config: DiffusionTrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, betas=tuple(training.betas), weight_decay=training.weight_decay)
 
 
-class DiffusionTrainer:
+class DiffusionTrainer(Trainer):
     """Explicit training state plus a short :meth:`train_step`; see the module docstring.
 
     ``dataset_factory(epoch)`` returns that epoch's samples (dicts with ``audio`` [4, T]
@@ -140,11 +145,13 @@ class DiffusionTrainer:
     ``check_sample`` sees the first sample of the run (e.g. to check latent metadata).
     """
 
+    name = "diffusion"
+
     def __init__(
         self,
         config: DiffusionTrainConfig,
         out_dir: str | Path,
-        dataset_factory: Callable[[int], Iterable[dict]],
+        dataset_factory: DatasetFactory,
         text_encoder=None,
         pretransform=None,
         pretransform_info: dict | None = None,
@@ -155,10 +162,10 @@ class DiffusionTrainer:
         from sonicmotion.models.text import load_text_encoder
         from sonicmotion.data.loader import collate_samples as collate
 
-        self.config, self.out_dir, self.progress, self.check_sample = config, Path(out_dir), progress, check_sample
+        self.config, self.run_dir, self.progress, self.check_sample = config, Path(out_dir), progress, check_sample
         training, model_config = config.training, config.model
         self.accelerator = acc = make_accelerator(training.mixed_precision, training.gradient_accumulation_steps,
-                                                  self.out_dir, compile_model=training.compile)
+                                                  self.run_dir, compile_model=training.compile)
         self.plan = batch_plan(acc, training.global_batch_size, training.gradient_accumulation_steps)
         if pretransform is None:
             if not model_config.pretransform:
@@ -174,11 +181,11 @@ class DiffusionTrainer:
         optimizer = _optimizer(model, config)
         self.model, self.optimizer = acc.prepare(model, optimizer)
         # The schedule wraps the raw optimiser: Accelerate's wrapper would step once per process.
-        self.schedule = InverseLR(optimizer, inv_gamma=training.inv_gamma, power=training.power,
-                                  warmup=training.warmup)
+        self.schedule = InverseLR(optimizer, inv_gamma=training.lr_inv_gamma, power=training.lr_power,
+                                  warmup=training.lr_warmup)
         self.ema = ExponentialMovingAverage(acc.unwrap_model(self.model), training.ema_decay)
         self.noise = torch.Generator().manual_seed(training.seed + acc.process_index)
-        self.checkpoints = CheckpointManager(self.out_dir / "checkpoints", training.keep_checkpoints)
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", training.keep_checkpoints)
         self.batches = TrainingBatches(dataset_factory, self.plan, collate, training.num_workers, training.seed, acc)
         self.step = 0
 
@@ -187,6 +194,7 @@ class DiffusionTrainer:
     @torch.no_grad()
     def _latents(self, batch: dict) -> tuple[torch.Tensor, int]:
         from sonicmotion.models.pretransform import latent_frames
+        from sonicmotion.training.encode_latents import encode_whole_frames
 
         multiple = self.config.model.frame_multiple
         if "latents" in batch:
@@ -194,11 +202,7 @@ class DiffusionTrainer:
             frames = latent_frames(latents.shape[-1], 1, multiple)
             return torch.nn.functional.pad(latents, (0, frames - latents.shape[-1])), frames
         # Pad the audio (not the latents) to whole frames: 160,000 -> 163,840 samples.
-        audio = batch["audio"].to(self.accelerator.device)
-        ratio = self.pretransform.downsampling_ratio
-        frames = latent_frames(audio.shape[-1], ratio, multiple)
-        audio = torch.nn.functional.pad(audio, (0, frames * ratio - audio.shape[-1]))
-        return self.pretransform.encode(audio).float(), frames
+        return encode_whole_frames(self.pretransform, batch["audio"].to(self.accelerator.device), multiple)
 
     def _loss(self, batch: dict) -> torch.Tensor:
         from sonicmotion.diffusion.objective import noisy
@@ -225,10 +229,10 @@ class DiffusionTrainer:
             prediction = self.model(x_t, t, inputs)
         return torch.nn.functional.mse_loss(prediction.float(), target)
 
-    def train_step(self, micro_batches: list[dict]) -> torch.Tensor:
+    def train_step(self, micro_batches: list[dict]) -> dict[str, torch.Tensor]:
         """One optimizer step over this process's collated micro-batches (gradients accumulate
-        through Accelerate); returns the mean loss as a 0-d tensor (reading it would wait for
-        the device, so the loop reads it only when it logs)."""
+        through Accelerate); returns ``{"loss": mean loss}`` as a 0-d tensor (reading it would
+        wait for the device, so the loop reads it only when it logs)."""
         acc, training = self.accelerator, self.config.training
         self.model.train()
         losses = []
@@ -243,7 +247,7 @@ class DiffusionTrainer:
         self.schedule.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(acc.unwrap_model(self.model))
-        return torch.stack(losses).mean()
+        return {"loss": torch.stack(losses).mean()}
 
     # ---- checkpoints ----------------------------------------------------------------------------
 
@@ -251,22 +255,21 @@ class DiffusionTrainer:
         return {"format": "sonicmotion-diffusion-training", "config": json.dumps(config_to_dict(self.config)),
                 "sonicmotion_version": __version__, "step": str(self.step)}
 
-    def save_checkpoint(self) -> Path | None:
-        """Write the checkpoint and the EMA pipeline folder (main process; the others wait)."""
-        from accelerate.utils import gather_object
+    def _checkpoint_parts(self) -> tuple[dict, dict]:
+        """(weight sets, state.pt objects) of a checkpoint."""
+        return ({"model": self.accelerator.unwrap_model(self.model), "ema": self.ema.shadow},
+                {"optimizer": self.optimizer, "schedule": self.schedule})
 
-        acc = self.accelerator
-        per_process = gather_object([{"rng": capture_rng_state(), "noise": self.noise.get_state(),
-                                      "data": self.batches.state_dict()}])
-        path = None
-        if acc.is_main_process:
-            weights = {"model": acc.unwrap_model(self.model).state_dict(), "ema": self.ema.shadow.state_dict()}
-            state = {"step": self.step, "ema_updates": self.ema.num_updates.clone(),
-                     "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                     "config": json.dumps(config_to_dict(self.config)), "processes": per_process}
-            path = self.checkpoints.save(self.step, weights, state, self._metadata())
+    def save_checkpoint(self) -> Path | None:
+        """Write the checkpoint, then the EMA pipeline folder (main process; the others wait)."""
+        weights, state = self._checkpoint_parts()
+        counters = {"step": self.step, "ema_updates": self.ema.num_updates.clone(),
+                    "config": json.dumps(config_to_dict(self.config))}
+        path = save_training(self.checkpoints, self.accelerator, self.batches, self.step, weights,
+                             {**counters, **state}, self._metadata(), {"noise": self.noise.get_state()})
+        if self.accelerator.is_main_process:
             self.export_model()
-        acc.wait_for_everyone()
+        self.accelerator.wait_for_everyone()
         return path
 
     def export_model(self) -> None:
@@ -274,74 +277,43 @@ class DiffusionTrainer:
 
         ema_model = copy.deepcopy(self.ema.shadow).float().cpu()
         SonicMotionPipeline(ema_model, self.text_encoder, self.pretransform, self.pretransform_info,
-                            device=self.accelerator.device).save_pretrained(self.out_dir / "model")
+                            device=self.accelerator.device).save_pretrained(self.run_dir / "model")
 
     def load_checkpoint(self, folder: Path) -> str | None:
         """Restore a checkpoint; returns a note when the data position could not be kept."""
+        def same_model(saved: dict) -> None:
+            if json.loads(saved["config"])["model"] != config_to_dict(self.config.model):
+                raise SonicMotionError(f"{folder} was trained with a different model config; use a new --out folder")
+
         acc = self.accelerator
-        state = self.checkpoints.load_state(folder)
-        saved_model = json.loads(state["config"])["model"]
-        if saved_model != config_to_dict(self.config.model):
-            raise SonicMotionError(f"{folder} was trained with a different model config; use a new --out folder")
-        acc.unwrap_model(self.model).load_state_dict(self.checkpoints.load_weights(folder, "model"))
-        self.ema.shadow.load_state_dict(self.checkpoints.load_weights(folder, "ema"))
-        self.ema.num_updates.copy_(state["ema_updates"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.step = int(state["step"])
-        note = restore_process_state(state, acc, self.batches)
-        saved = state["processes"]
-        self.noise.set_state(saved[acc.process_index if len(saved) == acc.num_processes else 0]["noise"])
+        saved, note = load_training(self.checkpoints, folder, acc, self.batches, *self._checkpoint_parts(), same_model)
+        self.ema.num_updates.copy_(saved["ema_updates"])
+        self.step = int(saved["step"])
+        processes = saved["processes"]
+        self.noise.set_state(processes[acc.process_index if len(processes) == acc.num_processes else 0]["noise"])
         return note
 
-    # ---- the loop -------------------------------------------------------------------------------
+    # ---- around the loop (training.loop) -----------------------------------------------------------
 
-    def fit(self, resume: bool = False, max_steps: int | None = None) -> list[dict]:
-        """Train until step ``max_steps`` (default ``training.steps``; stopping earlier does
-        not change the schedule); returns the records logged by this call."""
-        from tqdm import tqdm
+    def run_config(self) -> dict:
+        return config_to_dict(self.config)
 
-        acc, training = self.accelerator, self.config.training
-        max_steps = min(max_steps or training.steps, training.steps)
-        if (self.out_dir / LEGACY_CHECKPOINT).is_file():
+    def check_run_folder(self) -> None:
+        if (self.run_dir / LEGACY_CHECKPOINT).is_file():
             raise SonicMotionError(
-                f"{self.out_dir} holds a {LEGACY_CHECKPOINT} from an older SonicMotion, which this version cannot "
+                f"{self.run_dir} holds a {LEGACY_CHECKPOINT} from an older SonicMotion, which this version cannot "
                 "resume; its model/ folder still works with 'generate': train into a new --out"
             )
-        if self.step == 0:  # a later call continues this object
-            resume_run(self.out_dir, self.checkpoints, resume, self.load_checkpoint, acc)
-        if acc.is_main_process:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.out_dir / "config.json") as tmp:
-                tmp.write_text(json.dumps(config_to_dict(self.config), indent=2) + "\n")
-        acc.wait_for_everyone()
-        log = RunLog(self.out_dir / "log.jsonl", acc, self.step, config_to_dict(self.config), "sonicmotion-diffusion")
-        bar = tqdm(total=max_steps, initial=self.step, desc="train diffusion", unit="step",
-                   disable=not (self.progress and acc.is_main_process), dynamic_ncols=True)
-        records: list[dict] = []
-        started, window = time.time(), []
-        steps = iter(self.batches) if self.step < max_steps else iter(())
-        try:
-            for micro_batches in steps:
-                if self.check_sample is not None:
-                    self.check_sample({k: v[0] for k, v in micro_batches[0].items() if isinstance(v, list)})
-                    self.check_sample = None
-                window.append(self.train_step(micro_batches))
-                self.step += 1
-                bar.update(1)
-                if self.step % training.log_every == 0 or self.step == max_steps:
-                    loss = process_mean(acc, {"loss": float(torch.stack(window).mean())})["loss"]
-                    record = {"step": self.step, "loss": loss, "epoch": self.batches.epoch,
-                              "lr": self.schedule.get_last_lr()[0], "seconds": round(time.time() - started, 3)}
-                    window = []
-                    records.append(record)
-                    bar.set_postfix(loss=f"{record['loss']:.4f}")
-                    log.write(record)
-                if self.step % training.checkpoint_every == 0 or self.step == max_steps:
-                    self.save_checkpoint()
-                if self.step >= max_steps:
-                    break
-        finally:
-            bar.close()
-            log.close()
-        return records
+
+    def steps(self):
+        """Endless optimizer steps' micro-batches; ``check_sample`` sees the run's first sample."""
+        for micro_batches in self.batches:
+            if self.check_sample is not None:
+                self.check_sample({k: v[0] for k, v in micro_batches[0].items() if isinstance(v, list)})
+                self.check_sample = None
+            yield micro_batches
+
+    def log_values(self, window: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+        loss = float(torch.stack([result["loss"] for result in window]).mean())
+        return {"loss": process_mean(self.accelerator, {"loss": loss})["loss"], "epoch": self.batches.epoch,
+                "lr": self.schedule.get_last_lr()[0]}

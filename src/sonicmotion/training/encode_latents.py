@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 import torch
 
 from sonicmotion.data.latents import write_latent_shard
+from sonicmotion.data.loader import audio_batches
 from sonicmotion.errors import SonicMotionError
 
 
@@ -50,14 +51,8 @@ def encode_shards(
         target.parent.mkdir(parents=True, exist_ok=True)
 
         def items():
-            batch: list[dict] = []
-            for sample in read_shard(shard):
-                if batch and (len(batch) == batch_size or sample["audio"].shape[-1] != batch[0]["audio"].shape[-1]):
-                    yield from _encode_batch(model, batch, latent_info, device, frame_multiple)
-                    batch = []
-                batch.append(sample)
-            if batch:
-                yield from _encode_batch(model, batch, latent_info, device, frame_multiple)
+            for batch, audio in audio_batches(read_shard(shard), batch_size):
+                yield from _encode_batch(model, batch, audio, latent_info, device, frame_multiple)
 
         counts["samples"] += write_latent_shard(target, items())
         counts["shards_written"] += 1
@@ -66,15 +61,26 @@ def encode_shards(
 
 
 @torch.no_grad()
-def _encode_batch(model, batch: list[dict], latent_info: dict, device: str, frame_multiple: int):
+def encode_whole_frames(pretransform, audio: torch.Tensor, frame_multiple: int) -> tuple[torch.Tensor, int]:
+    """[B, C, T] audio -> ([B, D, F] float32 latents, F): the audio is padded with silence to
+    F x ratio samples, F = whole latent frames up to a multiple of ``frame_multiple`` (10 s at
+    16 kHz, ratio 2048, multiple 16: 163,840 samples, 80 frames). The one way audio becomes
+    latents for training, whether encoded ahead (latent shards) or during a step."""
     from sonicmotion.models.pretransform import latent_frames
 
-    audio = torch.stack([torch.as_tensor(s["audio"], dtype=torch.float32) for s in batch]).to(device)
+    ratio = pretransform.downsampling_ratio
+    frames = latent_frames(audio.shape[-1], ratio, frame_multiple)
+    audio = torch.nn.functional.pad(audio, (0, frames * ratio - audio.shape[-1]))
+    return pretransform.encode(audio).float(), frames
+
+
+def _encode_batch(model, batch: list[dict], audio: torch.Tensor, latent_info: dict, device: str,
+                  frame_multiple: int):
+    audio = audio.to(device)
     if audio.shape[1] != model.io_channels:
         raise SonicMotionError(f"samples have {audio.shape[1]} channels, the autoencoder expects {model.io_channels}")
     samples = int(audio.shape[-1])
-    padded = latent_frames(samples, model.downsampling_ratio, frame_multiple) * model.downsampling_ratio
-    latents = model.encode(torch.nn.functional.pad(audio, (0, padded - samples))).float().cpu().numpy()
+    latents = encode_whole_frames(model, audio, frame_multiple)[0].cpu().numpy()
     for sample, latent in zip(batch, latents):
         metadata = dict(sample.get("metadata") or {})
         metadata["latent"] = dict(latent_info, num_samples=samples)

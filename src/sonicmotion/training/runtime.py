@@ -2,13 +2,17 @@
 
 One process or many (``torchrun``, ``accelerate launch``, on CPUs with gloo or GPUs with
 NCCL) go through the same code: :func:`make_accelerator` joins the process group the
-launcher set up, and only the main process writes files; the others wait at barriers.
+launcher set up (and, under a launcher, starts :func:`watch_launcher`, so workers do not
+outlive it), and only the main process writes files; the others wait at barriers.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,6 +35,8 @@ def make_accelerator(mixed_precision: str, accumulation: int, run_dir: Path, tra
     from accelerate import Accelerator
     from accelerate.utils import is_tensorboard_available
 
+    if LAUNCHER_VARIABLE in os.environ:
+        watch_launcher()
     if mixed_precision not in PRECISIONS:
         raise SonicMotionError(f"mixed precision must be one of {', '.join(PRECISIONS)}, got {mixed_precision!r}")
     cuda = torch.cuda.is_available()
@@ -42,6 +48,36 @@ def make_accelerator(mixed_precision: str, accumulation: int, run_dir: Path, tra
         log_with="tensorboard" if use_tensorboard else None, project_dir=str(run_dir),
         dynamo_backend="inductor" if compile_model else "no",
     )
+
+
+# torchrun's elastic agent (also behind ``accelerate launch``) sets this in its workers' environment.
+LAUNCHER_VARIABLE = "TORCHELASTIC_RUN_ID"
+LAUNCHER_POLL_SECONDS = 0.5
+_watching: list[int] = []
+
+
+def watch_launcher(poll_seconds: float = LAUNCHER_POLL_SECONDS) -> None:
+    """Stop this worker within ``poll_seconds`` of its launcher's death.
+
+    torchrun starts each worker in a session of its own, so a SIGKILL to torchrun's process
+    group leaves the workers training, writing checkpoints beside whatever runs next. A
+    daemon thread watches the parent PID: when the launcher is gone, the worker is
+    re-parented, and it exits at once (status 1) with one line on stderr. Once per process.
+    """
+    if _watching:
+        return
+    parent = os.getppid()
+    _watching.append(parent)
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                print(f"error: the launcher (PID {parent}) is gone; worker PID {os.getpid()} stops",
+                      file=sys.stderr, flush=True)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="sonicmotion-launcher-watch", daemon=True).start()
 
 
 def batch_plan(accelerator, global_batch: int, accumulation: int) -> BatchPlan:
@@ -97,17 +133,18 @@ def flat_config(config: dict, prefix: str = "") -> dict[str, Any]:
 
 class RunLog:
     """``log.jsonl`` (always; one JSON object per line, ``step`` first) and Accelerate's
-    trackers (TensorBoard when installed). Written by the main process only; on resume the
-    lines past the checkpoint's step are dropped, since the run will write them again."""
+    trackers (TensorBoard when installed; started at the first record, so a start that fails
+    before it writes none). Written by the main process only; on resume the lines past the
+    checkpoint's step are dropped, since the run will write them again."""
 
     def __init__(self, path: Path, accelerator, resume_step: int, config: dict | None = None,
                  project: str = "sonicmotion"):
         self.path, self.accelerator = path, accelerator
+        self.project, self.config = project, config or {}
         self.enabled = accelerator.is_main_process
+        self.trackers = False
         if self.enabled:
             truncate_jsonl(path, resume_step)
-            if accelerator.log_with:
-                accelerator.init_trackers(project, config=flat_config(config or {}))
 
     def write(self, record: dict) -> None:
         if not self.enabled:
@@ -115,11 +152,14 @@ class RunLog:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self.accelerator.log_with:
+            if not self.trackers:
+                self.accelerator.init_trackers(self.project, config=flat_config(self.config))
+                self.trackers = True
             scalars = {k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"}
             self.accelerator.log(scalars, step=int(record["step"]))
 
     def close(self) -> None:
-        if self.enabled and self.accelerator.log_with:
+        if self.trackers:
             self.accelerator.end_training()
 
 

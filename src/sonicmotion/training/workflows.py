@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from sonicmotion.data.corpora import SPLITS
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.devices import resolve_device
 from sonicmotion.files import check_output_file, check_output_folder
 
 
@@ -24,23 +25,11 @@ def _shards(paths: Iterable[str | os.PathLike], split: str | None) -> list[Path]
     return [shard for raw in paths for shard in find_shards(raw, split)]
 
 
-def torch_device(name: str) -> str:
-    """``auto`` (cuda if available, else cpu) or a checked device name."""
-    import torch
+def _read_samples(shards: list[Path], seed: int = 0):
+    """Whole clips of ``shards`` in order (the dataset splits itself over processes)."""
+    from sonicmotion.data.loader import FoaShardDataset
 
-    from sonicmotion.evaluation.embeddings import check_device
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SonicMotionError(f"--device {name}: no CUDA device here")
-    return check_device(name)
-
-
-def _read_samples(shards: list[Path]):
-    from sonicmotion.training.autoencoder import shard_dataset
-
-    return shard_dataset([str(s) for s in shards], None, False, 0)
+    return FoaShardDataset([str(s) for s in shards], crop_seconds=None, shuffle=False, seed=seed)
 
 
 # ---- autoencoder ---------------------------------------------------------------------------------
@@ -59,11 +48,11 @@ def autoencoder_config(out: str | os.PathLike, config: str | os.PathLike | None 
     if config:
         run_config = AutoencoderRunConfig.from_yaml(config)
         if resume and saved.is_file():
-            previous = AutoencoderRunConfig.from_yaml(saved)
+            previous = AutoencoderRunConfig.from_yaml(saved, saved_run=True)
             if previous.model != run_config.model:
                 raise SonicMotionError(f"--config {config} has a different model than the run in {out}")
     elif resume and saved.is_file():
-        run_config = AutoencoderRunConfig.from_yaml(saved)
+        run_config = AutoencoderRunConfig.from_yaml(saved, saved_run=True)
     else:
         raise SonicMotionError("--config is required for a new run")
     run_config = override_training(run_config, **training)
@@ -75,8 +64,9 @@ def autoencoder_config(out: str | os.PathLike, config: str | os.PathLike | None 
 def train_autoencoder(config, out: str | os.PathLike, data: Iterable[str | os.PathLike],
                       validation: Iterable[str | os.PathLike] = (), resume: bool = False,
                       progress: bool = True) -> None:
-    """Train (or ``resume``) an autoencoder run in ``out`` on the train shards of ``data``."""
-    from sonicmotion.training.autoencoder import AutoencoderTrainer
+    """Train (or ``resume``) an autoencoder run in ``out`` on the train shards of ``data``
+    (validated every ``validate_every`` steps on the validation shards of ``validation``)."""
+    from sonicmotion.training.autoencoder import AutoencoderTrainer, shard_epochs
 
     out = check_output_folder(out)
     train = _shards(data, "train")
@@ -84,7 +74,8 @@ def train_autoencoder(config, out: str | os.PathLike, data: Iterable[str | os.Pa
     validation = _shards(validation, "validation") if validation else []
     if not resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
         raise SonicMotionError(f"{out} already has checkpoints; pass --resume to continue it or choose a new --out")
-    trainer = AutoencoderTrainer(config, out, [str(s) for s in train], [str(s) for s in validation],
+    trainer = AutoencoderTrainer(config, out, shard_epochs([str(s) for s in train], config.training),
+                                 _read_samples(validation, config.training.seed) if validation else None,
                                  progress=progress)
     from sonicmotion.models.autoencoder import SpatialAutoencoder
 
@@ -95,10 +86,10 @@ def train_autoencoder(config, out: str | os.PathLike, data: Iterable[str | os.Pa
         print(f"autoencoder: {params / 1e6:.2f} M parameters, ratio {config.model.downsampling_ratio}, "
               f"{config.model.latent_channels} latent channels")
         print(start_line("train autoencoder", trainer.accelerator, trainer.plan), flush=True)
-    last = trainer.fit(resume=resume)
+    summary = trainer.fit(resume=resume)
     if trainer.accelerator.is_main_process:
-        summary = f"step {trainer.step}" + (f", loss {last['loss']:.4f}" if last else "")
-        print(f"{summary}, {trainer.skipped_steps} skipped step(s); checkpoints in {out / 'checkpoints'}")
+        line = f"step {summary.step}" + (f", loss {summary.last['loss']:.4f}" if summary.last else "")
+        print(f"{line}, {summary.skipped_steps} skipped step(s); checkpoints in {out / 'checkpoints'}")
 
 
 def evaluate_autoencoder_run(checkpoint: str | os.PathLike, data: Iterable[str | os.PathLike],
@@ -107,7 +98,7 @@ def evaluate_autoencoder_run(checkpoint: str | os.PathLike, data: Iterable[str |
                              progress: bool = True) -> None:
     """Table 3 of ``checkpoint`` on the ``split`` shards of ``data``, written to the JSON file ``out``."""
     out = check_output_file(out, (".json",))
-    device = torch_device(device)
+    device = resolve_device(device)
     if limit is not None and limit < 1:
         raise SonicMotionError("--limit must be >= 1")
     shards = _shards(data, split)
@@ -136,7 +127,7 @@ def encode_latents(autoencoder: str | os.PathLike, data: Iterable[str | os.PathL
     from sonicmotion.training.encode_latents import encode_shards
 
     out = check_output_folder(out)
-    device = torch_device(device)
+    device = resolve_device(device)
     if frame_multiple < 1:
         raise SonicMotionError(f"--frame-multiple must be >= 1, got {frame_multiple}")
     shards: list[Path] = []
@@ -163,7 +154,7 @@ def train_diffusion(config: str | os.PathLike, autoencoder: str | os.PathLike, d
     """Train (or ``resume``) a diffusion run in ``out`` (the EMA pipeline in ``out/model``).
 
     ``config``: a YAML path or shipped name; ``overrides``: dotted config keys
-    (``training.steps``...); ``dit``: a DiT size name or YAML file replacing the config's.
+    (``training.max_steps``...); ``dit``: a DiT size name or YAML file replacing the config's.
     """
     from dataclasses import replace
 
@@ -200,6 +191,6 @@ def train_diffusion(config: str | os.PathLike, autoencoder: str | os.PathLike, d
               f"(DiT {parameter_count(model.dit) / 1e6:.1f} M); data: {len(urls)} "
               f"{'latent' if latents else 'audio'} shard(s)")
         print(start_line("train diffusion", trainer.accelerator, trainer.plan), flush=True)
-    records = trainer.fit(resume=resume)
-    if records and trainer.accelerator.is_main_process:
-        print(f"step {records[-1]['step']}: loss {records[-1]['loss']:.4f}; model in {out / 'model'}")
+    summary = trainer.fit(resume=resume)
+    if summary.last and trainer.accelerator.is_main_process:
+        print(f"step {summary.step}: loss {summary.last['loss']:.4f}; model in {out / 'model'}")
