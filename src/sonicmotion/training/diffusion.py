@@ -26,6 +26,7 @@ from sonicmotion import __version__
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
 from sonicmotion.models.config import DiffusionModelConfig, dit_config
+from sonicmotion.models.pretransform import PretransformDescription
 from sonicmotion.training.batches import TrainingBatches
 from sonicmotion.training.checkpoint import CheckpointManager, capture_rng_state, restore_process_state
 from sonicmotion.training.ema import ExponentialMovingAverage
@@ -147,7 +148,7 @@ class DiffusionTrainer:
         dataset_factory: Callable[[int], Iterable[dict]],
         text_encoder=None,
         pretransform=None,
-        pretransform_info: dict | None = None,
+        pretransform_info: PretransformDescription | None = None,
         progress: bool = True,
         check_sample: Callable[[dict], None] | None = None,
     ):
