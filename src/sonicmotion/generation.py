@@ -98,7 +98,8 @@ class Retrieval:
 
     def record(self, prompt: str) -> dict[str, Any]:
         """What a scene's sidecar records of it."""
-        return {"prompt": prompt, "match": self.match.to_dict(), "alternatives": [a.to_dict() for a in self.alternatives]}
+        return {"prompt": prompt, "match": self.match.to_dict(),
+                "alternatives": [a.to_dict() for a in self.alternatives]}
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,6 @@ class Sampled:
 
     def prompts_columns(self) -> dict[str, Any]:
         return {}
-
-    def record(self, prompt: str) -> dict[str, Any]:
-        return {"prompt": prompt, "model": self.model, **self.settings.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -187,9 +185,9 @@ def check_requests(generator: Generator, requests: Sequence[GenerationRequest],
                                    "a trajectory for every prompt")
 
 
-def step_bar(total: int, initial: int = 0, desc: str = "generate"):
+def step_bar(total: int | None, initial: int = 0, desc: str = "generate"):
     """The progress bar of generation: units of :data:`Progress` (steps), with rate and ETA, on
-    stderr; it draws its first line when made (before the first step)."""
+    stderr; it draws its first line when made (before the first step); ``total`` may come later."""
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit="step", mininterval=0.5)

@@ -85,8 +85,9 @@ class SonicMotionPipeline:
 
     needs_path = False  # a parametric model without a path generates with the position withheld
 
-    def __init__(self, model, text_encoder, pretransform: Pretransform, pretransform_description: PretransformDescription,
-                 device: str | torch.device = "cpu", sampling: SamplingSettings = SamplingSettings()):
+    def __init__(self, model, text_encoder, pretransform: Pretransform,
+                 pretransform_description: PretransformDescription, device: str | torch.device = "cpu",
+                 sampling: SamplingSettings = SamplingSettings()):
         self.model = model.eval()
         self.text_encoder = text_encoder
         self.pretransform = pretransform
