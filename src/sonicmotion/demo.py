@@ -201,6 +201,21 @@ class Demo:
             run_evaluation(GenerationOptions(generated=str(run), prompts=str(run / "prompts.jsonl"),
                                              reference=str(self.dataset / "test"), name=run.name, progress=False),
                            run / "metrics.json")
+            self._card_figures(run)
+
+    def _card_figures(self, run: Path) -> None:
+        """The spatial errors of a model's run, on its model card."""
+        from sonicmotion.pipeline import write_model_card
+
+        name = run.name.removeprefix("sonicmotion-")
+        folder = self.out / "models" / name.removesuffix("-pinned") / "model"
+        spatial = json.loads((run / "metrics.json").read_text())["metrics"]["spatial"]
+        if name == run.name or not folder.is_dir() or not spatial.get("computed"):
+            return
+        frame = spatial["frame"]["all"]
+        write_model_card(folder, figures={
+            f"{RUN_NAMES[name]}: frame L1(θ) / L1(φ) / Δangle on {frame['n']} demo test prompts (degrees)":
+            f"{frame['l1_azimuth']:.2f} / {frame['l1_elevation']:.2f} / {frame['delta_angle']:.2f}"})
 
     def report(self) -> None:
         from sonicmotion.visual.report import write_report

@@ -370,7 +370,9 @@ def write_model_card(folder: str | Path, **sections: dict[str, Any] | None) -> P
     folder = Path(folder)
     description = _read_description(folder)
     card = read_json(folder / CARD_FILE, "model card") if (folder / CARD_FILE).is_file() else {}
-    card.update({name: value for name, value in sections.items() if value is not None})
+    for name, value in sections.items():
+        if value is not None:
+            card[name] = {**card.get(name, {}), **value}
     with atomic_path(folder / CARD_FILE) as tmp:
         tmp.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     model = description["model"]
