@@ -92,7 +92,7 @@ def sm_p(autoencoder: Path, root: Path, seconds: float, work: Path) -> dict:
                  "--splits", "train", "--out", str(latents), "--quiet"]) == 0
     pretransform, info = load_pretransform(autoencoder)
     config = load_train_config(REPO / "configs/diffusion/parametric-tiny.yaml", {
-        "model.pretransform": info["path"], "training.max_steps": 10**6, "training.checkpoint_every": 10**9})
+        "model.pretransform": info.path, "training.max_steps": 10**6, "training.checkpoint_every": 10**9})
     text = load_text_encoder(config.model.text_encoder, config.model.text_max_length)
     data = shard_dataset_factory([str(p) for p in find_shards(latents, "train")], True, config.training.seed)
     trainer = DiffusionTrainer(config, model, data, text, pretransform, info, progress=False)

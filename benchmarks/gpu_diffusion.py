@@ -99,6 +99,7 @@ def bench_training(config, batch: int, steps: int, peak: float, compile_model: b
     from sonicmotion.models.autoencoder import SpatialAutoencoder, load_autoencoder_config
     from sonicmotion.training.diffusion import DiffusionTrainer
     from sonicmotion.data.latents import shard_dataset_factory
+    from sonicmotion.models.pretransform import describe_pretransform
 
     training = TrainingConfig(global_batch_size=batch, mixed_precision="bf16", compile=compile_model,
                               checkpoint_every=10**9, log_every=10**9, num_workers=workers, max_steps=10**6)
@@ -108,7 +109,7 @@ def bench_training(config, batch: int, steps: int, peak: float, compile_model: b
         urls = write_latent_shards(Path(work) / "latents", batch * (steps + 4))
         trainer = DiffusionTrainer(config, Path(work) / "run", shard_dataset_factory(urls, True, 0),
                                    text_encoder=RandomT5Base(), pretransform=pretransform,
-                                   pretransform_info={"type": "autoencoder", "path": "random"}, progress=False)
+                                   pretransform_info=describe_pretransform(pretransform, "random"), progress=False)
         data = iter(trainer.batches)
         for _ in range(3):
             trainer.train_step(next(data))

@@ -4,6 +4,7 @@ import pytest
 
 from sonicmotion.cli import main
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.generation import GenerationRequest
 from sonicmotion.retrieval import RetrieveAndPlace, SentenceEmbedder, SoundLibrary
 from sonicmotion.spatial import Trajectory, read_foa, spatial_errors
 from tests.conftest import write_sound_library
@@ -32,8 +33,10 @@ def test_search_finds_the_described_sound(library, prompt, kind):
 
 def test_placement_is_exact(library):
     path = Trajectory.linear(120, -10, -60, 30, "cw", 1.0, 4.0)
-    audio = RetrieveAndPlace(library)("a police siren wails", path, seconds=5.0)
-    assert audio.samples.shape == (4, 5 * RATE) and audio.sample_rate == RATE
+    clip = RetrieveAndPlace(library).generate([GenerationRequest("a police siren wails", 5.0, path)])[0]
+    audio = clip.audio
+    assert audio.samples.shape == (4, 5 * RATE) and audio.sample_rate == RATE and clip.trajectory == path
+    assert clip.provenance.match.id == "manifest:siren" and len(clip.provenance.alternatives) == 3
     for resolution in ("frame", "sample"):
         assert spatial_errors(audio.samples, path, RATE, resolution).delta_angle < 0.01
 

@@ -25,6 +25,7 @@ report says so next to their numbers.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,17 +122,15 @@ class Demo:
         return [dict(p.row) for p in read_prompts(self.out / "prompts.jsonl")]
 
     def retrieval(self) -> None:
+        from sonicmotion.generation import FolderSettings, generate_prompts
         from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
-        from sonicmotion.spatial import write_foa
 
         run = self.runs / "retrieve-and-place"
-        run.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(run, ignore_errors=True)  # an unfinished stage starts again: every clip's match is recorded
+        run.mkdir(parents=True)
         generator = RetrieveAndPlace(SoundLibrary.open(self.dataset, splits=("train",)))
-        rows = self._rows()
-        for row in rows:
-            audio = generator(row["prompt"], row["trajectory"], seconds=row["seconds"])
-            write_foa(run / f"{row['id']}.wav", audio.samples, audio.sample_rate, audio.layout)
-            row["retrieved"] = generator.last_matches[0].entry.id
+        written = generate_prompts(generator, read_prompts(self.out / "prompts.jsonl"), run, FolderSettings())
+        rows = [{**row, "retrieved": clip["retrieved"]} for row, clip in zip(self._rows(), written)]
         self._write_run(run, rows, "Retrieve and place (no training)",
                         "Retrieves the train-split sound whose caption best matches the prompt (MiniLM sentence "
                         "embeddings) and places it exactly on the requested path: real sounds, exact directions.")
@@ -160,7 +159,7 @@ class Demo:
 
     def diffusion(self, variant: str) -> None:
         from sonicmotion.files import check_output_folder
-        from sonicmotion.generation import GenerationSettings, generate_prompts
+        from sonicmotion.generation import FolderSettings, SamplingSettings, generate_prompts
         from sonicmotion.pipeline import load_pipeline
         from sonicmotion.training.workflows import train_diffusion
 
@@ -179,12 +178,11 @@ class Demo:
         write_prompts(prompts, rows)
         outputs = [(variant, False)] + ([("parametric-pinned", True)] if variant == "parametric" else [])
         note = SMOKE_NOTE.format(steps=self.size.diffusion_steps, sources=self._train_sources())
+        sampling = SamplingSettings(steps=self.size.sampling_steps, guidance=GUIDANCE[variant])
         for name, pin_path in outputs:
             out = check_output_folder(self.runs / f"sonicmotion-{name}")
-            out.mkdir(exist_ok=True)
-            settings = GenerationSettings(steps=self.size.sampling_steps, guidance=GUIDANCE[variant], seed=0,
-                                          pin_path=pin_path)
-            generate_prompts(load_pipeline(str(run), pin_path=pin_path), read_prompts(prompts), out, settings)
+            generate_prompts(load_pipeline(str(run), sampling=sampling), read_prompts(prompts), out,
+                             FolderSettings(seed=0, pin_path=pin_path))
             self._write_run(out, self._rows(), RUN_NAMES[name], note)
 
     def _train_sources(self) -> int:
@@ -203,6 +201,21 @@ class Demo:
             run_evaluation(GenerationOptions(generated=str(run), prompts=str(run / "prompts.jsonl"),
                                              reference=str(self.dataset / "test"), name=run.name, progress=False),
                            run / "metrics.json")
+            self._card_figures(run)
+
+    def _card_figures(self, run: Path) -> None:
+        """The spatial errors of a model's run, on its model card."""
+        from sonicmotion.pipeline import write_model_card
+
+        name = run.name.removeprefix("sonicmotion-")
+        folder = self.out / "models" / name.removesuffix("-pinned") / "model"
+        spatial = json.loads((run / "metrics.json").read_text())["metrics"]["spatial"]
+        if name == run.name or not folder.is_dir() or not spatial.get("computed"):
+            return
+        frame = spatial["frame"]["all"]
+        write_model_card(folder, figures={
+            f"{RUN_NAMES[name]}: frame L1(θ) / L1(φ) / Δangle on {frame['n']} demo test prompts (degrees)":
+            f"{frame['l1_azimuth']:.2f} / {frame['l1_elevation']:.2f} / {frame['delta_angle']:.2f}"})
 
     def report(self) -> None:
         from sonicmotion.visual.html_report import write_html_report

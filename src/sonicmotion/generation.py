@@ -1,49 +1,206 @@
-"""Generating a prompts file into a folder of FOA clips, resumably (``sonicmotion generate --prompts``).
+"""The generation contract: requests in, FOA clips with their provenance out.
 
-The folder gets ``{id}.wav`` per prompt and ``prompts.jsonl`` (the format of
-:mod:`sonicmotion.prompts`) that the evaluation reads. Clips already on disk are kept, so an
-interrupted run resumes; clip i (file order) always uses seed ``seed + i``, whatever the batching.
-The generator is passed in (``pipeline.load_pipeline`` or ``retrieval.RetrieveAndPlace``), so
-this module imports neither.
+A :class:`Generator` (``pipeline.SonicMotionPipeline``, a diffusion model, or
+``retrieval.RetrieveAndPlace``, retrieve and place) answers :class:`GenerationRequest` s
+with :class:`Generated` clips. It declares what it can do (``parametric``, ``can_pin_path``,
+``needs_path``, ``max_seconds``); :func:`check_requests` is the one place a request meets
+those capabilities, and every generator calls it before any work.
+
+Where settings live: a request says *what* to generate (text, length, path, seed, whether
+the direction must be the path exactly), which every generator can answer. *How* a
+diffusion model samples (steps, guidance, sampler, batch size) belongs to that generator
+(:class:`SamplingSettings`, ``with_sampling`` for another set): so retrieval never receives
+settings it has no use for, a request means the same to every generator, and a folder of
+clips is made with one set of settings that its provenance records.
+
+:func:`generate_prompts` turns a prompts file into a folder of clips, resumably: the folder
+gets ``{id}.wav`` per prompt and ``prompts.jsonl`` (the format of :mod:`sonicmotion.prompts`)
+that the evaluation reads. Clips already on disk are kept, so an interrupted run resumes;
+clip i (file order) always uses seed ``seed + i``, whatever the batching. The generator is
+passed in, so this module imports neither generator (nor torch).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol, Sequence
 
 from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.prompts import PROMPTS_FILE, Prompt, write_prompts
+from sonicmotion.spatial import FoaAudio, Trajectory
+
+# progress(n): n more units of work (a model's denoising steps of one clip each; retrieval: clips) are done.
+Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
-class GenerationSettings:
-    """How every clip is generated; ``seconds`` (s) for prompts that give none."""
+class GenerationRequest:
+    """One clip to generate: ``text``, ``seconds`` (s), the path it should follow (None: the
+    generator decides: a parametric model withholds the position, retrieval places the sound
+    in front), the noise ``seed``, and ``pin_path``: the direction must be the path exactly."""
 
+    text: str
     seconds: float = CLIP_SECONDS
-    steps: int = 50
-    guidance: float = 7.0
-    sampler: str = "dpmpp-2m"
+    trajectory: Trajectory | None = None
     seed: int = 0
-    batch_size: int = 8
-    layout: str = "fuma"  # of the written files
     pin_path: bool = False
 
 
-def check_prompts(prompts: list[Prompt], pin_path: bool = False) -> None:
-    """Refuse what would fail after some clips were made: ids that are no file name, lengths, paths to pin."""
-    for p in prompts:
-        if not p.id.replace("-", "").replace("_", "").isalnum():
-            raise SonicMotionError(f"prompt id {p.id!r} must be letters, digits, - or _")
-        if p.seconds is not None and p.seconds > 600:
-            raise SonicMotionError(f"prompt {p.id!r}: \"seconds\" must be a number in (0, 600], got {p.seconds:g}")
-        if pin_path and p.trajectory is None:
-            raise SonicMotionError(f"--pin-path: prompt {p.id!r} has no trajectory to pin")
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How a diffusion model generates: denoising ``steps``, classifier-free ``guidance``
+    (1 = off), ``sampler`` ("dpmpp-2m" or "ddim"), and ``batch_size`` clips at once."""
+
+    steps: int = 50
+    guidance: float = 7.0
+    sampler: str = "dpmpp-2m"
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise SonicMotionError(f"steps must be >= 1, got {self.steps}")
+        if not (isinstance(self.guidance, (int, float)) and math.isfinite(self.guidance) and self.guidance >= 0):
+            raise SonicMotionError(f"guidance must be a number >= 0, got {self.guidance}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise SonicMotionError(f"batch size must be >= 1, got {self.batch_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "guidance": self.guidance, "sampler": self.sampler, "batch_size": self.batch_size}
 
 
-def write_clip(path: Path, audio: Any, layout: str) -> None:
+@dataclass(frozen=True)
+class RetrievedSound:
+    """A library sound a retrieval considered: its id, the caption that matched, its file, the
+    cosine similarity of that caption to the prompt (in [-1, 1])."""
+
+    id: str
+    caption: str
+    file: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "caption": self.caption, "file": self.file, "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Provenance of a retrieved clip: the sound placed and the next-best matches, best first."""
+
+    match: RetrievedSound
+    alternatives: tuple[RetrievedSound, ...]
+
+    def prompts_columns(self) -> dict[str, Any]:
+        """What a prompts file row records of it (the ``retrieved`` column: the sound's id)."""
+        return {"retrieved": self.match.id}
+
+    def record(self, prompt: str) -> dict[str, Any]:
+        """What a scene's sidecar records of it."""
+        return {"prompt": prompt, "match": self.match.to_dict(),
+                "alternatives": [a.to_dict() for a in self.alternatives]}
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """Provenance of a diffusion model's clip: the model (its folder, or "unsaved") and its settings."""
+
+    model: str
+    settings: SamplingSettings
+
+    def prompts_columns(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One generated clip: ``audio`` (4, n) float32 FuMa at its ``sample_rate``, n = round(seconds
+    * rate); the ``request`` it answers (its seed included); ``trajectory``, the path the sound
+    was put on (None: the model placed it, from the words or with the position withheld); and
+    its ``provenance``."""
+
+    audio: FoaAudio
+    request: GenerationRequest
+    trajectory: Trajectory | None
+    provenance: Retrieval | Sampled
+
+    @property
+    def seed(self) -> int:
+        return self.request.seed
+
+
+class Generator(Protocol):
+    """Anything that answers generation requests (see the module docstring)."""
+
+    parametric: bool  # takes a trajectory (a descriptive model takes the position from the words only)
+    can_pin_path: bool  # can make the direction exactly the path (``GenerationRequest.pin_path``)
+    needs_path: bool  # every request must carry a trajectory
+    max_seconds: float  # the longest clip, s
+    sample_rate: int  # Hz of the audio it returns
+    batch_size: int  # requests it generates at once (a folder run writes clips after each batch)
+    progress_steps: int  # units of progress one clip takes (a model: its denoising steps; retrieval: 1)
+
+    def identity(self) -> dict[str, Any]:
+        """What a scene's sidecar records so a render can be checked against the same generator."""
+
+    def generate(self, requests: Sequence[GenerationRequest], progress: Progress | None = None) -> list[Generated]:
+        """One :class:`Generated` per request, in order; :func:`check_requests` first."""
+
+
+class SamplingGenerator(Generator, Protocol):
+    """A generator that samples (a diffusion model): its settings and a copy with others."""
+
+    sampling: SamplingSettings
+
+    def with_sampling(self, **changes: Any) -> "SamplingGenerator":
+        """The same generator (sharing its weights) with ``changes`` to :attr:`sampling`."""
+
+
+def check_requests(generator: Generator, requests: Sequence[GenerationRequest],
+                   labels: Sequence[str] | None = None) -> None:
+    """Refuse, before any work, a request that ``generator`` cannot answer; ``labels`` name the
+    requests in messages (default: "request i" when there are several)."""
+    if not requests:
+        raise SonicMotionError("no prompts given")
+    for i, request in enumerate(requests):
+        label = labels[i] if labels is not None else (f"request {i + 1}" if len(requests) > 1 else "")
+        where = f"{label}: " if label else ""
+        if not isinstance(request.text, str) or not request.text.strip():
+            raise SonicMotionError(f"{where}the prompt is empty; describe the sound, e.g. 'a police siren'")
+        seconds = request.seconds
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise SonicMotionError(f"{where}seconds must be a number, got {seconds!r}")
+        if not 0 < seconds <= generator.max_seconds:
+            raise SonicMotionError(f"{where}seconds must lie in (0, {generator.max_seconds:g}], got {seconds:g}")
+        if request.trajectory is not None and not generator.parametric:
+            raise SonicMotionError(f"{where}this is a descriptive model: it takes no trajectory (describe the "
+                                   "position in the prompt, or use a parametric model)")
+        if request.pin_path and not generator.can_pin_path:
+            raise SonicMotionError(
+                "--pin-path needs a parametric model trained on a parametric latent (parametric:patch:N or a "
+                "parametric autoencoder run); retrieve-and-place always places exactly")
+        if request.trajectory is None and (request.pin_path or generator.needs_path):
+            raise SonicMotionError(f"{where}{'--pin-path needs' if request.pin_path else 'this generator needs'} "
+                                   "a trajectory for every prompt")
+
+
+def step_bar(total: int | None, initial: int = 0, desc: str = "generate"):
+    """The progress bar of generation: units of :data:`Progress` (steps), with rate and ETA, on
+    stderr; it draws its first line when made (before the first step); ``total`` may come later."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", mininterval=0.5)
+
+
+def generate_with_bar(generator: Generator, requests: Sequence[GenerationRequest]) -> list[Generated]:
+    """``generator.generate(requests)`` with a :func:`step_bar` over all their steps."""
+    check_requests(generator, requests)  # before the bar is drawn
+    with step_bar(len(requests) * generator.progress_steps) as bar:
+        return generator.generate(requests, bar.update)
+
+
+def write_clip(path: Path, audio: FoaAudio, layout: str) -> None:
     """Write one generated clip (FuMa ``FoaAudio``) as float32 in ``layout``."""
     import numpy as np
 
@@ -53,42 +210,59 @@ def write_clip(path: Path, audio: Any, layout: str) -> None:
     write_foa(path, samples.astype(np.float32), audio.sample_rate, layout)
 
 
-def generate_prompts(pipe: Any, prompts: list[Prompt], out: str | Path, settings: GenerationSettings,
-                     retrieval: bool = False) -> None:
-    """Generate every prompt without a clip in ``out`` yet, then write ``out/prompts.jsonl``.
+@dataclass(frozen=True)
+class FolderSettings:
+    """How a prompts file becomes a folder of clips: ``seconds`` (s) for prompts that give none,
+    clip i's ``seed + i``, the files' ``layout``, and ``pin_path`` for every clip."""
 
-    ``pipe``: a ``SonicMotionPipeline`` or ``RetrieveAndPlace`` (``retrieval``: record the
-    retrieved entry's id per clip).
-    """
-    from tqdm import tqdm
+    seconds: float = CLIP_SECONDS
+    seed: int = 0
+    layout: str = "fuma"
+    pin_path: bool = False
 
+
+def prompt_requests(prompts: Sequence[Prompt], settings: FolderSettings) -> list[GenerationRequest]:
+    """The request of each prompt (clip i: seed ``settings.seed + i``)."""
+    return [GenerationRequest(p.prompt, p.seconds or settings.seconds, p.trajectory, settings.seed + i,
+                              settings.pin_path) for i, p in enumerate(prompts)]
+
+
+def generate_prompts(generator: Generator, prompts: list[Prompt], out: str | Path,
+                     settings: FolderSettings) -> list[dict[str, Any]]:
+    """Generate every prompt without a clip in ``out`` yet, then write ``out/prompts.jsonl``
+    (its rows are returned): id, prompt, caption, seconds, the trajectory if any, and what the
+    generator's provenance adds (retrieval: the ``retrieved`` sound's id)."""
     out = Path(out)
-    check_prompts(prompts, settings.pin_path)
-    options = {"pin_path": True} if settings.pin_path else {}
-    retrieved: dict[str, str] = {}
-    todo = [(i, p) for i, p in enumerate(prompts) if not (out / f"{p.id}.wav").is_file()]
-    bar = tqdm(total=len(prompts), initial=len(prompts) - len(todo), desc="generate", unit="clip")
-    for start in range(0, len(todo), settings.batch_size):
-        by_seconds: dict[float, list[tuple[int, Prompt]]] = {}
-        for i, p in todo[start : start + settings.batch_size]:
-            by_seconds.setdefault(p.seconds or settings.seconds, []).append((i, p))
-        for seconds, items in by_seconds.items():
-            clips = pipe([p.prompt for _, p in items], [p.trajectory for _, p in items], seconds=seconds,
-                         steps=settings.steps, guidance=settings.guidance, seed=[settings.seed + i for i, _ in items],
-                         sampler=settings.sampler, batch_size=settings.batch_size, **options)
-            for index, ((_, p), audio) in enumerate(zip(items, clips)):
-                if retrieval:
-                    retrieved[p.id] = pipe.last_matches[index].entry.id
-                write_clip(out / f"{p.id}.wav", audio, settings.layout)
-                bar.update(1)
-    bar.close()
-    rows = []
     for p in prompts:
-        row = {"id": p.id, "prompt": p.prompt, "caption": p.caption, "seconds": float(p.seconds or settings.seconds)}
+        if not p.id.replace("-", "").replace("_", "").isalnum():
+            raise SonicMotionError(f"prompt id {p.id!r} must be letters, digits, - or _")
+    requests = prompt_requests(prompts, settings)
+    check_requests(generator, requests, [f"prompt {p.id!r}" for p in prompts])
+    out.mkdir(exist_ok=True)
+    columns: dict[str, dict[str, Any]] = {}
+    todo = [i for i, p in enumerate(prompts) if not (out / f"{p.id}.wav").is_file()]
+    steps = generator.progress_steps
+    bar = step_bar(len(prompts) * steps, (len(prompts) - len(todo)) * steps)
+    try:
+        for start in range(0, len(todo), generator.batch_size):
+            by_seconds: dict[float, list[int]] = {}
+            for i in todo[start : start + generator.batch_size]:
+                by_seconds.setdefault(requests[i].seconds, []).append(i)
+            for batch in by_seconds.values():
+                for i, clip in zip(batch, generator.generate([requests[i] for i in batch], bar.update)):
+                    columns[prompts[i].id] = clip.provenance.prompts_columns()
+                    write_clip(out / f"{prompts[i].id}.wav", clip.audio, settings.layout)
+    finally:
+        bar.close()
+    rows = []
+    for p, request in zip(prompts, requests):
+        row = {"id": p.id, "prompt": p.prompt, "caption": p.caption, "seconds": float(request.seconds)}
         if p.row.get("trajectory") is not None:
             row["trajectory"] = p.row["trajectory"]
-        if retrieved.get(p.id, p.row.get("retrieved")):
-            row["retrieved"] = retrieved.get(p.id, p.row.get("retrieved"))
+        # A clip made by an earlier run keeps what the prompts file says of it.
+        provenance = columns.get(p.id, {"retrieved": p.row.get("retrieved")})
+        row.update({key: value for key, value in provenance.items() if value})
         rows.append(row)
     write_prompts(out / PROMPTS_FILE, rows)
     print(f"wrote {len(prompts)} clips and {PROMPTS_FILE} to {out}")
+    return rows

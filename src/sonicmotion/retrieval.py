@@ -18,16 +18,26 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
-from sonicmotion.audio import CLIP_SECONDS, SAMPLE_RATE
+from sonicmotion.audio import SAMPLE_RATE
 from sonicmotion.data.shards import read_sample_group, sample_pressure
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path
+from sonicmotion.generation import (
+    Generated,
+    GenerationRequest,
+    Progress,
+    RetrievedSound,
+    Retrieval,
+    check_requests,
+)
 from sonicmotion.spatial import FUMA, FoaAudio, Trajectory, encode_foa
 
 ENCODER = "minilm"
+MAX_SECONDS = 600.0  # the longest clip placed (a library sound is looped to the length)
 
 
 @dataclass(frozen=True)
@@ -112,11 +122,13 @@ class SentenceEmbedder:
 class SoundLibrary:
     """Captioned sources to retrieve from; see the module docstring for what it can open."""
 
-    def __init__(self, entries: list[LibraryEntry], name: str, embedder: SentenceEmbedder | None = None):
+    def __init__(self, entries: list[LibraryEntry], name: str, embedder: SentenceEmbedder | None = None,
+                 listing: Path | None = None):
         if not entries:
             raise SonicMotionError(f"{name}: the library holds no usable sources")
         self.entries = sorted(entries, key=lambda e: e.id)
         self.name = name
+        self.listing = listing  # the file that decides the contents (a dataset's index or a manifest), if any
         self.embedder = embedder or SentenceEmbedder()
         self._captions = [(i, c) for i, e in enumerate(self.entries) for c in e.captions]
         # Captions are grouped by entry: entry i's rows start at _starts[i].
@@ -129,22 +141,31 @@ class SoundLibrary:
              embedder: SentenceEmbedder | None = None) -> "SoundLibrary":
         """A dataset folder, a manifest file, or a folder holding ``manifest.csv``/``.jsonl``.
         ``splits`` keeps only sources of those splits (e.g. ``("train",)``)."""
-        path = Path(path)
+        path = Path(path).resolve()
         if (path / "index.parquet").is_file():
+            listing = path / "index.parquet"
             entries = _dataset_entries(path)
         else:
-            manifest = path
+            listing = path
             if path.is_dir():
                 found = [path / n for n in ("manifest.csv", "manifest.jsonl") if (path / n).is_file()]
                 if not found:
                     raise SonicMotionError(
                         f"{path}: not a library: expected a dataset folder (index.parquet) or a manifest "
                         "(manifest.csv / manifest.jsonl with path,caption)")
-                manifest = found[0]
-            entries = _manifest_entries(manifest)
+                listing = found[0]
+            entries = _manifest_entries(listing)
         if splits is not None:
             entries = [e for e in entries if e.split in splits]
-        return cls(entries, str(path), embedder)
+        return cls(entries, str(path), embedder, listing)
+
+    def fingerprint(self) -> str:
+        """sha256 of what decides the contents: the listing file (not the audio), else the entries."""
+        from sonicmotion.files import file_sha256
+
+        if self.listing is not None:
+            return file_sha256(self.listing)
+        return hashlib.sha256(json.dumps([[e.id, e.captions, e.path] for e in self.entries]).encode()).hexdigest()
 
     def search(self, prompt: str, k: int = 1) -> list[Match]:
         """The ``k`` best-matching sources (each at most once), best first."""
@@ -210,30 +231,45 @@ def _manifest_entries(manifest: Path) -> list[LibraryEntry]:
 
 
 class RetrieveAndPlace:
-    """The generator: the same call as :class:`~sonicmotion.pipeline.SonicMotionPipeline`
-    (prompts and trajectories in, FOA out) for the command line and scenes."""
+    """Retrieve and place as a :class:`~sonicmotion.generation.Generator`: the best-matching
+    library sound on the request's path (in front, azimuth 0 and elevation 0, without one),
+    exactly; its provenance names the sound and the next-best ``alternatives``."""
 
     parametric = True
+    can_pin_path = False  # placement is exact by construction; there is no generated direction to pin
+    needs_path = False
+    max_seconds = MAX_SECONDS
     sample_rate = SAMPLE_RATE
+    progress_steps = 1
 
-    def __init__(self, library: SoundLibrary):
+    def __init__(self, library: SoundLibrary, batch_size: int = 8, alternatives: int = 3):
         self.library = library
-        self.last_matches: list[Match] = []
+        self.batch_size = batch_size
+        self.alternatives = alternatives
 
-    def __call__(self, prompts: str | list[str], trajectories=None, seconds: float = CLIP_SECONDS, **_ignored):
-        """FoaAudio for one prompt, or a list for a list. A missing trajectory places the sound
-        in front (azimuth 0, elevation 0)."""
-        single = isinstance(prompts, str)
-        prompts = [prompts] if single else list(prompts)
-        if trajectories is None or isinstance(trajectories, (Trajectory, dict)):
-            trajectories = [trajectories] * len(prompts)
-        out, self.last_matches = [], []
-        for prompt, path in zip(prompts, trajectories):
-            if isinstance(path, dict):
-                path = Trajectory.from_dict(path)
-            match = self.library.search(prompt, 1)[0]
-            mono = self.library.mono(match.entry, seconds)
-            foa = encode_foa(mono, SAMPLE_RATE, path or Trajectory.static(0.0, 0.0))
-            out.append(FoaAudio(foa, SAMPLE_RATE, FUMA))
-            self.last_matches.append(match)
-        return out[0] if single else out
+    def identity(self) -> dict[str, Any]:
+        """The library (its path and a sha256 of its listing) and its size, for scene sidecars."""
+        return {"library": self.library.name, "sha256": self.library.fingerprint(), "clips": len(self.library.entries)}
+
+    def generate(self, requests: Sequence[GenerationRequest], progress: Progress | None = None) -> list[Generated]:
+        check_requests(self, requests)
+        out = []
+        for request in requests:
+            matches = self.library.search(request.text, 1 + self.alternatives)
+            sounds = tuple(RetrievedSound(m.entry.id, m.caption, m.entry.path, m.score) for m in matches)
+            mono = self.library.mono(matches[0].entry, request.seconds)
+            path = request.trajectory or Trajectory.static(0.0, 0.0)
+            foa = FoaAudio(encode_foa(mono, SAMPLE_RATE, path), SAMPLE_RATE, FUMA)
+            out.append(Generated(foa, request, path, Retrieval(sounds[0], sounds[1:])))
+            if progress is not None:
+                progress(1)
+        return out
+
+
+def open_library(path: str | os.PathLike | None, batch_size: int = 8) -> RetrieveAndPlace:
+    """Retrieve and place from the library at ``path``, with a clear error when there is none."""
+    if path is None:
+        raise SonicMotionError("no library given: give --library DIR (a built dataset or a manifest of recordings)")
+    if not Path(path).exists():
+        raise SonicMotionError(f"library {str(path)!r} does not exist")
+    return RetrieveAndPlace(SoundLibrary.open(path), batch_size)

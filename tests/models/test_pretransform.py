@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.models.pretransform import PatchPretransform, load_pretransform
+from sonicmotion.models.pretransform import PatchPretransform, PretransformDescription, load_pretransform
 
 
 def test_patch_round_trip_is_exact_and_pads():
@@ -29,7 +29,9 @@ def test_patch_layout_keeps_channels_contiguous():
 
 def test_load_pretransform_specs_and_errors(tmp_path):
     pre, info = load_pretransform("patch:16:2")
-    assert (pre.patch_size, pre.scale, info) == (16, 2.0, {"type": "patch", "spec": "patch:16:2"})
+    assert (pre.patch_size, pre.scale) == (16, 2.0)
+    assert info == PretransformDescription("patch", 64, 16, trajectory_latents=False, spec="patch:16:2")
+    assert info.to_json() == {"type": "patch", "spec": "patch:16:2"}
     assert not any(p.requires_grad for p in pre.parameters())
     with pytest.raises(SonicMotionError, match="patch:N"):
         load_pretransform("patch:x")
@@ -45,7 +47,9 @@ def test_parametric_spec_keeps_direction_and_w():
     from sonicmotion.spatial import Trajectory, encode_foa, spatial_errors
 
     pre, info = load_pretransform("parametric:patch:256:4")
-    assert isinstance(pre, ParametricPretransform) and info == {"type": "parametric", "spec": "parametric:patch:256:4"}
+    assert isinstance(pre, ParametricPretransform) and info.to_json() == {"type": "parametric",
+                                                                           "spec": "parametric:patch:256:4"}
+    assert (info.latent_channels, info.downsampling_ratio, info.trajectory_latents) == (260, 256, True)
     assert (pre.downsampling_ratio, pre.latent_channels, pre.io_channels) == (256, 256 + 3 + 1, 4)
     assert pre.direction_slice == slice(256, 259)
     path = Trajectory.linear(90, 10, -45, -20, "cw", 0.3, 1.5)

@@ -3,6 +3,7 @@ import pytest
 import soundfile as sf
 
 from sonicmotion.data.synth import noise_bursts, siren
+from tests.conftest import NoiseGenerator
 
 
 @pytest.fixture
@@ -14,27 +15,7 @@ def sounds(tmp_path):
     return tmp_path
 
 
-class FakeGenerator:
-    """A SourceGenerator: seeded noise, W only, so its placement comes from the scene."""
-
-    sample_rate = 16000
-
-    def __init__(self, parametric=False, name="fake"):
-        self.parametric = parametric
-        self.name = name
-        self.calls = []
-
-    def identity(self):
-        return {"model": f"/models/{self.name}", "sha256": self.name * 4, "parametric": self.parametric}
-
-    def generate(self, prompt, trajectory, seconds, seed, steps, guidance):
-        self.calls.append((prompt, trajectory, seconds, seed, steps, guidance))
-        n = round(seconds * self.sample_rate)
-        noise = 0.1 * np.random.default_rng(seed).standard_normal(n).astype(np.float32)
-        foa = np.zeros((4, n), dtype=np.float32)
-        foa[0] = noise / np.sqrt(2)
-        foa[1] = noise  # straight ahead, whatever the scene asks: placement "encode" must move it
-        return foa
+FakeGenerator = NoiseGenerator
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import soundfile as sf
 
 from sonicmotion.data.synth import noise_bursts, siren
 from sonicmotion.studio.server import StudioServer
+from tests.conftest import NoiseGenerator
 
 SR = 16000
 
@@ -78,39 +79,33 @@ def studio(tmp_path):
     server.close()
 
 
-class BlockingGenerator:
-    """A SourceGenerator that waits until released, to test cancelling and busy renders."""
-
-    sample_rate = SR
-    parametric = False
+class BlockingGenerator(NoiseGenerator):
+    """A generator that waits until released, to test cancelling and busy renders."""
 
     def __init__(self):
+        super().__init__(name="blocking")
         self.release = threading.Event()
         self.started = threading.Event()
+
+    def with_sampling(self, **changes):
+        return self  # one generator, so the test can release it; its steps do not matter
 
     def identity(self):
         return {"model": "blocking", "sha256": "0" * 64, "parametric": False}
 
-    def generate(self, prompt, trajectory, seconds, seed, steps, guidance):
+    def noise(self, request):
         self.started.set()
         self.release.wait(10)
-        n = round(seconds * SR)
-        return np.vstack([0.05 * np.random.default_rng(seed).standard_normal(n)] + [np.zeros(n)] * 3)
+        n = round(request.seconds * SR)
+        return np.vstack([0.05 * np.random.default_rng(request.seed).standard_normal(n)] + [np.zeros(n)] * 3)
 
 
-class RecordingGenerator:
-    """A SourceGenerator that notes the sampling settings it is asked for."""
-
-    sample_rate = SR
-    parametric = False
+class RecordingGenerator(NoiseGenerator):
+    """A model-like generator whose ``settings`` notes (text, seed, steps, guidance) per clip."""
 
     def __init__(self):
-        self.calls = []
+        super().__init__(name="recording")
 
-    def identity(self):
-        return {"model": "recording", "sha256": "0" * 64, "parametric": False}
-
-    def generate(self, prompt, trajectory, seconds, seed, steps, guidance):
-        self.calls.append((prompt, seed, steps, guidance))
-        n = round(seconds * SR)
-        return np.vstack([0.05 * np.random.default_rng(seed).standard_normal(n)] + [np.zeros(n)] * 3)
+    @property
+    def settings(self):
+        return [(text, seed, steps, guidance) for text, _, _, seed, steps, guidance in self.calls]

@@ -396,7 +396,7 @@ def test_a_prompt_source_sends_its_generation_settings_to_the_model(browser_page
         page.click("#render")
         page.wait_for_function("document.body.dataset.lastJob !== undefined")
         assert page.evaluate("document.body.dataset.lastJob") == "done", page.inner_text("#error")
-        assert generator.calls == [("rain on a roof", 3, 7, 2.5)]
+        assert generator.settings == [("rain on a roof", 3, 7, 2.5)]
         saved = json.loads((server.workspace.root / "scene.json").read_text())
         assert saved["sources"][0]["steps"] == 7 and saved["sample_rate"] == 48000
         assert errors == []

@@ -68,7 +68,7 @@ def test_prompt_sources_take_their_own_steps_guidance_and_seed(tmp_path):
              "path": {"type": "static", "azimuth": 0}},
             {"name": "wind", "prompt": "wind", "path": {"type": "static", "azimuth": 90}}]})
         assert job["state"] == "done", job
-        assert generator.calls == [("rain", 4, 8, 2.5), ("wind", 1, 20, 3.0)]
+        assert generator.settings == [("rain", 4, 8, 2.5), ("wind", 1, 20, 3.0)]
         record = json.loads((server.workspace.result / "scene.render.json").read_text())
         rain, wind = record["scene"]["sources"]
         assert (rain["steps"], rain["guidance"]) == (8, 2.5) and "steps" not in wind and "guidance" not in wind

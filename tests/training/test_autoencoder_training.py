@@ -123,7 +123,7 @@ def test_parametric_run_trains_w_and_loads_as_a_parametric_pretransform(tmp_path
     assert row["mrstft_W"] > 0 and "mrstft_X" not in row  # Eq. 2 on W alone
 
     pre, info = load_pretransform(tmp_path / "run")
-    assert isinstance(pre, ParametricPretransform) and info["type"] == "autoencoder"
+    assert isinstance(pre, ParametricPretransform) and info.kind == "autoencoder" and info.trajectory_latents
     assert (pre.transport_channels, pre.latent_channels, pre.downsampling_ratio) == (8, 12, 256)
     # The saved scale brings the transport latents of training clips to unit variance.
     w = torch.stack([s["audio"][:1] for s in samples])

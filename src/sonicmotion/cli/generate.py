@@ -65,62 +65,55 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from sonicmotion.generation import GenerationSettings, generate_prompts, write_clip
+    from sonicmotion.files import check_output_file, check_output_folder
+    from sonicmotion.generation import (
+        FolderSettings,
+        GenerationRequest,
+        Retrieval,
+        SamplingSettings,
+        generate_prompts,
+        generate_with_bar,
+        write_clip,
+    )
+    from sonicmotion.spatial.io import FOA_SUFFIXES
 
     if (args.prompt is None) == (args.prompts is None):
         raise SonicMotionError("give a prompt or --prompts FILE (not both)")
-    if args.prompt is not None and not args.prompt.strip():
-        raise SonicMotionError("the prompt is empty; describe the sound, e.g. 'a police siren'")
-    if not (np.isfinite(args.seconds) and args.seconds > 0):
-        raise SonicMotionError(f"--seconds must be a positive number, got {args.seconds:g}")
     trajectory = trajectory_from_args(args, args.seconds)
     from sonicmotion.devices import resolve_device
 
     device = resolve_device(args.device)  # before any output is checked or model loaded
-    from sonicmotion.files import check_output_file, check_output_folder
-
     out = Path(args.out)
     if args.prompts is None:
-        check_output_file(out, (".wav", ".flac"))
-        if args.pin_path and trajectory is None:
-            raise SonicMotionError(f"--pin-path: prompt {out.stem!r} has no trajectory to pin")
+        check_output_file(out, FOA_SUFFIXES)
     else:
-        from sonicmotion.generation import check_prompts
         from sonicmotion.prompts import read_prompts
 
         if has_trajectory(args):
             raise SonicMotionError("with --prompts, give trajectories per line in the file, not as flags")
         check_output_folder(out)
         prompts = read_prompts(args.prompts)
-        check_prompts(prompts, args.pin_path)
-        out.mkdir(exist_ok=True)
-    if args.library and args.pin_path:
-        raise SonicMotionError("--pin-path is for --model; retrieve-and-place always places exactly")
     if args.library:
-        from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
+        from sonicmotion.retrieval import open_library
 
-        pipe = RetrieveAndPlace(SoundLibrary.open(args.library))
+        generator = open_library(args.library, args.batch_size)
     else:
         from sonicmotion.pipeline import load_pipeline
 
-        pipe = load_pipeline(args.model, device, args.pin_path)
-    settings = GenerationSettings(seconds=args.seconds, steps=args.steps, guidance=args.guidance,
-                                  sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
-                                  layout=args.layout, pin_path=args.pin_path)
+        generator = load_pipeline(args.model, device, SamplingSettings(args.steps, args.guidance, args.sampler,
+                                                                       args.batch_size))
     if args.prompts is not None:
-        generate_prompts(pipe, prompts, out, settings, retrieval=bool(args.library))
+        generate_prompts(generator, prompts, out, FolderSettings(args.seconds, args.seed, args.layout, args.pin_path))
         return 0
-    options = {"pin_path": True} if args.pin_path else {}
-    audio = pipe(args.prompt, trajectory, seconds=args.seconds, steps=args.steps, guidance=args.guidance,
-                 seed=args.seed, sampler=args.sampler, **options)
-    write_clip(out, audio, args.layout)
-    if args.library:
-        match = pipe.last_matches[0]
-        print(f"wrote {out} ({args.seconds:g} s, {args.layout}): retrieved {match.entry.id} "
+    clip = generate_with_bar(generator, [GenerationRequest(args.prompt, args.seconds, trajectory, args.seed,
+                                                           args.pin_path)])[0]
+    write_clip(out, clip.audio, args.layout)
+    if isinstance(clip.provenance, Retrieval):
+        match = clip.provenance.match
+        print(f"wrote {out} ({args.seconds:g} s, {args.layout}): retrieved {match.id} "
               f"(\"{match.caption}\", similarity {match.score:.2f})")
     else:
-        print(f"wrote {out} ({args.seconds:g} s, {args.layout}, {args.steps} steps, guidance {args.guidance:g}"
+        settings = clip.provenance.settings
+        print(f"wrote {out} ({args.seconds:g} s, {args.layout}, {settings.steps} steps, guidance {settings.guidance:g}"
               f"{', path pinned' if args.pin_path else ''})")
     return 0

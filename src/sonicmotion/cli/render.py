@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 from sonicmotion.cli.options import add_layout_argument, example_epilog, finite_float, positive_int
-from sonicmotion.cli.spatial import check_output
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import check_output_file
+from sonicmotion.spatial.io import FOA_SUFFIXES
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -66,7 +67,7 @@ def run_render(args: argparse.Namespace) -> int:
     from sonicmotion.render.stereo import render_cardioids, render_uhj
     from sonicmotion.spatial import read_foa
 
-    out = check_output(args.output, inputs=(args.foa,))
+    out = check_output_file(args.output, FOA_SUFFIXES, (args.foa,))
     if (args.hrtf or args.method != "speakers") and args.to != "binaural":
         raise SonicMotionError("--hrtf and --method apply to --to binaural only")
     if args.sample_rate is not None and args.sample_rate <= 0:
@@ -93,8 +94,8 @@ def run_export(args: argparse.Namespace) -> int:
     from sonicmotion.spatial import AMBIX, read_foa, write_foa
 
     is_mov = args.format == "mov"
-    out = check_output(args.output, (".mov",) if is_mov else (".wav",),
-                       inputs=(args.foa,) + ((args.video,) if args.video else ()))
+    out = check_output_file(args.output, (".mov",) if is_mov else (".wav",),
+                            inputs=(args.foa,) + ((args.video,) if args.video else ()))
     if args.video and not is_mov:
         raise SonicMotionError("--video needs --format mov")
     foa = read_foa(args.foa, layout=args.layout)

@@ -24,10 +24,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from sonicmotion.cli.spatial import check_output
+    from sonicmotion.files import check_output_file
     from sonicmotion.visual.html_report import write_html_report
 
-    out = check_output(args.output, (".html",))
+    out = check_output_file(args.output, (".html",))
     write_html_report(args.runs, out, title=args.title)
     print(f"wrote {out}")
     return 0

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from sonicmotion.cli.options import example_epilog, positive_float
-from sonicmotion.cli.spatial import check_output
 from sonicmotion.errors import SonicMotionError
 
 DEFAULT_PORT = 8765
@@ -80,18 +79,18 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_scene_render(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from sonicmotion.scene import load_generator, load_scene, render_scene, sidecar_path, write_scene_render
     from sonicmotion.files import check_output_file
+    from sonicmotion.generation import step_bar
+    from sonicmotion.scene import load_generator, load_scene, render_scene, sidecar_path, write_scene_render
     from sonicmotion.scene.format import RENDER_FORMAT
+    from sonicmotion.spatial.io import FOA_SUFFIXES
 
-    out = check_output(args.output)
+    out = check_output_file(args.output, FOA_SUFFIXES)
     if args.stems and not Path(args.stems).is_dir():
         raise SonicMotionError(f"--stems {args.stems!r}: no such folder")
     scene = load_scene(args.scene)
     inputs = (args.scene, *(source.file for source in scene.sources if source.file is not None))
-    out = check_output(args.output, inputs=inputs)
+    out = check_output_file(args.output, FOA_SUFFIXES, inputs)
     check_output_file(sidecar_path(out), (".json",), inputs)
     expected = _sidecar_generator(args.scene, RENDER_FORMAT)
     from sonicmotion.scene.format import resolve_generators
@@ -101,7 +100,7 @@ def run_scene_render(args: argparse.Namespace) -> int:
     scene = resolve_generators(scene, model=bool(args.model or scene.model), library=library_path is not None)
     library = load_library_generator(library_path) if scene.needs_library else None
     if library is not None:
-        scene = replace(scene, library=library.path)
+        scene = replace(scene, library=Path(library.identity()["library"]))
     generator = None
     if scene.needs_model:
         generator = load_generator(args.model or scene.model)
@@ -112,10 +111,12 @@ def run_scene_render(args: argparse.Namespace) -> int:
             )
     elif args.model:
         print("note: the scene has no model sources; --model is not used", file=sys.stderr)
-    bar = tqdm(total=len(scene.sources) + 1, desc="scene", unit="step", file=sys.stderr)
+    bar = step_bar(None, desc="scene")  # its total (denoising steps and other sources) comes with the first report
 
     def progress(done: int, total: int, message: str) -> None:
-        bar.set_postfix_str(message)
+        if bar.total != total:
+            bar.total = total
+        bar.set_postfix_str(message, refresh=False)
         bar.update(done - bar.n)
 
     try:

@@ -22,6 +22,7 @@ from sonicmotion.cli.options import (
     trajectory_from_args,
 )
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import check_output_file
 from sonicmotion.spatial import (
     convert_layout,
     encode_foa,
@@ -31,19 +32,10 @@ from sonicmotion.spatial import (
     spatial_errors,
     write_foa,
 )
-from sonicmotion.spatial.doa import DoaEstimate, vector_angles
-from sonicmotion.spatial.encode import direction_gains
-from sonicmotion.spatial.regions import describe_direction
+from sonicmotion.spatial.doa import direction_summary
+from sonicmotion.spatial.io import FOA_SUFFIXES
 
-FOA_SUFFIXES = (".wav", ".flac")
 MAX_SECONDS = 600.0  # the longest clip spatialize writes (as scenes)
-
-
-def check_output(path: str, suffixes: tuple[str, ...] = FOA_SUFFIXES, inputs: tuple[str, ...] = ()) -> Path:
-    """Fail before any work if the output cannot be written (see ``files.check_output_file``)."""
-    from sonicmotion.files import check_output_file
-
-    return check_output_file(path, suffixes, inputs)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -146,7 +138,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_spatialize(args: argparse.Namespace) -> int:
-    out = check_output(args.output, inputs=(args.input,))
+    out = check_output_file(args.output, FOA_SUFFIXES, (args.input,))
     if not 1000 <= args.sample_rate <= 384_000:
         raise SonicMotionError(f"--sample-rate must lie in 1000..384000 Hz, got {args.sample_rate}")
     if args.duration is not None and args.duration > MAX_SECONDS:
@@ -222,34 +214,13 @@ def room_from_args(args: argparse.Namespace, trajectory, duration: float):
     return room
 
 
-def summarise(estimate: DoaEstimate, step_seconds: float = 1.0) -> list[str]:
-    """One line per ``step_seconds`` window: the energy-weighted mean direction."""
-    lines = []
-    if not estimate.active.any():
-        return lines
-    last = float(estimate.times[-1])
-    edges = np.arange(0.0, last, step_seconds)
-    units = direction_gains(estimate.azimuth, estimate.elevation) * estimate.energy
-    for lo in edges:
-        inside = estimate.active & (estimate.times >= lo) & (estimate.times < lo + step_seconds)
-        if not inside.any():
-            lines.append(f"  {lo:6.1f}-{lo + step_seconds:<6.1f} s   (silent)")
-            continue
-        az, el = vector_angles(units[:, inside].sum(axis=1, keepdims=True))
-        lines.append(
-            f"  {lo:6.1f}-{lo + step_seconds:<6.1f} s   azimuth {az[0]:+7.1f}   elevation {el[0]:+6.1f}   "
-            f"{describe_direction(az[0], el[0])}"
-        )
-    return lines
-
-
 def run_analyze(args: argparse.Namespace) -> int:
     foa = read_foa(args.foa, layout=args.layout)
     duration = foa.samples.shape[1] / foa.sample_rate
     trajectory = trajectory_from_args(args, duration)
     pictures = {flag: getattr(args, flag) for flag in ("plot", "top_down", "energy_map") if getattr(args, flag)}
     for picture in pictures.values():
-        check_output(picture, (".png",))
+        check_output_file(picture, (".png",))
     estimate = estimate_doa(foa.samples, foa.sample_rate, layout=foa.layout, resolution=args.resolution)
     silent = not estimate.active.any()
     errors = None
@@ -286,7 +257,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         print("no active frames: the audio is silent, so it has no direction")
         return 0
     print(f"{int(estimate.active.sum())} of {estimate.active.size} {args.resolution}s active")
-    print("\n".join(summarise(estimate)))
+    print("\n".join(direction_summary(estimate)))
     if errors is not None:
         print(f"errors against the requested path ({errors.count} {args.resolution}s): "
               f"L1 azimuth {errors.l1_azimuth:.2f} deg, L1 elevation {errors.l1_elevation:.2f} deg, "
@@ -297,7 +268,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    out = check_output(args.output, inputs=(args.input,))
+    out = check_output_file(args.output, FOA_SUFFIXES, (args.input,))
     foa = read_foa(args.input, layout=args.layout)
     write_foa(out, convert_layout(foa.samples, foa.layout, args.to), foa.sample_rate, args.to)
     print(f"wrote {out}: {foa.layout.name} -> {args.to}")
@@ -305,7 +276,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_rotate(args: argparse.Namespace) -> int:
-    out = check_output(args.output, inputs=(args.input,))
+    out = check_output_file(args.output, FOA_SUFFIXES, (args.input,))
     for name in ("yaw", "pitch", "roll"):
         if not np.isfinite(getattr(args, name)):
             raise SonicMotionError(f"--{name} must be a finite number of degrees")

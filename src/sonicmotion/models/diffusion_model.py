@@ -91,7 +91,8 @@ def condition_inputs(
     )
     inputs = ConditionInputs(text, text_mask, start.float(), total.float())
     if not config.parametric:
-        # The one place this is checked: generation, scenes and training all condition here.
+        # The model's own guard (training conditions here too); generators refuse such a request
+        # earlier, with the same words, in generation.check_requests.
         if trajectories is not None and any(t is not None for t in trajectories):
             raise SonicMotionError(
                 "this is a descriptive model: it takes no trajectory (describe the position in the "

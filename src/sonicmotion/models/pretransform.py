@@ -1,7 +1,7 @@
 """Pretransforms: the invertible maps between FOA audio [B, 4, T] and diffusion latents.
 
-Three kinds share one contract (``encode``/``decode``, ``downsampling_ratio``,
-``latent_channels``, ``io_channels``, ``sample_rate``):
+Three kinds share one contract, :class:`Pretransform` (``encode``/``decode``,
+``downsampling_ratio``, ``latent_channels``, ``io_channels``, ``sample_rate``):
 
 - :class:`PatchPretransform` — a lossless reshape that folds ``patch_size`` consecutive
   samples of each of the 4 channels into latent channels (4 * patch_size), times a
@@ -12,7 +12,8 @@ Three kinds share one contract (``encode``/``decode``, ``downsampling_ratio``,
   1-channel autoencoder) plus direction and diffuseness per latent frame
   (``sonicmotion.spatial.parametric``): direction is exact by construction.
 
-:func:`load_pretransform` builds any of them from a spec string or a run folder.
+:func:`load_pretransform` builds any of them from a spec string or a run folder, with its
+:class:`PretransformDescription` (what it is, how to load it again, what it can do).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -31,6 +32,60 @@ from sonicmotion.audio import SAMPLE_RATE
 from sonicmotion.errors import SonicMotionError
 
 FOA_CHANNELS = 4
+
+
+class Pretransform(Protocol):
+    """What the diffusion model, its trainer and the pipeline need of a pretransform."""
+
+    downsampling_ratio: int  # audio samples per latent frame
+    latent_channels: int
+    io_channels: int  # audio channels (4: FOA)
+    sample_rate: int  # Hz
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """[B, io_channels, T] -> [B, latent_channels, ceil(T / downsampling_ratio)]."""
+
+    def decode(self, latents: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
+        """[B, latent_channels, F] -> [B, io_channels, F * downsampling_ratio], cropped to ``num_samples``."""
+
+
+@dataclass(frozen=True)
+class PretransformDescription:
+    """What a loaded pretransform is and how to load it again (``pipeline.json`` keeps it).
+
+    ``kind`` is "patch" or "parametric" (built from ``spec``, no files) or "autoencoder"
+    (read from ``path``, a run folder or weights file; a 1-channel autoencoder is the
+    transport of a parametric latent). ``trajectory_latents``: the pretransform can give the
+    direction channels of a path (``trajectory_latents(path, frames)`` and ``direction_slice``),
+    so sampling can pin the direction to it.
+    """
+
+    kind: str
+    latent_channels: int
+    downsampling_ratio: int  # audio samples per latent frame
+    trajectory_latents: bool = False
+    spec: str | None = None
+    path: str | None = None
+
+    @property
+    def source(self) -> str | None:
+        """What :func:`load_pretransform` reads to build it again (a spec string or a path), or None."""
+        return self.spec or self.path
+
+    def to_json(self) -> dict[str, str | None]:
+        """The ``pretransform`` entry of ``pipeline.json``: ``{"type", "spec"}`` or ``{"type", "path"}``."""
+        return {"type": self.kind, "spec": self.spec} if self.path is None else {"type": self.kind, "path": self.path}
+
+
+def describe_pretransform(module: Pretransform, path: str | None = None) -> PretransformDescription:
+    """The description of ``module``; ``path``: the autoencoder weights it was read from (else its spec)."""
+    if path is not None:
+        kind, spec = "autoencoder", None
+    else:
+        kind = "parametric" if isinstance(module, ParametricPretransform) else "patch"
+        spec = getattr(module, "spec", None)
+    return PretransformDescription(kind, int(module.latent_channels), int(module.downsampling_ratio),
+                                   isinstance(module, ParametricPretransform), spec, path)
 
 
 def latent_frames(samples: int, ratio: int, multiple: int) -> int:
@@ -268,19 +323,18 @@ def parse_spec(spec: str) -> nn.Module | None:
     return parse_patch_spec(spec)
 
 
-def load_pretransform(spec: str | Path, weights: str = "ema") -> tuple[nn.Module, dict[str, Any]]:
+def load_pretransform(spec: str | Path, weights: str = "ema") -> tuple[nn.Module, PretransformDescription]:
     """A frozen pretransform from a spec string (:func:`parse_spec`) or an autoencoder run folder / checkpoint.
 
     A 4-channel autoencoder is used as it is; a 1-channel one (a parametric run, see
     ``configs/autoencoder/parametric.yaml``) becomes the transport of a
     :class:`ParametricPretransform` with the settings saved beside its weights.
-    Returns ``(module, description)``; the description is JSON-ready and records what was loaded.
+    Returns ``(module, description)``.
     """
     text = str(spec)
     module = parse_spec(text)
     if module is not None:
-        kind = "parametric" if isinstance(module, ParametricPretransform) else "patch"
-        return module.eval().requires_grad_(False), {"type": kind, "spec": module.spec}
+        return module.eval().requires_grad_(False), describe_pretransform(module)
     path = Path(text)
     if not path.exists():
         raise SonicMotionError(
@@ -294,7 +348,7 @@ def load_pretransform(spec: str | Path, weights: str = "ema") -> tuple[nn.Module
     for name in ("downsampling_ratio", "latent_channels", "io_channels"):
         if not hasattr(model, name):
             raise SonicMotionError(f"autoencoder {text!r} lacks attribute {name!r}")
-    info = {"type": "autoencoder", "path": str(path.resolve())}
+    source = str(path.resolve())
     if model.io_channels == 1:
         saved = autoencoder_metadata(path, weights=weights).get("parametric")
         if saved is None:
@@ -303,7 +357,19 @@ def load_pretransform(spec: str | Path, weights: str = "ema") -> tuple[nn.Module
                 "parametric transport codec (train it with configs/autoencoder/parametric*.yaml)"
             )
         module = ParametricPretransform(model, ParametricSettings.from_dict(json.loads(saved)))
-        return module.eval().requires_grad_(False), info
+        return module.eval().requires_grad_(False), describe_pretransform(module, source)
     if model.io_channels != FOA_CHANNELS:
         raise SonicMotionError(f"autoencoder {text!r} has {model.io_channels} audio channels, expected 4 (FOA)")
-    return model.eval().requires_grad_(False), info
+    return model.eval().requires_grad_(False), describe_pretransform(model, source)
+
+
+def save_pretransform_weights(module: Pretransform, path: str | Path) -> None:
+    """Write an autoencoder pretransform's inference weights (EMA, no optimiser or discriminator
+    state) to one file that :func:`load_pretransform` reads back: a parametric latent's
+    transport codec with its settings, or the 4-channel autoencoder."""
+    from sonicmotion.models.autoencoder import save_autoencoder
+
+    if isinstance(module, ParametricPretransform):
+        save_autoencoder(module.transport, path, {"parametric": json.dumps(module.settings.to_dict())})
+    else:
+        save_autoencoder(module, path)

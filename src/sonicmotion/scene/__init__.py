@@ -2,18 +2,17 @@
 own path, mixed into one FOA soundscape (see docs/scenes.md)."""
 
 from sonicmotion.scene.format import Scene, SceneError, SceneSource, load_scene, scene_from_dict
-from sonicmotion.scene.generator import PipelineGenerator, SourceGenerator, load_generator
+from sonicmotion.scene.generator import load_generator, load_library_generator
 from sonicmotion.scene.render import RenderCancelled, SceneRender, render_scene, sidecar_path, write_scene_render
 
 __all__ = [
-    "PipelineGenerator",
     "RenderCancelled",
     "Scene",
     "SceneError",
     "SceneRender",
     "SceneSource",
-    "SourceGenerator",
     "load_generator",
+    "load_library_generator",
     "load_scene",
     "render_scene",
     "scene_from_dict",

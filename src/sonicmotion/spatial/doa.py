@@ -155,3 +155,27 @@ def active_frames(frame_vectors: np.ndarray, frame_energy: np.ndarray, gate: flo
     frame's, and a non-zero intensity."""
     loudest = frame_energy.max()
     return (frame_energy > gate * loudest) & (loudest > 0) & np.any(frame_vectors != 0.0, axis=0)
+
+
+def direction_summary(estimate: DoaEstimate, step_seconds: float = 1.0) -> list[str]:
+    """One line per ``step_seconds`` window (s): the energy-weighted mean direction (degrees) and its words."""
+    from sonicmotion.spatial.encode import direction_gains
+    from sonicmotion.spatial.regions import describe_direction
+
+    lines: list[str] = []
+    if not estimate.active.any():
+        return lines
+    last = float(estimate.times[-1])
+    edges = np.arange(0.0, last, step_seconds)
+    units = direction_gains(estimate.azimuth, estimate.elevation) * estimate.energy
+    for lo in edges:
+        inside = estimate.active & (estimate.times >= lo) & (estimate.times < lo + step_seconds)
+        if not inside.any():
+            lines.append(f"  {lo:6.1f}-{lo + step_seconds:<6.1f} s   (silent)")
+            continue
+        az, el = vector_angles(units[:, inside].sum(axis=1, keepdims=True))
+        lines.append(
+            f"  {lo:6.1f}-{lo + step_seconds:<6.1f} s   azimuth {az[0]:+7.1f}   elevation {el[0]:+6.1f}   "
+            f"{describe_direction(az[0], el[0])}"
+        )
+    return lines

@@ -27,6 +27,8 @@ _TAG = re.compile(r"ambisonics layout:\s*([A-Za-z0-9_-]+)")
 _SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24"}
 
 
+FOA_SUFFIXES = tuple(_SUBTYPES)  # the FOA files the project writes (recording the layout in them)
+
 @dataclass(frozen=True)
 class FoaAudio:
     """(4, n) float32 samples at ``sample_rate`` Hz in ``layout``."""

@@ -75,7 +75,7 @@ class Workspace:
         self.model_dir = Path(model_dir).resolve() if model_dir else None
         self._generator = generator
         self.library_dir = Path(library_dir).resolve() if library_dir else None
-        self._library = library  # a LibraryGenerator, loaded on first use from library_dir
+        self._library = library  # a retrieval.RetrieveAndPlace, loaded on first use from library_dir
         self._lock = threading.Lock()
         self.jobs: dict[str, Job] = {}
         self._running: Job | None = None
@@ -93,7 +93,7 @@ class Workspace:
         if not self.has_library:
             return None
         library = self._library_generator()
-        return {"path": str(library.path), "clips": len(library.library.entries)}
+        return {"path": library.library.name, "clips": len(library.library.entries)}
 
     def _library_generator(self):
         with self._lock:

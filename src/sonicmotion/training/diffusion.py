@@ -25,6 +25,7 @@ import torch
 from sonicmotion import __version__
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.models.config import DiffusionModelConfig, dit_config
+from sonicmotion.models.pretransform import PretransformDescription
 from sonicmotion.training.batches import DatasetFactory, TrainingBatches
 from sonicmotion.training.checkpoint import CheckpointManager, load_training, save_training
 from sonicmotion.training.ema import ExponentialMovingAverage
@@ -154,7 +155,7 @@ class DiffusionTrainer(Trainer):
         dataset_factory: DatasetFactory,
         text_encoder=None,
         pretransform=None,
-        pretransform_info: dict | None = None,
+        pretransform_info: PretransformDescription | None = None,
         progress: bool = True,
         check_sample: Callable[[dict], None] | None = None,
     ):

@@ -175,8 +175,8 @@ def train_diffusion(config: str | os.PathLike, autoencoder: str | os.PathLike, d
     urls = [str(p) for p in find_shards(data, "train")]
     latents = holds_latents(urls[0])
     pretransform, info = load_pretransform(autoencoder)
-    if info["type"] == "autoencoder":
-        train_config = replace(train_config, model=replace(train_config.model, pretransform=info["path"]))
+    if info.path is not None:
+        train_config = replace(train_config, model=replace(train_config.model, pretransform=info.path))
     check = None
     if latents:
         def check(sample: dict) -> None:
@@ -194,3 +194,11 @@ def train_diffusion(config: str | os.PathLike, autoencoder: str | os.PathLike, d
     summary = trainer.fit(resume=resume)
     if summary.last and trainer.accelerator.is_main_process:
         print(f"step {summary.step}: loss {summary.last['loss']:.4f}; model in {out / 'model'}")
+        from sonicmotion.pipeline import write_model_card
+
+        settings = train_config.training  # the card names folders, not paths of this machine
+        write_model_card(out / "model", training={
+            "data": f"{Path(data).name}: {len(urls)} {'latent' if latents else 'audio'} shard(s) of the train split",
+            "config": Path(config).name, "autoencoder": Path(autoencoder).name, "steps": summary.step,
+            "global batch size": settings.global_batch_size, "learning rate": settings.learning_rate,
+            "final loss": round(summary.last["loss"], 4)})
