@@ -103,8 +103,8 @@ class BlockingGenerator(NoiseGenerator):
 class RecordingGenerator(NoiseGenerator):
     """A model-like generator whose ``settings`` notes (text, seed, steps, guidance) per clip."""
 
-    def __init__(self):
-        super().__init__(name="recording")
+    def __init__(self, parametric=False, name="recording", sampling=None, calls=None):
+        super().__init__(parametric, name, sampling, calls)
 
     @property
     def settings(self):
