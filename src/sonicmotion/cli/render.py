@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sonicmotion.cli.options import add_layout_argument, example_epilog, finite_float, positive_int
@@ -113,6 +114,9 @@ def run_export(args: argparse.Namespace) -> int:
         raise SonicMotionError("--video needs --format mov")
     foa = read_foa(args.foa, layout=args.layout)
     ambix = to_ambix(foa.samples, foa.sample_rate, foa.layout, args.gain_db)
+    if foa.sample_rate != EXPORT_RATE:
+        band = f"; its band stops at {foa.sample_rate / 2000:g} kHz" if foa.sample_rate < EXPORT_RATE else ""
+        print(f"note: resampled from {foa.sample_rate} Hz to {EXPORT_RATE} Hz{band}", file=sys.stderr)
     if not is_mov:
         write_foa(out, ambix, EXPORT_RATE, AMBIX)
         print(f"wrote {out}: AmbiX (ACN/SN3D), 4 channels, {EXPORT_RATE} Hz, 32-bit float")

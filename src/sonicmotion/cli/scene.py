@@ -134,6 +134,10 @@ def run_scene_render(args: argparse.Namespace) -> int:
         stem = f" -> {entry['stem']}" if entry["stem"] else ""
         seed = f", seed {entry['seed']}" if entry["seed"] is not None else ""
         print(f"  [{entry['index']}] {entry['name']}: {entry['kind']}{seed}, peak {entry['peak_dbfs']:+.1f} dBFS{stem}")
+        if entry.get("resampled"):
+            change = entry["resampled"]
+            band = (f" (its band stops at {change['from'] // 2000:g} kHz)" if change["from"] < change["to"] else "")
+            print(f"      {change['what']} resampled from {change['from']} Hz to {change['to']} Hz{band}")
         if entry.get("retrieved"):
             match = entry["retrieved"]["match"]
             print(f"      retrieved {match['id']} ({match['caption']!r}, score {match['score']:.2f}); next: "
