@@ -64,6 +64,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sonicmotion.optional import require
+
+    # Both ways embed the prompt with a text model (PyTorch); a dataset library's index is parquet.
+    require("ml", "generate --library" if args.library else "generate --model")
+    if args.library:
+        require("dataset", "generate --library")
     import numpy as np
 
     from sonicmotion.generation import GenerationSettings, generate_prompts, write_clip

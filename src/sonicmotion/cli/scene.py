@@ -99,6 +99,10 @@ def run_scene_render(args: argparse.Namespace) -> int:
 
     library_path = args.library or scene.library
     scene = resolve_generators(scene, model=bool(args.model or scene.model), library=library_path is not None)
+    if scene.needs_model or scene.needs_library:
+        from sonicmotion.optional import require
+
+        require("ml", "scene render with prompt sources")  # a text model embeds each prompt
     library = load_library_generator(library_path) if scene.needs_library else None
     if library is not None:
         scene = replace(scene, library=library.path)
