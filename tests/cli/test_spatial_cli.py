@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -42,6 +43,10 @@ def test_spatialize_moving_stereo_source(tmp_path, stereo_44k, capsys):
     assert foa.layout.name == "ambix" and foa.sample_rate == 44100 and foa.samples.shape == (4, 3 * 44100)
     path = Trajectory.linear(45, -10, -135, 20, "ccw", 0.0, 3.0)  # the move spans the whole clip
     assert spatial_errors(foa.samples, path, 44100, layout="ambix").delta_angle < 0.5
+    assert main(["analyze", str(out), "--azimuth", "45", "--to-azimuth", "-135", "--direction", "ccw",
+                 "--elevation", "-10", "--to-elevation", "20"]) == 0  # any rate: frames are in seconds
+    printed = capsys.readouterr().out
+    assert "44100 Hz" in printed and float(re.search(r"delta angle ([\d.]+) deg", printed).group(1)) < 0.5
     assert main(["spatialize", str(stereo_44k), "-o", str(out), "--azimuth", "0", "--sample-rate", "16000"]) == 0
     assert "16000 Hz (resampled from the input's 44100 Hz)" in capsys.readouterr().out
     assert read_foa(out).sample_rate == 16000
