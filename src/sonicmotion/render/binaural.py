@@ -119,12 +119,14 @@ def spherical_head_hrirs(sample_rate: int, directions: np.ndarray = SPEAKERS) ->
     """Rigid-sphere HRIRs for ``directions`` (N, 2) in degrees, diffuse-field equalised (the
     equaliser is measured on a dense grid, so it does not depend on ``directions``)."""
     directions = np.asarray(directions, dtype=np.float64)
-    dense = HrirSet(_sphere_impulses(sample_rate, _SPHERE_GRID), _SPHERE_GRID, sample_rate, "spherical head")
-    equaliser = diffuse_field_equaliser(dense)
-    impulses = _apply_filter(_sphere_impulses(sample_rate, directions), equaliser)
+    impulses = _apply_filter(_sphere_impulses(sample_rate, directions), _sphere_equaliser(sample_rate))
     return HrirSet(impulses, directions.copy(), sample_rate, "spherical head")
 
 
+@functools.lru_cache(maxsize=4)
+def _sphere_equaliser(sample_rate: int) -> np.ndarray:
+    dense = HrirSet(_sphere_impulses(sample_rate, _SPHERE_GRID), _SPHERE_GRID, sample_rate, "spherical head")
+    return diffuse_field_equaliser(dense)
 
 
 KEMAR_SOFA = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"  # Debian's libmysofa1
@@ -191,9 +193,18 @@ def direction_weights(directions: np.ndarray) -> np.ndarray:
     inversely to the number of directions within 20° of it, so a densely measured ring does
     not outweigh a sparse one in averages over the sphere."""
     unit = direction_gains(directions[:, 0], directions[:, 1]).T
-    neighbours = np.sum(unit @ unit.T > np.cos(np.radians(20.0)), axis=1)
+    close = np.cos(np.radians(20.0))
+    # In blocks of rows: a dense SOFA set (12,000 directions) would need 1 GB as one matrix.
+    neighbours = np.concatenate([np.sum(unit[i : i + 1024] @ unit.T > close, axis=1)
+                                 for i in range(0, len(unit), 1024)])
     weights = 1.0 / neighbours
     return weights / weights.sum()
+
+
+def plane_wave_gains(directions: np.ndarray) -> np.ndarray:
+    """(N, 4) what a plane wave from each of ``directions`` (N, 2) degrees puts on (p, X, Y, Z)."""
+    directions = np.asarray(directions, dtype=np.float64)
+    return np.hstack([np.ones((len(directions), 1)), direction_gains(directions[:, 0], directions[:, 1]).T])
 
 
 def _smooth_third_octave(power: np.ndarray, freqs: np.ndarray) -> np.ndarray:
@@ -215,7 +226,7 @@ def minimum_phase(magnitude: np.ndarray, size: int) -> np.ndarray:
     return np.fft.irfft(np.exp(np.fft.rfft(folded)), size)
 
 
-EQ_SIZE = 4096  # FFT size of the equalisers' design; they are cut to EQ_TAPS(rate)
+EQ_SIZE = 4096  # FFT size of the equalisers' design; they are then cut to 8 ms
 
 
 def _equaliser(gain_power: np.ndarray, freqs: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -361,10 +372,8 @@ def decoder_equaliser(filters: np.ndarray, hrirs: HrirSet) -> np.ndarray:
     interaural differences are untouched."""
     size = max(EQ_SIZE, int(2 ** np.ceil(np.log2(max(filters.shape[-1], hrirs.impulses.shape[-1])))))
     freqs = np.fft.rfftfreq(size, 1.0 / hrirs.sample_rate)
-    directions = hrirs.directions.astype(np.float64)
-    gains = np.hstack([np.ones((len(directions), 1)), direction_gains(directions[:, 0], directions[:, 1]).T])
-    planes = np.einsum("mc,ceb->meb", gains, np.fft.rfft(filters, size))  # (M, 2, bins)
-    rendered = np.einsum("m,meb->b", direction_weights(directions), np.abs(planes) ** 2) / 2.0
+    planes = np.einsum("mc,ceb->meb", plane_wave_gains(hrirs.directions), np.fft.rfft(filters, size))  # (M, 2, bins)
+    rendered = np.einsum("m,meb->b", direction_weights(hrirs.directions.astype(np.float64)), np.abs(planes) ** 2) / 2.0
     target = diffuse_field_power(hrirs, size)
     ratio = _smooth_third_octave(target, freqs) / np.maximum(_smooth_third_octave(rendered, freqs), 1e-30)
     return _equaliser(ratio, freqs, hrirs.sample_rate)
@@ -391,7 +400,7 @@ def magls_filters(hrirs: HrirSet, cutoff: float = MAGLS_CUTOFF) -> np.ndarray:
     advance = np.exp(2j * np.pi * np.arange(spectra.shape[-1]) * bulk / size)
     spectra = spectra * advance
     freqs = np.fft.rfftfreq(size, 1.0 / hrirs.sample_rate)
-    gains = np.hstack([np.ones((len(directions), 1)), direction_gains(directions[:, 0], directions[:, 1]).T])
+    gains = plane_wave_gains(directions)
     weights = direction_weights(directions)
     normal = gains.T @ (weights[:, None] * gains)
     normal += 1e-3 * np.trace(normal) / 4.0 * np.eye(4)  # a little Tikhonov for sparse sets

@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import soundfile as sf
@@ -262,8 +263,6 @@ class _Media:
         if self.folder is None:
             return _data_uri(payload, mime)
         (self.folder / name).write_bytes(payload)
-        from urllib.parse import quote
-
         return f"{quote(self.public_name)}/{quote(name)}"
 
 
