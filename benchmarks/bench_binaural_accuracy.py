@@ -16,7 +16,14 @@ machine (Python's own test recording of a plucked string). Directions: azimuths 
 135, 180 at elevation 0, and elevation ±30 at azimuths 0 and 90. Targets (issue 13): the
 parametric renderer within 50 µs and 1 dB for one source.
 
-    python benchmarks/bench_binaural_accuracy.py [--rate 48000] [--hrtf FILE.sofa]
+Level (issue 25): pink noise (20 Hz - 20 kHz) from 25 directions (azimuth every 60° at
+elevations -30, 0, 40, and elevation 85), the ears' power over the source's averaged over the
+directions, in dB, for the direct rendering (the source through its own HRIR) and for each
+method, on the measured head (KEMAR) and on the spherical head. Targets: every method within
+1 dB of the direct rendering (hence of each other); MagLS's ITD at ±90° within 50 µs of the
+head's.
+
+    python benchmarks/bench_binaural_accuracy.py [--rate 48000] [--hrtf FILE.sofa] [--smoke]
 """
 
 from __future__ import annotations
@@ -32,9 +39,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 DIRECTIONS = [(0, 0), (30, 0), (-30, 0), (90, 0), (-90, 0), (135, 0), (180, 0), (0, 30), (0, -30), (90, 30), (90, -30)]
-ITD_CUTOFF = 1500.0  # Hz
-MAX_ITD = 0.001  # s
-TARGET_ITD_US, TARGET_ILD_DB = 50.0, 1.0
+TARGET_ITD_US, TARGET_ILD_DB, TARGET_LEVEL_DB = 50.0, 1.0, 1.0
+LEVEL_DIRECTIONS = [(az, el) for el in (-30, 0, 40) for az in range(-180, 180, 60)] + [(0, 85)]
+METHODS = ("speakers", "parametric", "magls")
 
 
 def speech_like(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
@@ -82,20 +89,69 @@ def recording(rate: int) -> np.ndarray | None:
 
 
 def itd_us(ears: np.ndarray, rate: int) -> float:
-    """Left-minus-right arrival time below 1.5 kHz in µs (positive: the right ear hears it later)."""
-    size = 2 * ears.shape[1]
-    spectra = np.fft.rfft(ears, size)
-    freqs = np.fft.rfftfreq(size, 1.0 / rate)
-    spectra[:, freqs > ITD_CUTOFF] = 0.0
-    cross = np.fft.irfft(spectra[1] * np.conj(spectra[0]), size)  # peaks at lag (right - left)
-    lags = int(MAX_ITD * rate)
-    window = np.concatenate([cross[-lags:], cross[: lags + 1]])
-    k = int(np.argmax(window))
-    shift = 0.0
-    if 0 < k < len(window) - 1:
-        a, b, c = window[k - 1], window[k], window[k + 1]
-        shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
-    return (k - lags + shift) / rate * 1e6
+    """Right-minus-left arrival time below 1.5 kHz in µs (positive: the right ear hears it later)."""
+    from sonicmotion.render.binaural import interaural_time_difference
+
+    return interaural_time_difference(ears, rate) * 1e6
+
+
+def pink_noise(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """Pink noise (equal energy per octave, 20 Hz - 20 kHz), 0.05 RMS."""
+    n = int(seconds * rate)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1.0 / rate)
+    spectrum[1:] /= np.sqrt(freqs[1:])
+    spectrum[(freqs < 20) | (freqs > 20000)] = 0.0
+    x = np.fft.irfft(spectrum, n)
+    return (0.05 * x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+
+
+def levels(hrtf, rate: int, seconds: float, directions) -> dict[str, float]:
+    """dB of the ears' power over the source's, averaged over ``directions``, per method."""
+    from sonicmotion.render.binaural import plane_wave_ears, render_binaural
+    from sonicmotion.spatial import Trajectory, encode_foa
+
+    mono = pink_noise(seconds, rate)
+    source = float(np.mean(mono.astype(np.float64) ** 2))
+    out = {}
+    for method in ("direct",) + METHODS:
+        powers = []
+        for az, el in directions:
+            if method == "direct":
+                ears = plane_wave_ears(mono, hrtf, az, el)
+            else:
+                ears = render_binaural(encode_foa(mono, rate, Trajectory.static(az, el)), rate, hrirs=hrtf,
+                                       method=method)
+            powers.append(np.mean(ears[:, rate // 8 :].astype(np.float64) ** 2))
+        out[method] = 10 * np.log10(np.mean(powers) / source)
+    return out
+
+
+def print_levels(args, rate: int, heads) -> None:
+    from sonicmotion.render.binaural import plane_wave_ears, render_binaural
+    from sonicmotion.spatial import Trajectory, encode_foa
+
+    directions = LEVEL_DIRECTIONS[::3] if args.smoke else LEVEL_DIRECTIONS
+    print(f"\nlevel: pink noise, {len(directions)} directions, dB of the ears' power re the source's "
+          f"(diffuse-field 0 dB sets)")
+    print(f"  {'head':<28} {'direct':>7} " + " ".join(f"{m:>10}" for m in METHODS) + "   largest |method - direct|")
+    for name, hrtf in heads:
+        found = levels(hrtf, rate, 0.5 if args.smoke else 2.0, directions)
+        gap = max(abs(found[m] - found["direct"]) for m in METHODS)
+        verdict = "met" if gap <= TARGET_LEVEL_DB else "missed"
+        print(f"  {name:<28} {found['direct']:7.2f} " + " ".join(f"{found[m]:10.2f}" for m in METHODS)
+              + f"   {gap:.2f} dB (target {TARGET_LEVEL_DB:g} dB: {verdict})")
+    print(f"\nITD at ±90° (below 1.5 kHz), pink noise, µs:")
+    mono = pink_noise(0.5 if args.smoke else 2.0, rate, seed=1)
+    for name, hrtf in heads:
+        for azimuth in (90.0, -90.0):
+            truth = itd_us(plane_wave_ears(mono, hrtf, azimuth, 0.0), rate)
+            foa = encode_foa(mono, rate, Trajectory.static(azimuth, 0))
+            rendered = {m: itd_us(render_binaural(foa, rate, hrirs=hrtf, method=m), rate) for m in METHODS}
+            print(f"  {name:<28} {azimuth:+5.0f}°  head {truth:7.1f}  " + "  ".join(
+                f"{m} {v:7.1f} ({v - truth:+6.1f})" for m, v in rendered.items())
+                + f"   MagLS target {TARGET_ITD_US:g} µs: "
+                + ("met" if abs(rendered["magls"] - truth) <= TARGET_ITD_US else "missed"))
 
 
 def third_octave_ild(ears: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,20 +180,27 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=48000, help="sample rate, Hz (default 48000)")
     parser.add_argument("--hrtf", help="SOFA file (default: the KEMAR set if installed, else the spherical head)")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of the noise and speech sources")
+    parser.add_argument("--smoke", action="store_true", help="a few directions, short sources: seconds, not minutes")
     args = parser.parse_args()
     rate = args.rate
+    if args.smoke:
+        args.seconds = 0.5
     hrtf = load_sofa_hrirs(args.hrtf, rate) if args.hrtf else default_hrtf(rate)
+    sphere_grid = np.array([(az, el) for el in range(-80, 81, 10) for az in range(-180, 180, 10)], dtype=float)
+    print_levels(args, rate, [(hrtf.name[:28], hrtf), ("spherical head", spherical_head_hrirs(rate, sphere_grid))])
     sources = {"noise": (0.1 * np.random.default_rng(0).standard_normal(int(args.seconds * rate))).astype(np.float32),
                "speech-like": speech_like(args.seconds, rate)}
     real = recording(rate)
-    if real is not None:
+    if real is not None and not args.smoke:
         sources["pluck (recording)"] = real
-    print(f"HRTF: {hrtf.name} ({len(hrtf.directions)} directions), {rate} Hz; sources: {', '.join(sources)}")
-    renderers = {"speakers": dict(method="speakers"), "parametric": dict(method="parametric")}
+    if args.smoke:
+        sources.pop("speech-like")
+    print(f"\nHRTF: {hrtf.name} ({len(hrtf.directions)} directions), {rate} Hz; sources: {', '.join(sources)}")
+    renderers = {method: dict(method=method) for method in METHODS}
     results: dict[str, list[tuple[str, tuple, float, float, float]]] = {name: [] for name in renderers}
     seconds = {name: 0.0 for name in renderers}
     for source_name, mono in sources.items():
-        for direction in DIRECTIONS:
+        for direction in DIRECTIONS[::3] if args.smoke else DIRECTIONS:
             truth_hrir = nearest(hrtf, np.array([direction], dtype=float)).impulses[0]  # (2, taps)
             truth = np.stack([np.convolve(mono, truth_hrir[e])[: mono.shape[0]] for e in range(2)])
             truth_itd = itd_us(truth, rate)

@@ -16,7 +16,9 @@ import time
 import numpy as np
 from scipy.signal import fftconvolve
 
-from sonicmotion.render.binaural import decoder_matrix, render_binaural, spherical_head_hrirs
+from sonicmotion.render.binaural import (
+    decoder_equaliser, decoder_matrix, nearest, render_binaural, SPEAKERS, spherical_head_hrirs,
+)
 from sonicmotion.render.stereo import render_uhj
 from sonicmotion.spatial import Trajectory, encode_foa
 from sonicmotion.spatial.energy_map import directional_energy_map
@@ -25,14 +27,19 @@ RATE = 16000
 
 
 def reference_binaural(foa: np.ndarray, hrirs) -> np.ndarray:
+    """Decode to the 18 speakers, convolve each feed with its two HRIRs, then the diffuse-field
+    equaliser the renderer folds into its filters."""
+    speakers = nearest(hrirs, SPEAKERS)
+    decoder = decoder_matrix(speakers.directions)
+    equaliser = decoder_equaliser(np.einsum("sc,set->cet", decoder, speakers.impulses), hrirs)
     pressure = foa[0].astype(np.float64) * np.sqrt(2.0)
-    feeds = decoder_matrix(hrirs.directions) @ np.vstack([pressure, foa[1:].astype(np.float64)])
+    feeds = decoder @ np.vstack([pressure, foa[1:].astype(np.float64)])
     n = foa.shape[1]
     out = np.zeros((2, n))
-    for feed, pair in zip(feeds, hrirs.impulses):
+    for feed, pair in zip(feeds, speakers.impulses):
         for ear in range(2):
             out[ear] += fftconvolve(feed, pair[ear])[:n]
-    return out.astype(np.float32)
+    return np.stack([fftconvolve(ear, equaliser)[:n] for ear in out]).astype(np.float32)
 
 
 def seconds_per_call(fn, repeats: int = 5) -> float:

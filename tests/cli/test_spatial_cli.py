@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -36,11 +37,19 @@ def test_spatialize_moving_stereo_source(tmp_path, stereo_44k, capsys):
     code = main(["spatialize", str(stereo_44k), "-o", str(out), "--azimuth", "45", "--to-azimuth", "-135",
                  "--direction", "ccw", "--elevation", "-10", "--to-elevation", "20", "--layout", "ambix"])
     assert code == 0
-    assert "downmixed 2 channels" in capsys.readouterr().err
-    foa = read_foa(out)
-    assert foa.layout.name == "ambix" and foa.sample_rate == SAMPLE_RATE and foa.samples.shape == (4, 48000)
+    captured = capsys.readouterr()
+    assert "downmixed 2 channels" in captured.err and "44100 Hz (the input's)" in captured.out
+    foa = read_foa(out)  # the input's rate is kept: no band is lost
+    assert foa.layout.name == "ambix" and foa.sample_rate == 44100 and foa.samples.shape == (4, 3 * 44100)
     path = Trajectory.linear(45, -10, -135, 20, "ccw", 0.0, 3.0)  # the move spans the whole clip
-    assert spatial_errors(foa.samples, path, SAMPLE_RATE, layout="ambix").delta_angle < 0.5
+    assert spatial_errors(foa.samples, path, 44100, layout="ambix").delta_angle < 0.5
+    assert main(["analyze", str(out), "--azimuth", "45", "--to-azimuth", "-135", "--direction", "ccw",
+                 "--elevation", "-10", "--to-elevation", "20"]) == 0  # any rate: frames are in seconds
+    printed = capsys.readouterr().out
+    assert "44100 Hz" in printed and float(re.search(r"delta angle ([\d.]+) deg", printed).group(1)) < 0.5
+    assert main(["spatialize", str(stereo_44k), "-o", str(out), "--azimuth", "0", "--sample-rate", "16000"]) == 0
+    assert "16000 Hz (resampled from the input's 44100 Hz)" in capsys.readouterr().out
+    assert read_foa(out).sample_rate == 16000
 
 
 def test_spatialize_describe_reads_the_path_from_words(tmp_path, stereo_44k, capsys):
@@ -58,7 +67,7 @@ def test_spatialize_describe_reads_the_path_from_words(tmp_path, stereo_44k, cap
 def test_spatialize_duration_loops(tmp_path, stereo_44k):
     out = tmp_path / "looped.flac"
     assert main(["spatialize", str(stereo_44k), "-o", str(out), "--azimuth", "0", "--duration", "10"]) == 0
-    assert read_foa(out).samples.shape == (4, 160000)
+    assert read_foa(out).samples.shape == (4, 441000)
 
 
 def test_analyze_json_and_errors(tmp_path, noise, capsys):

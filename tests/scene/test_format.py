@@ -78,7 +78,7 @@ def test_good_scene_defaults_and_seeds(sounds):
     assert car.path.positions(5.0)[0] == pytest.approx(0.0)  # halfway from +90 to -90 clockwise
     assert bird.kind == "prompt" and scene.needs_model
     assert scene.source_seed(0) == 0 and scene.source_seed(1) == 3  # scene seed 0 + index, or the source's own
-    assert scene.num_samples == 160000
+    assert scene.sample_rate == 48000 and scene.num_samples == 480000  # full band by default (SPEC §6)
 
 
 def test_files_outside_root_are_refused(sounds, tmp_path_factory):

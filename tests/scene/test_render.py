@@ -18,6 +18,7 @@ SR = 16000
 def two_sources(**scene_fields):
     return {
         "duration": 10,
+        "sample_rate": SR,  # the sounds' rate (a scene's default is 48 kHz)
         **scene_fields,
         "sources": [
             {"name": "siren", "file": "siren.wav", "path": {"type": "static", "azimuth": 60, "elevation": 10}},
@@ -57,7 +58,7 @@ def test_stems_sum_to_the_mix_and_headroom_is_kept(sounds):
 
 def test_start_loop_gain_and_layout(sounds):
     data = {
-        "duration": 6, "layout": "ambix",
+        "duration": 6, "sample_rate": SR, "layout": "ambix",
         "sources": [
             {"name": "late", "file": "siren.wav", "start": 2.0, "gain_db": -6,
              "path": {"type": "static", "azimuth": -90}},
@@ -80,8 +81,8 @@ def test_loop_fills_the_scene(sounds, tmp_path):
 
     sf.write(tmp_path / "blip.wav", 0.3 * np.ones(SR // 2, dtype=np.float32), SR)
     base = {"name": "blip", "file": "blip.wav", "path": {"type": "static", "azimuth": 0}}
-    once = render_scene(scene_from_dict({"duration": 3, "sources": [base]}, base_dir=tmp_path)).stems[0]
-    looped = render_scene(scene_from_dict({"duration": 3, "sources": [{**base, "loop": True}]},
+    once = render_scene(scene_from_dict({"duration": 3, "sample_rate": SR, "sources": [base]}, base_dir=tmp_path)).stems[0]
+    looped = render_scene(scene_from_dict({"duration": 3, "sample_rate": SR, "sources": [{**base, "loop": True}]},
                                           base_dir=tmp_path)).stems[0]
     assert np.count_nonzero(once[0]) == SR // 2
     assert np.count_nonzero(looped[0]) == 3 * SR
@@ -113,7 +114,7 @@ def test_sidecar_reproduces_the_same_bytes(sounds, tmp_path, capsys):
 
 def test_prompt_sources_use_the_generator(sounds, fake_generator):
     data = {
-        "duration": 4, "seed": 10, "steps": 8, "guidance": 3.5,
+        "duration": 4, "sample_rate": SR, "seed": 10, "steps": 8, "guidance": 3.5,
         "sources": [
             {"name": "wind", "prompt": "wind in trees", "start": 1.0,
              "path": {"type": "keyframes", "keyframes": [[0, 90, 0], [4, -90, 0, "ccw"]]}},
@@ -137,7 +138,7 @@ def test_prompt_sources_use_the_generator(sounds, fake_generator):
 
 def test_model_placement_passes_the_shifted_path(sounds):
     generator = FakeGenerator(parametric=True)
-    data = {"duration": 4, "sources": [
+    data = {"duration": 4, "sample_rate": SR, "sources": [
         {"name": "bee", "prompt": "a bee", "placement": "model", "start": 1.0,
          "path": {"type": "keyframes", "keyframes": [[0, 90, 0], [3, 0, 30, "cw"]]}}]}
     render = render_scene(scene_from_dict(data, base_dir=sounds), generator)
@@ -216,8 +217,13 @@ def test_scene_prompt_sources_from_a_library_render_and_reproduce(sounds, tmp_pa
     sidecar = _json.loads((tmp_path / "out.render.json").read_text())
     assert sidecar["library"]["clips"] == 4 and sidecar["generator"] is None
     assert [s["retrieved"]["match"]["id"] for s in sidecar["sources"]] == ["manifest:dog_bark", "manifest:siren"]
+    # The scene runs at 48 kHz (the default); the library's 16 kHz clips are upsampled, and say so.
+    assert sidecar["sample_rate"] == 48000
+    assert sidecar["sources"][0]["resampled"] == {"from": 16000, "to": 48000, "what": "retrieved clip"}
+    assert "retrieved clip resampled from 16000 Hz to 48000 Hz (its band stops at 8 kHz)" in printed
     foa = read(out)
-    assert errors_of(foa.samples, Path_.from_keyframes(keys), 16000, "frame").delta_angle < 3.0  # the siren is -40 dB
+    assert foa.sample_rate == 48000
+    assert errors_of(foa.samples, Path_.from_keyframes(keys), 48000, "frame").delta_angle < 3.0  # the siren is -40 dB
     assert cli(["scene", "render", str(tmp_path / "out.render.json"), "-o", str(tmp_path / "again.wav")]) == 0
     assert (tmp_path / "again.wav").read_bytes() == out.read_bytes()
     # Without a library, a prompt source says what to give.
@@ -297,3 +303,30 @@ def test_scene_doppler_false_and_plane_wave_sources_in_a_room(sounds):
     # Without the delay the direct sound starts at once; with it, 3 m later (8.7 ms = 420 samples).
     assert np.max(np.abs(without.mix[0, :100])) > 0.01
     assert np.max(np.abs(with_delay.mix[0, :330])) < 1e-4
+def _energy_above_8k_db(mono, rate):
+    spectrum = np.abs(np.fft.rfft(np.asarray(mono, dtype=np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(mono), 1.0 / rate)
+    return 10 * np.log10(spectrum[freqs > 8000].sum() / spectrum.sum())
+
+
+def test_a_48k_recording_keeps_its_band_through_spatialize_scene_and_export(tmp_path):
+    """Issue 25's target: energy above 8 kHz within 0.5 dB of the input's (it was -60 dB)."""
+    import soundfile as sf
+
+    from tests.render.test_render import pink_noise
+
+    pink = pink_noise(3.0, 48000, seed=4)
+    sf.write(tmp_path / "pink.wav", pink, 48000, subtype="FLOAT")
+    before = _energy_above_8k_db(pink, 48000)
+    assert before > -12.0  # pink noise, 20 Hz - 20 kHz: about an eighth of its energy above 8 kHz
+    assert main(["spatialize", str(tmp_path / "pink.wav"), "-o", str(tmp_path / "foa.wav"), "--azimuth", "30"]) == 0
+    (tmp_path / "s.yaml").write_text("duration: 3\nsources:\n  - {name: pink, file: pink.wav, "
+                                     "path: {type: static, azimuth: -60}}\n")
+    assert main(["scene", "render", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "scene.wav")]) == 0
+    for foa in ("foa.wav", "scene.wav"):
+        assert read_foa(tmp_path / foa).sample_rate == 48000
+        out = tmp_path / f"{foa}.ambix.wav"
+        assert main(["export", str(tmp_path / foa), "-o", str(out)]) == 0
+        exported = read_foa(out)
+        assert exported.sample_rate == 48000
+        assert abs(_energy_above_8k_db(exported.samples[0], 48000) - before) < 0.5, foa

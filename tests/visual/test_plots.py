@@ -41,3 +41,41 @@ def test_pictures_are_written(tmp_path):
     for name in ("doa.png", "top.png", "map.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == PNG and len(data) > 5000
+
+
+def test_azimuth_is_unwrapped_across_the_back():
+    from sonicmotion.visual.plots import unwrap_azimuth
+
+    # A source passing behind: -160 and +145 are 55 degrees apart, not 305.
+    np.testing.assert_allclose(unwrap_azimuth(np.array([170.0, 179.0, -179.0, -160.0])), [170, 179, 181, 200])
+    np.testing.assert_allclose(unwrap_azimuth(np.array([-160.0, np.nan, 145.0])), [-160, np.nan, -215])
+    # Against a reference path, each estimate lies within 180 degrees of it: the gap is the error.
+    np.testing.assert_allclose(unwrap_azimuth(np.array([-175.0, 150.0]), np.array([190.0, 140.0])), [185, 150])
+
+
+def test_doa_plot_through_the_back_is_one_line(tmp_path):
+    from matplotlib import pyplot as plt
+
+    behind = Trajectory.linear(150, 0, -150, 0, "ccw", 0, 10)  # +150 -> +210 through the back
+    foa = encode_foa(siren(10, SAMPLE_RATE, seed=0), SAMPLE_RATE, behind)
+    estimate = estimate_doa(foa, SAMPLE_RATE)
+    captured = {}
+    original = plt.Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        captured["lines"] = [line.get_ydata() for line in fig.axes[0].get_lines()]
+        captured["limits"] = fig.axes[0].get_ylim()
+        return original(fig, *args, **kwargs)
+
+    plt.Figure.savefig = keep
+    try:
+        plot_doa(tmp_path / "doa.webp", estimate, behind, 10.0)
+    finally:
+        plt.Figure.savefig = original
+    requested, estimated = (np.asarray(y, dtype=float) for y in captured["lines"])
+    assert np.nanmax(np.abs(np.diff(requested))) < 1.0  # no jump of 360 degrees
+    assert 150 <= np.nanmin(requested) and np.nanmax(requested) <= 210
+    finite = estimated[np.isfinite(estimated)]
+    assert finite.size and np.nanmax(np.abs(np.diff(finite))) < 20 and 140 < finite.min() and finite.max() < 220
+    assert captured["limits"] == (90.0, 270.0)
+    assert (tmp_path / "doa.webp").read_bytes()[8:12] == b"WEBP"

@@ -49,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     except SonicMotionError as err:
         print(f"sonicmotion {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except ImportError as err:  # an optional package missing: name the extra in one line
+        from sonicmotion.optional import missing_extra
+
+        refusal = missing_extra(err, f"this command ({args.command})")
+        if refusal is None:
+            raise
+        print(f"sonicmotion {args.command}: error: {refusal}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"sonicmotion {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -139,6 +139,11 @@ def _metric_names() -> tuple[str, ...]:
 def run_generation(args: argparse.Namespace) -> int:
     from sonicmotion.evaluation.cache import DEFAULT_CACHE_DIR
     from sonicmotion.evaluation.generation import GenerationOptions, parse_metrics, run_evaluation
+    from sonicmotion.optional import require
+
+    model_metrics = [m for m in parse_metrics(args.metrics) if m != "spatial"]
+    if model_metrics:  # CLAP, FD, FAD and KL run embedding models; spatial is numpy only
+        require("ml", f"evaluate generation --metrics {','.join(model_metrics)} (without it: --metrics spatial)")
 
     options = GenerationOptions(
         generated=args.generated, prompts=args.prompts, reference=args.reference, metrics=parse_metrics(args.metrics),

@@ -65,6 +65,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sonicmotion.optional import require
+
+    # Both ways embed the prompt with a text model (PyTorch); a dataset library's index is parquet.
+    require("ml", "generate --library" if args.library else "generate --model")
+    if args.library:
+        require("dataset", "generate --library")
     from sonicmotion.files import check_output_file, check_output_folder
     from sonicmotion.generation import (
         FolderSettings,

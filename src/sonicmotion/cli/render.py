@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sonicmotion.cli.options import add_layout_argument, example_epilog, finite_float, positive_int
@@ -16,11 +17,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "render", help="render FOA for listening: binaural (headphones), stereo cardioids, or UHJ",
         description="binaural: through the measured MIT KEMAR head (Debian's libmysofa1 SOFA file, when "
-        "installed; else a spherical-head model) or your own SOFA file (--hrtf), by one of two methods: "
-        "speakers (default; 18 virtual loudspeakers, max-rE decoder) or parametric (per time-frequency "
+        "installed; else a spherical-head model) or your own SOFA file (--hrtf), by one of three methods: "
+        "speakers (default; 18 virtual loudspeakers, max-rE decoder), parametric (per time-frequency "
         "tile the sound's direction goes through that direction's HRTF and the diffuse rest through "
-        "decorrelators: one source keeps its own interaural time and level differences; see "
-        "docs/rendering.md). stereo: two virtual cardioids aimed at ±90°. uhj: two-channel UHJ "
+        "decorrelators: one source keeps its own interaural time and level differences) or magls "
+        "(magnitude least squares, Schorkhuber et al. 2018). Every set is diffuse-field equalised to "
+        "0 dB and every method keeps that level (see docs/rendering.md). --yaw/--pitch/--roll turn the "
+        "listener's head before rendering. stereo: two virtual cardioids aimed at ±90°. uhj: two-channel UHJ "
         "(Gerzon's equations), which stereo players play and UHJ decoders unfold.",
         formatter_class=fmt,
         epilog=example_epilog(
@@ -28,14 +31,20 @@ def register(commands: argparse._SubParsersAction) -> None:
             "sonicmotion render scene.wav -o scene_hrtf.wav --to binaural --hrtf my_head.sofa",
             "sonicmotion render siren_foa.wav -o siren_parametric.wav --to binaural --method parametric",
             "sonicmotion render scene.wav -o scene_uhj.flac --to uhj --sample-rate 48000",
+            "sonicmotion render scene.wav -o turned.wav --to binaural --method magls --yaw 90",
         ),
     )
     p.add_argument("foa", help="4-channel FOA file")
     p.add_argument("-o", "--output", required=True, help="2-channel output (.wav or .flac)")
     p.add_argument("--to", required=True, choices=["binaural", "stereo", "uhj"], help="rendering")
     p.add_argument("--hrtf", help="SOFA file of measured HRIRs (binaural only; default: MIT KEMAR if installed)")
-    p.add_argument("--method", choices=["speakers", "parametric"], default="speakers",
+    p.add_argument("--method", choices=["speakers", "parametric", "magls"], default="speakers",
                    help="binaural method (default speakers)")
+    p.add_argument("--yaw", type=finite_float, default=0.0,
+                   help="listener's head turned this many degrees towards +azimuth (left) (default 0)")
+    p.add_argument("--pitch", type=finite_float, default=0.0, help="listener's head tilted up, degrees (default 0)")
+    p.add_argument("--roll", type=finite_float, default=0.0,
+                   help="listener's head rolled, left ear up, degrees (default 0)")
     p.add_argument("--sample-rate", type=positive_int, help="output sample rate in Hz (default: the input's)")
     add_layout_argument(p)
     p.set_defaults(run=run_render)
@@ -66,6 +75,7 @@ def run_render(args: argparse.Namespace) -> int:
     from sonicmotion.render.binaural import default_hrtf, load_sofa_hrirs, render_binaural
     from sonicmotion.render.stereo import render_cardioids, render_uhj
     from sonicmotion.spatial import read_foa
+    from sonicmotion.spatial.rotate import turn_listener
 
     out = check_output_file(args.output, FOA_SUFFIXES, (args.foa,))
     if (args.hrtf or args.method != "speakers") and args.to != "binaural":
@@ -73,15 +83,20 @@ def run_render(args: argparse.Namespace) -> int:
     if args.sample_rate is not None and args.sample_rate <= 0:
         raise SonicMotionError(f"--sample-rate must be positive, got {args.sample_rate}")
     foa = read_foa(args.foa, layout=args.layout)
+    samples = foa.samples
     how = args.to
+    turned = (args.yaw, args.pitch, args.roll) != (0.0, 0.0, 0.0)
+    if turned:
+        samples = turn_listener(samples, args.yaw, args.pitch, args.roll, foa.layout)
+        how = f"{how}, listener turned yaw {args.yaw:g}, pitch {args.pitch:g}, roll {args.roll:g} deg"
     if args.to == "binaural":
         hrirs = load_sofa_hrirs(args.hrtf, foa.sample_rate) if args.hrtf else default_hrtf(foa.sample_rate)
-        stereo = render_binaural(foa.samples, foa.sample_rate, foa.layout, hrirs, method=args.method)
-        how = f"binaural ({args.method}; HRTF: {hrirs.name})"
+        stereo = render_binaural(samples, foa.sample_rate, foa.layout, hrirs, method=args.method)
+        how = f"binaural ({args.method}; HRTF: {hrirs.name}, diffuse-field 0 dB)" + how[len("binaural"):]
     elif args.to == "stereo":
-        stereo = render_cardioids(foa.samples, foa.layout)
+        stereo = render_cardioids(samples, foa.layout)
     else:
-        stereo = render_uhj(foa.samples, foa.layout)
+        stereo = render_uhj(samples, foa.layout)
     rate = args.sample_rate or foa.sample_rate
     stereo = resample(stereo, foa.sample_rate, rate)
     write_audio(out, stereo, rate)
@@ -100,6 +115,9 @@ def run_export(args: argparse.Namespace) -> int:
         raise SonicMotionError("--video needs --format mov")
     foa = read_foa(args.foa, layout=args.layout)
     ambix = to_ambix(foa.samples, foa.sample_rate, foa.layout, args.gain_db)
+    if foa.sample_rate != EXPORT_RATE:
+        band = f"; its band stops at {foa.sample_rate / 2000:g} kHz" if foa.sample_rate < EXPORT_RATE else ""
+        print(f"note: resampled from {foa.sample_rate} Hz to {EXPORT_RATE} Hz{band}", file=sys.stderr)
     if not is_mov:
         write_foa(out, ambix, EXPORT_RATE, AMBIX)
         print(f"wrote {out}: AmbiX (ACN/SN3D), 4 channels, {EXPORT_RATE} Hz, 32-bit float")

@@ -98,6 +98,10 @@ def run_scene_render(args: argparse.Namespace) -> int:
 
     library_path = args.library or scene.library
     scene = resolve_generators(scene, model=bool(args.model or scene.model), library=library_path is not None)
+    if scene.needs_model or scene.needs_library:
+        from sonicmotion.optional import require
+
+        require("ml", "scene render with prompt sources")  # a text model embeds each prompt
     library = load_library_generator(library_path) if scene.needs_library else None
     if library is not None:
         scene = replace(scene, library=Path(library.identity()["library"]))
@@ -135,6 +139,10 @@ def run_scene_render(args: argparse.Namespace) -> int:
         stem = f" -> {entry['stem']}" if entry["stem"] else ""
         seed = f", seed {entry['seed']}" if entry["seed"] is not None else ""
         print(f"  [{entry['index']}] {entry['name']}: {entry['kind']}{seed}, peak {entry['peak_dbfs']:+.1f} dBFS{stem}")
+        if entry.get("resampled"):
+            change = entry["resampled"]
+            band = (f" (its band stops at {change['from'] // 2000:g} kHz)" if change["from"] < change["to"] else "")
+            print(f"      {change['what']} resampled from {change['from']} Hz to {change['to']} Hz{band}")
         if entry.get("retrieved"):
             match = entry["retrieved"]["match"]
             print(f"      retrieved {match['id']} ({match['caption']!r}, score {match['score']:.2f}); next: "

@@ -78,8 +78,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="highest reflection order rendered as image sources (default 1)")
     p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output layout (default fuma)")
     p.add_argument("--duration", type=positive_float, help="loop or truncate to this many seconds")
-    p.add_argument("--sample-rate", type=positive_int, default=SAMPLE_RATE,
-                   help=f"output sample rate in Hz (default {SAMPLE_RATE})")
+    p.add_argument("--sample-rate", type=positive_int,
+                   help="output sample rate in Hz (default: the input's, so a 48 kHz recording keeps its full "
+                   f"band; the dataset and the models run at {SAMPLE_RATE})")
     p.set_defaults(run=run_spatialize)
 
     p = commands.add_parser(
@@ -139,28 +140,31 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_spatialize(args: argparse.Namespace) -> int:
     out = check_output_file(args.output, FOA_SUFFIXES, (args.input,))
-    if not 1000 <= args.sample_rate <= 384_000:
+    if args.sample_rate is not None and not 1000 <= args.sample_rate <= 384_000:
         raise SonicMotionError(f"--sample-rate must lie in 1000..384000 Hz, got {args.sample_rate}")
     if args.duration is not None and args.duration > MAX_SECONDS:
         raise SonicMotionError(f"--duration {args.duration:g} s is longer than the {MAX_SECONDS:g} s this command "
                                "writes")
     audio = read_audio(args.input)
+    rate = args.sample_rate or audio.sample_rate
     mono = downmix(audio.samples)
-    mono = resample(mono, audio.sample_rate, args.sample_rate)
+    mono = resample(mono, audio.sample_rate, rate)
     if args.duration is not None:
-        mono = fit_length(mono, int(round(args.duration * args.sample_rate)))
-    duration = mono.shape[0] / args.sample_rate
+        mono = fit_length(mono, int(round(args.duration * rate)))
+    duration = mono.shape[0] / rate
     trajectory = trajectory_from_args(args, duration) if args.describe is None else described_path(args, duration)
     room = room_from_args(args, trajectory, duration)
     if audio.channels > 1:
         print(f"note: downmixed {audio.channels} channels of {args.input} to mono", file=sys.stderr)
-    foa = encode_foa(mono, args.sample_rate, trajectory, layout=args.layout, doppler=not args.no_doppler, room=room)
-    write_foa(out, foa, args.sample_rate, args.layout)
+    foa = encode_foa(mono, rate, trajectory, layout=args.layout, doppler=not args.no_doppler, room=room)
+    write_foa(out, foa, rate, args.layout)
     heard = ""
     if trajectory.has_distance:
         heard = ", with distance" + ("" if args.no_doppler else " and Doppler") + (
             f" in a {args.room} m room (RT60 {room.reverberation_time:.2f} s)" if room is not None else "")
-    print(f"wrote {out}: {duration:.2f} s, {args.sample_rate} Hz, 4 channels, layout {args.layout}{heard}")
+    how = (f"{rate} Hz (the input's)" if rate == audio.sample_rate
+           else f"{rate} Hz (resampled from the input's {audio.sample_rate} Hz)")
+    print(f"wrote {out}: {duration:.2f} s, {how}, 4 channels, layout {args.layout}{heard}")
     return 0
 
 

@@ -13,12 +13,13 @@ from sonicmotion.errors import SonicMotionError
 
 
 def require_pyarrow():
-    """pyarrow (a dependency of the package), or a clear error."""
+    """pyarrow (the ``[dataset]`` extra), or a one-line error naming the extra."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
-        raise SonicMotionError("the dataset index needs pyarrow: pip install pyarrow") from None
+    except ImportError:
+        raise SonicMotionError("the dataset index needs pyarrow, which is not installed: "
+                               "pip install 'sonicmotion[dataset]'") from None
     return pa, pq
 
 

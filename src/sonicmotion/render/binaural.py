@@ -18,6 +18,22 @@ Methods:
   √(1−ψ)·p goes through the HRTF of the measured direction nearest to it, the diffuse part
   √ψ·p through decorrelating filters shaped like the diffuse-field HRTF, one per ear. One
   source gets exactly its own HRTF, so its interaural time and level differences are kept.
+- ``magls``: magnitude least squares (Schörkhuber, Zaunschirm & Höldrich 2018): one filter
+  per FOA channel and ear fitted to every measured HRTF at once, in the least-squares sense
+  below ``MAGLS_CUTOFF`` Hz, and above it on magnitudes only, each frequency taking the phase
+  its neighbour below predicts (interaural time differences are a low-frequency cue, spectral
+  colour a high-frequency one; first order cannot hold both phase and magnitude up there).
+
+Level (one convention for every set and method): every HRTF set is **diffuse-field
+equalised to 0 dB**: a minimum-phase filter common to all directions and both ears makes
+the power average over the sphere (directions weighted by the solid angle they stand for)
+flat at 0 dB from 100 Hz to 0.8 x the set's Nyquist frequency (held outside; at most
+±``EQ_LIMIT_DB``). A diffuse sound keeps its level at each ear; a plane wave gets its own
+direction's HRTF (about +3 dB at the near ear from the side). Resampling a set scales it by
+the rate ratio, so a filter's gain does not depend on the rate it runs at. The ``speakers``
+and ``magls`` filters lose energy where first order cannot follow the HRTFs (above ~1 kHz);
+their diffuse-field response is equalised back to the set's (a common filter, which keeps
+interaural differences), so switching method keeps the loudness.
 """
 
 from __future__ import annotations
@@ -48,6 +64,10 @@ SPEAKERS = np.array(
 REAR_SHELF_DB = -6.0  # high-frequency shading of a source straight behind
 PINNA_CORNER = 3000.0  # Hz
 MAX_RE_GAIN = 1.0 / np.sqrt(3.0)  # first-order 3-D max-rE weight of the dipole terms
+EQ_LIMIT_DB = 20.0  # the diffuse-field equalisers boost or cut by at most this much
+EQ_LOW_HOLD = 100.0  # Hz: below, the equaliser keeps its gain here (measurements are unreliable)
+EQ_HIGH_HOLD = 0.8  # of Nyquist: above, the equaliser keeps its gain here (anti-alias roll-off)
+MAGLS_CUTOFF = 2000.0  # Hz: least squares below, magnitude least squares above
 
 
 @dataclass(frozen=True)
@@ -67,8 +87,8 @@ def decoder_matrix(speakers: np.ndarray = SPEAKERS) -> np.ndarray:
     return np.hstack([np.ones((len(speakers), 1)), 3.0 * MAX_RE_GAIN * unit]) / len(speakers)
 
 
-def spherical_head_hrirs(sample_rate: int, directions: np.ndarray = SPEAKERS) -> HrirSet:
-    """Rigid-sphere HRIRs for ``directions`` (N, 2) in degrees."""
+def _sphere_impulses(sample_rate: int, directions: np.ndarray) -> np.ndarray:
+    """Rigid-sphere HRIRs (N, 2, taps) for ``directions`` (N, 2) in degrees, before equalisation."""
     taps = int(2 ** np.ceil(np.log2(0.016 * sample_rate)))
     freqs = np.fft.rfftfreq(taps, 1.0 / sample_rate)
     omega = 2 * np.pi * freqs
@@ -92,11 +112,25 @@ def spherical_head_hrirs(sample_rate: int, directions: np.ndarray = SPEAKERS) ->
     rear_gain = 10.0 ** (REAR_SHELF_DB * behind / 20.0)
     pinna = (1 + 1j * rear_gain * freqs / PINNA_CORNER) / (1 + 1j * freqs / PINNA_CORNER)
     spectrum = shadow * pinna * np.exp(-2j * np.pi * freqs * (delay[..., None] + base_delay))
-    return HrirSet(np.fft.irfft(spectrum, n=taps), directions.copy(), sample_rate, "spherical head")
+    return np.fft.irfft(spectrum, n=taps)
+
+
+def spherical_head_hrirs(sample_rate: int, directions: np.ndarray = SPEAKERS) -> HrirSet:
+    """Rigid-sphere HRIRs for ``directions`` (N, 2) in degrees, diffuse-field equalised (the
+    equaliser is measured on a dense grid, so it does not depend on ``directions``)."""
+    directions = np.asarray(directions, dtype=np.float64)
+    impulses = _apply_filter(_sphere_impulses(sample_rate, directions), _sphere_equaliser(sample_rate))
+    return HrirSet(impulses, directions.copy(), sample_rate, "spherical head")
+
+
+@functools.lru_cache(maxsize=4)
+def _sphere_equaliser(sample_rate: int) -> np.ndarray:
+    dense = HrirSet(_sphere_impulses(sample_rate, _SPHERE_GRID), _SPHERE_GRID, sample_rate, "spherical head")
+    return diffuse_field_equaliser(dense)
 
 
 KEMAR_SOFA = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"  # Debian's libmysofa1
-METHODS = ("speakers", "parametric")
+METHODS = ("speakers", "parametric", "magls")
 
 
 def load_sofa(path: str | os.PathLike) -> HrirSet:
@@ -139,14 +173,105 @@ def load_sofa(path: str | os.PathLike) -> HrirSet:
 
 
 def resampled(hrtf: HrirSet, sample_rate: int) -> HrirSet:
-    """The same set at ``sample_rate`` Hz (soxr HQ)."""
+    """The same set at ``sample_rate`` Hz (soxr HQ), with the same gain.
+
+    An impulse response's samples are the continuous response times the sampling period:
+    at a new rate the samples scale by old rate / new rate, or every filter's gain would
+    change by new / old (-8.8 dB from 44.1 to 16 kHz)."""
     from sonicmotion.audio import resample
 
     if hrtf.sample_rate == sample_rate:
         return hrtf
     flat = hrtf.impulses.reshape(-1, hrtf.impulses.shape[-1]).astype(np.float32)
     out = resample(flat, hrtf.sample_rate, sample_rate).reshape(hrtf.impulses.shape[0], 2, -1)
-    return HrirSet(np.asarray(out, dtype=np.float64), hrtf.directions, sample_rate, hrtf.name)
+    out = np.asarray(out, dtype=np.float64) * (hrtf.sample_rate / sample_rate)
+    return HrirSet(out, hrtf.directions, sample_rate, hrtf.name)
+
+
+def direction_weights(directions: np.ndarray) -> np.ndarray:
+    """Quadrature weights (N,), summing to 1, for ``directions`` (N, 2) degrees: each counts
+    inversely to the number of directions within 20° of it, so a densely measured ring does
+    not outweigh a sparse one in averages over the sphere."""
+    unit = direction_gains(directions[:, 0], directions[:, 1]).T
+    close = np.cos(np.radians(20.0))
+    # In blocks of rows: a dense SOFA set (12,000 directions) would need 1 GB as one matrix.
+    neighbours = np.concatenate([np.sum(unit[i : i + 1024] @ unit.T > close, axis=1)
+                                 for i in range(0, len(unit), 1024)])
+    weights = 1.0 / neighbours
+    return weights / weights.sum()
+
+
+def plane_wave_gains(directions: np.ndarray) -> np.ndarray:
+    """(N, 4) what a plane wave from each of ``directions`` (N, 2) degrees puts on (p, X, Y, Z)."""
+    directions = np.asarray(directions, dtype=np.float64)
+    return np.hstack([np.ones((len(directions), 1)), direction_gains(directions[:, 0], directions[:, 1]).T])
+
+
+def _smooth_third_octave(power: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Power spectrum (..., bins) averaged over a third of an octave around each bin."""
+    cumulative = np.concatenate([np.zeros(power.shape[:-1] + (1,)), np.cumsum(power, axis=-1)], axis=-1)
+    lo = np.searchsorted(freqs, freqs * 2 ** (-1 / 6), side="left")
+    hi = np.maximum(np.searchsorted(freqs, freqs * 2 ** (1 / 6), side="right"), lo + 1)
+    return (cumulative[..., hi] - cumulative[..., lo]) / (hi - lo)
+
+
+def minimum_phase(magnitude: np.ndarray, size: int) -> np.ndarray:
+    """Impulse response (size,) with ``magnitude`` (size // 2 + 1 bins) and minimum phase
+    (folded real cepstrum)."""
+    cepstrum = np.fft.irfft(np.log(np.maximum(magnitude, 1e-12)), size)
+    folded = np.zeros(size)
+    folded[0] = cepstrum[0]
+    folded[1 : size // 2] = 2.0 * cepstrum[1 : size // 2]
+    folded[size // 2] = cepstrum[size // 2]
+    return np.fft.irfft(np.exp(np.fft.rfft(folded)), size)
+
+
+EQ_SIZE = 4096  # FFT size of the equalisers' design; they are then cut to 8 ms
+
+
+def _equaliser(gain_power: np.ndarray, freqs: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A minimum-phase FIR whose power gain follows ``gain_power`` (third-octave smoothed,
+    held below EQ_LOW_HOLD and above EQ_HIGH_HOLD x Nyquist, limited to ±EQ_LIMIT_DB)."""
+    db = 10.0 * np.log10(np.maximum(gain_power, 1e-30))
+    held = (freqs >= EQ_LOW_HOLD) & (freqs <= EQ_HIGH_HOLD * sample_rate / 2)
+    inside = np.flatnonzero(held)
+    db = np.interp(freqs, freqs[inside], db[inside])  # constant outside the held band
+    db = np.clip(db, -EQ_LIMIT_DB, EQ_LIMIT_DB)
+    grid = np.fft.rfftfreq(EQ_SIZE, 1.0 / sample_rate)
+    magnitude = 10.0 ** (np.interp(grid, freqs, db) / 20.0)
+    impulse = minimum_phase(magnitude, EQ_SIZE)
+    taps = int(2 ** np.ceil(np.log2(0.008 * sample_rate)))  # 8 ms: the smoothed response settles well within
+    fade = 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, taps // 4))
+    out = impulse[:taps].copy()
+    out[-len(fade):] *= fade
+    return out
+
+
+def _apply_filter(impulses: np.ndarray, fir: np.ndarray) -> np.ndarray:
+    """Every response (..., taps) convolved with ``fir`` (full length)."""
+    size = next_fast_len(impulses.shape[-1] + fir.shape[-1] - 1, real=True)
+    out = np.fft.irfft(np.fft.rfft(impulses, size) * np.fft.rfft(fir, size), size)
+    return out[..., : impulses.shape[-1] + fir.shape[-1] - 1]
+
+
+def diffuse_field_power(hrtf: HrirSet, size: int) -> np.ndarray:
+    """(size // 2 + 1,) power response averaged over the sphere (weighted) and both ears."""
+    spectra = np.abs(np.fft.rfft(hrtf.impulses, size)) ** 2  # (M, 2, bins)
+    return np.einsum("m,meb->b", direction_weights(hrtf.directions), spectra) / 2.0
+
+
+def diffuse_field_equaliser(hrtf: HrirSet) -> np.ndarray:
+    """The minimum-phase FIR that brings ``hrtf``'s diffuse-field response to 0 dB."""
+    size = max(EQ_SIZE, int(2 ** np.ceil(np.log2(hrtf.impulses.shape[-1]))))
+    freqs = np.fft.rfftfreq(size, 1.0 / hrtf.sample_rate)
+    power = _smooth_third_octave(diffuse_field_power(hrtf, size), freqs)
+    return _equaliser(1.0 / np.maximum(power, 1e-30), freqs, hrtf.sample_rate)
+
+
+def diffuse_field_equalised(hrtf: HrirSet) -> HrirSet:
+    """``hrtf`` with its diffuse-field response at 0 dB (see the module docstring)."""
+    impulses = _apply_filter(hrtf.impulses, diffuse_field_equaliser(hrtf))
+    return HrirSet(impulses, hrtf.directions, hrtf.sample_rate, hrtf.name)
 
 
 def nearest(hrtf: HrirSet, directions: np.ndarray) -> HrirSet:
@@ -158,8 +283,9 @@ def nearest(hrtf: HrirSet, directions: np.ndarray) -> HrirSet:
 
 
 def load_sofa_hrirs(path: str | os.PathLike, sample_rate: int) -> HrirSet:
-    """A SOFA file's HRIRs at ``sample_rate``, all measured directions (for either method)."""
-    return resampled(load_sofa(path), sample_rate)
+    """A SOFA file's HRIRs at ``sample_rate``, all measured directions, diffuse-field
+    equalised at the file's own rate (where its whole band is known), then resampled."""
+    return resampled(diffuse_field_equalised(load_sofa(path)), sample_rate)
 
 
 # A dense grid for the spherical head, so the parametric method has a response near every direction.
@@ -185,7 +311,8 @@ def render_binaural(
     method: str = "speakers",
 ) -> np.ndarray:
     """Render (4, n) FOA to (2, n) float32 headphone audio (left, right) with ``method``
-    (``"speakers"`` or ``"parametric"``) through ``hrirs`` (default: :func:`default_hrtf`)."""
+    (``"speakers"``, ``"parametric"`` or ``"magls"``) through ``hrirs`` (default:
+    :func:`default_hrtf`)."""
     layout = get_layout(layout)
     foa = check_foa(foa)
     if method not in METHODS:
@@ -198,9 +325,7 @@ def render_binaural(
     channels = np.stack([w] + [foa[layout.index(c)].astype(np.float64) for c in "XYZ"])
     if method == "parametric":
         return _render_parametric(channels, sample_rate, hrirs)
-    speakers = nearest(hrirs, SPEAKERS)
-    decoder = decoder_matrix(speakers.directions)  # (S, 4) on (p, X, Y, Z)
-    filters = np.einsum("sc,set->cet", decoder, speakers.impulses)  # (4, 2, taps)
+    filters = binaural_filters(hrirs, method)  # (4, 2, taps)
     n = foa.shape[1]
     # One forward FFT per channel, the ear sums in the frequency domain, one inverse per ear.
     size = next_fast_len(n + filters.shape[-1] - 1, real=True)
@@ -208,6 +333,116 @@ def render_binaural(
     responses = np.fft.rfft(filters, size)  # (4, 2, bins)
     ears = np.einsum("cf,cef->ef", spectra, responses)
     return np.fft.irfft(ears, size)[:, :n].astype(np.float32)
+
+
+_FILTERS: dict[tuple[int, str], tuple[HrirSet, np.ndarray]] = {}  # the last few sets' filters
+
+
+def binaural_filters(hrirs: HrirSet, method: str = "speakers") -> np.ndarray:
+    """(4, 2, taps) filters from (p, X, Y, Z) to the ears for the ``speakers`` or ``magls``
+    method, their diffuse-field response equalised to that of ``hrirs`` (kept for the last
+    few sets: a report renders many clips through one set)."""
+    kept = _FILTERS.get((id(hrirs), method))
+    if kept is not None and kept[0] is hrirs:
+        return kept[1]
+    filters = _design_filters(hrirs, method)
+    if len(_FILTERS) >= 8:
+        _FILTERS.pop(next(iter(_FILTERS)))
+    _FILTERS[(id(hrirs), method)] = (hrirs, filters)
+    return filters
+
+
+def _design_filters(hrirs: HrirSet, method: str) -> np.ndarray:
+    if method == "speakers":
+        speakers = nearest(hrirs, SPEAKERS)
+        decoder = decoder_matrix(speakers.directions)  # (S, 4) on (p, X, Y, Z)
+        filters = np.einsum("sc,set->cet", decoder, speakers.impulses)
+    elif method == "magls":
+        filters = magls_filters(hrirs)
+    else:
+        raise SonicMotionError(f"no fixed filters for binaural method {method!r}")
+    return _apply_filter(filters, decoder_equaliser(filters, hrirs))
+
+
+def decoder_equaliser(filters: np.ndarray, hrirs: HrirSet) -> np.ndarray:
+    """Minimum-phase FIR that gives ``filters`` (4, 2, taps) on (p, X, Y, Z) the diffuse-field
+    power response of ``hrirs``: the power of the rendered plane waves (p, X, Y, Z) = (1, u)
+    from the measured directions, averaged with the same weights as the set's own (a set
+    measured on part of the sphere is compared on that part), both ears averaged, so
+    interaural differences are untouched."""
+    size = max(EQ_SIZE, int(2 ** np.ceil(np.log2(max(filters.shape[-1], hrirs.impulses.shape[-1])))))
+    freqs = np.fft.rfftfreq(size, 1.0 / hrirs.sample_rate)
+    planes = np.einsum("mc,ceb->meb", plane_wave_gains(hrirs.directions), np.fft.rfft(filters, size))  # (M, 2, bins)
+    rendered = np.einsum("m,meb->b", direction_weights(hrirs.directions.astype(np.float64)), np.abs(planes) ** 2) / 2.0
+    target = diffuse_field_power(hrirs, size)
+    ratio = _smooth_third_octave(target, freqs) / np.maximum(_smooth_third_octave(rendered, freqs), 1e-30)
+    return _equaliser(ratio, freqs, hrirs.sample_rate)
+
+
+def magls_filters(hrirs: HrirSet, cutoff: float = MAGLS_CUTOFF) -> np.ndarray:
+    """(4, 2, taps) magnitude-least-squares filters on (p, X, Y, Z), before diffuse-field
+    equalisation (Schörkhuber, Zaunschirm & Höldrich 2018).
+
+    Per frequency bin f and ear, with Y (M, 4) the plane-wave gains (1, u) of the M measured
+    directions and h (M,) their HRTFs, weights W from :func:`direction_weights`:
+    below ``cutoff`` Hz, b(f) = argmin ||W^1/2 (Y b - h)||^2 (complex least squares); above,
+    b(f) = argmin ||W^1/2 (Y b - |h| e^{i phi})||^2 with phi = arg(Y b(f - 1)), the phase the
+    previous bin's solution gives each direction: only magnitudes are matched, and the phase
+    stays continuous across bins."""
+    directions = hrirs.directions.astype(np.float64)
+    taps = hrirs.impulses.shape[-1]
+    size = int(2 ** np.ceil(np.log2(2 * taps)))  # room for the phase the fit leaves to later bins
+    # The set's common delay (its energy peak) is taken out before the fit and put back after:
+    # above the cutoff the fit keeps each bin's phase close to its neighbour's, so it would
+    # otherwise spread the high frequencies around time 0, half of them before it.
+    bulk = int(np.argmax(np.sum(hrirs.impulses ** 2, axis=(0, 1))))
+    spectra = np.fft.rfft(hrirs.impulses, size)  # (M, 2, bins)
+    advance = np.exp(2j * np.pi * np.arange(spectra.shape[-1]) * bulk / size)
+    spectra = spectra * advance
+    freqs = np.fft.rfftfreq(size, 1.0 / hrirs.sample_rate)
+    gains = plane_wave_gains(directions)
+    weights = direction_weights(directions)
+    normal = gains.T @ (weights[:, None] * gains)
+    normal += 1e-3 * np.trace(normal) / 4.0 * np.eye(4)  # a little Tikhonov for sparse sets
+    solver = np.linalg.solve(normal, (weights[:, None] * gains).T)  # (4, M)
+    coefficients = np.einsum("cm,meb->ceb", solver, spectra)  # complex least squares, every bin
+    magnitude = np.abs(spectra)
+    for k in np.flatnonzero(freqs >= cutoff):
+        if k == 0:
+            continue
+        phase = np.angle(np.einsum("mc,ce->me", gains, coefficients[..., k - 1]))
+        coefficients[..., k] = solver @ (magnitude[..., k] * np.exp(1j * phase))
+    coefficients[..., -1] = coefficients[..., -1].real  # the Nyquist bin of a real filter
+    return np.fft.irfft(coefficients / advance, size)
+
+
+def plane_wave_ears(mono: np.ndarray, hrirs: HrirSet, azimuth: float, elevation: float) -> np.ndarray:
+    """(2, n) float64: ``mono`` through the measured HRIR nearest to (azimuth, elevation)
+    degrees: what the head hears of one plane wave, the reference every method is measured against."""
+    pair = nearest(hrirs, np.array([[azimuth, elevation]], dtype=np.float64)).impulses[0]
+    return _apply_filter(np.asarray(mono, dtype=np.float64)[None], pair)[:, : len(mono)]
+
+
+ITD_CUTOFF = 1500.0  # Hz: interaural time differences are read below this
+MAX_ITD = 0.001  # seconds
+
+
+def interaural_time_difference(ears: np.ndarray, sample_rate: int) -> float:
+    """Right-minus-left arrival time of (2, n) ear signals in seconds (positive: the left ear
+    hears it first), from the peak of their cross-correlation below ``ITD_CUTOFF`` Hz within
+    ±``MAX_ITD``, refined by a parabola through the peak."""
+    size = next_fast_len(2 * ears.shape[1], real=True)
+    spectra = np.fft.rfft(np.asarray(ears, dtype=np.float64), size)
+    spectra[:, np.fft.rfftfreq(size, 1.0 / sample_rate) > ITD_CUTOFF] = 0.0
+    cross = np.fft.irfft(spectra[1] * np.conj(spectra[0]), size)  # peaks at lag (right - left)
+    lags = int(MAX_ITD * sample_rate)
+    window = np.concatenate([cross[-lags:], cross[: lags + 1]])
+    k = int(np.argmax(window))
+    shift = 0.0
+    if 0 < k < len(window) - 1:
+        a, b, c = window[k - 1 : k + 2]
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c != 0 else 0.0
+    return (k - lags + shift) / sample_rate
 
 
 FRAME_SECONDS = 0.032  # parametric analysis frames, half overlapping
@@ -259,7 +494,8 @@ def _render_parametric(channels: np.ndarray, sample_rate: int, hrirs: HrirSet) -
     responses = np.fft.rfft(hrirs.impulses, size)  # (M, 2, bins)
     bins = np.arange(responses.shape[-1])
     direct = responses[index, :, bins[None, :]]  # (F, bins, 2)
-    diffuse_field = np.sqrt(np.mean(np.abs(responses) ** 2, axis=0))  # (2, bins)
+    diffuse_field = np.sqrt(np.einsum("m,meb->eb", direction_weights(hrirs.directions.astype(np.float64)),
+                                      np.abs(responses) ** 2))  # (2, bins)
     spreading = diffuse_field * np.fft.rfft(spread, size)  # (2, bins)
     ears = (np.sqrt(1.0 - diffuseness)[..., None] * direct
             + np.sqrt(diffuseness)[..., None] * spreading.T[None]) * p[..., None]  # (F, bins, 2)

@@ -5,7 +5,9 @@ by an ``SA3D`` box inside the audio track's sample description (Spatial Audio RF
 version 0, ambisonic type 0 = periphonic, order 1, channel ordering 0 = ACN,
 normalisation 0 = SN3D, channel map 0..3). This module writes an audio-only MOV with
 that box itself (no external tool), and adds the box to a MOV that ffmpeg muxed from a
-video and that audio.
+video and that audio. The video's own spherical-video metadata (Spherical Video V2 RFC:
+``st3d``/``sv3d`` in the sample description; V1 RFC: a ``uuid`` box of XML in the track) is
+copied into the muxed file, since ffmpeg's stream copy into MOV leaves it behind.
 """
 
 from __future__ import annotations
@@ -110,45 +112,125 @@ def _grow(data: bytearray, pos: int, delta: int) -> None:
         data[pos : pos + 4] = struct.pack(">I", size + delta)
 
 
-def add_spatial_audio_metadata(path: str | os.PathLike) -> bool:
-    """Insert SA3D into the first sound track of a MOV/MP4 in place; False if already there."""
-    data = bytearray(Path(path).read_bytes())
+def _child(data: bytearray, parent: tuple, kind: bytes, skip: int = 0):
+    """The first ``kind`` box inside ``parent`` (after ``skip`` bytes of its payload), or None."""
+    return next((b for b in _children(data, parent[0] + parent[1] + skip, parent[0] + parent[2]) if b[3] == kind),
+                None)
+
+
+def _track(data: bytearray, handler: bytes):
+    """(moov, mdat, [moov, trak, mdia, minf, stbl, stsd], sample entry) of the first track whose
+    handler is ``handler`` (b"soun", b"vide"), or None."""
     top = list(_children(data, 0, len(data)))
     moov = next((b for b in top if b[3] == b"moov"), None)
     mdat = next((b for b in top if b[3] == b"mdat"), None)
     if moov is None:
-        raise SonicMotionError(f"{path}: no moov box; not a MOV/MP4 file")
+        raise SonicMotionError("no moov box; not a MOV/MP4 file")
     for trak in (b for b in _children(data, moov[0] + moov[1], moov[0] + moov[2]) if b[3] == b"trak"):
         chain = [moov, trak]
         node = trak
         for kind in (b"mdia", b"minf", b"stbl", b"stsd"):
-            node = next((b for b in _children(data, node[0] + node[1], node[0] + node[2]) if b[3] == kind), None)
+            node = _child(data, node, kind)
             if node is None:
                 break
             chain.append(node)
-        mdia = chain[2] if len(chain) > 2 else None
-        hdlr = mdia and next((b for b in _children(data, mdia[0] + mdia[1], mdia[0] + mdia[2]) if b[3] == b"hdlr"), None)
-        if node is None or hdlr is None or data[hdlr[0] + hdlr[1] + 8 : hdlr[0] + hdlr[1] + 12] != b"soun":
+        hdlr = _child(data, chain[2], b"hdlr") if len(chain) > 2 else None
+        if node is None or hdlr is None or data[hdlr[0] + hdlr[1] + 8 : hdlr[0] + hdlr[1] + 12] != handler:
             continue
         stsd = chain[-1]
-        entry = next(_children(data, stsd[0] + stsd[1] + 8, stsd[0] + stsd[2]))
-        version = struct.unpack(">H", data[entry[0] + 16 : entry[0] + 18])[0]
-        fixed = {0: 28, 1: 44, 2: 64}.get(version)
-        if fixed is None:
-            raise SonicMotionError(f"{path}: unsupported sound description version {version}")
-        inner_start, inner_end = entry[0] + entry[1] + fixed, entry[0] + entry[2]
-        if any(b[3] == b"SA3D" for b in _children(data, inner_start, inner_end)):
-            return False
-        box = sa3d_box(struct.unpack(">H", data[entry[0] + 24 : entry[0] + 26])[0])
-        data[inner_end:inner_end] = box
-        for parent in chain + [entry]:
-            _grow(data, parent[0], len(box))
-        if mdat is not None and mdat[0] > moov[0]:
-            _shift_chunk_offsets(data, moov[0], moov[2] + len(box), len(box))
+        entry = next(_children(data, stsd[0] + stsd[1] + 8, stsd[0] + stsd[2]), None)
+        if entry is not None:
+            return moov, mdat, chain, entry
+    return None
+
+
+def _insert(data: bytearray, at: int, box: bytes, parents: list, moov: tuple, mdat: tuple | None) -> None:
+    """Put ``box`` at offset ``at``, growing every box of ``parents`` (moov first) and moving
+    the chunk offsets if the samples (mdat) come after moov."""
+    data[at:at] = box
+    for parent in parents:
+        _grow(data, parent[0], len(box))
+    if mdat is not None and mdat[0] > moov[0]:
+        _shift_chunk_offsets(data, moov[0], moov[2] + len(box), len(box))
+
+
+SOUND_ENTRY_FIXED = {0: 28, 1: 44, 2: 64}  # bytes of a sound sample description's fixed fields, by version
+VISUAL_ENTRY_FIXED = 78  # bytes of a visual sample description's fixed fields (ISO 14496-12)
+SPHERICAL_V1_UUID = bytes.fromhex("ffcc8263f8554a938814587a02521fdd")  # Spherical Video RFC v1 (XML)
+SPHERICAL_V2_BOXES = (b"st3d", b"sv3d")  # Spherical Video V2 RFC: stereo mode, projection
+
+
+def add_spatial_audio_metadata(path: str | os.PathLike) -> bool:
+    """Insert SA3D into the first sound track of a MOV/MP4 in place; False if already there."""
+    data = bytearray(Path(path).read_bytes())
+    try:
+        found = _track(data, b"soun")
+    except SonicMotionError as err:
+        raise SonicMotionError(f"{path}: {err}") from None
+    if found is None:
+        raise SonicMotionError(f"{path}: no sound track to mark as spatial audio")
+    moov, mdat, chain, entry = found
+    version = struct.unpack(">H", data[entry[0] + 16 : entry[0] + 18])[0]
+    fixed = SOUND_ENTRY_FIXED.get(version)
+    if fixed is None:
+        raise SonicMotionError(f"{path}: unsupported sound description version {version}")
+    if _child(data, entry, b"SA3D", fixed) is not None:
+        return False
+    box = sa3d_box(struct.unpack(">H", data[entry[0] + 24 : entry[0] + 26])[0])
+    _insert(data, entry[0] + entry[2], box, chain + [entry], moov, mdat)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(bytes(data))
+    return True
+
+
+def spherical_video_boxes(path: str | os.PathLike) -> dict[str, list[bytes]]:
+    """The spherical-video metadata of the first video track of a MOV/MP4, as whole boxes:
+    ``"entry"``: st3d/sv3d (V2, inside the sample description), ``"track"``: the V1 uuid
+    box (XML, inside the trak). Empty lists when the video is flat."""
+    data = bytearray(Path(path).read_bytes())
+    try:
+        found = _track(data, b"vide")
+    except SonicMotionError as err:
+        raise SonicMotionError(f"{path}: {err}") from None
+    boxes: dict[str, list[bytes]] = {"entry": [], "track": []}
+    if found is None:
+        return boxes
+    _, _, chain, entry = found
+    for pos, header, size, kind in _children(data, entry[0] + entry[1] + VISUAL_ENTRY_FIXED, entry[0] + entry[2]):
+        if kind in SPHERICAL_V2_BOXES:
+            boxes["entry"].append(bytes(data[pos : pos + size]))
+    trak = chain[1]
+    for pos, header, size, kind in _children(data, trak[0] + trak[1], trak[0] + trak[2]):
+        if kind == b"uuid" and data[pos + header : pos + header + 16] == SPHERICAL_V1_UUID:
+            boxes["track"].append(bytes(data[pos : pos + size]))
+    return boxes
+
+
+def add_spherical_video_metadata(path: str | os.PathLike, boxes: dict[str, list[bytes]]) -> int:
+    """Put ``boxes`` (from :func:`spherical_video_boxes`) into the first video track of the
+    MOV/MP4 at ``path``, in place, skipping kinds it already has; the number inserted."""
+    data = bytearray(Path(path).read_bytes())
+    inserted = 0
+    for where in ("entry", "track"):
+        for box in boxes.get(where, []):
+            found = _track(data, b"vide")
+            if found is None:
+                raise SonicMotionError(f"{path}: no video track to carry the spherical-video metadata")
+            moov, mdat, chain, entry = found
+            if where == "entry":
+                parent, parents, skip = entry, chain + [entry], VISUAL_ENTRY_FIXED
+            else:
+                parent, parents, skip = chain[1], chain[:2], 0
+            kind, tag = box[4:8], box[8:24]
+            if any(k == kind and (kind != b"uuid" or data[p + h : p + h + 16] == tag)
+                   for p, h, _, k in _children(data, parent[0] + parent[1] + skip, parent[0] + parent[2])):
+                continue
+            _insert(data, parent[0] + parent[2], box, parents, moov, mdat)
+            inserted += 1
+    if inserted:
         with atomic_path(path) as tmp:
             Path(tmp).write_bytes(bytes(data))
-        return True
-    raise SonicMotionError(f"{path}: no sound track to mark as spatial audio")
+    return inserted
 
 
 def _shift_chunk_offsets(data: bytearray, start: int, size: int, delta: int) -> None:
@@ -167,7 +249,8 @@ def _shift_chunk_offsets(data: bytearray, start: int, size: int, delta: int) -> 
 
 def mux_with_video(video: str | os.PathLike, ambix_mov: str | os.PathLike, out: str | os.PathLike) -> None:
     """Put the spatial audio of ``ambix_mov`` beside the video of ``video`` (ffmpeg, stream
-    copy), then mark the audio track with SA3D."""
+    copy), then mark the audio track with SA3D and give the video track ``video``'s
+    spherical-video metadata (V1 and V2 boxes)."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise SonicMotionError("muxing with a video needs ffmpeg on PATH (apt-get install ffmpeg)")
@@ -182,4 +265,7 @@ def mux_with_video(video: str | os.PathLike, ambix_mov: str | os.PathLike, out: 
             reason = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
             raise SonicMotionError(f"ffmpeg could not mux {video}: {reason}")
         add_spatial_audio_metadata(muxed)
+        # ffmpeg's stream copy into MOV drops the video's spherical boxes (sv3d/st3d, the v1
+        # uuid): copied here byte for byte, or YouTube would show the 360° video flat.
+        add_spherical_video_metadata(muxed, spherical_video_boxes(video))
         os.replace(muxed, out)

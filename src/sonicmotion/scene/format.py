@@ -3,7 +3,7 @@
 A scene is YAML or JSON (see docs/scenes.md)::
 
     duration: 10          # seconds
-    sample_rate: 16000    # Hz
+    sample_rate: 48000    # Hz (default; model sources are made at 16 kHz and upsampled)
     layout: fuma          # output layout: fuma or ambix
     sources:
       - name: car
@@ -44,12 +44,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sonicmotion.audio import CLIP_SECONDS, SAMPLE_RATE
+from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial.room import Room
 from sonicmotion.spatial.trajectory import Keyframe, Trajectory, TrajectoryError
 
 SCENE_VERSION = 1
+SCENE_RATE = 48000  # Hz: a scene's default rate (SPEC §6), full band for files; models make 16 kHz
 RENDER_FORMAT = "sonicmotion-scene-render"  # the sidecar written beside a rendered scene
 MAX_SECONDS = 600.0
 # Rendering holds each source's FOA for the whole scene: bound the count and the total work
@@ -101,7 +102,7 @@ class Scene:
 
     sources: tuple[SceneSource, ...]
     duration: float = CLIP_SECONDS
-    sample_rate: int = SAMPLE_RATE
+    sample_rate: int = SCENE_RATE
     layout: str = "fuma"
     headroom_db: float = 1.0  # the mix peak is kept at or below -headroom_db dBFS
     seed: int = 0
@@ -237,7 +238,7 @@ def scene_from_dict(data: Any, base_dir: str | os.PathLike = ".", root: str | os
         raise SceneError(f"version: this sonicmotion reads scene version {SCENE_VERSION}, got {version!r}")
     base_dir = Path(base_dir)
     duration = _number(data, "duration", "duration", CLIP_SECONDS, low=0.0, high=MAX_SECONDS, open_low=True)
-    sample_rate = _integer(data, "sample_rate", "sample_rate", SAMPLE_RATE, low=1000, high=192000)
+    sample_rate = _integer(data, "sample_rate", "sample_rate", SCENE_RATE, low=1000, high=192000)
     layout = _choice(data, "layout", "layout", "fuma", ("fuma", "ambix"))
     headroom = _number(data, "headroom_db", "headroom_db", 1.0, low=0.0, high=60.0)
     seed = _integer(data, "seed", "seed", 0, low=0, high=2**31 - 1)

@@ -34,9 +34,26 @@ def rotate_foa(
     W is unchanged; X, Y, Z turn like a vector. Works in any layout (order is looked up,
     X/Y/Z share one normalisation in both FuMa and AmbiX). Returns the input's dtype.
     """
+    return _turn(foa, rotation_matrix(yaw, pitch, roll), layout)
+
+
+def turn_listener(
+    foa: np.ndarray,
+    yaw: float,
+    pitch: float = 0.0,
+    roll: float = 0.0,
+    layout: str | ChannelLayout = "fuma",
+) -> np.ndarray:
+    """The (4, n) field a listener hears after turning their head by ``yaw`` (towards +azimuth,
+    left), ``pitch`` (nose up) and ``roll`` (left ear up) degrees, applied roll, pitch, yaw as
+    in :func:`rotation_matrix`: the sources turn the other way, by the inverse rotation."""
+    return _turn(foa, rotation_matrix(yaw, pitch, roll).T, layout)
+
+
+def _turn(foa: np.ndarray, matrix: np.ndarray, layout: str | ChannelLayout) -> np.ndarray:
     layout = get_layout(layout)
     foa = check_foa(foa)
     xyz = [layout.index(c) for c in "XYZ"]
     out = foa.copy()
-    out[xyz] = (rotation_matrix(yaw, pitch, roll) @ foa[xyz].astype(np.float64)).astype(foa.dtype)
+    out[xyz] = (matrix @ foa[xyz].astype(np.float64)).astype(foa.dtype)
     return out

@@ -229,6 +229,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": str(err)})
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except ImportError as err:  # an optional package missing (a library prompt needs [ml])
+            from sonicmotion.optional import missing_extra
+
+            refusal = missing_extra(err, "this")
+            if refusal is not None:
+                self._json(400, {"error": str(refusal)})
+            else:
+                traceback.print_exc(file=sys.stderr)
+                self._json(500, {"error": f"internal error ({type(err).__name__}); see the studio's terminal"})
         except Exception as err:  # a bug: one line to the page, the traceback to the terminal only
             traceback.print_exc(file=sys.stderr)
             self._json(500, {"error": f"internal error ({type(err).__name__}); see the studio's terminal"})

@@ -1,4 +1,5 @@
-"""Trajectory and DoA plots written as PNG files."""
+"""Trajectory and DoA plots written as PNG files (or WebP, by the file's suffix, where Pillow
+writes it: see :func:`webp_supported`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,50 @@ from sonicmotion.spatial.doa import DoaEstimate
 from sonicmotion.spatial.trajectory import Trajectory
 
 
-def _break_wraps(times: np.ndarray, azimuth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Insert NaNs where azimuth jumps across ±180 so lines do not cross the plot."""
-    jumps = np.flatnonzero(np.abs(np.diff(azimuth)) > 180.0) + 1
-    return np.insert(times, jumps, np.nan), np.insert(azimuth, jumps, np.nan)
+def unwrap_azimuth(azimuth: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Azimuth (degrees) without jumps at ±180: each value moved by a whole number of turns to
+    lie within 180° of ``reference`` (same shape; e.g. the requested path, unwrapped) where
+    given, else of the previous finite value. NaNs stay NaN."""
+    azimuth = np.asarray(azimuth, dtype=np.float64)
+    if reference is not None:
+        reference = np.asarray(reference, dtype=np.float64)
+        return reference + (azimuth - reference + 180.0) % 360.0 - 180.0
+    out = azimuth.copy()
+    finite = np.isfinite(azimuth)
+    out[finite] = np.degrees(np.unwrap(np.radians(azimuth[finite])))
+    return out
+
+
+def _azimuth_axis(ax, values: np.ndarray) -> None:
+    """Limits on whole quarter turns around ``values`` (at least -180..180 when they fit in it),
+    ticks every 90° labelled with their wrapped azimuth."""
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-180.0, 180.0)
+    if lo >= -180.0 and hi <= 180.0:
+        lo, hi = -180.0, 180.0
+    else:
+        lo, hi = 90.0 * np.floor(lo / 90.0), 90.0 * np.ceil(hi / 90.0)
+    ticks = np.arange(lo, hi + 1.0, 90.0)
+    ax.set_ylim(lo, hi)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{(t + 180.0) % 360.0 - 180.0:g}" if abs(t) != 180 else f"{t:g}" for t in ticks])
+
+
+def webp_supported() -> bool:
+    """Whether Pillow (which matplotlib brings) can write WebP here."""
+    try:
+        from PIL import features
+    except ImportError:
+        return False
+    return bool(features.check("webp"))
+
+
+def _save(fig, path: str | os.PathLike, **options) -> None:
+    """Write ``fig`` atomically as PNG, or WebP (lossless: line drawings stay sharp) for a .webp path."""
+    webp = os.fspath(path).lower().endswith(".webp")
+    extra = {"pil_kwargs": {"lossless": True, "method": 6}} if webp else {}
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="webp" if webp else "png", **extra, **options)
 
 
 def plot_doa(
@@ -25,22 +66,34 @@ def plot_doa(
     duration: float | None = None,
     title: str | None = None,
 ) -> None:
-    """Azimuth and elevation over time: estimate solid, requested path dashed (PNG)."""
+    """Azimuth and elevation over time: estimate solid, requested path dashed. Azimuth is
+    unwrapped (a path through ±180° stays one line; the estimate is drawn within 180° of the
+    requested path, so the gap between them is the error), ticks labelled with wrapped values."""
     plt = pyplot()
     fig, (ax_az, ax_el) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
     active = estimate.active
     times = np.where(active, estimate.times, np.nan)
     end = duration if duration is not None else float(estimate.times[-1]) if estimate.times.size else 1.0
+    shown = []
     if trajectory is not None:
         grid = np.linspace(0.0, end, 2000)
-        req_az, req_el = trajectory.positions(grid)
-        ax_az.plot(*_break_wraps(grid, req_az), "--", color="tab:orange", label="requested")
+        req_az = trajectory.unwrapped_azimuth(grid)
+        req_el = trajectory.positions(grid)[1]
+        # One turn of offset so the path sits around the middle of the axis.
+        req_az = req_az - 360.0 * np.round(np.mean(req_az) / 360.0)
+        ax_az.plot(grid, req_az, "--", color="tab:orange", label="requested")
         ax_el.plot(grid, req_el, "--", color="tab:orange", label="requested")
-    ax_az.plot(*_break_wraps(times, estimate.azimuth), "-", color="tab:blue", label="estimated")
+        azimuth = unwrap_azimuth(estimate.azimuth, np.interp(estimate.times, grid, req_az))
+        shown.append(req_az)
+    else:
+        azimuth = unwrap_azimuth(np.where(active, estimate.azimuth, np.nan))
+        azimuth = azimuth - 360.0 * np.round(np.nanmean(azimuth) / 360.0) if active.any() else azimuth
+    azimuth = np.where(active, azimuth, np.nan)
+    shown.append(azimuth)
+    ax_az.plot(times, azimuth, "-", color="tab:blue", label="estimated")
     ax_el.plot(times, estimate.elevation, "-", color="tab:blue", label="estimated")
-    ax_az.set_ylim(-180, 180)
-    ax_az.set_yticks([-180, -90, 0, 90, 180])
-    ax_az.set_ylabel("azimuth (deg)\n+90 = left")
+    _azimuth_axis(ax_az, np.concatenate(shown))
+    ax_az.set_ylabel("azimuth (deg, unwrapped)\n+90 = left")
     ax_el.set_ylim(-90, 90)
     ax_el.set_yticks([-90, -45, 0, 45, 90])
     ax_el.set_ylabel("elevation (deg)")
@@ -51,8 +104,7 @@ def plot_doa(
     ax_az.legend(loc="upper right", fontsize=8)
     fig.suptitle(title or f"Direction of arrival ({estimate.resolution} resolution)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -85,8 +137,7 @@ def plot_top_down(
     ax.set_rlabel_position(200)
     ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.12), fontsize=8)
     ax.set_title(title or "Top-down view (radius = time in s)", pad=18)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight")
+    _save(fig, path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -106,6 +157,5 @@ def plot_energy_map(path: str | os.PathLike, energy_map, title: str | None = Non
     ax.set_xlabel("time (s)")
     ax.set_title(title or "Directional energy over time")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    _save(fig, path)
     plt.close(fig)
