@@ -61,7 +61,7 @@ def test_spatialize_describe_reads_the_path_from_words(tmp_path, stereo_44k, cap
     assert '"direction": "ccw"' in printed and '"move_start": 0.5' in printed
     foa = read_foa(out)
     path = Trajectory.linear(90, 0, -90, 0, "ccw", 0.5, 2.5)  # the 3 s clip: left, behind, right
-    assert spatial_errors(foa.samples, path, SAMPLE_RATE).delta_angle < 0.5
+    assert spatial_errors(foa.samples, path, foa.sample_rate).delta_angle < 0.5
 
 
 def test_spatialize_duration_loops(tmp_path, stereo_44k):
