@@ -18,6 +18,8 @@ from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.motion.reading import (
     TIME_TOLERANCE,
+    PASS_REACH,
+    Distance,
     MotionReading,
     Phrase,
     Plan,
@@ -27,7 +29,9 @@ from sonicmotion.motion.reading import (
     build_path,
 )
 from sonicmotion.motion.words import (
+    FAR,
     HORIZON_RANGE,
+    NEAR,
     SECTOR_HALF_WIDTH,
     Azimuth,
     Elevation,
@@ -246,7 +250,8 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
     for kind in ("frame", "verb"):
         state.removed.extend((m.start, m.end) for m in kinds.get(kind, []))
 
-    if not places and not circle:
+    distance_said = bool(kinds.get("distance") or kinds.get("pace") or kinds.get("approach"))
+    if not places and not circle and not distance_said:
         if rise is not None:
             state.not_placed.append(f"{'rises' if rise == 'rise' else 'falls'}, but no place is named")
         return None
@@ -309,15 +314,23 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
             assumed_front = True
         waypoints.append(_waypoint(place, az))
         previous = az or previous
+    if not waypoints and not circle:  # distance words and no place: over the head for a flyover, else the front
+        if any(m.value == "over" for m in kinds.get("pass", [])):
+            waypoints.append(Waypoint(0.0, 0.0, 90.0, 90.0, 90.0))
+            state.assumed.append("a pass over the head with no route: from the front to the back")
+        else:
+            waypoints.append(Waypoint(0.0, 0.0, 0.0, *HORIZON_RANGE))
+            assumed_front = True
     if not waypoints:  # a circle and no place: it may start anywhere
         waypoints.append(Waypoint(0.0, 180.0, 0.0, *HORIZON_RANGE))
         state.assumed.append("a circle with no start: the front (any azimuth when sampling)")
-    if assumed_front and not all(p.pole for p in route):
+    if assumed_front and (not route or not all(p.pole for p in route)):
         state.assumed.append("no horizontal direction given: front (azimuth 0)")
-    if any(p.elevation is None for p in route):
+    if any(p.elevation is None for p in route) or (not route and not circle and waypoints[0].elevation == 0.0):
         state.assumed.append("no height given: ear level (elevation 0, Table 1 horizon band -30 to 30)")
 
     timing = _timing(state, kinds.get("time", []), speed, seconds, if_moving)
+    distance = _distance(state, kinds, timing, circle) if distance_said else None
     if circle and len(waypoints) == 1:
         state.removed.extend(if_moving)
         if turns is None:
@@ -327,15 +340,18 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
         if way is None:
             way = "ccw"
             state.assumed.append("a circle with no direction: counter-clockwise")
-        return _finish(state, Plan(tuple(waypoints), (way,), turns, timing), seconds)
+        return _finish(state, Plan(tuple(waypoints), (way,), turns, timing, distance=distance), seconds)
     if rise is not None and len(waypoints) == 1:
         waypoints = _rise_pair(waypoints[0], rise, route[0])
         state.assumed.append("a rise or fall with no heights: across the horizon band (-15 to +15 degrees)"
                              if route[0].elevation is None else "a rise or fall with one height: 30 degrees of change")
     if len(waypoints) == 1:
+        if distance is not None and distance.kind != "fixed":  # it moves in distance only
+            state.removed.extend(if_moving)
+            return _finish(state, Plan(tuple(waypoints), timing=timing, distance=distance), seconds)
         if timing != Timing() or speed is not None:
             state.assumed.append("timing words ignored: the sound does not move")
-        return Plan(tuple(waypoints))
+        return Plan(tuple(waypoints), distance=distance)
     state.removed.extend(if_moving)
     ways = _ways(state, route, waypoints, vias, direction)
     if rise is not None:
@@ -344,12 +360,14 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
             state.refuse(f"it {'rises' if rise == 'rise' else 'falls'} but ends "
                          f"{'lower' if change < 0 else 'higher'} than it starts")
     keep = all(w.azimuth_half_width == SECTOR_HALF_WIDTH for w in waypoints) and direction is not None
-    return _finish(state, Plan(tuple(waypoints), ways, None, timing, keep), seconds)
+    return _finish(state, Plan(tuple(waypoints), ways, None, timing, keep, distance), seconds)
 
 
 def _finish(state: _Reading, plan: Plan, seconds: float) -> Plan:
     timing = plan.timing
-    if timing.start is None and timing.end is None and timing.duration is None:
+    if plan.distance is not None and plan.distance.whole_clip:
+        state.assumed.append(f"no times given: the move in distance lasts the whole {seconds:g} s clip")
+    elif timing.start is None and timing.end is None and timing.duration is None:
         speed = timing.speed or "moderate"
         state.assumed.append(f"no times given: the move lasts {band_middle(speed):g} s (middle of the {speed} band"
                              f"{'' if timing.speed else ', none said'}), centred in the {seconds:g} s clip")
@@ -480,6 +498,72 @@ def _side(start: float, end: float, via: float) -> str | None:
     if ccw == 0 or to_via == 0 or abs(to_via - ccw) < 1e-6:
         return None
     return "ccw" if to_via < ccw else "cw"
+
+
+# -- distance ----------------------------------------------------------------------------
+PASS_DISTANCE = 5.0  # metres: the closest point of a pass whose words give a speed but no distance
+
+
+def _distance(state: _Reading, kinds: dict[str, list[Mention]], timing: Timing, circle: bool) -> Distance | None:
+    """What the distance words say: a fixed distance, an approach or recession (start to end),
+    or a pass on a straight line (closest distance, speed). Refuses contradictions."""
+    said = kinds.get("distance", [])
+    for mention in said:
+        state.understood.append(Phrase(state.phrase(mention.start, mention.end), mention.meaning))
+        state.removed.append((mention.start, mention.end))
+    pace = _one_value(state, kinds.get("pace", []), "speed in metres per second")
+    trends = kinds.get("approach", [])
+    for mention in trends:
+        state.understood.append(Phrase(state.phrase(mention.start, mention.end), mention.meaning))
+        if not mention.value[1]:  # "closer", "away": motion words; "approaches" stays in the content
+            state.removed.append((mention.start, mention.end))
+    ways = {m.value[0] for m in trends}
+    if len(ways) > 1:
+        state.refuse("it both approaches and recedes; describe one way, or give the distances (from ... to ... m)")
+    trend = ways.pop() if ways else None
+    by_role: dict[str | None, list[float]] = {}
+    for mention in said:
+        metres, role = mention.value
+        if metres <= 0:
+            state.refuse(f"a distance must be more than 0 m, got {state.phrase(mention.start, mention.end)!r}")
+        by_role.setdefault(role, [])
+        if metres not in by_role[role]:
+            by_role[role].append(metres)
+    for role, values in by_role.items():
+        if len(values) > 1:
+            state.refuse(f"it gives more than one {'start ' if role == 'start' else 'end ' if role == 'end' else ''}"
+                         f"distance ({' and '.join(f'{v:g} m' for v in values)})")
+    whole_clip = timing == Timing()
+    if trend is not None or ("start" in by_role and "end" in by_role):
+        near_far = (FAR, NEAR) if trend != "recede" else (NEAR, FAR)
+        plain = by_role.get(None, [])
+        start = (by_role.get("start") or (plain if trend == "approach" else []) or [None])[0]
+        end = (by_role.get("end") or (plain if trend == "recede" else []) or [None])[0]
+        if start is None:
+            start = near_far[0]
+            state.assumed.append(f"no distance where it starts: {start:g} m ({'far' if start == FAR else 'near'})")
+        if end is None:
+            end = near_far[1]
+            state.assumed.append(f"no distance where it ends: {end:g} m ({'far' if end == FAR else 'near'})")
+        if trend == "approach" and end >= start:
+            state.refuse(f"it approaches but ends no nearer ({end:g} m) than it starts ({start:g} m)")
+        if trend == "recede" and end <= start:
+            state.refuse(f"it recedes but ends no farther ({end:g} m) than it starts ({start:g} m)")
+        return Distance("change", start, end, None, whole_clip)
+    values = sorted({v for vs in by_role.values() for v in vs})
+    if len(values) > 1:
+        state.refuse(f"it gives more than one distance ({' and '.join(f'{v:g} m' for v in values)})")
+    if (kinds.get("pass") or pace is not None) and not circle:
+        if not values:
+            values = [PASS_DISTANCE]
+            state.assumed.append(f"a pass with no distance: closest at {PASS_DISTANCE:g} m")
+        if pace is None:
+            state.assumed.append(f"a pass with no speed in m/s or km/h: from {PASS_REACH:g} times its closest "
+                                 "distance before the closest point to as far after it")
+        return Distance("pass", values[0], None, pace, whole_clip)
+    if pace is not None:
+        state.not_placed.append("a speed in m/s or km/h describes a pass on a straight line, not a circle")
+    return Distance("fixed", values[0]) if values else None
 
 
 # -- timing ------------------------------------------------------------------------------
