@@ -560,6 +560,9 @@ def _distance(state: _Reading, kinds: dict[str, list[Mention]], timing: Timing, 
         if pace is None:
             state.assumed.append(f"a pass with no speed in m/s or km/h: from {PASS_REACH:g} times its closest "
                                  "distance before the closest point to as far after it")
+        for mention in kinds.get("pass", []):
+            state.understood.append(Phrase(state.phrase(mention.start, mention.end), mention.meaning +
+                                           " on a straight line"))
         return Distance("pass", values[0], None, pace, whole_clip)
     if pace is not None:
         state.not_placed.append("a speed in m/s or km/h describes a pass on a straight line, not a circle")

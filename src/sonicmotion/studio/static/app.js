@@ -328,6 +328,12 @@ function renderKeys(s, body) {
     cell(round(k[0], 2), (v) => { k[0] = v; }, { step: 0.1, min: 0 });
     cell(round(wrap(k[1])), (v) => { k[1] = v; }, { step: 5 });
     cell(round(k[2]), (v) => { k[2] = clamp(v, -90, 90); }, { step: 5, min: -90, max: 90 });
+    const way = document.createElement("select");
+    for (const w of WAYS) way.append(new Option(w, w));
+    way.value = k[3] || "shortest";
+    way.disabled = j === 0;
+    way.addEventListener("change", () => { k[3] = way.value; drawEditor(); commit(); });
+    const td = document.createElement("td"); td.append(way); row.append(td);
     // distance: blank = a plane wave; a number on one keyframe gives every keyframe one (all or none)
     const far = document.createElement("input");
     Object.assign(far, { type: "number", value: k[4] == null ? "" : round(k[4], 2), step: 0.5, min: DISTANCE_RANGE[0],
@@ -338,15 +344,9 @@ function renderKeys(s, body) {
       if (value === null) s.keys.forEach((key) => key.splice(4));
       else { if (!hasDistance(s.keys)) s.keys.forEach((key) => { key[4] = value; }); k[4] = value; }
       far.dataset.committed = far.value;
-      renderKeys(s, body); refreshDoppler(s); drawEditor(); commit();
+      refreshDoppler(s); drawEditor(); commit();  // redraws the table
     });
     const tdFar = document.createElement("td"); tdFar.append(far); row.append(tdFar);
-    const way = document.createElement("select");
-    for (const w of WAYS) way.append(new Option(w, w));
-    way.value = k[3] || "shortest";
-    way.disabled = j === 0;
-    way.addEventListener("change", () => { k[3] = way.value; drawEditor(); commit(); });
-    const td = document.createElement("td"); td.append(way); row.append(td);
     const del = document.createElement("button");
     Object.assign(del, { type: "button", textContent: "×", title: "delete keyframe", disabled: s.keys.length < 2 });
     del.addEventListener("click", () => { s.keys.splice(j, 1); renderKeys(s, body); drawEditor(); commit(); });
