@@ -459,6 +459,9 @@ function drawEditor(playhead = playheadTime()) {
     ctx.stroke();
     s.keys.forEach((key, j) => {
       const [x, y] = toXY(key[1], key[2]);
+      if (key[4] != null) {  // a ring whose size grows as the keyframe comes nearer (5 m: 10 px; 1 m: 15 px)
+        ctx.beginPath(); ctx.arc(x, y, clamp(10 - 2.15 * Math.log2(key[4] / 5), 7, 22), 0, 2 * Math.PI); ctx.stroke();
+      }
       ctx.beginPath(); ctx.arc(x, y, selected ? 6 : 4, 0, 2 * Math.PI);
       if (key[2] >= 0) ctx.fill(); else { ctx.fillStyle = "#fff"; ctx.fill(); ctx.stroke(); ctx.fillStyle = colour; }
       if (selected) {
