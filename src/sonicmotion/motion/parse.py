@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 
 from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.motion.distance import read_distance
 from sonicmotion.motion.reading import (
     TIME_TOLERANCE,
-    PASS_REACH,
-    Distance,
     MotionReading,
     Phrase,
     Plan,
@@ -29,9 +28,7 @@ from sonicmotion.motion.reading import (
     build_path,
 )
 from sonicmotion.motion.words import (
-    FAR,
     HORIZON_RANGE,
-    NEAR,
     SECTOR_HALF_WIDTH,
     Azimuth,
     Elevation,
@@ -98,6 +95,10 @@ class _Reading:
 
     def phrase(self, start: int, end: int) -> str:
         return self.text[start:end].strip(" ,;:")
+
+    def say(self, mention: Mention, meaning: str) -> None:
+        """Record that ``mention``'s phrase set ``meaning`` (shown in ``understood``)."""
+        self.understood.append(Phrase(self.phrase(mention.start, mention.end), meaning))
 
     def refuse(self, message: str) -> None:
         raise SonicMotionError(f"cannot read {self.text!r}: {message}")
@@ -330,7 +331,7 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
         state.assumed.append("no height given: ear level (elevation 0, Table 1 horizon band -30 to 30)")
 
     timing = _timing(state, kinds.get("time", []), speed, seconds, if_moving)
-    distance = _distance(state, kinds, timing, circle) if distance_said else None
+    distance = read_distance(state, kinds, timing == Timing(), circle) if distance_said else None
     if circle and len(waypoints) == 1:
         state.removed.extend(if_moving)
         if turns is None:
@@ -498,75 +499,6 @@ def _side(start: float, end: float, via: float) -> str | None:
     if ccw == 0 or to_via == 0 or abs(to_via - ccw) < 1e-6:
         return None
     return "ccw" if to_via < ccw else "cw"
-
-
-# -- distance ----------------------------------------------------------------------------
-PASS_DISTANCE = 5.0  # metres: the closest point of a pass whose words give a speed but no distance
-
-
-def _distance(state: _Reading, kinds: dict[str, list[Mention]], timing: Timing, circle: bool) -> Distance | None:
-    """What the distance words say: a fixed distance, an approach or recession (start to end),
-    or a pass on a straight line (closest distance, speed). Refuses contradictions."""
-    said = kinds.get("distance", [])
-    for mention in said:
-        state.understood.append(Phrase(state.phrase(mention.start, mention.end), mention.meaning))
-        state.removed.append((mention.start, mention.end))
-    pace = _one_value(state, kinds.get("pace", []), "speed in metres per second")
-    trends = kinds.get("approach", [])
-    for mention in trends:
-        state.understood.append(Phrase(state.phrase(mention.start, mention.end), mention.meaning))
-        if not mention.value[1]:  # "closer", "away": motion words; "approaches" stays in the content
-            state.removed.append((mention.start, mention.end))
-    ways = {m.value[0] for m in trends}
-    if len(ways) > 1:
-        state.refuse("it both approaches and recedes; describe one way, or give the distances (from ... to ... m)")
-    trend = ways.pop() if ways else None
-    by_role: dict[str | None, list[float]] = {}
-    for mention in said:
-        metres, role = mention.value
-        if metres <= 0:
-            state.refuse(f"a distance must be more than 0 m, got {state.phrase(mention.start, mention.end)!r}")
-        by_role.setdefault(role, [])
-        if metres not in by_role[role]:
-            by_role[role].append(metres)
-    for role, values in by_role.items():
-        if len(values) > 1:
-            state.refuse(f"it gives more than one {'start ' if role == 'start' else 'end ' if role == 'end' else ''}"
-                         f"distance ({' and '.join(f'{v:g} m' for v in values)})")
-    whole_clip = timing == Timing()
-    if trend is not None or ("start" in by_role and "end" in by_role):
-        near_far = (FAR, NEAR) if trend != "recede" else (NEAR, FAR)
-        plain = by_role.get(None, [])
-        start = (by_role.get("start") or (plain if trend == "approach" else []) or [None])[0]
-        end = (by_role.get("end") or (plain if trend == "recede" else []) or [None])[0]
-        if start is None:
-            start = near_far[0]
-            state.assumed.append(f"no distance where it starts: {start:g} m ({'far' if start == FAR else 'near'})")
-        if end is None:
-            end = near_far[1]
-            state.assumed.append(f"no distance where it ends: {end:g} m ({'far' if end == FAR else 'near'})")
-        if trend == "approach" and end >= start:
-            state.refuse(f"it approaches but ends no nearer ({end:g} m) than it starts ({start:g} m)")
-        if trend == "recede" and end <= start:
-            state.refuse(f"it recedes but ends no farther ({end:g} m) than it starts ({start:g} m)")
-        return Distance("change", start, end, None, whole_clip)
-    values = sorted({v for vs in by_role.values() for v in vs})
-    if len(values) > 1:
-        state.refuse(f"it gives more than one distance ({' and '.join(f'{v:g} m' for v in values)})")
-    if (kinds.get("pass") or pace is not None) and not circle:
-        if not values:
-            values = [PASS_DISTANCE]
-            state.assumed.append(f"a pass with no distance: closest at {PASS_DISTANCE:g} m")
-        if pace is None:
-            state.assumed.append(f"a pass with no speed in m/s or km/h: from {PASS_REACH:g} times its closest "
-                                 "distance before the closest point to as far after it")
-        for mention in kinds.get("pass", []):
-            state.understood.append(Phrase(state.phrase(mention.start, mention.end), mention.meaning +
-                                           " on a straight line"))
-        return Distance("pass", values[0], None, pace, whole_clip)
-    if pace is not None:
-        state.not_placed.append("a speed in m/s or km/h describes a pass on a straight line, not a circle")
-    return Distance("fixed", values[0]) if values else None
 
 
 # -- timing ------------------------------------------------------------------------------

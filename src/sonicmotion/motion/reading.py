@@ -17,6 +17,7 @@ import numpy as np
 
 from sonicmotion.data.sampling import MIN_AZIMUTH_TRAVEL
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.motion.distance import Distance, with_distance
 from sonicmotion.spatial.regions import SPEEDS
 from sonicmotion.spatial.trajectory import Keyframe, Trajectory, azimuth_travel, wrap_azimuth
 
@@ -80,26 +81,6 @@ class Timing:
 
 
 @dataclass(frozen=True)
-class Distance:
-    """What the words say about distance (metres; SPEC §6, beyond the paper).
-
-    ``kind``: ``fixed`` (every keyframe at ``start`` m), ``change`` (from ``start`` to ``end``
-    m: an approach or a recession, linear in time over the move), or ``pass`` (a straight line
-    whose closest point lies ``start`` m away in the direction the angular path names, at
-    ``speed`` m/s, or spanning ±``PASS_REACH`` × ``start`` when no speed is given).
-    ``whole_clip``: a move in distance only with no timing words lasts the whole clip."""
-
-    kind: str
-    start: float
-    end: float | None = None
-    speed: float | None = None
-    whole_clip: bool = False
-
-
-PASS_REACH = 3.0  # a pass with no speed runs from 3x to 3x its closest distance either side (about ±72°)
-
-
-@dataclass(frozen=True)
 class Plan:
     """Everything the words allow about one source's path."""
 
@@ -120,7 +101,8 @@ def build_path(plan: Plan, seconds: float, rng: np.random.Generator | None = Non
     path = _angular_path(plan, seconds, rng)
     if plan.distance is None:
         return path
-    return _with_distance(path, plan, seconds, rng)
+    whole = plan.distance.whole_clip or plan.distance.kind == "fixed"
+    return with_distance(path, plan.distance, (0.0, seconds) if whole else plan.timing.window(seconds, rng))
 
 
 def _angular_path(plan: Plan, seconds: float, rng: np.random.Generator | None) -> Trajectory:
@@ -151,53 +133,6 @@ def _angular_path(plan: Plan, seconds: float, rng: np.random.Generator | None) -
             continue
         keys.append(Keyframe(float(t), b[0], b[1], way))
     return Trajectory(_unique_times(keys))
-
-
-def _with_distance(path: Trajectory, plan: Plan, seconds: float, rng: np.random.Generator | None) -> Trajectory:
-    """The angular ``path`` with the plan's distances (a pass becomes a cartesian straight line)."""
-    distance = plan.distance
-    if distance.kind == "fixed":
-        return _keyed(path, lambda t: distance.start)
-    window = (0.0, seconds) if distance.whole_clip else plan.timing.window(seconds, rng)
-    if distance.kind == "change":
-        if path.is_static:  # a fixed direction: the distance alone moves, over the move's window
-            (az, el), (t0, t1) = path.start, window
-            return Trajectory.linear(az, el, az, el, "shortest", t0, t1, distance.start, distance.end)
-        t0, t1 = path.move_start, path.move_end
-        return _keyed(path, lambda t: distance.start + (distance.end - distance.start) * (t - t0) / (t1 - t0))
-    # a pass: closest where the angular path is halfway through its move, along the way it goes
-    t0, t1 = window
-    closest = _unit(*path.positions(0.5 * (path.move_start + path.move_end)))
-    along = _unit(*path.end) - _unit(*path.start)
-    along -= closest * float(along @ closest)
-    if np.linalg.norm(along) < 1e-6:  # no way stated: front to back, else (passing in front or behind) left to right
-        for default in (np.array([-1.0, 0.0, 0.0]), np.array([0.0, -1.0, 0.0])):
-            along = default - closest * float(default @ closest)
-            if np.linalg.norm(along) > 1e-6:
-                break
-    along /= np.linalg.norm(along)
-    reach = distance.speed * (t1 - t0) / 2.0 if distance.speed is not None else PASS_REACH * distance.start
-    middle = closest * distance.start
-    first, last = middle - reach * along, middle + reach * along
-    return Trajectory.cartesian([(t0, *map(float, first)), (t1, *map(float, last))])
-
-
-def _unit(azimuth: float, elevation: float) -> np.ndarray:
-    """The direction (x front, y left, z up) of (azimuth, elevation) in degrees."""
-    az, el = math.radians(azimuth), math.radians(elevation)
-    return np.array([math.cos(az) * math.cos(el), math.sin(az) * math.cos(el), math.sin(el)])
-
-
-def _keyed(path: Trajectory, metres) -> Trajectory:
-    """``path`` with ``metres(time)`` at each keyframe (static and linear paths keep their kind)."""
-    keys = path.keyframes
-    if path.kind == "static":
-        return Trajectory.static(keys[0].azimuth, keys[0].elevation, metres(keys[0].time))
-    if path.kind == "linear":
-        (az0, el0), (az1, el1) = path.start, path.end
-        return Trajectory.linear(az0, el0, az1, el1, keys[1].direction, path.move_start, path.move_end,
-                                 metres(keys[0].time), metres(keys[1].time))
-    return Trajectory([Keyframe(k.time, k.azimuth, k.elevation, k.direction, metres(k.time)) for k in keys])
 
 
 def _unique_times(keys: list[Keyframe]) -> list[Keyframe]:
