@@ -25,6 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             'sonicmotion motion "a bee circles around you twice clockwise, starting on the left" --json',
             'sonicmotion motion "a dog barks at two o\'clock, slightly below" --samples 5 --seed 1 --json',
             'sonicmotion motion "a jet flies from behind you over your head to the front" --plot jet.png',
+            'sonicmotion motion "a car passes 4 metres to my left at 50 km/h" --json',
         ),
     )
     p.add_argument("text", help="the description (quote it)")

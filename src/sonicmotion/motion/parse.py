@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.motion.distance import read_distance
 from sonicmotion.motion.reading import (
     TIME_TOLERANCE,
     MotionReading,
@@ -94,6 +95,10 @@ class _Reading:
 
     def phrase(self, start: int, end: int) -> str:
         return self.text[start:end].strip(" ,;:")
+
+    def say(self, mention: Mention, meaning: str) -> None:
+        """Record that ``mention``'s phrase set ``meaning`` (shown in ``understood``)."""
+        self.understood.append(Phrase(self.phrase(mention.start, mention.end), meaning))
 
     def refuse(self, message: str) -> None:
         raise SonicMotionError(f"cannot read {self.text!r}: {message}")
@@ -246,7 +251,8 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
     for kind in ("frame", "verb"):
         state.removed.extend((m.start, m.end) for m in kinds.get(kind, []))
 
-    if not places and not circle:
+    distance_said = bool(kinds.get("distance") or kinds.get("pace") or kinds.get("approach"))
+    if not places and not circle and not distance_said:
         if rise is not None:
             state.not_placed.append(f"{'rises' if rise == 'rise' else 'falls'}, but no place is named")
         return None
@@ -309,15 +315,23 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
             assumed_front = True
         waypoints.append(_waypoint(place, az))
         previous = az or previous
+    if not waypoints and not circle:  # distance words and no place: over the head for a flyover, else the front
+        if any(m.value == "over" for m in kinds.get("pass", [])):
+            waypoints.append(Waypoint(0.0, 0.0, 90.0, 90.0, 90.0))
+            state.assumed.append("a pass over the head with no route: from the front to the back")
+        else:
+            waypoints.append(Waypoint(0.0, 0.0, 0.0, *HORIZON_RANGE))
+            assumed_front = True
     if not waypoints:  # a circle and no place: it may start anywhere
         waypoints.append(Waypoint(0.0, 180.0, 0.0, *HORIZON_RANGE))
         state.assumed.append("a circle with no start: the front (any azimuth when sampling)")
-    if assumed_front and not all(p.pole for p in route):
+    if assumed_front and (not route or not all(p.pole for p in route)):
         state.assumed.append("no horizontal direction given: front (azimuth 0)")
-    if any(p.elevation is None for p in route):
+    if any(p.elevation is None for p in route) or (not route and not circle and waypoints[0].elevation == 0.0):
         state.assumed.append("no height given: ear level (elevation 0, Table 1 horizon band -30 to 30)")
 
     timing = _timing(state, kinds.get("time", []), speed, seconds, if_moving)
+    distance = read_distance(state, kinds, timing == Timing(), circle) if distance_said else None
     if circle and len(waypoints) == 1:
         state.removed.extend(if_moving)
         if turns is None:
@@ -327,15 +341,18 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
         if way is None:
             way = "ccw"
             state.assumed.append("a circle with no direction: counter-clockwise")
-        return _finish(state, Plan(tuple(waypoints), (way,), turns, timing), seconds)
+        return _finish(state, Plan(tuple(waypoints), (way,), turns, timing, distance=distance), seconds)
     if rise is not None and len(waypoints) == 1:
         waypoints = _rise_pair(waypoints[0], rise, route[0])
         state.assumed.append("a rise or fall with no heights: across the horizon band (-15 to +15 degrees)"
                              if route[0].elevation is None else "a rise or fall with one height: 30 degrees of change")
     if len(waypoints) == 1:
+        if distance is not None and distance.kind != "fixed":  # it moves in distance only
+            state.removed.extend(if_moving)
+            return _finish(state, Plan(tuple(waypoints), timing=timing, distance=distance), seconds)
         if timing != Timing() or speed is not None:
             state.assumed.append("timing words ignored: the sound does not move")
-        return Plan(tuple(waypoints))
+        return Plan(tuple(waypoints), distance=distance)
     state.removed.extend(if_moving)
     ways = _ways(state, route, waypoints, vias, direction)
     if rise is not None:
@@ -344,12 +361,14 @@ def _plan(state: _Reading, seconds: float) -> Plan | None:
             state.refuse(f"it {'rises' if rise == 'rise' else 'falls'} but ends "
                          f"{'lower' if change < 0 else 'higher'} than it starts")
     keep = all(w.azimuth_half_width == SECTOR_HALF_WIDTH for w in waypoints) and direction is not None
-    return _finish(state, Plan(tuple(waypoints), ways, None, timing, keep), seconds)
+    return _finish(state, Plan(tuple(waypoints), ways, None, timing, keep, distance), seconds)
 
 
 def _finish(state: _Reading, plan: Plan, seconds: float) -> Plan:
     timing = plan.timing
-    if timing.start is None and timing.end is None and timing.duration is None:
+    if plan.distance is not None and plan.distance.whole_clip:
+        state.assumed.append(f"no times given: the move in distance lasts the whole {seconds:g} s clip")
+    elif timing.start is None and timing.end is None and timing.duration is None:
         speed = timing.speed or "moderate"
         state.assumed.append(f"no times given: the move lasts {band_middle(speed):g} s (middle of the {speed} band"
                              f"{'' if timing.speed else ', none said'}), centred in the {seconds:g} s clip")

@@ -17,6 +17,7 @@ import numpy as np
 
 from sonicmotion.data.sampling import MIN_AZIMUTH_TRAVEL
 from sonicmotion.errors import SonicMotionError
+from sonicmotion.motion.distance import Distance, with_distance
 from sonicmotion.spatial.regions import SPEEDS
 from sonicmotion.spatial.trajectory import Keyframe, Trajectory, azimuth_travel, wrap_azimuth
 
@@ -88,6 +89,7 @@ class Plan:
     turns: float | None = None  # a circle: full turns from the first waypoint, going ways[0]
     timing: Timing = field(default_factory=Timing)
     keep_travel: bool = False  # a sampled leg keeps SPEC §3's 45-315 degree travel (Table 1 words)
+    distance: Distance | None = None  # None: the paper's plane wave (no distance)
 
     @property
     def moving(self) -> bool:
@@ -96,6 +98,14 @@ class Plan:
 
 def build_path(plan: Plan, seconds: float, rng: np.random.Generator | None = None) -> Trajectory:
     """The plan's point estimate (``rng`` None) or one draw from it, as a Trajectory."""
+    path = _angular_path(plan, seconds, rng)
+    if plan.distance is None:
+        return path
+    whole = plan.distance.whole_clip or plan.distance.kind == "fixed"
+    return with_distance(path, plan.distance, (0.0, seconds) if whole else plan.timing.window(seconds, rng))
+
+
+def _angular_path(plan: Plan, seconds: float, rng: np.random.Generator | None) -> Trajectory:
     for _ in range(100 if rng is not None else 1):
         points = [w.draw(rng) for w in plan.waypoints]
         if rng is None or not plan.keep_travel or _travel_ok(points, plan.ways):

@@ -72,7 +72,8 @@ def parse_number(text: str) -> float:
 class Mention:
     """One phrase found in the text: ``kind`` and ``value`` say what it sets."""
 
-    kind: str  # azimuth, elevation, speed, time, direction, turns, circle, rise, verb, frame, diffuse, ignore
+    kind: str  # azimuth, elevation, speed, time, direction, turns, circle, rise, verb, frame, diffuse, ignore,
+    #            distance, pace, approach, pass
     start: int  # character span in the text
     end: int
     value: Any
@@ -310,6 +311,78 @@ PATTERNS: list[tuple[str, str, Callable[[re.Match], tuple]]] = [
              r"slides|sliding|drifts|drifting|glides|gliding|swings|swinging|rotates|rotating|static|"
              r"stationary|stays there|stays|staying|remains|remaining|holds still)\b",
      _const(None, "motion verb")),
+]
+
+# Distance (SPEC §6, beyond Table 1): run last, so they only read words the patterns above left.
+NEAR = 2.0  # metres: "close", "close by", "nearby", "next to you"
+VERY_NEAR = 0.5  # metres: "very close", "at your ear"
+FAR = 50.0  # metres: "far away", "in the distance", "from afar" ("far off" stays content: held-out rows say so)
+_LENGTHS = {"m": 1.0, "metre": 1.0, "metres": 1.0, "meter": 1.0, "meters": 1.0, "foot": 0.3048, "feet": 0.3048,
+            "ft": 0.3048}
+_PACES = {"km/h": 1 / 3.6, "kmh": 1 / 3.6, "kph": 1 / 3.6, "km per hour": 1 / 3.6, "kilometres per hour": 1 / 3.6,
+          "kilometers per hour": 1 / 3.6, "mph": 0.44704, "miles per hour": 0.44704, "m/s": 1.0,
+          "metres per second": 1.0, "meters per second": 1.0}
+_DISTANCE_ROLE = r"(?:(?P<role>from|to within|to|into|until|till|within|in) )?"
+
+
+def _metres(m: re.Match) -> tuple:
+    value = parse_number(m.group("n")) * _LENGTHS[m.group("unit")]
+    return (value, _distance_role(m)), f"distance {value:g} m"
+
+
+def _distance_role(m: re.Match) -> str | None:
+    """"from" far away = where a move in distance starts; "to", "into" = where it ends."""
+    role = m.group("role")
+    return {"from": "start", "to": "end", "to within": "end", "into": "end", "until": "end", "till": "end",
+            "within": "end"}.get(role or "")
+
+
+def _named_distance(metres: float, what: str) -> Callable[[re.Match], tuple]:
+    return lambda m: ((metres, _distance_role(m)), f"distance {metres:g} m ({what})")
+
+
+def _pace(m: re.Match) -> tuple:
+    value = parse_number(m.group("n")) * _PACES[m.group("unit")]
+    return value, f"speed {value:.3g} m/s"
+
+
+def _away(m: re.Match) -> tuple | None:
+    # "away" after a verb of motion ("drives away", "moves away") recedes; elsewhere it is content
+    before = m.string[:m.start()]
+    if not re.search(r"\b(?:mov|driv|walk|fl[iy]|head|run|wander|drift|roll|rid|travel|go|went|get|speed|zoom|"
+                     r"stroll|sail|swim|crawl|hurr)\w*\s+$", before):
+        return None
+    return ("recede", False), "distance grows (recedes)"
+
+
+PATTERNS += [
+    ("pace", rf"\b(?:at |doing |going )?{APPROX}(?P<n>{NUMBER}) ?(?P<unit>km/h|kmh|kph|km per hour|kilometres per hour|"
+             rf"kilometers per hour|mph|miles per hour|m/s|metres per second|meters per second)(?![\w/])", _pace),
+    ("distance", rf"\b{_DISTANCE_ROLE}(?:(?:a |an )?(?:height|altitude|distance) of )?{APPROX}(?P<n>{NUMBER}) ?"
+                 rf"(?P<unit>m|metres|metre|meters|meter|feet|foot|ft)\b(?: (?:away|off|out|up|high|above|overhead|"
+                 rf"distant)(?: from (?:you|me|the listener))?)?", _metres),
+    ("distance", rf"\b{_DISTANCE_ROLE}(?:the distance\b|afar\b|(?:very |really )?far away"
+                 rf"(?: from (?:you|me|the listener))?\b|a long way (?:away|off)\b)", _named_distance(FAR, "far")),
+    ("distance", rf"\b{_DISTANCE_ROLE}(?:very close(?: to (?:you|me|your (?:ear|head)|the listener))?|right next to "
+                 rf"(?:you|me|your ear)|(?:at|in|by) your ear)\b", _named_distance(VERY_NEAR, "very close")),
+    ("distance", rf"\b{_DISTANCE_ROLE}(?:(?:quite |really )?close(?: by| to (?:you|me|the listener))?|nearby|near "
+                 rf"(?:you|me|the listener)|up close|next to (?:you|me)|beside (?:you|me))\b(?!-)",
+     _named_distance(NEAR, "near")),
+    ("approach", r"\bapproach(?:es|ing|ed)?\b", _const(("approach", True), "distance shrinks (approaches)")),
+    ("approach", r"\b(?:closer|nearer)\b|\btowards? (?:you|me|the listener)\b|\bclos(?:es|ing) in\b",
+     _const(("approach", False), "distance shrinks (approaches)")),
+    ("approach", r"\breced(?:e|es|ed|ing)\b|\bretreat(?:s|ed|ing)?\b", _const(("recede", True),
+                                                                           "distance grows (recedes)")),
+    ("approach", r"\b(?:farther|further) away\b|\baway from (?:you|me|the listener)\b",
+     _const(("recede", False), "distance grows (recedes)")),
+    ("approach", r"\baway\b", _away),
+    # a pass on a straight line ("passes", "flies over", "drives past") once a distance or a speed is given
+    ("pass", r"\boverfl(?:y|ies|ying|ew)\b|\b(?:fl(?:y|ies|ying|ew)|pass(?:es|ing|ed)?|go(?:es)?|going|went|"
+             r"zoom(?:s|ing)?|whizz?(?:es|ing)?|rush(?:es|ing)?|speed(?:s|ing)?|rac(?:e|es|ing)|roar(?:s|ing)?) over\b",
+     _const("over", "a pass over the head")),
+    ("pass", r"\bpass(?:es|ing|ed)?\b|\b(?:fl(?:y|ies|ying|ew)|driv(?:e|es|ing)|drove|zoom(?:s|ing)?|whizz?(?:es|ing)?|"
+             r"rush(?:es|ing)?|speed(?:s|ing)?|rac(?:e|es|ing)|roar(?:s|ing)?|go(?:es)?|going|went|walk(?:s|ing)?|"
+             r"run(?:s|ning)?|rid(?:e|es|ing)|cycl(?:e|es|ing)) (?:past|by)\b", _const("by", "a pass by")),
 ]
 
 COMPILED = [(kind, re.compile(pattern), reader) for kind, pattern, reader in PATTERNS]

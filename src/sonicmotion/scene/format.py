@@ -389,6 +389,8 @@ def path_from_words(text: str, where: str, start: float, duration: float) -> Tra
                          "'from the front to the back passing on the right')")
     if start == 0 or path.kind == "static":
         return path
+    if path.is_cartesian:  # a pass in words: the same straight line, later
+        return Trajectory.cartesian([(t + start, x, y, z) for t, x, y, z in path.cartesian_points])
     keys = [Keyframe(k.time + start, k.azimuth, k.elevation, k.direction, k.distance) for k in path.keyframes]
     return Trajectory(keys, kind=path.kind)
 

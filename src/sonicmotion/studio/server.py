@@ -10,6 +10,7 @@ API (all JSON unless a file):
     GET  /                       the page;  GET /static/NAME  its script and style
     GET  /api/state              uploads (and their lengths), saved scene, last result, limits
     POST /api/upload?name=N      raw file body -> {"name": "uploads/N", ...}
+    POST /api/motion             {"text", "seconds"} -> the path the words give (docs/motion.md)
     POST /api/render             scene JSON -> {"job": id}
     GET  /api/jobs/ID            job state and progress
     POST /api/jobs/ID/cancel     ask a running render to stop
@@ -271,6 +272,8 @@ class _Handler(BaseHTTPRequestHandler):
             name = (query.get("name") or [""])[0]
             data = self._body(self.studio.max_upload_bytes, "upload")
             return self._json(201, ws.save_upload(name, data))
+        if method == "POST" and route == ["motion"]:
+            return self._json(200, ws.describe_motion(self._json_body()))
         if method == "POST" and route == ["render"]:
             scene = ws.parse_scene(self._json_body())
             return self._json(202, {"job": ws.start_render(scene).id})

@@ -163,6 +163,23 @@ class Workspace:
             raise RequestError(400, message) from None
         return scene
 
+    @staticmethod
+    def describe_motion(data: Any) -> dict[str, Any]:
+        """``{"text": WORDS, "seconds": S}`` -> the path the words give in an S s span (the
+        source's time, 0 = its start; default 10 s): ``MotionReading.to_dict()``, with
+        ``trajectory`` None when the words say nothing about position (docs/motion.md)."""
+        from sonicmotion.audio import CLIP_SECONDS
+        from sonicmotion.motion import describe_to_motion
+
+        if not isinstance(data, dict) or set(data) - {"text", "seconds"}:
+            raise RequestError(400, 'send {"text": "words about where the sound is", "seconds": length}')
+        text, seconds = data.get("text"), data.get("seconds", CLIP_SECONDS)
+        if not isinstance(text, str):
+            raise RequestError(400, f"text: expected words, got {text!r}")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise RequestError(400, f"seconds: expected a number of seconds, got {seconds!r}")
+        return describe_to_motion(text, float(seconds)).to_dict()  # SonicMotionError -> 400, one line
+
     def saved_scene(self) -> dict[str, Any] | None:
         path = self.root / "scene.json"
         try:

@@ -7,7 +7,13 @@ const COLOURS = ["#d9480f", "#1971c2", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599
 const WAYS = ["shortest", "cw", "ccw"];
 const HISTORY_LIMIT = 200;  // undo steps kept
 const MERGE_MS = 1000;  // edits with the same tag this close together are one undo step (scroll notches)
-const state = { scene: { duration: 10, sample_rate: 48000, layout: "ambix", headroom_db: 1 }, sources: [], selected: 0,
+const NEW_DISTANCE = 5;  // metres given to every keyframe when a plane-wave path is first dragged nearer or farther
+const DOUBLING_PX = 40;  // dragging a keyframe this far outwards (Alt held) doubles its distance; inwards halves it
+const DISTANCE_RANGE = [0.2, 10000];  // metres: propagation's minimum distance and the Trajectory's maximum
+const PASS_KEYS = 13;  // a straight-line (cartesian) path becomes this many keyframes with distance, one at its middle
+const ROOM_DEFAULT = { dimensions: [8, 6, 3], rt60: 0.5 };
+const state = { scene: { duration: 10, sample_rate: 48000, layout: "ambix", headroom_db: 1, room: null }, sources: [],
+                selected: 0,
                 uploads: [], uploadSeconds: {}, model: false, library: null, result: null, analysis: null, job: null,
                 nextId: 1, stemIds: [], pendingIds: [], pendingScene: null, renderedScene: null };
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -124,36 +130,78 @@ function newSource(i) {
   const kind = state.library || state.model ? "prompt" : "file";  // prompts first when something can answer them
   return { id: state.nextId++, name: `source ${i + 1}`, kind, file: kind === "file" ? state.uploads[i] || "" : "",
            prompt: "", seed: "", steps: "", guidance: "", generator: "", loop: false, gain: 0, start: 0,
-           keys: [[0, az, 0, "shortest"]], mute: false, solo: false };
+           keys: [[0, az, 0, "shortest"]], doppler: true, motion: "", mute: false, solo: false };
 }
-function pathToKeys(path) {
-  if (path.type === "static") return [[0, path.azimuth, path.elevation || 0, "shortest"]];
-  if (path.type === "linear") return [[path.move_start, path.start_azimuth, path.start_elevation, "shortest"],
-                                      [path.move_end, path.end_azimuth, path.end_elevation, path.direction]];
-  return path.keyframes.map((k) => [k[0], k[1], k[2], k[3] || "shortest"]);
+// Keyframes are [t, az, el, way] or, on a path with distance, [t, az, el, way, metres] (all or none).
+const hasDistance = (keys) => keys[0][4] != null;
+// A path in the scene file's form (Trajectory.to_dict) -> keyframes; `shift` seconds are added to
+// the times (a path read from words counts from its source's start).
+function pathToKeys(path, shift = 0) {
+  const d = (value) => (value == null ? [] : [value]);
+  let keys;
+  if (path.type === "static") keys = [[0, path.azimuth, path.elevation || 0, "shortest", ...d(path.distance)]];
+  else if (path.type === "linear") {
+    keys = [[path.move_start, path.start_azimuth, path.start_elevation, "shortest", ...d(path.start_distance)],
+            [path.move_end, path.end_azimuth, path.end_elevation, path.direction,
+             ...d(path.end_distance ?? path.start_distance)]];
+  } else if (path.type === "cartesian") keys = lineToKeys(path.keyframes);
+  else keys = path.keyframes.map((k) => [k[0], k[1], k[2], typeof k[3] === "string" ? k[3] : "shortest",
+                                         ...d(typeof k[3] === "string" ? k[4] : k[3])]);
+  return shift ? keys.map((k) => [round(k[0] + shift, 3), ...k.slice(1)]) : keys;
+}
+// A cartesian path [[t, x, y, z], ...] (metres; x front, y left, z up) -> keyframes with distance,
+// PASS_KEYS spread evenly in time over each straight piece, so the editor can show and edit it.
+function lineToKeys(points) {
+  if (points.length === 1) {
+    const xyz = points[0].slice(1);
+    return [[points[0][0], ...toAngles(xyz), "shortest", Math.hypot(...xyz)]];
+  }
+  const keys = [], pieces = points.length - 1, per = Math.max(1, Math.round((PASS_KEYS - 1) / pieces));
+  for (let p = 0; p < pieces; p++) {
+    const [t0, ...a] = points[p], [t1, ...b] = points[p + 1];
+    for (let i = p ? 1 : 0; i <= per; i++) {
+      const f = i / per, xyz = a.map((v, k) => v + f * (b[k] - v));
+      let [az, el] = toAngles(xyz);
+      if (Math.abs(el) > 89.99 && keys.length) az = keys[keys.length - 1][1];  // straight up: keep the way it came
+      keys.push([round(t0 + f * (t1 - t0), 3), round(az, 2), round(el, 2), "shortest", round(Math.hypot(...xyz), 3)]);
+    }
+  }
+  return keys;
+}
+function toAngles([x, y, z]) {
+  return [(Math.atan2(y, x) * 180) / Math.PI, (Math.atan2(z, Math.hypot(x, y)) * 180) / Math.PI];
 }
 function loadScene(scene) {
   state.scene = { duration: scene.duration, sample_rate: scene.sample_rate || 48000, layout: scene.layout || "ambix",
-                  headroom_db: scene.headroom_db ?? 1 };
+                  headroom_db: scene.headroom_db ?? 1, room: scene.room || null };
   state.sources = scene.sources.map((s) => ({
     id: state.nextId++, name: s.name, kind: s.prompt !== undefined ? "prompt" : "file", file: s.file || "",
     prompt: s.prompt || "", seed: s.seed ?? "", steps: s.steps ?? "", guidance: s.guidance ?? "",
     generator: s.generator || "", loop: !!s.loop, gain: s.gain_db || 0, start: s.start || 0, keys: pathToKeys(s.path),
-    mute: false, solo: false }));
+    doppler: s.doppler !== false, motion: s.motion || "", mute: false, solo: false }));
 }
 function showScene() {
   for (const [id, key] of [["#duration", "duration"], ["#rate", "sample_rate"], ["#layout", "layout"],
                            ["#headroom", "headroom_db"]]) $(id).value = state.scene[key];
+  const room = state.scene.room;
+  $("#room-on").checked = !!room;
+  const shown = room || ROOM_DEFAULT;
+  ["#room-x", "#room-y", "#room-z"].forEach((id, k) => { $(id).value = shown.dimensions[k]; $(id).disabled = !room; });
+  $("#room-rt60").value = shown.rt60 ?? ROOM_DEFAULT.rt60; $("#room-rt60").disabled = !room;
 }
 function duration() { return Math.max(0.5, Number(state.scene.duration) || 10); }
 function generatorOf(s) { return s.generator || (state.library && !state.model ? "library" : "model"); }
 function sceneFromPage() {
   const sources = state.sources.map((s, i) => {
-    const keys = s.keys.map((k) => [round(k[0], 3), round(wrap(k[1]), 2), round(k[2], 2), k[3] || "shortest"]);
+    const far = hasDistance(s.keys);
+    const keys = s.keys.map((k) => [round(k[0], 3), round(wrap(k[1]), 2), round(k[2], 2), k[3] || "shortest",
+                                     ...(far ? [round(k[4], 3)] : [])]);
     const out = { name: s.name || `source ${i + 1}`, path: keys.length === 1
-      ? { type: "static", azimuth: keys[0][1], elevation: keys[0][2] }
+      ? { type: "static", azimuth: keys[0][1], elevation: keys[0][2], ...(far ? { distance: keys[0][4] } : {}) }
       : { type: "keyframes", keyframes: keys },
       gain_db: Number(s.gain) || 0, start: Number(s.start) || 0 };
+    if (far && s.doppler === false) out.doppler = false;  // the scene format's default is true
+    if (s.motion) out.motion = s.motion;  // the words beside the path they gave (the path wins)
     if (s.kind === "prompt") {
       out.prompt = s.prompt;
       if (s.seed !== "" && s.seed !== null) out.seed = Number(s.seed);
@@ -168,8 +216,10 @@ function sceneFromPage() {
     }
     return out;
   });
-  return { version: 1, duration: duration(), sample_rate: Number(state.scene.sample_rate) || 48000,
-           layout: state.scene.layout, headroom_db: Number(state.scene.headroom_db) || 0, sources };
+  const scene = { version: 1, duration: duration(), sample_rate: Number(state.scene.sample_rate) || 48000,
+                  layout: state.scene.layout, headroom_db: Number(state.scene.headroom_db) || 0, sources };
+  if (state.scene.room) scene.room = state.scene.room;  // as loaded (listener, order...), or {dimensions, rt60} as edited
+  return scene;
 }
 function bindSceneFields() {
   for (const [id, key, parse] of [["#duration", "duration", Number], ["#rate", "sample_rate", Number],
@@ -177,6 +227,14 @@ function bindSceneFields() {
     const el = $(id);
     el.addEventListener("input", () => { state.scene[key] = parse(el.value); drawEditor(); refreshTimeline(); });
     el.addEventListener("change", () => { state.scene[key] = parse(el.value); el.dataset.committed = el.value; commit(); });
+  }
+  // The room (a shoebox around the sources with distance): dimensions x front, y left, z up, and RT60.
+  const readRoom = () => ($("#room-on").checked
+    ? { dimensions: ["#room-x", "#room-y", "#room-z"].map((id) => Number($(id).value)), rt60: Number($("#room-rt60").value) }
+    : null);
+  $("#room-on").addEventListener("change", () => { state.scene.room = readRoom(); showScene(); commit(); });
+  for (const id of ["#room-x", "#room-y", "#room-z", "#room-rt60"]) {
+    $(id).addEventListener("change", () => { state.scene.room = readRoom(); $(id).dataset.committed = $(id).value; commit(); });
   }
 }
 
@@ -209,6 +267,13 @@ function renderSources() {
     bind(".gain", "gain", Number);
     bind(".start", "start", Number);
     bind(".loop", "loop");
+    bind(".doppler", "doppler");
+    $(".doppler", card).disabled = !hasDistance(s.keys);
+    const words = $(".describe", card);
+    words.value = s.motion || "";
+    const draw = () => describe(i, words);
+    words.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); draw(); } });
+    $(".describe-go", card).addEventListener("click", draw);
     const kind = $(".kind", card);
     kind.value = s.kind;
     if (!state.model && !state.library) {
@@ -269,6 +334,19 @@ function renderKeys(s, body) {
     way.disabled = j === 0;
     way.addEventListener("change", () => { k[3] = way.value; drawEditor(); commit(); });
     const td = document.createElement("td"); td.append(way); row.append(td);
+    // distance: blank = a plane wave; a number on one keyframe gives every keyframe one (all or none)
+    const far = document.createElement("input");
+    Object.assign(far, { type: "number", value: k[4] == null ? "" : round(k[4], 2), step: 0.5, min: DISTANCE_RANGE[0],
+                         placeholder: "—", title: "metres from the listener (blank: no distance)" });
+    far.className = "distance";
+    far.addEventListener("change", () => {
+      const value = far.value === "" ? null : clamp(Number(far.value), ...DISTANCE_RANGE);
+      if (value === null) s.keys.forEach((key) => key.splice(4));
+      else { if (!hasDistance(s.keys)) s.keys.forEach((key) => { key[4] = value; }); k[4] = value; }
+      far.dataset.committed = far.value;
+      refreshDoppler(s); drawEditor(); commit();  // redraws the table
+    });
+    const tdFar = document.createElement("td"); tdFar.append(far); row.append(tdFar);
     const del = document.createElement("button");
     Object.assign(del, { type: "button", textContent: "×", title: "delete keyframe", disabled: s.keys.length < 2 });
     del.addEventListener("click", () => { s.keys.splice(j, 1); renderKeys(s, body); drawEditor(); commit(); });
@@ -281,6 +359,33 @@ function refreshKeys(i) {
   if (!card) return;
   renderKeys(state.sources[i], $(".keys tbody", card));
   $(".start", card).value = state.sources[i].start;
+  $(".doppler", card).disabled = !hasDistance(state.sources[i].keys);
+}
+function refreshDoppler(s) { refreshKeys(state.sources.indexOf(s)); }
+
+// Words -> a path (POST /api/motion): read in the source's own time, drawn as editable keyframes.
+async function describe(i, input) {
+  const s = state.sources[i], text = input.value.trim(), card = input.closest(".source");
+  showError("");
+  if (!text) return showError(`${s.name}: describe where the sound is, e.g. "passes close by on the left"`);
+  const start = Number(s.start) || 0;
+  let reading;
+  try {
+    reading = await api("POST", "/api/motion", JSON.stringify({ text, seconds: Math.max(0.1, duration() - start) }),
+                        { "Content-Type": "application/json" });
+  } catch (err) { return showError(`${s.name}: ${err.message}`); }
+  const said = reading.understood.phrases.map((p) => `"${p.phrase}": ${p.sets}`).join("; ");
+  $(".understood", card).textContent = said + (reading.understood.assumed.length
+    ? ` · assumed: ${reading.understood.assumed.join("; ")}` : "");
+  if (!reading.trajectory) return showError(`${s.name}: the words say nothing about where the sound is`);
+  const current = state.sources.indexOf(s);  // the card list may have been rebuilt while waiting
+  if (current < 0) return;
+  s.keys = pathToKeys(reading.trajectory, start);
+  s.motion = text;
+  input.dataset.committed = input.value;  // Ctrl+Z now undoes the drawn path, not the typing
+  state.selected = current; markSelected();
+  refreshKeys(current); drawEditor(); commit();
+  document.body.dataset.described = String((Number(document.body.dataset.described) || 0) + 1);  // tests wait on it
 }
 
 async function upload(file, source) {
@@ -354,11 +459,15 @@ function drawEditor(playhead = playheadTime()) {
     ctx.stroke();
     s.keys.forEach((key, j) => {
       const [x, y] = toXY(key[1], key[2]);
+      if (key[4] != null) {  // a ring whose size grows as the keyframe comes nearer (5 m: 10 px; 1 m: 15 px)
+        ctx.beginPath(); ctx.arc(x, y, clamp(10 - 2.15 * Math.log2(key[4] / 5), 7, 22), 0, 2 * Math.PI); ctx.stroke();
+      }
       ctx.beginPath(); ctx.arc(x, y, selected ? 6 : 4, 0, 2 * Math.PI);
       if (key[2] >= 0) ctx.fill(); else { ctx.fillStyle = "#fff"; ctx.fill(); ctx.stroke(); ctx.fillStyle = colour; }
       if (selected) {
         ctx.fillStyle = "#444"; ctx.textAlign = "left";
-        ctx.fillText(`${round(key[0], 1)}s${key[2] ? ` ${key[2] > 0 ? "+" : ""}${round(key[2])}°` : ""}`, x + 8, y - 6);
+        ctx.fillText(`${round(key[0], 1)}s${key[2] ? ` ${key[2] > 0 ? "+" : ""}${round(key[2])}°` : ""}` +
+                     `${key[4] != null ? ` ${round(key[4], key[4] < 10 ? 1 : 0)} m` : ""}`, x + 8, y - 6);
         ctx.fillStyle = colour;
       }
       if (j === s.keys.length - 1 && s.keys.length > 1) {  // an arrow head shows which way it ends
@@ -389,12 +498,22 @@ function setupEditor() {
     canvas.setPointerCapture(event.pointerId);
     const [x, y] = pointer(event), j = keyAt(x, y);
     editor.drag = j >= 0 ? { key: j } : { stroke: [azimuthAt(x, y)] };
+    if (j >= 0 && event.altKey) {  // Alt: nearer (inwards) or farther (outwards), the direction stays
+      if (!hasDistance(s.keys)) s.keys.forEach((k) => { k[4] = NEW_DISTANCE; });
+      editor.drag = { key: j, distance: true, r0: Math.hypot(x - editor.cx, y - editor.cy), d0: s.keys[j][4] };
+    }
   });
   canvas.addEventListener("pointermove", (event) => {
     const drag = editor.drag, s = state.sources[state.selected];
     if (!drag || !s) return;
     const [x, y] = pointer(event), az = azimuthAt(x, y);
     drag.free = event.shiftKey;
+    if (drag.distance) {
+      const r = Math.hypot(x - editor.cx, y - editor.cy);
+      const metres = clamp(drag.d0 * 2 ** ((r - drag.r0) / DOUBLING_PX), ...DISTANCE_RANGE);
+      s.keys[drag.key][4] = round(metres, metres < 10 ? 2 : 1);
+      drawEditor(); return;
+    }
     if (drag.key !== undefined) { s.keys[drag.key][1] = wrap(snapAngle(az, drag.free)); drawEditor(); return; }
     const last = drag.stroke[drag.stroke.length - 1], unwrapped = last + travel(wrap(last), az, "shortest");
     if (Math.abs(unwrapped - last) < 0.5) return;
@@ -409,7 +528,11 @@ function setupEditor() {
     const drag = editor.drag, s = state.sources[state.selected];
     editor.drag = null;
     if (!drag || !s) return;
-    if (drag.stroke) s.keys = strokeToKeys(drag.stroke, Number(s.start) || 0, drag.free || event.shiftKey);
+    if (drag.stroke) {  // a drawn path keeps the source's distance (its first keyframe's), if it had one
+      const metres = s.keys[0][4];
+      s.keys = strokeToKeys(drag.stroke, Number(s.start) || 0, drag.free || event.shiftKey);
+      if (metres != null) s.keys.forEach((k) => { k[4] = metres; });
+    }
     refreshKeys(state.selected); drawEditor(); commit();
   };
   canvas.addEventListener("pointerup", finish);

@@ -276,7 +276,7 @@ function moveSource(s, drag, dt, free) {
     shift = clamp(start - drag.start, -Math.min(...times), total - Math.max(...times));
   }
   s.start = round(start, 3);
-  s.keys = drag.keys.map((k) => [round(k[0] + shift, 3), k[1], k[2], k[3]]);
+  s.keys = drag.keys.map((k) => [round(k[0] + shift, 3), ...k.slice(1)]);
 }
 function retimeKey(s, drag, dt, free) {
   const j = drag.key, keys = drag.keys, gap = 0.01;
