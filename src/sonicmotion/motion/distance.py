@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from sonicmotion.motion.words import FAR, NEAR, Mention
 from sonicmotion.spatial.trajectory import Keyframe, Trajectory
-
-if TYPE_CHECKING:
-    from sonicmotion.motion.parse import _Reading
 
 
 @dataclass(frozen=True)
@@ -41,10 +38,10 @@ PASS_REACH = 3.0  # a pass with no speed runs from 3x to 3x its closest distance
 PASS_DISTANCE = 5.0  # metres: the closest point of a pass whose words give a speed but no distance
 
 
-def read_distance(state: "_Reading", kinds: dict[str, list[Mention]], untimed: bool, circle: bool) -> Distance | None:
+def read_distance(state: Any, kinds: dict[str, list[Mention]], untimed: bool, circle: bool) -> Distance | None:
     """What the distance words say: a fixed distance, an approach or recession (start to end),
     or a pass on a straight line (closest distance, speed). ``state`` is the parser's reading
-    (what it understood, assumed, takes out of the content); ``untimed``: no timing or speed
+    (``parse._Reading``: what it understood, assumed, takes out of the content); ``untimed``: no timing or speed
     words. Refuses contradictions in one line."""
     said = kinds.get("distance", [])
     for mention in said:
