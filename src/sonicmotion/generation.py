@@ -241,7 +241,7 @@ def request_from_words(generator: Generator, prompt: Prompt, seconds: float, see
     from sonicmotion.motion import trajectory_from_words
 
     where = f"{label}: " if label else ""
-    if generator.parametric and prompt.trajectory is None:
+    if generator.parametric and prompt.trajectory is None and prompt.prompt.strip():  # (empty: check_requests)
         try:
             prompt = trajectory_from_words(prompt, seconds)
         except SonicMotionError as err:
