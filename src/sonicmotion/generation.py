@@ -13,6 +13,9 @@ diffusion model samples (steps, guidance, sampler, batch size) belongs to that g
 settings it has no use for, a request means the same to every generator, and a folder of
 clips is made with one set of settings that its provenance records.
 
+:func:`request_from_words` is where requests are formed (single clips, folders, the demo): a
+generator that takes a path and is given none reads it from the words (:mod:`sonicmotion.motion`).
+
 :func:`generate_prompts` turns a prompts file into a folder of clips, resumably: the folder
 gets ``{id}.wav`` per prompt and ``prompts.jsonl`` (the format of :mod:`sonicmotion.prompts`)
 that the evaluation reads. Clips already on disk are kept, so an interrupted run resumes;
