@@ -147,3 +147,74 @@ def test_check_requests_names_the_request_and_accepts_what_fits():
     np.testing.assert_array_equal(  # same request, same clip
         generator.generate([GenerationRequest("x", 0.1, seed=5)])[0].audio.samples,
         generator.generate([GenerationRequest("y", 0.1, seed=5)])[0].audio.samples)
+
+
+WORDS = "a car passes from left to right behind me, slowly"
+
+
+def test_a_parametric_generator_takes_the_path_from_the_words(tmp_path, capsys):
+    from sonicmotion.motion import describe_to_motion
+
+    prompts = prompts_file(tmp_path, [
+        {"id": "words", "prompt": WORDS},
+        {"id": "given", "prompt": "a dog barks on the right", "trajectory": PATH},  # an explicit path wins
+        {"id": "none", "prompt": "rain on a roof", "seconds": 2.0}])  # no position: withheld, as before
+    generator = NoiseGenerator(parametric=True)
+    written = generate_prompts(generator, prompts, tmp_path / "out", FolderSettings(seconds=10.0))
+    reading = describe_to_motion(WORDS, seconds=10.0)
+    (text, path, *_), given, none = generator.calls
+    assert text == "a car passes" == reading.content  # the sound alone goes to the model
+    assert path == reading.trajectory and path.to_dict()["direction"] == "ccw"  # behind: left -> right is ccw
+    assert given[:2] == ("a dog barks on the right", Trajectory.from_dict(PATH))
+    assert none[:2] == ("rain on a roof", None)
+    assert written[0]["trajectory"] == reading.to_dict()["trajectory"]
+    assert (written[0]["trajectory_from"], written[0]["content"], written[0]["prompt"]) == ("words", "a car passes", WORDS)
+    assert written[1]["trajectory"] == PATH and "trajectory_from" not in written[1]
+    assert "trajectory" not in written[2] and "content" not in written[2]
+    assert "(paths: 1 from the prompts file, 1 from the words)" in capsys.readouterr().out
+    # the written file, read again, makes the same requests
+    again = NoiseGenerator(parametric=True)
+    generate_prompts(again, read_prompts(tmp_path / "out" / "prompts.jsonl"), tmp_path / "again", FolderSettings())
+    assert again.calls == generator.calls
+
+
+def test_a_descriptive_model_gets_the_words_whole(tmp_path):
+    generator = NoiseGenerator(parametric=False)
+    generate_prompts(generator, prompts_file(tmp_path, [{"id": "w", "prompt": WORDS}]), tmp_path / "out",
+                     FolderSettings())
+    assert generator.calls[0][:2] == (WORDS, None)
+    assert "trajectory" not in json.loads((tmp_path / "out" / "prompts.jsonl").read_text())
+
+
+def test_words_without_a_position_are_refused_where_a_path_is_needed(tmp_path):
+    generator = NoiseGenerator(parametric=True)
+    generator.needs_path = True
+    prompts = prompts_file(tmp_path, [{"id": "ok", "prompt": "a bell on the left"}, {"id": "bad", "prompt": "a bell"}])
+    with pytest.raises(SonicMotionError, match=r"^prompt 'bad': this generator needs a trajectory .* 'a bell' says "
+                                               r"nothing about where the sound is: add it to the words \(e\.g\. 'on"):
+        generate_prompts(generator, prompts, tmp_path / "out", FolderSettings())
+    assert generator.calls == [] and not (tmp_path / "out").exists()
+    with pytest.raises(SonicMotionError, match="^prompt 'bad': .*says only where the sound is"):
+        generate_prompts(generator, prompts_file(tmp_path, [{"id": "bad", "prompt": "from left to right"}]),
+                         tmp_path / "out", FolderSettings())
+
+
+def test_retrieval_matches_the_sound_and_places_it_on_the_words_path(retrieval, tmp_path):
+    from sonicmotion.motion import describe_to_motion
+
+    words = "a dog is barking, moving from the front to the back passing on the left"
+    reading = describe_to_motion(words, seconds=2.0)
+    assert reading.trajectory is not None and reading.content == "a dog is barking"
+    prompts = prompts_file(tmp_path, [{"id": "dog", "prompt": words, "seconds": 2.0}])
+    written = generate_prompts(retrieval, prompts, tmp_path / "out", FolderSettings())
+    assert written[0]["retrieved"] == "manifest:dog_bark" and written[0]["trajectory_from"] == "words"
+    clip = read_foa(tmp_path / "out" / "dog.wav").samples
+    assert spatial_errors(clip, reading.trajectory, 16000).delta_angle < 0.01  # exactly on the words' path
+    # matched by the content: the score is the content's, not the whole sentence's
+    from sonicmotion.generation import request_from_words
+
+    request, _ = request_from_words(retrieval, prompts[0], 2.0)
+    match = retrieval.generate([request])[0].provenance.match
+    assert request.text == "a dog is barking"
+    assert match.score == pytest.approx(retrieval.library.search("a dog is barking")[0].score, abs=1e-6)
+    assert abs(match.score - retrieval.library.search(words)[0].score) > 0.01

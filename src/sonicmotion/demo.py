@@ -15,7 +15,9 @@ Stages, each skipped when a rerun finds it finished (``OUT/stages/*.done``):
 7. tiny descriptive (SM-D) and parametric (SM-P) diffusion models trained on those latents,
    and generation of the test prompts with them: SM-P twice, generating the direction and
    with the direction pinned to the requested path (``--pin-path``);
-8. the same metrics for every variant, a summary table, and one HTML report with
+8. words to a path: the spatial captions alone (what SM-D is given) through SM-P and
+   retrieve-and-place, each path read from the words (``sonicmotion.motion``);
+9. the same metrics for every variant, a summary table, and one HTML report with
    binaural previews.
 
 The learned models are smoke-scale: a few CPU minutes, not the paper's GPU weeks. The
@@ -62,6 +64,12 @@ RUN_NAMES = {
     "descriptive": "SonicMotion descriptive (SM-D), tiny, parametric latent",
     "parametric": "SonicMotion parametric (SM-P), tiny, parametric latent, direction generated",
     "parametric-pinned": "SonicMotion parametric (SM-P), tiny, parametric latent, direction pinned to the path",
+}
+# The descriptive prompts (spatial captions, no numbers) through the generators that take a path:
+# the path read from the words by motion.describe_to_motion, measured against the true paths.
+WORDS_RUNS = {
+    "words-sm-p": "words → path → SM-P (tiny, direction generated)",
+    "words-retrieve-and-place": "words → path → retrieve-and-place",
 }
 
 
@@ -185,6 +193,41 @@ class Demo:
                              FolderSettings(seed=0, pin_path=pin_path))
             self._write_run(out, self._rows(), RUN_NAMES[name], note)
 
+    def words(self) -> None:
+        """The spatial captions alone (no path given) through SM-P and retrieve-and-place: each
+        path is read from the words (generation.request_from_words) and the sound alone (the
+        words without the motion) is generated or retrieved. The run's prompts file keeps the
+        true path under ``trajectory``, which the evaluation measures against, and the words'
+        path under ``words_trajectory``."""
+        from sonicmotion.files import check_output_folder
+        from sonicmotion.generation import FolderSettings, SamplingSettings, generate_prompts
+        from sonicmotion.pipeline import load_pipeline
+        from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
+
+        prompts = self.out / "prompts_words.jsonl"
+        write_prompts(prompts, [{"id": row["id"], "prompt": row["spatial_caption"], "caption": row["caption"],
+                                 "seconds": row["seconds"]} for row in self._rows()])
+        sampling = SamplingSettings(steps=self.size.sampling_steps, guidance=GUIDANCE["parametric"])
+        generators = {
+            "words-sm-p": lambda: load_pipeline(str(self.out / "models" / "parametric"), sampling=sampling),
+            "words-retrieve-and-place": lambda: RetrieveAndPlace(SoundLibrary.open(self.dataset, splits=("train",))),
+        }
+        notes = {
+            "words-sm-p": SMOKE_NOTE.format(steps=self.size.diffusion_steps, sources=self._train_sources()),
+            "words-retrieve-and-place": "Reads the path from the spatial caption, retrieves the train-split sound "
+                                        "whose caption best matches the words without the motion, and places it "
+                                        "exactly on the path read.",
+        }
+        for name, make in generators.items():
+            run = self.runs / name
+            if name == "words-retrieve-and-place":  # started again: every clip's match is recorded
+                shutil.rmtree(run, ignore_errors=True)
+            written = generate_prompts(make(), read_prompts(prompts), check_output_folder(run), FolderSettings(seed=0))
+            rows = [{**row, "words_trajectory": clip.get("trajectory"), "content": clip.get("content"),
+                     **({"retrieved": clip["retrieved"]} if "retrieved" in clip else {})}
+                    for row, clip in zip(self._rows(), written)]
+            self._write_run(run, rows, WORDS_RUNS[name], notes[name])
+
     def _train_sources(self) -> int:
         from sonicmotion.data.synth import SOUNDS
 
@@ -234,6 +277,7 @@ class Demo:
         self.stage("transport", self.transport)
         self.stage("descriptive", lambda: self.diffusion("descriptive"))
         self.stage("parametric", lambda: self.diffusion("parametric"))
+        self.stage("words", self.words)
         self.stage("evaluate", self.evaluate)
         self.stage("report", self.report)
         print(summary(self.out))
@@ -259,7 +303,7 @@ def summary(out: Path) -> str:
                             for g in ("static", "moving"))
         proxies = "".join(f" {metrics['metrics'][m]['value']:7.2f}" if metrics["metrics"].get(m, {}).get("computed")
                           else f" {'-':>7s}" for m in ("fd_aisfx", "kl_aisfx"))
-        scale = "" if "Retrieve" in info["name"] else "  (smoke-scale)"
+        scale = "" if "retrieve" in info["name"].lower() else "  (smoke-scale)"
         lines.append(f"{info['name']:84s} {row['n']:3d} {row['l1_azimuth']:7.2f} {row['l1_elevation']:7.2f} "
                      f"{row['delta_angle']:7.2f}{by_motion}{proxies}{scale}")
     for name, file in [("4-channel autoencoder (the paper's design)", "autoencoder_metrics.json"),

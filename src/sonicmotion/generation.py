@@ -13,6 +13,9 @@ diffusion model samples (steps, guidance, sampler, batch size) belongs to that g
 settings it has no use for, a request means the same to every generator, and a folder of
 clips is made with one set of settings that its provenance records.
 
+:func:`request_from_words` is where requests are formed (single clips, folders, the demo): a
+generator that takes a path and is given none reads it from the words (:mod:`sonicmotion.motion`).
+
 :func:`generate_prompts` turns a prompts file into a folder of clips, resumably: the folder
 gets ``{id}.wav`` per prompt and ``prompts.jsonl`` (the format of :mod:`sonicmotion.prompts`)
 that the evaluation reads. Clips already on disk are kept, so an interrupted run resumes;
@@ -221,10 +224,61 @@ class FolderSettings:
     pin_path: bool = False
 
 
-def prompt_requests(prompts: Sequence[Prompt], settings: FolderSettings) -> list[GenerationRequest]:
-    """The request of each prompt (clip i: seed ``settings.seed + i``)."""
-    return [GenerationRequest(p.prompt, p.seconds or settings.seconds, p.trajectory, settings.seed + i,
-                              settings.pin_path) for i, p in enumerate(prompts)]
+PATH_FROM_WORDS = "words"  # a row's ``trajectory_from`` when its path was read from its words
+
+
+def request_from_words(generator: Generator, prompt: Prompt, seconds: float, seed: int = 0, pin_path: bool = False,
+                       label: str = "") -> tuple[GenerationRequest, Prompt]:
+    """The request for ``prompt`` (a clip of ``seconds`` s), and the prompt as it is recorded.
+
+    A path given (the flags, a row's ``trajectory``) wins. A generator that takes a path
+    (``parametric``) given none reads it from the words
+    (:func:`sonicmotion.motion.trajectory_from_words`): the returned prompt's row then records
+    ``trajectory``, ``trajectory_from: "words"`` and ``content`` (the words without the motion),
+    and the request's text is that content, the sound alone, which retrieval matches and a
+    parametric model's text conditioner also learns from (original captions). A descriptive
+    model reads the position from the words itself, so they go to it whole. Words that say
+    nothing about position leave the path None, unless a path is needed (``needs_path``,
+    ``pin_path``): then a one-line error names what to add; ``label`` names the prompt in it.
+    """
+    from sonicmotion.motion import trajectory_from_words
+
+    where = f"{label}: " if label else ""
+    if generator.parametric and prompt.trajectory is None and prompt.prompt.strip():  # (empty: check_requests)
+        try:
+            prompt = trajectory_from_words(prompt, seconds)
+        except SonicMotionError as err:
+            raise SonicMotionError(f"{where}{err}") from None
+        # (pinning where the generator cannot pin is check_requests' refusal, not a missing path)
+        if prompt.trajectory is None and ((pin_path and generator.can_pin_path) or generator.needs_path):
+            raise SonicMotionError(
+                f"{where}{'--pin-path needs' if pin_path else 'this generator needs'} a trajectory for every "
+                f"prompt, and {prompt.prompt!r} says nothing about where the sound is: add it to the words (e.g. "
+                "'on the left', 'from left to right behind me, slowly') or give a path (the trajectory flags, or "
+                "a \"trajectory\" in the prompts file)")
+    text = prompt.prompt
+    if prompt.row.get("trajectory_from") == PATH_FROM_WORDS and isinstance(prompt.row.get("content"), str):
+        text = prompt.row["content"]
+        if not text.strip():
+            raise SonicMotionError(f"{where}{prompt.prompt!r} says only where the sound is; say what it is too, "
+                                   "e.g. 'a police siren passes from left to right'")
+    return GenerationRequest(text, seconds, prompt.trajectory, seed, pin_path), prompt
+
+
+def path_source(prompt: Prompt, given: str = "the prompts file") -> str | None:
+    """Where ``prompt``'s path came from ("the words", or ``given`` for a path it came with); None: no path."""
+    if prompt.trajectory is None:
+        return None
+    return "the words" if prompt.row.get("trajectory_from") == PATH_FROM_WORDS else given
+
+
+def prompt_requests(generator: Generator, prompts: Sequence[Prompt],
+                    settings: FolderSettings) -> tuple[list[GenerationRequest], list[Prompt]]:
+    """The request of each prompt (clip i: seed ``settings.seed + i``), by :func:`request_from_words`,
+    and the prompts as they are recorded (with the paths read from their words)."""
+    formed = [request_from_words(generator, p, p.seconds or settings.seconds, settings.seed + i, settings.pin_path,
+                                 f"prompt {p.id!r}") for i, p in enumerate(prompts)]
+    return [request for request, _ in formed], [prompt for _, prompt in formed]
 
 
 def generate_prompts(generator: Generator, prompts: list[Prompt], out: str | Path,
@@ -236,7 +290,7 @@ def generate_prompts(generator: Generator, prompts: list[Prompt], out: str | Pat
     for p in prompts:
         if not p.id.replace("-", "").replace("_", "").isalnum():
             raise SonicMotionError(f"prompt id {p.id!r} must be letters, digits, - or _")
-    requests = prompt_requests(prompts, settings)
+    requests, prompts = prompt_requests(generator, prompts, settings)
     check_requests(generator, requests, [f"prompt {p.id!r}" for p in prompts])
     out.mkdir(exist_ok=True)
     columns: dict[str, dict[str, Any]] = {}
@@ -259,10 +313,14 @@ def generate_prompts(generator: Generator, prompts: list[Prompt], out: str | Pat
         row = {"id": p.id, "prompt": p.prompt, "caption": p.caption, "seconds": float(request.seconds)}
         if p.row.get("trajectory") is not None:
             row["trajectory"] = p.row["trajectory"]
+            if p.row.get("trajectory_from") == PATH_FROM_WORDS:
+                row.update(trajectory_from=PATH_FROM_WORDS, content=p.row.get("content"))
         # A clip made by an earlier run keeps what the prompts file says of it.
         provenance = columns.get(p.id, {"retrieved": p.row.get("retrieved")})
         row.update({key: value for key, value in provenance.items() if value})
         rows.append(row)
     write_prompts(out / PROMPTS_FILE, rows)
-    print(f"wrote {len(prompts)} clips and {PROMPTS_FILE} to {out}")
+    sources = [path_source(p) for p in prompts]
+    counts = ", ".join(f"{sources.count(s)} from {s}" for s in ("the prompts file", "the words") if s in sources)
+    print(f"wrote {len(prompts)} clips and {PROMPTS_FILE} to {out}" + (f" (paths: {counts})" if counts else ""))
     return rows

@@ -122,3 +122,64 @@ def test_generate_from_plain_prompt_lines_resumes(tmp_path, models):
     (out / "000000.wav").unlink()
     assert main(argv) == 0  # only the missing clip is generated again
     assert (out / "000001.wav").stat().st_mtime_ns == before and (out / "000000.wav").is_file()
+
+
+def test_generate_reads_the_path_from_the_words(tmp_path, models, capsys):
+    from sonicmotion.motion import describe_to_motion
+
+    words = "a dog barks, moving from the left to the right behind me"
+    out = tmp_path / "words.wav"
+    assert main(["generate", words, "--model", str(models["parametric"]), "-o", str(out), *FAST]) == 0
+    reading = describe_to_motion(words, seconds=0.5)
+    assert f"path from the words: {json.dumps(reading.to_dict()['trajectory'])}\n" in capsys.readouterr().out
+    # the same clip as the sound alone on that path given by flags (same seed): the path and the content were used
+    path = reading.to_dict()["trajectory"]
+    flags = tmp_path / "flags.wav"
+    assert main(["generate", "a dog barks", "--model", str(models["parametric"]), "-o", str(flags), *FAST,
+                 "--azimuth", f"{path['start_azimuth']:g}", "--to-azimuth", f"{path['end_azimuth']:g}",
+                 "--direction", path["direction"], "--move-start", f"{path['move_start']:g}",
+                 "--move-end", f"{path['move_end']:g}"]) == 0
+    assert "path from the flags: " in capsys.readouterr().out
+    np.testing.assert_array_equal(read_foa(out).samples, read_foa(flags).samples)
+    # an explicit path wins over the words
+    given = tmp_path / "given.wav"
+    assert main(["generate", words, "--model", str(models["parametric"]), "-o", str(given), *FAST,
+                 "--azimuth", "30"]) == 0
+    assert 'path from the flags: {"type": "static", "azimuth": 30.0' in capsys.readouterr().out
+    # words with no position: the position is withheld, and said so
+    assert main(["generate", "a dog barks", "--model", str(models["parametric"]), "-o", str(tmp_path / "n.wav"),
+                 *FAST]) == 0
+    assert "no path: the words say nothing about where the sound is" in capsys.readouterr().out
+
+
+def test_generate_prompts_records_the_path_from_the_words(tmp_path, models, capsys):
+    from sonicmotion.motion import describe_to_motion
+
+    prompts = tmp_path / "prompts.jsonl"
+    rows = [{"id": "w", "prompt": "a siren on the left, moving to the front"},
+            {"id": "f", "prompt": "a siren on the left", "trajectory": {"type": "static", "azimuth": -45.0,
+                                                                         "elevation": 0.0}}]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "gen"
+    assert main(["generate", "--prompts", str(prompts), "--model", str(models["parametric"]), "-o", str(out), *FAST]) == 0
+    assert "(paths: 1 from the prompts file, 1 from the words)" in capsys.readouterr().out
+    written = [json.loads(line) for line in (out / "prompts.jsonl").read_text().splitlines()]
+    reading = describe_to_motion(rows[0]["prompt"], seconds=0.5)
+    assert written[0]["trajectory"] == reading.to_dict()["trajectory"]
+    assert (written[0]["trajectory_from"], written[0]["content"]) == ("words", "a siren")
+    assert written[1]["trajectory"]["azimuth"] == -45.0 and "trajectory_from" not in written[1]
+
+
+def test_generate_with_a_library_places_the_content_on_the_words_path(tmp_path, capsys):
+    from sonicmotion.spatial import Trajectory, spatial_errors
+    from tests.conftest import write_sound_library
+
+    (tmp_path / "library").mkdir()
+    library = write_sound_library(tmp_path / "library", seconds=3.0, kinds=("siren", "dog_bark", "rain"))
+    out = tmp_path / "dog.wav"
+    assert main(["generate", "a dog is barking on the right", "--library", str(library), "-o", str(out),
+                 "--seconds", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert 'path from the words: {"type": "static", "azimuth": -90.0, "elevation": 0.0}' in printed
+    assert "retrieved manifest:dog_bark" in printed
+    assert spatial_errors(read_foa(out).samples, Trajectory.static(-90, 0), 16000).delta_angle < 0.01

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from sonicmotion.audio import CLIP_SECONDS
@@ -25,17 +26,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         "generate", help="generate FOA audio from a text prompt (and a path, for parametric models)",
         description=(
             "Generate first-order Ambisonics clips with a trained SonicMotion diffusion model.\n"
-            "A parametric model follows the trajectory flags; without them it generates with the\n"
-            "position withheld. A descriptive model takes the position from the prompt only.\n\n"
+            "A parametric model (or --library) follows the trajectory flags; without them the path is\n"
+            "read from the words (\"from left to right behind me, slowly\"; see `sonicmotion motion`) and\n"
+            "the sound alone (the words without the motion) is what is generated or retrieved; words\n"
+            "that say nothing about position: a model withholds it, a library places the sound in front.\n"
+            "A descriptive model takes the position from the prompt only.\n\n"
             + TRAJECTORY_HELP
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example_epilog(
             'sonicmotion generate "a police siren" --model runs/sm-p -o siren.wav --azimuth 90 --to-azimuth -90 --direction cw',
+            "sonicmotion generate 'a car passes from left to right behind me, slowly' --model runs/sm-p -o car.wav",
             'sonicmotion generate "a dog barks on the left, moving to the back slowly" --model runs/sm-d -o dog.wav',
             'sonicmotion generate "footsteps" --model runs/sm-p -o steps.wav --keyframes "0:0:0;5:120:20:ccw" --layout ambix',
             "sonicmotion generate --prompts prompts.jsonl --model runs/sm-p -o generated/  # one clip per line",
             'sonicmotion generate "a dog barks" --library data/ -o dog.wav --azimuth 90 --to-azimuth 180 --direction ccw',
+            'sonicmotion generate "a dog barks on the left, moving to the back" --library data/ -o dog.wav',
         ),
     )
     p.add_argument("prompt", nargs="?", help="text prompt (or give --prompts)")
@@ -74,11 +80,11 @@ def run(args: argparse.Namespace) -> int:
     from sonicmotion.files import check_output_file, check_output_folder
     from sonicmotion.generation import (
         FolderSettings,
-        GenerationRequest,
         Retrieval,
         SamplingSettings,
         generate_prompts,
         generate_with_bar,
+        request_from_words,
         write_clip,
     )
     from sonicmotion.spatial.io import FOA_SUFFIXES
@@ -111,8 +117,10 @@ def run(args: argparse.Namespace) -> int:
     if args.prompts is not None:
         generate_prompts(generator, prompts, out, FolderSettings(args.seconds, args.seed, args.layout, args.pin_path))
         return 0
-    clip = generate_with_bar(generator, [GenerationRequest(args.prompt, args.seconds, trajectory, args.seed,
-                                                           args.pin_path)])[0]
+    request, prompt = request_from_words(generator, single_prompt(args.prompt, trajectory, args.seconds),
+                                         args.seconds, args.seed, args.pin_path)
+    print(path_line(prompt, generator.parametric, placed_in_front=bool(args.library)))
+    clip = generate_with_bar(generator, [request])[0]
     write_clip(out, clip.audio, args.layout)
     if isinstance(clip.provenance, Retrieval):
         match = clip.provenance.match
@@ -123,3 +131,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out} ({args.seconds:g} s, {args.layout}, {settings.steps} steps, guidance {settings.guidance:g}"
               f"{', path pinned' if args.pin_path else ''})")
     return 0
+
+
+def single_prompt(text: str, trajectory, seconds: float):
+    """The command line's prompt as a prompts-file row (its path, if the flags gave one)."""
+    from sonicmotion.prompts import Prompt
+
+    row = {"prompt": text} if trajectory is None else {"prompt": text, "trajectory": trajectory.to_dict()}
+    return Prompt("clip", text, text, trajectory, seconds, row)
+
+
+def path_line(prompt, parametric: bool, placed_in_front: bool) -> str:
+    """One line saying which path the clip is put on and where it came from (``placed_in_front``:
+    what the generator does without one, retrieval; a model withholds the position)."""
+    from sonicmotion.generation import path_source
+
+    source = path_source(prompt, "the flags")
+    if source is not None:
+        return f"path from {source}: {json.dumps(prompt.row['trajectory'])}"
+    if not parametric:
+        return "path: none; the descriptive model reads the position from the words itself"
+    if placed_in_front:
+        return "no path: the words say nothing about where the sound is, so it is placed in front"
+    return "no path: the words say nothing about where the sound is, so the model withholds the position"
