@@ -98,7 +98,12 @@ def run_scenario(name: str, root: Path, models: Path, out: Path, capsys) -> tupl
 
 
 def normalise(text: str, root: Path, models: Path, out: Path) -> str:
-    return text.replace(str(out), "OUT").replace(str(models), "MODELS").replace(str(root), "ROOT")
+    import sysconfig
+
+    # The aiSFX weights lie in the environment's site-packages, wherever that is installed.
+    site = sysconfig.get_paths()["purelib"]
+    return (text.replace(str(out), "OUT").replace(str(models), "MODELS").replace(str(root), "ROOT")
+            .replace(site, "SITE_PACKAGES"))
 
 
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?|-?\d+(?:e[-+]?\d+)?|NaN|-?Infinity")
