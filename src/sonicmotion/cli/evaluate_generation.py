@@ -138,6 +138,7 @@ def _metric_names() -> tuple[str, ...]:
 def run_generation(args: argparse.Namespace) -> int:
     from sonicmotion.evaluation.cache import DEFAULT_CACHE_DIR
     from sonicmotion.evaluation.generation import GenerationOptions, parse_metrics, run_evaluation
+    from sonicmotion.weights import evaluation_needs, warn_missing
 
     options = GenerationOptions(
         generated=args.generated, prompts=args.prompts, reference=args.reference, metrics=parse_metrics(args.metrics),
@@ -146,6 +147,8 @@ def run_generation(args: argparse.Namespace) -> int:
         layout=args.layout, workers=args.workers, seed=args.seed, device=args.device, name=args.name,
         progress=not args.quiet, embeddings=args.embeddings,
     )
+    if args.embeddings != "aisfx":  # say at once what will be "not computed", in the weights check's words
+        warn_missing(evaluation_needs(options.metrics, options.models_dir, options.clap))
     run_evaluation(options, args.out)
     return 0
 
