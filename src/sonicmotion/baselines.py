@@ -119,8 +119,17 @@ def load_baseline(key: str, weights: str | os.PathLike | None, device: str = "cp
 
     model = baseline_model(key)
     folder = baseline_weights(key, weights)
+    components = {}
     try:
-        pipe = getattr(diffusers, model.pipeline).from_pretrained(folder, local_files_only=True)
+        if model.key == "audioldm2":
+            # The weights name transformers' GPT2Model, which (since transformers 5) lacks the generation
+            # helpers the pipeline's language-model step calls; GPT2LMHeadModel holds the same weights
+            # (its head is tied to the embeddings) and gives the same hidden states.
+            from transformers import GPT2LMHeadModel
+
+            components["language_model"] = GPT2LMHeadModel.from_pretrained(folder / "language_model",
+                                                                           local_files_only=True)
+        pipe = getattr(diffusers, model.pipeline).from_pretrained(folder, local_files_only=True, **components)
     except ImportError as err:  # e.g. Stable Audio Open's scheduler without torchsde
         raise SonicMotionError(f"{model.name}: {str(err).splitlines()[0]} (pip install 'sonicmotion[baselines]')") \
             from None
