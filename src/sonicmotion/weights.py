@@ -149,13 +149,3 @@ def report(work: str, findings: list[Finding]) -> str:
 
 def all_required_found(findings: list[Finding]) -> bool:
     return all(f.found is not None or f.need.optional for f in findings)
-
-
-def warn_missing(items: list[Need]) -> list[WeightsMissing]:
-    """Print the line of each missing required item to stderr (``evaluate``'s early notice); returns them."""
-    import sys
-
-    missing = [f.missing for f in check(items) if f.missing is not None and not f.need.optional]
-    for err in missing:
-        print(f"missing pretrained file: {err}", file=sys.stderr)
-    return missing
