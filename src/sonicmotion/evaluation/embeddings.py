@@ -337,9 +337,13 @@ def clap_folder(models_dir: str | os.PathLike, clap: str | None = None) -> Path:
     if clap is not None and Path(clap).is_dir():
         return Path(clap)
     local = Path(models_dir) / "clap"
-    if clap is None and local.is_dir():
-        return local
     repo = clap or DEFAULT_CLAP
+    if clap is None and local.is_dir():
+        missing = missing_files(local, CLAP_FILES)
+        if missing:
+            raise WeightsMissing(f"CLAP model {repo!r} (CLAP score, FD)", [local], CLAP_HELP.format(repo=repo, path=local),
+                                 f"incomplete folder (missing {', '.join(missing)})")
+        return local
     folder, cached = hf_cache_snapshot(repo)
     missing = missing_files(folder, CLAP_FILES)
     if missing:
