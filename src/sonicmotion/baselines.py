@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 
 from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError, WeightsMissing
@@ -192,8 +193,6 @@ def generate_baseline(key: str, weights: str | os.PathLike | None, prompts: list
             write_audio(out / f"{p.id}.wav", audio, rate)
             bar.update(1)
         bar.close()
-    import soundfile as sf
-
     rows = []
     for p in prompts:
         info = sf.info(out / f"{p.id}.wav")
