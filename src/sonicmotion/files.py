@@ -235,3 +235,23 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def hf_cache_snapshot(repo_id: str) -> tuple[Path | None, Path]:
+    """(the snapshot folder of ``repo_id`` in the local Hugging Face cache, or None; the cache
+    folder looked in). Never downloads: the model loaders and ``weights check`` share it."""
+    from huggingface_hub import constants, snapshot_download
+
+    cache = Path(constants.HF_HUB_CACHE)
+    looked = cache / f"models--{repo_id.replace('/', '--')}"
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True, cache_dir=cache)), looked
+    except Exception:  # not cached (or not a valid id): the caller says where it looked
+        return None, looked
+
+
+def missing_files(folder: Path | None, required: tuple[tuple[str, ...], ...]) -> list[str]:
+    """The entries of ``required`` (each a tuple of alternative file names) with no file in ``folder``."""
+    if folder is None or not folder.is_dir():
+        return [" or ".join(names) for names in required]
+    return [" or ".join(names) for names in required if not any((folder / n).is_file() for n in names)]

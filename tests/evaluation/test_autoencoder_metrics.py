@@ -52,3 +52,8 @@ def test_perfect_and_mirrored_reconstructions():
     assert mirrored.spatial["frame"].l1_azimuth == pytest.approx(180.0, abs=0.5)
     report = json.loads(json.dumps(mirrored.to_dict()))
     assert set(report["spatial"]) == {"sample", "frame"} and "Δangle" in mirrored.table()
+    # The paper's way first: the sample row, the paper's own figures under it, the frame row after.
+    rows = [line.split()[0] for line in mirrored.table().splitlines()[2:5]]
+    assert rows == ["sample", "paper", "frame"]
+    sample_row = mirrored.table().splitlines()[2].split()
+    assert float(sample_row[3]) == pytest.approx(mirrored.spatial["sample"].l1_azimuth, abs=0.006)

@@ -88,9 +88,11 @@ def test_missing_models_are_not_computed_and_spatial_still_runs(sets, tmp_path, 
     metrics = report["metrics"]
     assert "vggish.pth" in metrics["fad"]["reason"] and metrics["fad"]["value"] is None
     assert "Cnn14_16k_mAP=0.438.pth" in metrics["kl"]["reason"]
-    assert "CLAP model not found" in metrics["clap"]["reason"] and "CLAP model not found" in metrics["fd"]["reason"]
+    assert "CLAP model 'laion/clap-htsat-unfused' (CLAP score, FD): not found" in metrics["clap"]["reason"]
+    assert metrics["fd"]["reason"] == metrics["clap"]["reason"]
     assert metrics["spatial"]["computed"] and metrics["spatial"]["n"] == 4
-    assert "not computed: VGGish weights not found" in capsys.readouterr().out
+    # The line 'sonicmotion weights check' prints for the same file.
+    assert f"not computed: {metrics['fad']['reason']}" in capsys.readouterr().out
 
 
 def test_no_reference_and_no_trajectories(sets, tiny_models, tmp_path):
@@ -150,19 +152,27 @@ def test_table_layout_for_several_runs(sets, tiny_models, tmp_path, capsys):
     table = capsys.readouterr().out
     lines = table.splitlines()
     # SM-D has none of the paper's models: the aisfx proxies stand in, in columns of their own.
-    assert lines[0] == ("| Model | CLAP↑ | FD↓ | FAD↓ | KL↓ | L1(θ)↓ | L1(φ)↓ | Δangle↓ | FD proxy (aisfx)↓ "
-                        "| KL proxy (aisfx)↓ |")
+    # The paper's spatial columns at sample resolution, the frame figures beside them, named.
+    assert lines[0] == ("| Model | CLAP↑ | FD↓ | FAD↓ | KL↓ | L1(θ)↓ | L1(φ)↓ | Δangle↓ | L1(θ)↓ frame | L1(φ)↓ frame "
+                        "| Δangle↓ frame | FD proxy (aisfx)↓ | KL proxy (aisfx)↓ |")
     a = json.loads((tmp_path / "a.json").read_text())["metrics"]
     b = json.loads((tmp_path / "b.json").read_text())["metrics"]
     row_a, row_b = lines[2].split(" | "), lines[3].split(" | ")
     assert row_a[:2] == ["| SM-P", f"{a['clap']['value']:.2f}"]
-    assert row_a[7] == f"{a['spatial']['frame']['all']['delta_angle']:.2f}" and row_a[8].startswith("–[")
+    assert row_a[5] == f"{a['spatial']['sample']['all']['l1_azimuth']:.2f}"
+    assert row_a[7] == f"{a['spatial']['sample']['all']['delta_angle']:.2f}"
+    assert row_a[10] == f"{a['spatial']['frame']['all']['delta_angle']:.2f}" and row_a[11].startswith("–[")
+    assert a["spatial"]["sample"]["all"]["delta_angle"] != a["spatial"]["frame"]["all"]["delta_angle"]
+    assert "sample resolution (per-sample intensity, the paper's §2.7.1)" in table
     assert "fd_aisfx" not in a  # the paper's models were all there
     assert all(cell.startswith("–[") for cell in row_b[1:5])
     assert b["fd_aisfx"]["label"] == "FD proxy (aisfx)" and b["fd_aisfx"]["proxy"] == "aisfx"
-    assert row_b[8:] == [f"{b['fd_aisfx']['value']:.2f}", f"{b['kl_aisfx']['value']:.2f} |"]
+    assert row_b[11:] == [f"{b['fd_aisfx']['value']:.2f}", f"{b['kl_aisfx']['value']:.2f} |"]
+    assert main(["evaluate", "table", str(tmp_path / "a.json"), "--resolution", "frame"]) == 0
+    frame = capsys.readouterr().out.splitlines()
+    assert frame[0].endswith("| Δangle↓ |") and frame[2].split(" | ")[7].strip(" |") == row_a[10]
     assert "Proxy columns use the aiSFX" in table
-    assert any("] SM-D, fad: VGGish weights not found" in line for line in lines)
+    assert any("] SM-D, fad: VGGish weights (FAD): not found" in line for line in lines)
     assert (tmp_path / "t.md").read_text() == table
 
 

@@ -79,3 +79,33 @@ def test_number_embedder_and_position_conditioner_shapes():
     other = torch.from_numpy(np.stack([state_matrix(Trajectory.static(90, 0), CONFIG, 10)] * 2))
     text = torch.randn(2, 5, 32)
     assert not torch.allclose(cond(state, text), cond(other, text))
+
+
+def test_speed_timing_moves_for_the_band_middle_centred_and_window_timing_keeps_the_window():
+    import dataclasses
+
+    import pytest
+
+    from sonicmotion.errors import SonicMotionError
+    from sonicmotion.models.conditioners import conditioning_path
+
+    speed = dataclasses.replace(CONFIG, timing="speed")
+    assert CONFIG.timing == "window"  # the paper config's reading
+    # fast (1.5 s) at 0.5-2.0 s: "speed" keeps only start, end, direction and "fast" -> 2 s centred, 4-6 s.
+    early = Trajectory.linear(0, 0, -90, 0, "cw", 0.5, 2.0)
+    az_window, _ = bins(state_matrix(early, CONFIG, seconds=10))
+    az_speed, _ = bins(state_matrix(early, speed, seconds=10))
+    # window: t=0.5 holds 0°, 1.5 -> -60° (bin 12), then -90° (bin 9) from 2 s on
+    assert az_window == [18, 12, 9, 9, 9, 9, 9, 9, 9, 9]
+    # speed: 0° until 4 s, t=4.5 -> -22.5° (bin 16), 5.5 -> -67.5° (bin 11), then -90°
+    assert az_speed == [18, 18, 18, 18, 16, 11, 9, 9, 9, 9]
+    path = conditioning_path(early, "speed", 10.0)
+    assert (path.move_start, path.move_end) == (4.0, 6.0) and path.keyframes[1].direction == "cw"
+
+    # A move already lasting its band's middle and centred (moderate: 5 s at 2.5-7.5 s): the same matrix.
+    centred = Trajectory.linear(150, 10, -150, -20, "ccw", 2.5, 7.5)
+    assert np.array_equal(state_matrix(centred, CONFIG, seconds=10), state_matrix(centred, speed, seconds=10))
+    static = Trajectory.static(45, 20)
+    assert np.array_equal(state_matrix(static, CONFIG, seconds=10), state_matrix(static, speed, seconds=10))
+    with pytest.raises(SonicMotionError, match="position.timing must be one of window, speed"):
+        PositionConfig(timing="exact")

@@ -13,11 +13,14 @@ import argparse
 import sys
 
 from sonicmotion import __version__
-from sonicmotion.cli import autoencoder, dataset, demo, evaluate, generate, motion, render, report, scene, spatial, train
+from sonicmotion.cli import (
+    autoencoder, baseline, dataset, demo, evaluate, generate, motion, render, report, scene, spatial, train, weights,
+)
 from sonicmotion.errors import SonicMotionError
 
 # in --help order
-COMMANDS = (spatial, motion, render, scene, dataset, train, autoencoder, generate, evaluate, report, demo)
+COMMANDS = (spatial, motion, render, scene, dataset, weights, train, autoencoder, generate, baseline, evaluate, report,
+            demo)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -55,7 +55,7 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--generated", required=True, help="folder of generated clips {id}.wav / {id}.flac: FOA, or mono "
-                   "or stereo (made elsewhere, e.g. AudioLDM 2 or Stable Audio Open) for the semantic columns only")
+                   "or stereo (e.g. AudioLDM 2 or Stable Audio Open, 'sonicmotion baseline') for the semantic columns only")
     p.add_argument("--reference", help="reference set: a folder of FOA files or dataset shards (a .tar or a folder of them)")
     p.add_argument("--prompts", required=True, help="JSONL: id, prompt, caption, optional trajectory, seconds")
     p.add_argument("--out", required=True, help="metrics JSON to write")
@@ -78,18 +78,21 @@ def register_evaluate(evaluate_subcommands: argparse._SubParsersAction) -> None:
 
     p = evaluate_subcommands.add_parser(
         "table", help="the paper's Table 2 (markdown) for several metrics files",
-        description="Print Table 2 (CLAP, FD, FAD, KL, L1(theta), L1(phi), delta angle) for metrics files "
+        description="Print Table 2 (CLAP, FD, FAD, KL, L1(theta), L1(phi), delta angle at sample resolution as the "
+        "paper computes them, the frame-resolution figures beside them) for metrics files "
         "written by 'sonicmotion evaluate generation', one row per --name (files of the same name share a row: "
         "semantic columns from clips made from original captions, spatial ones from clips made from spatial "
         "captions or paths); gaps carry a footnote with the reason.",
         formatter_class=fmt,
         epilog=example_epilog(
             "sonicmotion evaluate table sm-d.json sm-p.json",
-            "sonicmotion evaluate table sm-p.json --resolution sample --group moving --out table2.md",
+            "sonicmotion evaluate table sm-p.json --resolution frame --group moving --out table2.md",
         ),
     )
     p.add_argument("runs", nargs="+", help="metrics JSON files")
-    p.add_argument("--resolution", choices=["frame", "sample"], default="frame", help="spatial resolution (default frame)")
+    p.add_argument("--resolution", choices=["paper", "sample", "frame"], default="paper",
+                   help="paper (default): the spatial columns at sample resolution, as the paper computes them, with "
+                   "the frame figures beside them; sample or frame: that resolution alone")
     p.add_argument("--group", choices=["all", "static", "moving"], default="all", help="spatial clips (default all)")
     p.add_argument("--out", help="also write the table to this markdown file")
     p.set_defaults(run=run_table)

@@ -65,7 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sonicmotion.models.text import text_encoder_folder
     from sonicmotion.training.workflows import train_diffusion
+    from sonicmotion.weights import config_text_encoder
+
+    # Before any data or model is read: a missing text encoder is the weights check's own line.
+    text_encoder_folder(args.text_encoder or config_text_encoder(args.config))
 
     overrides = {}
     for flag, key in [("text_encoder", "model.text_encoder"), ("steps", "training.max_steps"),

@@ -30,7 +30,7 @@ import numpy as np
 
 from sonicmotion.audio import SAMPLE_RATE, resample
 from sonicmotion.devices import AUTO, resolve_device
-from sonicmotion.errors import SonicMotionError
+from sonicmotion.errors import SonicMotionError, WeightsMissing
 from sonicmotion.evaluation.cache import EmbeddingCache, content_key, files_digest
 from sonicmotion.evaluation.sets import ClipRef, decode_pressure, iter_clip_bytes
 
@@ -40,22 +40,26 @@ PREPROCESSING_VERSION = "1"
 CLAP_BATCH = 8
 TAGGER_BATCH = 16
 
-VGGISH_HELP = ("get torchvggish's weights (https://github.com/harritaylor/torchvggish/releases/download/v0.1/"
-               "vggish-10086976.pth) and save them as {path}")
-CNN14_HELP = ("get PANNs' 16 kHz CNN14 checkpoint Cnn14_16k_mAP=0.438.pth (Zenodo record 3987831, "
-              "https://zenodo.org/record/3987831) and put it in {folder}")
-CLAP_HELP = ("save a CLAP model there on a machine with network access: python -c \"from transformers import "
-             "ClapModel, ClapProcessor as P; ClapModel.from_pretrained('{repo}').save_pretrained('{path}'); "
+# The one command that puts each file in place (on a machine with network access).
+VGGISH_HELP = ("mkdir -p '{folder}' && curl -L -o '{folder}/vggish.pth' "
+               "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth")
+CNN14_HELP = ("mkdir -p '{folder}' && curl -L -o '{folder}/Cnn14_16k_mAP=0.438.pth' "
+              "'https://zenodo.org/record/3987831/files/Cnn14_16k_mAP%3D0.438.pth?download=1'")
+CLAP_HELP = ("python -c \"from transformers import ClapModel, ClapProcessor as P; "
+             "ClapModel.from_pretrained('{repo}').save_pretrained('{path}'); "
              "P.from_pretrained('{repo}').save_pretrained('{path}')\"")
+CLAP_FILES = (("config.json",), ("model.safetensors", "pytorch_model.bin"),
+              ("preprocessor_config.json", "processor_config.json"))
+VGGISH_FILES = ("vggish.safetensors", "vggish.pth")
+CNN14_FILES = ("cnn14.safetensors", "Cnn14_16k_mAP=0.438.pth")
 
-
-AISFX_HELP = "install the aisfx wheel without its pinned dependencies: pip install --no-deps aisfx==0.1.2"
+AISFX_HELP = "pip install --no-deps aisfx==0.1.2"
 # aisfx 0.1.2's models/checkpoint.pth (25 MB, CC BY 4.0).
 AISFX_SHA256 = "499ea75909c932a2f94c35fa722fa4fabc5bcb7e84917209cc5f7402627b7eb5"
 
 
-class ModelMissing(SonicMotionError):
-    """A model's files are not where the documented layout puts them."""
+# A model's files are not where the documented layout puts them (the name callers catch).
+ModelMissing = WeightsMissing
 
 
 def _seed_torch(seed: int) -> None:
@@ -132,14 +136,31 @@ class VggishEmbedder(AudioEmbedder):
         return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def vggish_weights(models_dir: str | os.PathLike) -> Path:
+    """MODELS_DIR/vggish/vggish.safetensors or vggish.pth; :class:`WeightsMissing` otherwise."""
+    folder = Path(models_dir) / "vggish"
+    weights = _find(folder, VGGISH_FILES)
+    if weights is None:
+        raise WeightsMissing("VGGish weights (FAD)", [folder / n for n in reversed(VGGISH_FILES)],
+                             VGGISH_HELP.format(folder=folder))
+    return weights
+
+
+def cnn14_weights(models_dir: str | os.PathLike) -> Path:
+    """MODELS_DIR/panns/cnn14.safetensors or Cnn14_16k_mAP=0.438.pth; :class:`WeightsMissing` otherwise."""
+    folder = Path(models_dir) / "panns"
+    weights = _find(folder, CNN14_FILES)
+    if weights is None:
+        raise WeightsMissing("CNN14 tagger weights (KL)", [folder / n for n in reversed(CNN14_FILES)],
+                             CNN14_HELP.format(folder=folder))
+    return weights
+
+
 def load_vggish(models_dir: str | os.PathLike, seed: int = 0, device: str = AUTO) -> VggishEmbedder:
     from sonicmotion.evaluation.taggers import VGGISH_SAMPLE_RATE, Vggish, VggishConfig, load_config
 
-    folder = Path(models_dir) / "vggish"
-    weights = _find(folder, ("vggish.safetensors", "vggish.pth"))
-    if weights is None:
-        raise ModelMissing(f"VGGish weights not found: looked for {folder / 'vggish.pth'} (or vggish.safetensors); "
-                           + VGGISH_HELP.format(path=folder / "vggish.pth"))
+    weights = vggish_weights(models_dir)
+    folder = weights.parent
     config_path = folder / "config.yaml"
     config = load_config(VggishConfig, config_path) if config_path.is_file() else VggishConfig()
     _seed_torch(seed)
@@ -174,11 +195,8 @@ class Cnn14Embedder(AudioEmbedder):
 def load_cnn14(models_dir: str | os.PathLike, seed: int = 0, device: str = AUTO) -> Cnn14Embedder:
     from sonicmotion.evaluation.taggers import CNN14_IGNORED_PREFIXES, Cnn14, Cnn14Config, load_config
 
-    folder = Path(models_dir) / "panns"
-    weights = _find(folder, ("cnn14.safetensors", "Cnn14_16k_mAP=0.438.pth"))
-    if weights is None:
-        raise ModelMissing(f"CNN14 tagger weights not found: looked for {folder / 'Cnn14_16k_mAP=0.438.pth'} "
-                           "(or cnn14.safetensors); " + CNN14_HELP.format(folder=folder))
+    weights = cnn14_weights(models_dir)
+    folder = weights.parent
     config_path = folder / "config.yaml"
     config = load_config(Cnn14Config, config_path) if config_path.is_file() else Cnn14Config()
     _seed_torch(seed)
@@ -218,14 +236,15 @@ def aisfx_checkpoint() -> Path:
 
     from sonicmotion.files import file_sha256
 
+    what = "aiSFX proxy weights (FD and KL proxies)"
     spec = importlib.util.find_spec("aisfx")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelMissing("the aisfx proxy metrics need the aisfx package; " + AISFX_HELP)
+        raise WeightsMissing(what, ["the installed package aisfx"], AISFX_HELP, "the aisfx package is not installed")
     path = Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
     if not path.is_file():
-        raise ModelMissing(f"aisfx is installed but {path} is missing; " + AISFX_HELP)
+        raise WeightsMissing(what, [path], AISFX_HELP, "aisfx is installed but its checkpoint is missing")
     if file_sha256(path) != AISFX_SHA256:
-        raise ModelMissing(f"{path} is not the aisfx 0.1.2 checkpoint (sha256 differs); " + AISFX_HELP)
+        raise WeightsMissing(what, [path], AISFX_HELP, "not the aisfx 0.1.2 checkpoint (sha256 differs)")
     return path
 
 
@@ -304,31 +323,40 @@ def _unit_rows(features: Any) -> np.ndarray:
     return rows / norms
 
 
-def _clap_folder(models_dir: Path, clap: str | None) -> Path:
+def clap_folder(models_dir: str | os.PathLike, clap: str | None = None) -> Path:
+    """The CLAP folder: ``clap`` if it is a folder, else MODELS_DIR/clap, else the Hugging Face
+    cache's snapshot of ``clap`` (default laion/clap-htsat-unfused); :class:`WeightsMissing` otherwise."""
+    from sonicmotion.files import hf_cache_snapshot, missing_files
+
     if clap is not None and Path(clap).is_dir():
         return Path(clap)
-    local = models_dir / "clap"
-    if clap is None and local.is_dir():
-        return local
+    local = Path(models_dir) / "clap"
     repo = clap or DEFAULT_CLAP
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo, local_files_only=True))
-    except Exception:  # not in the cache (or no hub): say where we looked
-        raise ModelMissing(f"CLAP model not found: looked for {local} and for {repo!r} in the Hugging Face cache; "
-                           + CLAP_HELP.format(repo=repo, path=local)) from None
+    if clap is None and local.is_dir():
+        missing = missing_files(local, CLAP_FILES)
+        if missing:
+            raise WeightsMissing(f"CLAP model {repo!r} (CLAP score, FD)", [local], CLAP_HELP.format(repo=repo, path=local),
+                                 f"incomplete folder (missing {', '.join(missing)})")
+        return local
+    folder, cached = hf_cache_snapshot(repo)
+    missing = missing_files(folder, CLAP_FILES)
+    if missing:
+        raise WeightsMissing(f"CLAP model {repo!r} (CLAP score, FD)", [local, cached],
+                             CLAP_HELP.format(repo=repo, path=local))
+    return folder
 
 
 def load_clap(models_dir: str | os.PathLike, clap: str | None = None, seed: int = 0, device: str = AUTO) -> ClapEmbedder:
     from transformers import ClapModel, ClapProcessor
 
-    folder = _clap_folder(Path(models_dir), clap)
+    folder = clap_folder(models_dir, clap)
     try:
         processor = ClapProcessor.from_pretrained(str(folder), local_files_only=True)
         model = ClapModel.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as err:
-        raise ModelMissing(f"{folder}: not a complete CLAP model folder ({str(err).splitlines()[0]})") from None
+        raise WeightsMissing(f"CLAP model {clap or DEFAULT_CLAP!r} (CLAP score, FD)", [folder],
+                             CLAP_HELP.format(repo=clap or DEFAULT_CLAP, path=Path(models_dir) / "clap"),
+                             f"not a complete CLAP model folder ({str(err).splitlines()[0]})") from None
     _seed_torch(seed)
     device = resolve_device(device)
     model.eval().to(device)

@@ -452,7 +452,7 @@ def run_evaluation(options: GenerationOptions, out: str | os.PathLike) -> dict[s
     report = evaluate_generation(options)
     write_metrics_file(report, out)
     print(text_summary(report))
-    print("\nTable 2 row (frame resolution):\n" + markdown_table([report]))
+    print("\nTable 2 row:\n" + markdown_table([report]))
     print(f"wrote {out}")
     return report
 

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-COLUMNS = (
-    ("clap", "CLAP↑", None),
-    ("fd", "FD↓", None),
-    ("fad", "FAD↓", None),
-    ("kl", "KL↓", None),
-    ("spatial", "L1(θ)↓", "l1_azimuth"),
-    ("spatial", "L1(φ)↓", "l1_elevation"),
-    ("spatial", "Δangle↓", "delta_angle"),
+# (metric, title, field, resolution): a spatial column reads one resolution's figures.
+SEMANTIC_COLUMNS = (
+    ("clap", "CLAP↑", None, None),
+    ("fd", "FD↓", None, None),
+    ("fad", "FAD↓", None, None),
+    ("kl", "KL↓", None, None),
 )
+SPATIAL_FIELDS = (("L1(θ)↓", "l1_azimuth"), ("L1(φ)↓", "l1_elevation"), ("Δangle↓", "delta_angle"))
+# "paper": the paper's columns at its resolution (per-sample intensity, §2.7.1), the frame
+# figures beside them under their own name; "sample" or "frame": that resolution alone.
+TABLE_RESOLUTIONS = ("paper", "sample", "frame")
+
+
+def spatial_columns(resolution: str) -> tuple[tuple[str, str, str, str], ...]:
+    """The spatial columns of a table at ``resolution`` (one of :data:`TABLE_RESOLUTIONS`)."""
+    if resolution not in TABLE_RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {TABLE_RESOLUTIONS}, got {resolution!r}")
+    if resolution != "paper":
+        return tuple(("spatial", title, name, resolution) for title, name in SPATIAL_FIELDS)
+    return (tuple(("spatial", title, name, "sample") for title, name in SPATIAL_FIELDS)
+            + tuple(("spatial", f"{title} frame", name, "frame") for title, name in SPATIAL_FIELDS))
+
+
+COLUMNS = SEMANTIC_COLUMNS + spatial_columns("paper")
 # Proxy metrics (weights that ship offline) get columns of their own, after the paper's.
 PROXY_COLUMNS = (
-    ("fd_aisfx", "FD proxy (aisfx)↓", None),
-    ("kl_aisfx", "KL proxy (aisfx)↓", None),
+    ("fd_aisfx", "FD proxy (aisfx)↓", None, None),
+    ("kl_aisfx", "KL proxy (aisfx)↓", None, None),
 )
 LABELS = {"clap": "CLAP score", "fd": "FD (CLAP)", "fad": "FAD (VGGish)", "kl": "KL (CNN14)",
           "fd_aisfx": "FD proxy (aisfx)", "kl_aisfx": "KL proxy (aisfx)"}
@@ -49,20 +64,23 @@ def merge_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
-def markdown_table(runs: list[dict[str, Any]], resolution: str = "frame", group: str = "all") -> str:
+def markdown_table(runs: list[dict[str, Any]], resolution: str = "paper", group: str = "all") -> str:
     """Table 2 layout (markdown) for several metric reports (same-name reports share a row),
     with footnotes for gaps: "n/a" where a metric does not apply (mono/stereo baselines' spatial
-    columns), "–" where it was not computed."""
+    columns), "–" where it was not computed. ``resolution``: ``"paper"`` (default) puts the
+    paper's spatial columns at sample resolution and the frame figures beside them, named;
+    ``"sample"`` or ``"frame"`` shows that resolution alone."""
     runs = merge_runs(runs)
-    columns = COLUMNS + tuple(c for c in PROXY_COLUMNS if any(c[0] in run["metrics"] for run in runs))
-    header = "| Model | " + " | ".join(title for _, title, _ in columns) + " |"
+    main_columns = SEMANTIC_COLUMNS + spatial_columns(resolution)
+    columns = main_columns + tuple(c for c in PROXY_COLUMNS if any(c[0] in run["metrics"] for run in runs))
+    header = "| Model | " + " | ".join(title for _, title, _, _ in columns) + " |"
     lines = [header, "|" + "---|" * (len(columns) + 1)]
     footnotes: list[str] = []
     for run in runs:
         cells = []
-        for metric_name, _, field in columns:
+        for metric_name, _, field, column_resolution in columns:
             metric = run["metrics"].get(metric_name)
-            value = _cell(metric, field, resolution, group)
+            value = _cell(metric, field, column_resolution, group)
             if value is None:
                 reason = "not requested" if metric is None else metric.get("reason") or f"no {group} clips"
                 note = f"{run['name']}, {metric_name}: {reason}"
@@ -73,13 +91,19 @@ def markdown_table(runs: list[dict[str, Any]], resolution: str = "frame", group:
             cells.append(value)
         lines.append(f"| {run['name']} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"Spatial errors in degrees, {resolution} resolution, {group} clips, against the requested paths.")
-    if len(columns) > len(COLUMNS):
+    if resolution == "paper":
+        lines.append(f"Spatial errors in degrees, {group} clips, against the requested paths. L1(θ), L1(φ), Δangle: "
+                     "sample resolution (per-sample intensity, the paper's §2.7.1), the figures to set beside the "
+                     "paper's; '… frame': intensity over 100 ms frames every 50 ms, quiet frames left out (SPEC §2).")
+    else:
+        lines.append(f"Spatial errors in degrees, {resolution} resolution, {group} clips, against the requested paths.")
+    if len(columns) > len(main_columns):
         lines.append("Proxy columns use the aiSFX sound-effects network (weights in the aisfx wheel), not the paper's "
                      "models: compare them only with each other.")
     for run in runs:
         spatial = run["metrics"].get("spatial") or {}
-        n = spatial.get(resolution, {}).get(group, {}).get("n") if spatial.get("computed") else None
+        counted = "sample" if resolution == "paper" else resolution
+        n = spatial.get(counted, {}).get(group, {}).get("n") if spatial.get("computed") else None
         ref = (run.get("reference") or {}).get("source", "none")
         clips = " + ".join(str(part["generated"]["clips"]) for part in run.get("parts", [run]))
         lines.append(f"- {run['name']}: {clips} generated clips; compared with {ref}; "

@@ -21,6 +21,8 @@ from torch import nn
 from sonicmotion.models.config import PositionConfig
 from sonicmotion.models.dit import CrossAttention, GatedMLP
 from sonicmotion.spatial import Trajectory, wrap_azimuth
+from sonicmotion.spatial.regions import speed_seconds, speed_word
+from sonicmotion.spatial.trajectory import Keyframe
 
 
 class NumberEmbedder(nn.Module):
@@ -68,6 +70,23 @@ def _smooth_rows(onehot: np.ndarray, std: float, circular: bool) -> np.ndarray:
     return smoothed / smoothed.max(axis=0, keepdims=True)
 
 
+def conditioning_path(trajectory: Trajectory, timing: str, seconds: float) -> Trajectory:
+    """The path the state matrix is built from, by ``PositionConfig.timing``:
+
+    - ``"window"``: ``trajectory`` itself (its exact movement window);
+    - ``"speed"``: a path with one move keeps its start, end and direction but moves for the
+      middle of its speed band (Table 1's word for its duration), centred in the ``seconds``
+      clip; static paths and paths of several moves (keyframes) are kept as they are.
+    """
+    if timing == "window" or trajectory.is_static or len(trajectory.keyframes) != 2:
+        return trajectory
+    duration = min(speed_seconds(speed_word(trajectory.move_end - trajectory.move_start)), seconds)
+    start = (seconds - duration) / 2
+    first, last = trajectory.keyframes
+    return Trajectory([Keyframe(start, first.azimuth, first.elevation),
+                       Keyframe(start + duration, last.azimuth, last.elevation, last.direction)], kind=trajectory.kind)
+
+
 def state_matrix(
     trajectory: Trajectory, config: PositionConfig, seconds: float, time_steps: int | None = None,
     times: np.ndarray | None = None,
@@ -76,10 +95,12 @@ def state_matrix(
 
     Column j holds a one in the azimuth bin and in the elevation bin of the source at time
     ``times[j]`` (default: the centres of ``time_steps`` steps over ``seconds``). Movement
-    follows the trajectory, so direction (cw / ccw) and wrap-around at ±180° are exact.
+    follows the trajectory (as ``config.timing`` reads it: :func:`conditioning_path`), so
+    direction (cw / ccw) and wrap-around at ±180° are exact.
     """
     if times is None:
         times = step_times(time_steps or config.time_steps, seconds)
+    trajectory = conditioning_path(trajectory, config.timing, seconds)
     azimuth, elevation = trajectory.positions(times)
     az_rows = np.zeros((config.azimuth_bins, len(times)), dtype=np.float64)
     el_rows = np.zeros((config.elevation_bins, len(times)), dtype=np.float64)

@@ -17,6 +17,7 @@ from sonicmotion.yaml_config import CONFIG_ROOT, config_from_dict, load_yaml
 CONFIG_DIR = CONFIG_ROOT / "diffusion"
 DIT_DIR = CONFIG_DIR / "dit"  # the DiT sizes; the training configs are in CONFIG_DIR
 VARIANTS = ("descriptive", "parametric")
+POSITION_TIMINGS = ("window", "speed")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,15 @@ class PositionConfig:
     # Beyond the paper: also add the state matrix, sampled at each latent frame, to the
     # DiT's input tokens, so a frame's direction need not be found by attention.
     frame_aligned: bool = False
+    # Which timing the state matrix carries (docs/diffusion.md): "window" (the paper config's):
+    # the exact movement window, move_start to move_end, as the sample was encoded; "speed":
+    # only the start, the end and the speed word, the move lasting the middle of its speed band
+    # and centred in the clip (what a caption can say, SPEC §6).
+    timing: str = "window"
+
+    def __post_init__(self) -> None:
+        if self.timing not in POSITION_TIMINGS:
+            raise SonicMotionError(f"position.timing must be one of {', '.join(POSITION_TIMINGS)}, got {self.timing!r}")
 
 
 @dataclass(frozen=True)

