@@ -173,12 +173,12 @@ def generate_baseline(key: str, weights: str | os.PathLike | None, prompts: list
 
     from sonicmotion.audio import write_audio
     from sonicmotion.files import atomic_path
-    from sonicmotion.generation import check_prompts
+    from sonicmotion.generation import check_prompt_ids
 
     model = baseline_model(key)
     steps = settings.steps or model.steps
     guidance = model.guidance if settings.guidance is None else settings.guidance
-    check_prompts(prompts)
+    check_prompt_ids(prompts)
     folder = baseline_weights(key, weights)  # before any work: a missing model is one line
     out = Path(out)
     out.mkdir(exist_ok=True)

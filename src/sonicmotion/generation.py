@@ -281,15 +281,20 @@ def prompt_requests(generator: Generator, prompts: Sequence[Prompt],
     return [request for request, _ in formed], [prompt for _, prompt in formed]
 
 
+def check_prompt_ids(prompts: Sequence[Prompt]) -> None:
+    """Refuse, before any clip is made, an id that is no file name (each clip is ``{id}.wav``)."""
+    for p in prompts:
+        if not p.id.replace("-", "").replace("_", "").isalnum():
+            raise SonicMotionError(f"prompt id {p.id!r} must be letters, digits, - or _")
+
+
 def generate_prompts(generator: Generator, prompts: list[Prompt], out: str | Path,
                      settings: FolderSettings) -> list[dict[str, Any]]:
     """Generate every prompt without a clip in ``out`` yet, then write ``out/prompts.jsonl``
     (its rows are returned): id, prompt, caption, seconds, the trajectory if any, and what the
     generator's provenance adds (retrieval: the ``retrieved`` sound's id)."""
     out = Path(out)
-    for p in prompts:
-        if not p.id.replace("-", "").replace("_", "").isalnum():
-            raise SonicMotionError(f"prompt id {p.id!r} must be letters, digits, - or _")
+    check_prompt_ids(prompts)
     requests, prompts = prompt_requests(generator, prompts, settings)
     check_requests(generator, requests, [f"prompt {p.id!r}" for p in prompts])
     out.mkdir(exist_ok=True)

@@ -101,9 +101,11 @@ def normalise(text: str, root: Path, models: Path, out: Path) -> str:
     import sysconfig
 
     # The aiSFX weights lie in the environment's site-packages, wherever that is installed.
+    from huggingface_hub import constants
+
     site = sysconfig.get_paths()["purelib"]
     return (text.replace(str(out), "OUT").replace(str(models), "MODELS").replace(str(root), "ROOT")
-            .replace(site, "SITE_PACKAGES"))
+            .replace(site, "SITE_PACKAGES").replace(str(constants.HF_HUB_CACHE), "HF_HUB_CACHE"))
 
 
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?|-?\d+(?:e[-+]?\d+)?|NaN|-?Infinity")
