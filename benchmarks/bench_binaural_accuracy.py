@@ -38,6 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from sonicmotion.data.synth import pink_noise  # noqa: E402
+
 DIRECTIONS = [(0, 0), (30, 0), (-30, 0), (90, 0), (-90, 0), (135, 0), (180, 0), (0, 30), (0, -30), (90, 30), (90, -30)]
 TARGET_ITD_US, TARGET_ILD_DB, TARGET_LEVEL_DB = 50.0, 1.0, 1.0
 LEVEL_DIRECTIONS = [(az, el) for el in (-30, 0, 40) for az in range(-180, 180, 60)] + [(0, 85)]
@@ -95,36 +97,12 @@ def itd_us(ears: np.ndarray, rate: int) -> float:
     return interaural_time_difference(ears, rate) * 1e6
 
 
-def pink_noise(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
-    """Pink noise (equal energy per octave, 20 Hz - 20 kHz), 0.05 RMS."""
-    n = int(seconds * rate)
-    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1.0 / rate)
-    spectrum[1:] /= np.sqrt(freqs[1:])
-    spectrum[(freqs < 20) | (freqs > 20000)] = 0.0
-    x = np.fft.irfft(spectrum, n)
-    return (0.05 * x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
-
-
 def levels(hrtf, rate: int, seconds: float, directions) -> dict[str, float]:
     """dB of the ears' power over the source's, averaged over ``directions``, per method."""
-    from sonicmotion.render.binaural import plane_wave_ears, render_binaural
-    from sonicmotion.spatial import Trajectory, encode_foa
+    from sonicmotion.render.binaural import mean_ear_level_db
 
     mono = pink_noise(seconds, rate)
-    source = float(np.mean(mono.astype(np.float64) ** 2))
-    out = {}
-    for method in ("direct",) + METHODS:
-        powers = []
-        for az, el in directions:
-            if method == "direct":
-                ears = plane_wave_ears(mono, hrtf, az, el)
-            else:
-                ears = render_binaural(encode_foa(mono, rate, Trajectory.static(az, el)), rate, hrirs=hrtf,
-                                       method=method)
-            powers.append(np.mean(ears[:, rate // 8 :].astype(np.float64) ** 2))
-        out[method] = 10 * np.log10(np.mean(powers) / source)
-    return out
+    return {method: mean_ear_level_db(mono, rate, hrtf, directions, method) for method in ("direct",) + METHODS}
 
 
 def print_levels(args, rate: int, heads) -> None:

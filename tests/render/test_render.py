@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sonicmotion.cli import main
+from sonicmotion.data.synth import pink_noise
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.render.binaural import SPEAKERS, HrirSet, render_binaural, spherical_head_hrirs
 from sonicmotion.render.stereo import render_cardioids, render_uhj
@@ -220,38 +221,16 @@ def test_parametric_keeps_a_moving_source_on_its_side_and_a_diffuse_field_centre
         render_binaural(field, SAMPLE_RATE, method="magic")
 
 
-def pink_noise(seconds, rate, seed=0):
-    """Pink noise (equal energy per octave, 20 Hz - 20 kHz), 0.05 RMS."""
-    n = int(seconds * rate)
-    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1.0 / rate)
-    spectrum[1:] /= np.sqrt(freqs[1:])
-    spectrum[(freqs < 20) | (freqs > 20000)] = 0.0
-    x = np.fft.irfft(spectrum, n)
-    return (0.05 * x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
-
-
 LEVEL_DIRECTIONS = [(az, el) for el in (-30, 0, 40) for az in range(-180, 180, 60)] + [(0, 85)]
 
 
 def levels_db(hrtf, rate, methods):
     """Per method ("direct" = the plane wave through its own HRIR): the ears' power over the
     source's, averaged over LEVEL_DIRECTIONS, in dB."""
-    from sonicmotion.render.binaural import plane_wave_ears
+    from sonicmotion.render.binaural import mean_ear_level_db
 
     mono = pink_noise(1.0, rate)
-    out = {}
-    for method in ("direct",) + methods:
-        powers = []
-        for az, el in LEVEL_DIRECTIONS:
-            if method == "direct":
-                ears = plane_wave_ears(mono, hrtf, az, el)
-            else:
-                ears = render_binaural(encode_foa(mono, rate, Trajectory.static(az, el)), rate, hrirs=hrtf,
-                                       method=method)
-            powers.append(np.mean(ears[:, rate // 8 :].astype(np.float64) ** 2))
-        out[method] = 10 * np.log10(np.mean(powers) / np.mean(mono.astype(np.float64) ** 2))
-    return out
+    return {method: mean_ear_level_db(mono, rate, hrtf, LEVEL_DIRECTIONS, method) for method in ("direct",) + methods}
 
 
 def _check_levels(levels):

@@ -313,7 +313,7 @@ def test_a_48k_recording_keeps_its_band_through_spatialize_scene_and_export(tmp_
     """Issue 25's target: energy above 8 kHz within 0.5 dB of the input's (it was -60 dB)."""
     import soundfile as sf
 
-    from tests.render.test_render import pink_noise
+    from sonicmotion.data.synth import pink_noise
 
     pink = pink_noise(3.0, 48000, seed=4)
     sf.write(tmp_path / "pink.wav", pink, 48000, subtype="FLOAT")

@@ -28,6 +28,17 @@ def _lowpass_noise(rng: np.random.Generator, n: int, smoothing: int) -> np.ndarr
     return np.convolve(rng.standard_normal(n + smoothing), kernel, mode="valid")[:n]
 
 
+def pink_noise(seconds: float, sample_rate: int, seed: int = 0, rms: float = 0.05) -> np.ndarray:
+    """Pink noise (equal energy per octave, 20 Hz - 20 kHz) at ``rms``: the level and bandwidth test signal."""
+    n = int(seconds * sample_rate)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    spectrum[1:] /= np.sqrt(freqs[1:])
+    spectrum[(freqs < 20) | (freqs > 20000)] = 0.0
+    x = np.fft.irfft(spectrum, n)
+    return (rms * x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+
+
 def siren(seconds: float, sample_rate: int, seed: int = 0, peak: float = 0.5) -> np.ndarray:
     """A two-tone wailing siren with some road noise."""
     rng = np.random.default_rng(seed)

@@ -504,3 +504,20 @@ def _render_parametric(channels: np.ndarray, sample_rate: int, hrirs: HrirSet) -
     for i, start in enumerate(starts):  # overlap-add: the filtered frames run longer than a hop
         out[:, start : start + size] += blocks[:, i]
     return out[:, hop : hop + n].astype(np.float32)
+
+
+def mean_ear_level_db(mono: np.ndarray, sample_rate: int, hrirs: HrirSet, directions, method: str) -> float:
+    """The ears' power over ``mono``'s in dB, averaged over ``directions`` ((azimuth, elevation)
+    degrees), for ``method`` or ``"direct"`` (the plane wave through its own HRIR, the reference);
+    the first 1/8 s is left out while the filters settle."""
+    from sonicmotion.spatial import Trajectory, encode_foa
+
+    powers = []
+    for azimuth, elevation in directions:
+        if method == "direct":
+            ears = plane_wave_ears(mono, hrirs, azimuth, elevation)
+        else:
+            ears = render_binaural(encode_foa(mono, sample_rate, Trajectory.static(azimuth, elevation)), sample_rate,
+                                   hrirs=hrirs, method=method)
+        powers.append(np.mean(ears[:, sample_rate // 8 :].astype(np.float64) ** 2))
+    return float(10 * np.log10(np.mean(powers) / np.mean(np.asarray(mono, dtype=np.float64) ** 2)))
