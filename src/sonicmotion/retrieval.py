@@ -144,7 +144,17 @@ class SoundLibrary:
             entries = _manifest_entries(manifest)
         if splits is not None:
             entries = [e for e in entries if e.split in splits]
-        return cls(entries, str(path), embedder)
+        library = cls(entries, str(path), embedder)
+        library.listing = path / "index.parquet" if (path / "index.parquet").is_file() else manifest
+        return library
+
+    listing: Path | None = None  # the dataset's index or the manifest, when opened from a path
+
+    def input_files(self) -> list[Path]:
+        """Every file this library reads: its index or manifest and each recording or shard
+        (an output must never be one of them)."""
+        files = {Path(e.path.split("::", 1)[0]) for e in self.entries}
+        return sorted(files | ({self.listing} if self.listing is not None else set()))
 
     def search(self, prompt: str, k: int = 1) -> list[Match]:
         """The ``k`` best-matching sources (each at most once), best first."""

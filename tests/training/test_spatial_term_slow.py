@@ -21,7 +21,7 @@ SECONDS = 0.5
 
 def train_and_measure(tmp_path, strict_eq2: bool) -> float:
     config = override_training(AutoencoderRunConfig.from_yaml("configs/autoencoder/tiny.yaml"),
-                               generator_lr=3e-3, lr_warmup=0.0, batch_size=CLIPS, crop_seconds=SECONDS)
+                               generator_lr=3e-3, lr_warmup=0.0, global_batch_size=CLIPS, crop_seconds=SECONDS)
     config = replace(config, loss=replace(config.loss, strict_eq2=strict_eq2, adversarial_warmup_steps=10**9))
     samples = [synthetic_sample(i, SECONDS) for i in range(CLIPS)]
     trainer = AutoencoderTrainer(config, tmp_path / str(strict_eq2), ["-"], dataset_factory=fake_factory(samples),

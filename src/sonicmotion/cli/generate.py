@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sonicmotion.generation import GenerationSettings, generate_prompts, write_clip
+    from sonicmotion.prompts import PROMPTS_FILE
 
     if (args.prompt is None) == (args.prompts is None):
         raise SonicMotionError("give a prompt or --prompts FILE (not both)")
@@ -102,6 +103,14 @@ def run(args: argparse.Namespace) -> int:
         from sonicmotion.retrieval import RetrieveAndPlace, SoundLibrary
 
         pipe = RetrieveAndPlace(SoundLibrary.open(args.library))
+        # The output must not replace what the library reads (its manifest, a listed recording).
+        library_files = pipe.library.input_files()
+        if args.prompts is None:
+            check_output_file(out, (".wav", ".flac"), library_files)
+        else:
+            check_output_file(out / PROMPTS_FILE, None, library_files)
+            for prompt in prompts:
+                check_output_file(out / f"{prompt.id}.wav", None, library_files)
     else:
         from sonicmotion.pipeline import load_pipeline
 

@@ -93,11 +93,14 @@ class LibraryGenerator:
 
     def generate(self, prompt: str, trajectory: Trajectory | None, seconds: float, seed: int,
                  steps: int, guidance: float) -> np.ndarray:
+        from sonicmotion.files import file_sha256
         from sonicmotion.spatial import encode_foa
 
         matches = self.library.search(prompt, 1 + self.ALTERNATIVES)
         rows = [{"id": m.entry.id, "caption": m.caption, "file": m.entry.path, "score": round(m.score, 4)}
                 for m in matches]
+        # The chosen recording's (or dataset shard's) sha256: a re-render of the sidecar checks it.
+        rows[0]["sha256"] = file_sha256(matches[0].entry.path.split("::", 1)[0])
         self.last_retrieved = {"prompt": prompt, "match": rows[0], "alternatives": rows[1:]}
         mono = self.library.mono(matches[0].entry, seconds)
         return encode_foa(mono, self.sample_rate, trajectory or Trajectory.static(0.0, 0.0), FUMA)
