@@ -136,3 +136,76 @@ def test_rerendering_a_sidecar_after_the_retrieved_recording_changed_is_refused(
     capsys.readouterr()
     err = one_line_exit_2(["scene", "render", sidecar, "-o", tmp_path / "again.wav"], capsys, "siren.wav")
     assert "changed since the first render" in err and not (tmp_path / "again.wav").exists()
+
+
+# --- 3. limits in samples and bytes, checked before work -----------------------------------------
+
+def test_scene_limit_counts_samples_not_seconds(tmp_path, capsys):
+    import time
+
+    from sonicmotion.scene import scene_from_dict
+
+    sources = "".join(f"  - {{name: s{i}, file: a.wav, path: {{type: static, azimuth: 0}}}}\n" for i in range(64))
+    (tmp_path / "s.yaml").write_text(f"duration: 56.25\nsample_rate: 192000\nsources:\n{sources}")
+    start = time.perf_counter()
+    one_line_exit_2(["scene", "render", tmp_path / "s.yaml", "-o", tmp_path / "o.wav"], capsys, "samples")
+    assert time.perf_counter() - start < 5.0 and not (tmp_path / "o.wav").exists()
+    # The studio's jobs pass through the same check (the 7.5 GB job that failed as a MemoryError).
+    with pytest.raises(Exception, match="samples"):
+        scene_from_dict({"duration": 56.25, "sample_rate": 192000, "sources": [
+            {"name": f"s{i}", "prompt": "x", "path": {"type": "static", "azimuth": 0}} for i in range(64)]})
+    # The same seconds at 16 kHz are legal.
+    scene = scene_from_dict({"duration": 56.25, "sources": [
+        {"name": f"s{i}", "prompt": "x", "path": {"type": "static", "azimuth": 0}} for i in range(64)]})
+    assert len(scene.sources) == 64
+
+
+def test_studio_job_over_the_sample_limit_is_a_400(tmp_path):
+    from sonicmotion.studio.server import RequestError
+    from sonicmotion.studio.workspace import Workspace
+
+    workspace = Workspace(tmp_path / "ws")
+    with pytest.raises(RequestError, match="samples") as refused:
+        workspace.parse_scene({"duration": 56.25, "sample_rate": 192000, "sources": [
+            {"name": f"s{i}", "file": "uploads/a.wav", "path": {"type": "static", "azimuth": 0}} for i in range(64)]})
+    assert refused.value.status == 400
+
+
+def test_a_huge_scene_file_is_refused_before_parsing(tmp_path, capsys):
+    import time
+    import tracemalloc
+
+    source = "  - {name: a, file: a.wav, path: {type: static, azimuth: 0}}\n"
+    (tmp_path / "big.yaml").write_text("duration: 1\nsources:\n" + source * 100_000)
+    assert (tmp_path / "big.yaml").stat().st_size > 4 * 2**20
+    tracemalloc.start()
+    start = time.perf_counter()
+    one_line_exit_2(["scene", "render", tmp_path / "big.yaml", "-o", tmp_path / "o.wav"], capsys, "bytes")
+    assert time.perf_counter() - start < 2.0 and tracemalloc.get_traced_memory()[1] < 50_000_000
+    tracemalloc.stop()
+    # Under the byte limit, sources are counted while parsing: refused after 200,000 values, not after the file.
+    (tmp_path / "many.yaml").write_text("duration: 1\nsources:\n" + "  - [0, 0, 0, 0, 0, 0, 0, 0]\n" * 40_000)
+    assert (tmp_path / "many.yaml").stat().st_size < 4 * 2**20
+    one_line_exit_2(["scene", "render", tmp_path / "many.yaml", "-o", tmp_path / "o.wav"], capsys, "values")
+
+
+def test_generate_seconds_limit_is_checked_before_work(library, tmp_path, capsys):
+    one_line_exit_2(["generate", "rain", "--library", library, "-o", tmp_path / "o.wav", "--seconds", "1e6"], capsys,
+                    "at most 600 s")
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "x", "prompt": "rain", "seconds": 1e6}) + "\n")
+    one_line_exit_2(["generate", "--prompts", tmp_path / "p.jsonl", "--library", library, "-o", tmp_path / "out"],
+                    capsys, "(0, 600]")
+    assert not (tmp_path / "o.wav").exists() and not (tmp_path / "out" / "x.wav").exists()
+
+
+def test_render_sample_rate_limit_is_checked_before_work(tmp_path, capsys):
+    from sonicmotion.spatial import Trajectory, encode_foa, write_foa
+
+    write_foa(tmp_path / "foa.wav", encode_foa(np.ones(1600, np.float32) * 0.1, 16000, Trajectory.static(0, 0)),
+              16000, "fuma")
+    one_line_exit_2(["render", tmp_path / "foa.wav", "-o", tmp_path / "o.wav", "--to", "binaural",
+                     "--sample-rate", 1_000_000_000], capsys, "at most 384000 Hz")
+    assert not (tmp_path / "o.wav").exists()
+    assert main(["render", str(tmp_path / "foa.wav"), "-o", str(tmp_path / "o.wav"), "--to", "stereo",
+                 "--sample-rate", "48000"]) == 0
+    assert sf.info(tmp_path / "o.wav").samplerate == 48000

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sonicmotion.audio import CLIP_SECONDS
+from sonicmotion.audio import CLIP_SECONDS, MAX_GENERATED_SECONDS
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.prompts import PROMPTS_FILE, Prompt, write_prompts
 
@@ -37,8 +37,9 @@ def check_prompts(prompts: list[Prompt], pin_path: bool = False) -> None:
     for p in prompts:
         if not p.id.replace("-", "").replace("_", "").isalnum():
             raise SonicMotionError(f"prompt id {p.id!r} must be letters, digits, - or _")
-        if p.seconds is not None and p.seconds > 600:
-            raise SonicMotionError(f"prompt {p.id!r}: \"seconds\" must be a number in (0, 600], got {p.seconds:g}")
+        if p.seconds is not None and p.seconds > MAX_GENERATED_SECONDS:
+            raise SonicMotionError(f"prompt {p.id!r}: \"seconds\" must be a number in (0, {MAX_GENERATED_SECONDS:g}], "
+                                   f"got {p.seconds:g}")
         if pin_path and p.trajectory is None:
             raise SonicMotionError(f"--pin-path: prompt {p.id!r} has no trajectory to pin")
 

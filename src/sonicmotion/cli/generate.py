@@ -63,6 +63,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def check_generated_seconds(seconds: float, what: str) -> None:
+    """Refuse, before any work, a clip longer than ``MAX_GENERATED_SECONDS`` (its FOA is held in memory)."""
+    from sonicmotion.audio import MAX_GENERATED_SECONDS, SAMPLE_RATE
+
+    if seconds > MAX_GENERATED_SECONDS:
+        raise SonicMotionError(
+            f"{what} {seconds:g}: at most {MAX_GENERATED_SECONDS:g} s per clip ({int(MAX_GENERATED_SECONDS * SAMPLE_RATE):,} "
+            f"samples of 4-channel float32, {MAX_GENERATED_SECONDS * SAMPLE_RATE * 16 / 2**20:.0f} MiB); generate parts "
+            "and join them")
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -75,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise SonicMotionError("the prompt is empty; describe the sound, e.g. 'a police siren'")
     if not (np.isfinite(args.seconds) and args.seconds > 0):
         raise SonicMotionError(f"--seconds must be a positive number, got {args.seconds:g}")
+    check_generated_seconds(args.seconds, "--seconds")
     trajectory = trajectory_from_args(args, args.seconds)
     if args.device is not None:
         from sonicmotion.evaluation.embeddings import check_device
@@ -95,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             raise SonicMotionError("with --prompts, give trajectories per line in the file, not as flags")
         check_output_folder(out)
         prompts = read_prompts(args.prompts)
-        check_prompts(prompts, args.pin_path)
+        check_prompts(prompts, args.pin_path)  # each line's seconds too
         out.mkdir(exist_ok=True)
     if args.library and args.pin_path:
         raise SonicMotionError("--pin-path is for --model; retrieve-and-place always places exactly")

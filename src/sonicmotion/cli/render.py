@@ -61,7 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from sonicmotion.audio import resample, write_audio
+    from sonicmotion.audio import MAX_DECODED_SAMPLES, MAX_SAMPLE_RATE, resample, write_audio
     from sonicmotion.render.binaural import default_hrtf, load_sofa_hrirs, render_binaural
     from sonicmotion.render.stereo import render_cardioids, render_uhj
     from sonicmotion.spatial import read_foa
@@ -71,7 +71,14 @@ def run_render(args: argparse.Namespace) -> int:
         raise SonicMotionError("--hrtf and --method apply to --to binaural only")
     if args.sample_rate is not None and args.sample_rate <= 0:
         raise SonicMotionError(f"--sample-rate must be positive, got {args.sample_rate}")
+    if args.sample_rate is not None and args.sample_rate > MAX_SAMPLE_RATE:
+        raise SonicMotionError(f"--sample-rate {args.sample_rate} Hz: at most {MAX_SAMPLE_RATE} Hz")
     foa = read_foa(args.foa, layout=args.layout)
+    rate = args.sample_rate or foa.sample_rate
+    frames = -(-foa.samples.shape[1] * rate // foa.sample_rate)
+    if 2 * frames > MAX_DECODED_SAMPLES:  # the output is held in memory as float32 before writing
+        raise SonicMotionError(f"{args.foa}: {frames} frames at {rate} Hz is more than this command writes "
+                               f"({MAX_DECODED_SAMPLES // 2} stereo frames); cut the file first")
     how = args.to
     if args.to == "binaural":
         hrirs = load_sofa_hrirs(args.hrtf, foa.sample_rate) if args.hrtf else default_hrtf(foa.sample_rate)
@@ -81,7 +88,6 @@ def run_render(args: argparse.Namespace) -> int:
         stereo = render_cardioids(foa.samples, foa.layout)
     else:
         stereo = render_uhj(foa.samples, foa.layout)
-    rate = args.sample_rate or foa.sample_rate
     stereo = resample(stereo, foa.sample_rate, rate)
     write_audio(out, stereo, rate)
     print(f"wrote {out}: {how}, 2 channels, {rate} Hz, peak {abs(stereo).max():.3f}")
