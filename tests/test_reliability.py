@@ -209,3 +209,134 @@ def test_render_sample_rate_limit_is_checked_before_work(tmp_path, capsys):
     assert main(["render", str(tmp_path / "foa.wav"), "-o", str(tmp_path / "o.wav"), "--to", "stereo",
                  "--sample-rate", "48000"]) == 0
     assert sf.info(tmp_path / "o.wav").samplerate == 48000
+
+
+# --- 6. one line instead of a traceback ------------------------------------------------------------
+
+def test_analyze_energy_map_of_a_one_sample_file_is_not_a_traceback(tmp_path, capsys):
+    from sonicmotion.spatial import write_foa
+
+    write_foa(tmp_path / "one.wav", np.full((4, 1), 0.1, np.float32), 16000, "fuma")
+    for flag in ("--plot", "--top-down", "--energy-map"):
+        assert main(["analyze", str(tmp_path / "one.wav"), flag, str(tmp_path / "x.png")]) == 0, flag
+        assert (tmp_path / "x.png").stat().st_size > 0
+        (tmp_path / "x.png").unlink()
+    capsys.readouterr()
+
+
+def _report_run(tmp_path):
+    gen, _ = _generated_folder(tmp_path)
+    (gen / "prompts.jsonl").write_bytes((tmp_path / "prompts.jsonl").read_bytes())
+    return gen
+
+
+def test_report_with_a_damaged_metrics_json_is_one_line(tmp_path, capsys):
+    run = _report_run(tmp_path)
+    (run / "metrics.json").write_text('{"spatial": {"frame": ')
+    one_line_exit_2(["report", run, "-o", tmp_path / "r.html"], capsys, "not valid JSON")
+    (run / "metrics.json").write_text("[1, 2]")
+    one_line_exit_2(["report", run, "-o", tmp_path / "r.html"], capsys, "expected the JSON object")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_with_a_run_json_holding_a_list_is_one_line(tmp_path, capsys):
+    run = _report_run(tmp_path)
+    (run / "run.json").write_text('["sm-p"]')
+    one_line_exit_2(["report", run, "-o", tmp_path / "r.html"], capsys, "expected a JSON object")
+    assert not (tmp_path / "r.html").exists()
+
+
+def _sources_dataset(tmp_path):
+    from sonicmotion.data.builder import BuildConfig, build_dataset
+    from sonicmotion.data.corpora import SourceSpec, read_sources
+
+    (tmp_path / "corpus").mkdir()
+    write_sound_library(tmp_path / "corpus", seconds=2.0, rate=16000, kinds=("siren", "rain"))
+    sources, skipped = read_sources([SourceSpec.parse(f"manifest:{tmp_path / 'corpus' / 'manifest.jsonl'}")])
+    build_dataset(sources, skipped, tmp_path / "ds", BuildConfig(shard_size=8, progress=False, plots=False,
+                                                                   store="sources"))
+    return tmp_path / "ds"
+
+
+def test_materialize_of_a_shard_with_a_bit_flipped_flac_is_one_line(tmp_path, capsys):
+    import tarfile
+
+    from sonicmotion.data.shards import list_shards
+
+    dataset = _sources_dataset(tmp_path)
+    shard = list_shards(dataset)[0]
+    with tarfile.open(shard) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".flac"))
+    data = bytearray(shard.read_bytes())
+    for offset in range(member.offset_data + member.size // 3, member.offset_data + member.size // 3 + 64):
+        data[offset] ^= 0xA5  # damage the middle of the FLAC stream (frames, not the header)
+    shard.write_bytes(bytes(data))
+    assert main(["dataset", "materialize", str(dataset), "--out", str(tmp_path / "foa")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # the progress bar, then the error in one line
+    assert "damaged audio" in err[-1] and member.name.split(".")[0] in err[-1] and "Traceback" not in "".join(err)
+    assert not any(p.suffix == ".tar" for p in (tmp_path / "foa").rglob("*"))
+
+
+def test_materialize_rerun_removes_the_partial_files_a_killed_run_left(tmp_path, capsys):
+    dataset = _sources_dataset(tmp_path)
+    out = tmp_path / "foa"
+    assert main(["dataset", "materialize", str(dataset), "--out", str(out)]) == 0
+    split = next(p for p in out.iterdir() if p.is_dir() and (p / f"{p.name}-000000.tar").is_file())
+    (split / f"{split.name}-000000.tar").unlink()
+    left = split / f".{split.name}-000000.k1ll3d.partial.tar"  # what atomic_path leaves under kill -9
+    left.write_bytes(b"half a shard")
+    assert main(["dataset", "materialize", str(dataset), "--out", str(out)]) == 0
+    assert not left.exists() and (split / f"{split.name}-000000.tar").is_file()
+    assert not list(out.rglob(".*.partial*"))
+    capsys.readouterr()
+
+
+def test_evaluate_prompts_out_on_a_file_or_unwritable_folder_is_one_line(tmp_path, capsys):
+    import os
+
+    dataset = _sources_dataset(tmp_path)
+    (tmp_path / "file").write_text("x")
+    one_line_exit_2(["evaluate", "prompts", "--data", dataset, "--out", tmp_path / "file"], capsys, "is a file")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        one_line_exit_2(["evaluate", "prompts", "--data", dataset, "--out", locked / "p"], capsys, "not writable")
+
+
+def test_studio_workspace_on_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "ws").write_text("x")
+    one_line_exit_2(["studio", "--workspace", tmp_path / "ws", "--port", 0, "--library", tmp_path], capsys,
+                    "is a file, not a folder")
+
+
+def test_text_embedding_cache_path_that_is_a_file_is_one_line(tmp_path):
+    from sonicmotion.errors import SonicMotionError
+    from sonicmotion.retrieval import SentenceEmbedder
+
+    (tmp_path / "cache").write_text("x")
+    with pytest.raises(SonicMotionError, match="a file stands where the folder should be"):
+        SentenceEmbedder(tmp_path / "cache").embed_set(["a dog barks"])
+
+
+def test_evaluation_embedding_cache_path_that_is_a_file_is_one_line(tmp_path):
+    from sonicmotion.errors import SonicMotionError
+    from sonicmotion.evaluation.cache import EmbeddingCache
+
+    (tmp_path / "cache").write_text("x")
+    with pytest.raises(SonicMotionError, match="a file stands where the folder should be"):
+        EmbeddingCache(tmp_path / "cache", "aisfx", "0123456789abcdef0123456789")
+
+
+# --- 5/7. the studio checks --library and --model at start ----------------------------------------
+
+@pytest.mark.parametrize("case", ["empty folder", "garbage manifest", "missing model"])
+def test_studio_bad_library_or_model_is_refused_at_start(tmp_path, capsys, case):
+    if case == "empty folder":
+        (tmp_path / "lib").mkdir()
+        argv, match = ["--library", tmp_path / "lib"], "not a library"
+    elif case == "garbage manifest":
+        (tmp_path / "lib.csv").write_bytes(b"\x00\xff garbage, not a manifest\n")
+        argv, match = ["--library", tmp_path / "lib.csv"], "lib.csv"
+    else:
+        argv, match = ["--model", tmp_path / "nope"], "does not exist"
+    one_line_exit_2(["studio", "--workspace", tmp_path / "ws", "--port", 0, *argv], capsys, match)

@@ -24,7 +24,7 @@ import numpy as np
 from sonicmotion.audio import CLIP_SECONDS, SAMPLE_RATE
 from sonicmotion.data.shards import read_sample_group, sample_pressure
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.files import atomic_path
+from sonicmotion.files import atomic_path, make_folder
 from sonicmotion.spatial import FUMA, FoaAudio, Trajectory, encode_foa
 
 ENCODER = "minilm"
@@ -87,8 +87,8 @@ class SentenceEmbedder:
                     return matrix
             except (OSError, ValueError):
                 pass  # a damaged cache file is made again
+        make_folder(path.parent, "text embedding cache")  # before the work, not after
         matrix = self._encode(texts)
-        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, matrix)

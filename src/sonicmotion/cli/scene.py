@@ -227,12 +227,19 @@ def run_studio(args: argparse.Namespace) -> int:
         raise SonicMotionError(f"--port must lie in 0..65535, got {args.port}")
     if not args.max_upload_mb > 0:
         raise SonicMotionError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    from sonicmotion.files import check_output_folder
+    from sonicmotion.scene.generator import load_generator, load_library_generator
+
+    check_output_folder(args.workspace)  # a file or an unwritable folder: one line, before serving
     library, note = studio_library(args.library, args.model)
     if note:
         print(note)
+    # Loaded now, not at the first request: a bad --library or --model is one line and exit 2 here.
+    generator = load_generator(args.model) if args.model else None
+    library_generator = load_library_generator(library) if library else None
     server = StudioServer(args.workspace, host=args.host, port=args.port, model_dir=args.model,
                           max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), allow_hosts=tuple(args.allow_host),
-                          library_dir=library)
+                          library_dir=library, generator=generator, library=library_generator)
     print(f"SonicMotion studio at {server.url}")
     print(describe_host(args.host, tuple(args.allow_host)))
     print(f"workspace: {server.workspace.root} (the studio reads and writes only here); Ctrl-C stops it")
