@@ -340,3 +340,111 @@ def test_studio_bad_library_or_model_is_refused_at_start(tmp_path, capsys, case)
     else:
         argv, match = ["--model", tmp_path / "nope"], "does not exist"
     one_line_exit_2(["studio", "--workspace", tmp_path / "ws", "--port", 0, *argv], capsys, match)
+
+
+# --- 5. the studio: whole-request deadlines, per-client limits, 400 not 500 --------------------------
+
+def _raw(port: int, data: bytes, timeout: float = 10.0, source: str | None = None) -> bytes:
+    import socket
+
+    sock = socket.socket()
+    sock.settimeout(timeout)
+    if source:
+        sock.bind((source, 0))
+    with sock:
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_studio_a_header_dripped_byte_by_byte_cannot_hold_a_slot(tmp_path):
+    import socket
+    import threading
+    import time
+
+    from sonicmotion.studio.server import StudioServer
+
+    server = StudioServer(tmp_path / "ws", port=0, request_timeout=20.0, header_deadline=1.0, max_connections=2).start()
+    request = f"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    stop = threading.Event()
+
+    def drip():  # one header byte every 0.2 s: each read is well within the 20 s per-read timeout
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            for byte in request[:-2]:
+                if stop.is_set():
+                    return
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    drippers = [threading.Thread(target=drip, daemon=True) for _ in range(2)]
+    try:
+        for thread in drippers:
+            thread.start()
+        time.sleep(0.3)
+        assert _raw(server.port, request, timeout=5).startswith(b"HTTP/1.1 503")  # both slots held
+        time.sleep(1.5)  # past the header deadline: the drippers' slots are free again
+        assert _raw(server.port, request, timeout=5).startswith(b"HTTP/1.1 200")
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_studio_a_stalled_upload_body_is_a_400_not_a_500(tmp_path):
+    import time
+
+    from sonicmotion.studio.server import StudioServer
+
+    server = StudioServer(tmp_path / "ws", port=0, request_timeout=1.0).start()
+    try:
+        start = time.perf_counter()
+        reply = _raw(server.port, f"POST /api/upload?name=a.wav HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                     "Content-Length: 1000\r\n\r\n".encode() + b"RIFF" + b"\0" * 60, timeout=10)
+        assert reply.startswith(b"HTTP/1.1 400") and b"stalled" in reply, reply[:300]
+        assert time.perf_counter() - start < 5
+    finally:
+        server.close()
+
+
+def test_studio_a_5000_digit_json_integer_is_a_400_not_a_500(tmp_path):
+    from sonicmotion.studio.server import StudioServer
+
+    server = StudioServer(tmp_path / "ws", port=0).start()
+    try:
+        body = b'{"duration": ' + b"9" * 5000 + b', "sources": []}'
+        reply = _raw(server.port, f"POST /api/render HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert reply.startswith(b"HTTP/1.1 400") and b"too long" in reply, reply[:300]
+    finally:
+        server.close()
+
+
+def test_studio_one_client_cannot_take_every_connection(tmp_path):
+    import socket
+    import time
+
+    from sonicmotion.studio.server import StudioServer
+
+    server = StudioServer(tmp_path / "ws", port=0, max_connections=4, max_client_connections=2).start()
+    request = f"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]  # idle, from 127.0.0.1
+    try:
+        time.sleep(0.3)
+        assert _raw(server.port, request, timeout=5).startswith(b"HTTP/1.1 503")  # its third: refused
+        # Another address (Linux routes all of 127/8 to loopback) still gets served.
+        assert _raw(server.port, request, timeout=5, source="127.0.0.2").startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in held:
+            sock.close()
+        server.close()
