@@ -237,15 +237,15 @@ def scene_from_dict(data: Any, base_dir: str | os.PathLike = ".", root: str | os
     if len(raw_sources) > MAX_SOURCES:
         raise SceneError(f"sources: {len(raw_sources)} sources; a scene takes at most {MAX_SOURCES} (mix groups of "
                          "them into stems first)")
+    if len(raw_sources) * duration > MAX_SOURCE_SECONDS:
+        raise SceneError(f"sources: {len(raw_sources)} sources x {duration:g} s = {len(raw_sources) * duration:g} s of "
+                         f"audio to render; a scene takes at most {MAX_SOURCE_SECONDS:g} s (fewer sources or a "
+                         "shorter duration)")
     samples = len(raw_sources) * round(duration * sample_rate)
     if samples > MAX_SOURCE_SAMPLES:
         raise SceneError(f"sources: {len(raw_sources)} sources x {duration:g} s x {sample_rate} Hz = {samples:,} samples "
                          f"({samples * 16 / 2**30:.1f} GiB of FOA) to render; a scene takes at most "
                          f"{MAX_SOURCE_SAMPLES:,} (fewer sources, a shorter duration or a lower sample_rate)")
-    if len(raw_sources) * duration > MAX_SOURCE_SECONDS:
-        raise SceneError(f"sources: {len(raw_sources)} sources x {duration:g} s = {len(raw_sources) * duration:g} s of "
-                         f"audio to render; a scene takes at most {MAX_SOURCE_SECONDS:g} s (fewer sources or a "
-                         "shorter duration)")
     sources = tuple(
         _source(raw, i, duration, base_dir, root) for i, raw in enumerate(raw_sources)
     )
