@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sonicmotion.audio import CLIP_SECONDS
+from sonicmotion.audio import CLIP_SECONDS, MAX_GENERATED_SECONDS
 from sonicmotion.cli.options import (
     TRAJECTORY_HELP,
     add_trajectory_arguments,
@@ -49,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output channel layout (default fuma)")
     p.add_argument("--seconds", type=positive_float, default=CLIP_SECONDS,
-                   help=f"clip length in seconds (default {CLIP_SECONDS:g})")
+                   help=f"clip length in seconds (default {CLIP_SECONDS:g}, at most {MAX_GENERATED_SECONDS:g})")
     p.add_argument("--steps", type=positive_int, default=50, help="sampling steps (default 50)")
     p.add_argument("--guidance", type=finite_float, default=7.0, help="classifier-free guidance scale (default 7; 1 = off)")
     p.add_argument("--sampler", choices=["dpmpp-2m", "ddim"], default="dpmpp-2m", help="sampler (default dpmpp-2m)")
@@ -63,21 +63,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def check_generated_seconds(seconds: float, what: str) -> None:
-    """Refuse, before any work, a clip longer than ``MAX_GENERATED_SECONDS`` (its FOA is held in memory)."""
-    from sonicmotion.audio import MAX_GENERATED_SECONDS, SAMPLE_RATE
-
-    if seconds > MAX_GENERATED_SECONDS:
-        raise SonicMotionError(
-            f"{what} {seconds:g}: at most {MAX_GENERATED_SECONDS:g} s per clip ({int(MAX_GENERATED_SECONDS * SAMPLE_RATE):,} "
-            f"samples of 4-channel float32, {MAX_GENERATED_SECONDS * SAMPLE_RATE * 16 / 2**20:.0f} MiB); generate parts "
-            "and join them")
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sonicmotion.generation import GenerationSettings, generate_prompts, write_clip
+    from sonicmotion.audio import SAMPLE_RATE
     from sonicmotion.prompts import PROMPTS_FILE
 
     if (args.prompt is None) == (args.prompts is None):
@@ -86,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
         raise SonicMotionError("the prompt is empty; describe the sound, e.g. 'a police siren'")
     if not (np.isfinite(args.seconds) and args.seconds > 0):
         raise SonicMotionError(f"--seconds must be a positive number, got {args.seconds:g}")
-    check_generated_seconds(args.seconds, "--seconds")
+    if args.seconds > MAX_GENERATED_SECONDS:  # the clip's FOA is held in memory: refused before any work
+        raise SonicMotionError(
+            f"--seconds {args.seconds:g}: at most {MAX_GENERATED_SECONDS:g} s per clip "
+            f"({MAX_GENERATED_SECONDS * SAMPLE_RATE:,.0f} samples of 4-channel float32); generate parts and join them")
     trajectory = trajectory_from_args(args, args.seconds)
     if args.device is not None:
         from sonicmotion.evaluation.embeddings import check_device

@@ -35,7 +35,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--hrtf", help="SOFA file of measured HRIRs (binaural only; default: MIT KEMAR if installed)")
     p.add_argument("--method", choices=["speakers", "parametric"], default="speakers",
                    help="binaural method (default speakers)")
-    p.add_argument("--sample-rate", type=positive_int, help="output sample rate in Hz (default: the input's)")
+    p.add_argument("--sample-rate", type=positive_int,
+                   help="output sample rate in Hz (default: the input's; at most 384000)")
     add_layout_argument(p)
     p.set_defaults(run=run_render)
 

@@ -195,13 +195,8 @@ def _sidecar(path: str, render_format: str) -> dict | None:
 
 
 def _sidecar_generator(path: str, render_format: str) -> dict | None:
-    if not str(path).endswith(".json"):
-        return None
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data.get("generator") if isinstance(data, dict) and data.get("format") == render_format else None
+    sidecar = _sidecar(path, render_format)
+    return sidecar.get("generator") if sidecar is not None else None
 
 
 def studio_library(library: str | None, model: str | None, demo: str = DEMO_LIBRARY) -> tuple[str | None, str | None]:
