@@ -448,3 +448,38 @@ def test_studio_one_client_cannot_take_every_connection(tmp_path):
         for sock in held:
             sock.close()
         server.close()
+
+
+# --- 6/7. loader workers: one line naming the data --------------------------------------------------
+
+def _all_bad_shard(tmp_path, count: int) -> str:
+    from sonicmotion.data.shards import ShardWriter
+
+    url = tmp_path / "train" / "train-000000.tar"
+    url.parent.mkdir(parents=True)
+    with open(url, "wb") as handle, ShardWriter(handle) as writer:
+        for i in range(count):
+            writer.add_sample(f"s{i:03d}", b"fLaC not really", {"key": f"s{i:03d}", "sample_rate": 16000,
+                                                                  "num_samples": 16000, "trajectory": None})
+    return str(url)
+
+
+def _loader_error(url: str, workers: int):
+    import torch
+
+    from sonicmotion.data.loader import FoaShardDataset
+    from sonicmotion.errors import SonicMotionError
+
+    with pytest.raises(SonicMotionError) as raised:
+        list(torch.utils.data.DataLoader(FoaShardDataset([url]), batch_size=None, num_workers=workers))
+    return raised.value
+
+
+def test_more_than_20_bad_samples_in_one_loader_worker_is_one_line(tmp_path, capfd):
+    from sonicmotion.errors import one_line
+
+    err = _loader_error(_all_bad_shard(tmp_path, 25), workers=1)
+    assert "Original Traceback" in str(err)  # what torch hands back from a worker: a whole traceback
+    line = one_line(err)
+    assert len(line.splitlines()) == 1 and line.startswith("21 samples could not be read by one reader"), line
+    capfd.readouterr()

@@ -14,7 +14,7 @@ import sys
 
 from sonicmotion import __version__
 from sonicmotion.cli import autoencoder, dataset, demo, evaluate, generate, render, report, scene, spatial, train
-from sonicmotion.errors import SonicMotionError
+from sonicmotion.errors import SonicMotionError, one_line
 
 # in --help order
 COMMANDS = (spatial, render, scene, dataset, train, autoencoder, generate, evaluate, report, demo)
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except SonicMotionError as err:
-        print(f"sonicmotion {args.command}: error: {err}", file=sys.stderr)
+        print(f"sonicmotion {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sonicmotion {args.command}: interrupted", file=sys.stderr)
