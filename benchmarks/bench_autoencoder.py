@@ -11,6 +11,7 @@ Times are CPU seconds of this process (``time.process_time``) with one torch thr
 default, so other load on a shared machine does not enter the figures.
 
 Usage: PYTHONPATH=src python benchmarks/bench_autoencoder.py [--repeats 3] [--threads N]
+       PYTHONPATH=src python benchmarks/bench_autoencoder.py --smoke   # seconds (CI): a 3-level, 8-channel model
 """
 
 from __future__ import annotations
@@ -39,19 +40,29 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: CPU time = work)")
     parser.add_argument("--crop-seconds", type=float, default=2.0)
     parser.add_argument("--skip-rtf", action="store_true", help="only the training-step comparison")
+    parser.add_argument("--smoke", action="store_true", help="run in seconds (CI): a 3-level, 8-channel model, "
+                        "0.25 s crops, one repeat, a 1 s clip")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.crop_seconds = 1, 0.25
     torch.set_num_threads(args.threads)
 
     from diffusers import AutoencoderOobleck
 
     from sonicmotion.models.autoencoder import AutoencoderConfig, SpatialAutoencoder
-    from sonicmotion.models.interop import load_diffusers_state_dict
+    from sonicmotion.models.interop import config_from_diffusers_state_dict, load_diffusers_state_dict
 
     torch.manual_seed(0)
-    config = AutoencoderConfig()  # the paper size
-    reference = AutoencoderOobleck(audio_channels=4, sampling_rate=16000)
+    if args.smoke:
+        reference = AutoencoderOobleck(encoder_hidden_size=8, downsampling_ratios=[2, 4, 4], channel_multiples=[1, 2, 2],
+                                       decoder_channels=8, decoder_input_channels=4, audio_channels=4,
+                                       sampling_rate=16000)
+        config = config_from_diffusers_state_dict(reference.state_dict(), 16000)
+    else:
+        config = AutoencoderConfig()  # the paper size
+        reference = AutoencoderOobleck(audio_channels=4, sampling_rate=16000)
     ours = load_diffusers_state_dict(SpatialAutoencoder(config), reference.state_dict())
-    print(f"paper-size autoencoder: {ours.num_parameters():,} parameters (diffusers: "
+    print(f"{'smoke-size' if args.smoke else 'paper-size'} autoencoder: {ours.num_parameters():,} parameters (diffusers: "
           f"{sum(p.numel() for p in reference.parameters()):,}); torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s)")
 
@@ -80,15 +91,16 @@ def main() -> None:
     if args.skip_rtf:
         return
     ours.eval(), reference.eval()
-    clip = 0.1 * torch.randn(1, 4, 160_000)
+    seconds = 1 if args.smoke else 10
+    clip = 0.1 * torch.randn(1, 4, 16_000 * seconds)
     with torch.no_grad():
         latents = ours.encode(clip)
         enc = statistics.median(timed(lambda: ours.encode(clip), args.repeats))
-        dec = statistics.median(timed(lambda: ours.decode(latents, 160_000), args.repeats))
+        dec = statistics.median(timed(lambda: ours.decode(latents, clip.shape[-1]), args.repeats))
         enc_ref = statistics.median(timed(lambda: reference.encode(clip), args.repeats))
         dec_ref = statistics.median(timed(lambda: reference.decode(latents), args.repeats))
-    print(f"10 s clip real-time factor (CPU s / audio s): encode ours {enc / 10:.3f} "
-          f"(diffusers {enc_ref / 10:.3f}), decode ours {dec / 10:.3f} (diffusers {dec_ref / 10:.3f}); "
+    print(f"{seconds} s clip real-time factor (CPU s / audio s): encode ours {enc / seconds:.3f} "
+          f"(diffusers {enc_ref / seconds:.3f}), decode ours {dec / seconds:.3f} (diffusers {dec_ref / seconds:.3f}); "
           f"latents {tuple(latents.shape)}")
 
 

@@ -23,6 +23,7 @@ Prints samples/s/core, bytes per sample, ratios, per-step CPU costs and the
 extrapolated time and disk for the paper's 1,025,548 samples.
 
     python benchmarks/bench_dataset.py [--sources 60] [--rounds 3] [--workers 2]
+    python benchmarks/bench_dataset.py --smoke   # seconds: 2 sources, 1 round, no RSS runs (CI)
 """
 
 from __future__ import annotations
@@ -68,11 +69,22 @@ def make_sources(folder: Path, count: int) -> Path:
     return table
 
 
+def reference_trim(mono: np.ndarray, rate: int) -> np.ndarray:
+    """What a straightforward script does: leading and trailing silent 10 ms frames cut, whole clip at once."""
+    from sonicmotion.audio import SILENCE_DB, frame_activity
+
+    frame = int(round(0.01 * rate))
+    active = np.flatnonzero(frame_activity(mono, frame, SILENCE_DB))
+    if active.size == 0:
+        return mono[:0]
+    return mono[active[0] * frame : min(mono.shape[-1], (active[-1] + 1) * frame)]
+
+
 def run_reference(table: Path, out: Path) -> int:
     """One clip at a time, whole-file decode and resample, write_foa files added to a tar."""
     import tarfile
 
-    from sonicmotion.audio import downmix, fit_length, read_audio, resample, trim_silence
+    from sonicmotion.audio import downmix, fit_length, read_audio, resample
     from sonicmotion.data.corpora import SourceSpec, read_sources
     from sonicmotion.data.sampling import KINDS, sample_parameters, sample_seed
     from sonicmotion.spatial import encode_foa, write_foa
@@ -84,7 +96,7 @@ def run_reference(table: Path, out: Path) -> int:
         for source in sources:
             audio = read_audio(source.path)
             mono = resample(downmix(audio.samples), audio.sample_rate, 16000)
-            mono = fit_length(trim_silence(mono, 16000), 160000)
+            mono = fit_length(reference_trim(mono, 16000), 160000)
             mono *= np.float32(0.99 / max(0.99, float(np.max(np.abs(mono)))))
             for kind in KINDS:
                 params = sample_parameters(sample_seed(0, source.corpus, source.source_id, kind), kind)
@@ -225,7 +237,7 @@ def child(args: argparse.Namespace) -> None:
 
 def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
     """CPU milliseconds of each step, per source (preprocessing) or per sample (the rest)."""
-    from sonicmotion.audio import downmix, fit_length, read_audio, resample, trim_silence
+    from sonicmotion.audio import downmix, fit_length, read_audio, resample
     from sonicmotion.data.preprocess import load_clip
     from sonicmotion.data.shards import ShardWriter, source_flac_bytes
     from sonicmotion.spatial.io import foa_to_bytes
@@ -253,7 +265,7 @@ def stage_costs(table: Path, repeats: int = 5) -> dict[str, float]:
                 "builder: decode 10 s + trim + resample (per source)":
                     cpu_ms(lambda: [load_clip(f) for f in files], len(files)),
                 "reference: decode all + resample all + trim (per source)": cpu_ms(
-                    lambda: [fit_length(trim_silence(resample(downmix(a.samples), a.sample_rate, 16000), 16000), 160000)
+                    lambda: [fit_length(reference_trim(resample(downmix(a.samples), a.sample_rate, 16000), 16000), 160000)
                              for a in map(read_audio, files)], len(files)),
                 "encode_foa (per sample)": cpu_ms(lambda: encode_foa(mono, 16000, path), 1),
                 "builder: 24-bit FLAC, integer input, level 0 (per sample)":
@@ -278,10 +290,13 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=60, help="number of source WAVs (default 60)")
     parser.add_argument("--workers", type=int, default=0, help="also time the builder with this many workers")
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed runs per pipeline (default 3)")
+    parser.add_argument("--smoke", action="store_true", help="seconds: 2 sources, 1 round, no peak-RSS runs (CI)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.sources, args.rounds, args.workers = 2, 1, 0
     if args.child:
         child(args)
         return
@@ -293,7 +308,7 @@ def main() -> None:
               f"machine: {os.cpu_count()} CPUs")
         measured = measure("pair", table, tmp / "pair", rounds=args.rounds)
         pairs, sizes = measured["rounds"], measured["bytes"]
-        for name, ms in stage_costs(table).items():
+        for name, ms in stage_costs(table, repeats=1 if args.smoke else 5).items():
             print(f"  {name:<60} {ms:6.2f} ms CPU")
         # Per core = per CPU-second used (user + system, workers included): on a shared machine
         # wall time also counts other people's load, CPU time much less.
@@ -315,7 +330,7 @@ def main() -> None:
         print(f"  sources vs foa store: build {ratios[len(ratios) // 2]:.2f}x (median of rounds), "
               f"{max(rates['builder-sources']):.1f} samples/s/core (target >= 200); "
               f"bytes/sample 1/{sizes['builder'] / sizes['builder-sources']:.2f} (target <= 1/6)")
-        for name in ("reference", "builder", "builder-sources"):
+        for name in () if args.smoke else ("reference", "builder", "builder-sources"):
             single = measure(name, table, tmp / f"rss-{name}")
             print(f"  peak RSS, {labels[name]}: {single['peak_rss_mb']:.0f} MB")
         if args.workers > 1:

@@ -10,6 +10,8 @@
    decoding excluded (no trained autoencoder is needed for this figure).
 
     PYTHONPATH=src python benchmarks/bench_diffusion.py [--skip-paper] [--repeats 2]
+    PYTHONPATH=src python benchmarks/bench_diffusion.py --smoke   # seconds (CI): both DiTs 64 wide x 2 layers,
+                                                                  # the tiny config's generation at 2 steps
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import time
+from dataclasses import replace
 
 import torch
 
@@ -25,6 +28,8 @@ from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
 from sonicmotion.models.dit import DiffusionTransformer
 
 FRAMES, CHANNELS, CONTEXT, COND = 80, 64, 258, 768
+# The DiT both sides build: the paper's, or (--smoke) 64 wide with 2 layers of 2 heads of 32.
+SIZE = {"width": 1536, "depth": 24, "heads": 24}
 
 
 def timed(step, repeats: int) -> float:
@@ -48,7 +53,7 @@ def sgd_step(model: torch.nn.Module, loss: torch.Tensor) -> None:
 
 def bench_ours(repeats: int) -> tuple[float, int]:
     torch.manual_seed(0)
-    model = DiffusionTransformer(dit_config("paper"), CHANNELS, COND)
+    model = DiffusionTransformer(replace(dit_config("paper"), **SIZE), CHANNELS, COND)
     x, t = torch.randn(1, CHANNELS, FRAMES), torch.rand(1)
     glob, context = torch.randn(1, COND), torch.randn(1, CONTEXT, COND)
     mask = torch.ones(1, CONTEXT, dtype=torch.bool)
@@ -70,13 +75,14 @@ def bench_diffusers(repeats: int) -> tuple[float, int]:
 
     torch.manual_seed(0)
     model = StableAudioDiTModel(
-        sample_size=FRAMES, in_channels=CHANNELS, num_layers=24, attention_head_dim=64, num_attention_heads=24,
-        num_key_value_attention_heads=24, out_channels=CHANNELS, cross_attention_dim=COND, time_proj_dim=256,
-        global_states_input_dim=1536, cross_attention_input_dim=COND,
+        sample_size=FRAMES, in_channels=CHANNELS, num_layers=SIZE["depth"],
+        attention_head_dim=SIZE["width"] // SIZE["heads"], num_attention_heads=SIZE["heads"],
+        num_key_value_attention_heads=SIZE["heads"], out_channels=CHANNELS, cross_attention_dim=COND,
+        time_proj_dim=256, global_states_input_dim=SIZE["width"], cross_attention_input_dim=COND,
     )
     x, t = torch.randn(1, CHANNELS, FRAMES), torch.rand(1) * 1000
-    context, glob = torch.randn(1, CONTEXT, COND), torch.randn(1, 1, 1536)
-    rotary = get_1d_rotary_pos_embed(32, FRAMES + 1, use_real=True, repeat_interleave_real=False)
+    context, glob = torch.randn(1, CONTEXT, COND), torch.randn(1, 1, SIZE["width"])
+    rotary = get_1d_rotary_pos_embed(SIZE["width"] // SIZE["heads"] // 2, FRAMES + 1, use_real=True, repeat_interleave_real=False)
     target = torch.randn(1, CHANNELS, FRAMES)
     params = sum(p.numel() for p in model.parameters())
 
@@ -122,20 +128,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-paper", action="store_true", help="skip the paper-size training comparison")
     parser.add_argument("--skip-generation", action="store_true", help="skip the tiny / small generation timings")
+    parser.add_argument("--smoke", action="store_true", help="run in seconds (CI): both DiTs 64 wide x 2 layers, "
+                        "one repeat; the tiny config's generation at 2 steps")
     args = parser.parse_args()
+    if args.smoke:
+        SIZE.update(width=64, depth=2, heads=2)
+        args.repeats = 1
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if not args.skip_paper:
         ours, n_ours = bench_ours(args.repeats)
-        print(f"paper DiT training step (batch 1, {FRAMES} frames, {CONTEXT} context tokens): ours {ours:.2f} s "
+        print(f"{'smoke-size' if args.smoke else 'paper'} DiT training step (batch 1, {FRAMES} frames, {CONTEXT} context tokens): ours {ours:.2f} s "
               f"({n_ours / 1e6:.0f} M params)", flush=True)
         ref, n_ref = bench_diffusers(args.repeats)
         print(f"  diffusers StableAudioDiTModel same size: {ref:.2f} s ({n_ref / 1e6:.0f} M params)")
         print(f"  ratio ours / diffusers: {ours / ref:.2f} (target <= 1.0)", flush=True)
-    for size in () if args.skip_generation else ("tiny", "small"):
-        seconds, n = bench_generation(size)
-        print(f"generate 10 s FOA latents, 50 steps DPM-Solver++(2M), guidance 7, {size} "
+    steps = 2 if args.smoke else 50
+    for size in () if args.skip_generation else ("tiny",) if args.smoke else ("tiny", "small"):
+        seconds, n = bench_generation(size, steps)
+        print(f"generate 10 s FOA latents, {steps} steps DPM-Solver++(2M), guidance 7, {size} "
               f"({n / 1e6:.1f} M params incl. conditioners): {seconds:.2f} s (decoding excluded)", flush=True)
 
 

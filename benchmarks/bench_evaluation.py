@@ -12,6 +12,7 @@
    4,040 x 527 logits.
 
     PYTHONPATH=src python benchmarks/bench_evaluation.py [--clips 4040 --workers 2]
+    PYTHONPATH=src python benchmarks/bench_evaluation.py --smoke   # seconds (CI): 4 clips, 256 x 16 embeddings
 """
 
 from __future__ import annotations
@@ -120,9 +121,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--smoke", action="store_true", help="run in seconds (CI): 4 clips of 2 files, 1 worker, "
+                        "256 x 16 embeddings")
     args = parser.parse_args()
+    if args.smoke:
+        args.clips, args.distinct, args.workers, args.dim = 4, 2, 1, 16
     print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-    bench_maths(args.clips, args.dim, 527)
+    bench_maths(256 if args.smoke else args.clips, args.dim, 527)
     bench_spatial(args.clips, args.distinct, args.workers, args.seconds)
 
 

@@ -17,6 +17,8 @@ On the demo's synthetic dataset (built here in a temporary folder unless --data 
    codec's 256 gives 640, so one step costs several times more on it.
 
 Usage: PYTHONPATH=src python benchmarks/bench_parametric.py [--seconds 60] [--diffusion-seconds 240]
+       PYTHONPATH=src python benchmarks/bench_parametric.py --smoke   # seconds (CI): the round trip of a 2 s
+           clip in 1 band, then 0 and 1 above on 4 synthetic 1 s clips with 0.5 CPU s each; no SM-P (2)
 """
 
 from __future__ import annotations
@@ -115,24 +117,43 @@ def sm_p(autoencoder: Path, root: Path, seconds: float, work: Path) -> dict:
     return result
 
 
-def round_trip_figures() -> None:
+def round_trip_figures(seconds: float = 10.0, bands_list=(1, 4), repeats: int = 5) -> None:
     from sonicmotion.data.synth import dog_bark
     from sonicmotion.spatial import Trajectory, encode_foa, spatial_errors
     from sonicmotion.spatial.parametric import analyze_parametric, synthesize_parametric
 
-    path = Trajectory.linear(90, 10, 45, -20, "ccw", 3.0, 4.0)  # 315° in 1 s
-    foa = encode_foa(dog_bark(10.0, 16000, 2), 16000, path)
-    for bands in (1, 4):
+    path = Trajectory.linear(90, 10, 45, -20, "ccw", 0.3 * seconds, 0.4 * seconds)  # 315° in 0.1 of the clip
+    foa = encode_foa(dog_bark(seconds, 16000, 2), 16000, path)
+    for bands in bands_list:
         times = []
-        for _ in range(5):
+        for _ in range(repeats):
             start = time.process_time()
             params = analyze_parametric(foa, 16000, 2048, bands)
             middle = time.process_time()
             out = synthesize_parametric(foa[0], params, 16000)
             times.append((middle - start, time.process_time() - middle))
         analysis, synthesis = (1000 * min(t[i] for t in times) for i in (0, 1))
-        print(f"round trip of a 10 s clip, {bands} band(s): analysis {analysis:.0f} ms, synthesis {synthesis:.0f} ms, "
-              f"frame Δangle {spatial_errors(out, path, 16000).delta_angle:.2f}° (315° in 1 s)", flush=True)
+        print(f"round trip of a {seconds:g} s clip, {bands} band(s): analysis {analysis:.0f} ms, synthesis "
+              f"{synthesis:.0f} ms, frame Δangle {spatial_errors(out, path, 16000).delta_angle:.2f}° "
+              f"(315° in {0.1 * seconds:g} s)", flush=True)
+
+
+def smoke() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from gpu_autoencoder import write_foa_shards
+
+    round_trip_figures(2.0, (1,), 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "dataset"
+        for split in ("train", "test"):
+            write_foa_shards(data, 4, split=split, num_samples=16_000)
+        for name, config in [("4-channel", "tiny.yaml"), ("parametric", "parametric-tiny.yaml")]:
+            steps, rate = train_for(config, data, Path(tmp) / name, 0.5)
+            row = table3(Path(tmp) / name, data)
+            print(f"{name:10s} autoencoder (smoke): {steps} steps ({rate:.2f}/s); STFT {row['stft']:.3f}, "
+                  f"frame Δangle {row['delta_angle']:.2f}°", flush=True)
 
 
 def main() -> None:
@@ -140,8 +161,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="CPU seconds of autoencoder training each")
     parser.add_argument("--diffusion-seconds", type=float, default=240.0, help="CPU seconds of SM-P training each")
     parser.add_argument("--data", help="a demo output folder (dataset/ and prompts.jsonl); default: build one")
+    parser.add_argument("--smoke", action="store_true", help="run in seconds (CI): a 2 s round trip in 1 band, "
+                        "both autoencoders 0.5 CPU s on 4 synthetic 1 s clips; no SM-P")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.smoke:
+        smoke()
+        return
     round_trip_figures()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

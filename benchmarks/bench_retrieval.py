@@ -14,6 +14,7 @@ search never reads audio). Measured, CPU time of this process:
   same scores.
 
     python benchmarks/bench_retrieval.py [--clips 10000] [--captions 2] [--queries 50]
+    python benchmarks/bench_retrieval.py --smoke   # seconds (CI): 20 clips, 2 queries
 """
 
 from __future__ import annotations
@@ -91,8 +92,11 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=10000)
     parser.add_argument("--captions", type=int, default=2, help="captions per clip (Clotho has 5)")
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--smoke", action="store_true", help="run in seconds (CI): 20 clips, 2 queries")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.clips, args.queries = 20, 2
     if args.child:
         print(json.dumps(reopen(Path(args.child[0]), Path(args.child[1]))))
         return

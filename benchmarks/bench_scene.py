@@ -9,11 +9,12 @@ Prints, for scenes of 2, 4 and 8 moving file sources:
 - localisation of the 2-source scene on the azimuth-time energy map: for each second, the
   distance from each source's true azimuth to the nearer of the two strongest ridges.
 
-    .venv/bin/python benchmarks/bench_scene.py
+    .venv/bin/python benchmarks/bench_scene.py [--smoke]   # --smoke: the 2-source scene, one run each (CI)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import tempfile
@@ -46,7 +47,11 @@ def make_scene(folder: Path, count: int):
     return scene_from_dict({"duration": 10, "sources": sources}, base_dir=folder)
 
 
-def best_of(fn, repeats=3):
+REPEATS = 3
+
+
+def best_of(fn, repeats=None):
+    repeats = repeats or REPEATS
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -69,13 +74,18 @@ def reference(scene):
 
 
 def main() -> None:
+    global REPEATS
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="run in seconds (CI): the 2-source scene, one run each")
+    args = parser.parse_args()
+    REPEATS = 1 if args.smoke else 3
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     print(f"machine: {platform.machine()} {platform.processor() or ''}, python {platform.python_version()}, "
           f"numpy {np.__version__}, one core")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for count in (2, 4, 8):
+        for count in (2,) if args.smoke else (2, 4, 8):
             sub = folder / str(count)
             sub.mkdir()
             scene = make_scene(sub, count)
@@ -96,7 +106,7 @@ def main() -> None:
         workspace = Workspace(folder / "ws")
         staging = folder / "ws" / "stage"
         staging.mkdir()
-        stage = best_of(lambda: workspace._write_result(render, scene, staging, Job("bench")), repeats=2)
+        stage = best_of(lambda: workspace._write_result(render, scene, staging, Job("bench")), repeats=min(2, REPEATS))
         print(f"studio result stage (2 binaural previews + mix, AmbiX 48k, analysis): {stage * 1000:7.1f} ms")
         energy = directional_energy_map(render.mix, SR, render.layout)
         errors = {s.name: [] for s in scene.sources}

@@ -5,6 +5,7 @@ each with the ratio against a straightforward reference measured in the same run
 per-sample float64 trigonometry over the whole clip, and a per-frame Python loop.
 
     .venv/bin/python benchmarks/bench_spatial.py [--seconds-per-test 3]
+    .venv/bin/python benchmarks/bench_spatial.py --smoke   # seconds (CI): 0.05 s per test
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def rate(fn, inputs, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds-per-test", type=float, default=3.0)
+    parser.add_argument("--smoke", action="store_true", help="run in seconds (CI): 0.05 s per test")
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds_per_test = 0.05
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     rng = np.random.default_rng(0)

@@ -9,6 +9,7 @@
    split over readers, positions recorded) against a plain loop over the same shards.
 
     PYTHONPATH=src python benchmarks/bench_training.py [--skip-ema] [--workers 2]
+    PYTHONPATH=src python benchmarks/bench_training.py --smoke   # seconds (CI): the tiny DiT's EMA, 64 samples
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ def reference_ema(shadow: dict, model: torch.nn.Module, decay: float) -> None:
             shadow[name].copy_(value)
 
 
-def bench_ema(repeats: int) -> None:
+def bench_ema(repeats: int, size: str = "paper") -> None:
     from sonicmotion.models.config import DiffusionModelConfig, dit_config
     from sonicmotion.models.diffusion_model import ConditionedDiffusionModel
     from sonicmotion.training.ema import ExponentialMovingAverage
 
-    model = ConditionedDiffusionModel(DiffusionModelConfig(variant="parametric", dit=dit_config("paper")), 768, 64)
+    model = ConditionedDiffusionModel(DiffusionModelConfig(variant="parametric", dit=dit_config(size)), 768, 64)
     params = sum(p.numel() for p in model.parameters())
     ours = ExponentialMovingAverage(model, 0.999)
     ours.update(model)
@@ -99,10 +100,12 @@ def main() -> None:
     parser.add_argument("--skip-ema", action="store_true", help="skip the 1.1 B-parameter EMA figure")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="run in seconds (CI): the tiny model's EMA, one repeat, "
+                        "64 samples read by one worker")
     args = parser.parse_args()
     if not args.skip_ema:
-        bench_ema(args.repeats)
-    bench_reading(args.workers)
+        bench_ema(1 if args.smoke else args.repeats, "tiny" if args.smoke else "paper")
+    bench_reading(1 if args.smoke else args.workers, 64 if args.smoke else 2048)
 
 
 if __name__ == "__main__":

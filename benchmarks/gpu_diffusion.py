@@ -13,6 +13,8 @@ Prints
    SonicMotion autoencoder (random weights: same cost as a trained one) or --autoencoder RUN_DIR.
 
     PYTHONPATH=src python benchmarks/gpu_diffusion.py [--batch 64] [--compile]
+    PYTHONPATH=src python benchmarks/gpu_diffusion.py --smoke   # seconds, no GPU (CI): imports, arguments, the
+        paper config's FLOPs per sample and 4 latent shard samples written and read back; no model runs
 """
 
 from __future__ import annotations
@@ -186,6 +188,20 @@ def bench_generation(config, text_encoder: str, autoencoder: str | None, compile
           f"text {text_encoder}: median {sorted(times)[2]:.3f} s, best {min(times):.3f} s (target <= 0.5 s)")
 
 
+def smoke() -> None:
+    """What can rot without a GPU: the paper config, the FLOPs formula, the latent shards the trainer reads."""
+    from sonicmotion.data.latents import LatentShardDataset
+
+    config = DiffusionModelConfig(variant="parametric", dit=dit_config("paper"))
+    flops = dit_training_flops(config, FRAMES, 2 * TEXT_TOKENS + 2)
+    with tempfile.TemporaryDirectory() as work:
+        urls = write_latent_shards(Path(work), 4, per_shard=2)
+        read = list(LatentShardDataset(urls, shuffle=False, seed=0))
+    assert len(read) == 4, len(read)
+    print(f"smoke: paper DiT {flops / 1e12:.2f} TFLOP per training sample; {len(read)} latent samples written and "
+          f"read back from {len(urls)} shards (no model runs without a GPU)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=64)
@@ -196,7 +212,12 @@ def main() -> None:
     parser.add_argument("--autoencoder", default=None)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (slower start)")
     parser.add_argument("--workers", type=int, default=4, help="DataLoader workers reading the latent shards")
+    parser.add_argument("--smoke", action="store_true", help="seconds, no GPU (CI): imports, arguments, the FLOPs "
+                        "formula and the latent shards this benchmark writes; no model runs")
     args = parser.parse_args()
+    if args.smoke:
+        smoke()
+        return
     if not torch.cuda.is_available():
         raise SystemExit("gpu_diffusion.py needs a CUDA device")
     torch.backends.cuda.matmul.allow_tf32 = True

@@ -40,6 +40,10 @@ CLIP_SECONDS = 10.0  # the paper's clip length, in seconds
 # as float32. A small compressed file can hold hours of silence; the limit is checked against
 # the header before decoding and again while decoding, so such a file costs no memory.
 MAX_DECODED_SAMPLES = 10 * 60 * 48_000 * 2
+# The highest sample rate a command writes (Hz) and the longest clip it generates (seconds):
+# checked before any work, so a typo cannot ask for gigabytes.
+MAX_SAMPLE_RATE = 384_000
+MAX_GENERATED_SECONDS = 600.0
 
 
 def decode_audio(source, name: str, max_samples: int = MAX_DECODED_SAMPLES) -> tuple[np.ndarray, int]:

@@ -22,3 +22,12 @@ def missing_weights_line(what: str, looked: tuple[str, ...], command: str, probl
     """``"{what}: {problem}; looked in A, B; to get it (network needed): COMMAND"``."""
     where = "; looked in " + ", ".join(looked) if looked else ""
     return f"{what}: {problem}{where}; to get it (network needed): {command}"
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` in one line. One raised in a DataLoader worker comes back wrapped
+    by torch ("Caught SonicMotionError in DataLoader worker process 0. Original Traceback ..."),
+    a traceback whose last line holds the original message: that line is the message."""
+    text = str(err)
+    if "\nOriginal Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    return last.partition("SonicMotionError: ")[2] or last

@@ -29,6 +29,17 @@ def _temporary_beside(path: Path) -> Path:
     return Path(tmp)
 
 
+def remove_partial_files(folder: str | os.PathLike) -> int:
+    """Delete the temporary files under ``folder`` that ``atomic_path`` leaves when its process
+    is killed (hidden ``.NAME.XXXX.partial.EXT``); for a rerun into its own output folder."""
+    removed = 0
+    for path in Path(folder).rglob(".*.partial*"):
+        if path.is_file() and ".partial" in path.name:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -94,6 +105,18 @@ def check_output_folder(path: str | os.PathLike) -> Path:
         raise SonicMotionError(f"{path}: is a file, not a folder")
     _check_writable_folder(out if out.is_dir() else out.parent, path)
     return out
+
+
+def make_folder(path: str | os.PathLike, what: str = "folder") -> Path:
+    """Create ``path`` (and its parents) if missing; a file in the way or no permission is one line."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SonicMotionError(f"{what} {str(folder)!r}: a file stands where the folder should be") from None
+    except OSError as err:
+        raise SonicMotionError(f"{what} {str(folder)!r}: cannot create it ({err.strerror})") from None
+    return folder
 
 
 def _check_writable_folder(folder: Path, path: str | os.PathLike) -> None:

@@ -100,9 +100,12 @@ class Retrieval:
         return {"retrieved": self.match.id}
 
     def record(self, prompt: str) -> dict[str, Any]:
-        """What a scene's sidecar records of it."""
-        return {"prompt": prompt, "match": self.match.to_dict(),
-                "alternatives": [a.to_dict() for a in self.alternatives]}
+        """What a scene's sidecar records of it; the placed recording's (or dataset shard's)
+        sha256 too, which re-rendering the sidecar checks."""
+        from sonicmotion.files import file_sha256
+
+        match = self.match.to_dict() | {"sha256": file_sha256(self.match.file.split("::", 1)[0])}
+        return {"prompt": prompt, "match": match, "alternatives": [a.to_dict() for a in self.alternatives]}
 
 
 @dataclass(frozen=True)

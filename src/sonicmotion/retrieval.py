@@ -22,10 +22,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sonicmotion.audio import SAMPLE_RATE
+from sonicmotion.audio import MAX_GENERATED_SECONDS, SAMPLE_RATE
 from sonicmotion.data.shards import read_sample_group, sample_pressure
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.files import atomic_path
+from sonicmotion.files import atomic_path, make_folder
 from sonicmotion.generation import (
     Generated,
     GenerationRequest,
@@ -37,7 +37,6 @@ from sonicmotion.generation import (
 from sonicmotion.spatial import FUMA, FoaAudio, Trajectory, encode_foa
 
 ENCODER = "minilm"
-MAX_SECONDS = 600.0  # the longest clip placed (a library sound is looped to the length)
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,8 @@ class SentenceEmbedder:
                     return matrix
             except (OSError, ValueError):
                 pass  # a damaged cache file is made again
+        make_folder(path.parent, "text embedding cache")  # before the work, not after
         matrix = self._encode(texts)
-        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, matrix)
@@ -166,6 +165,12 @@ class SoundLibrary:
         if self.listing is not None:
             return file_sha256(self.listing)
         return hashlib.sha256(json.dumps([[e.id, e.captions, e.path] for e in self.entries]).encode()).hexdigest()
+
+    def input_files(self) -> list[Path]:
+        """Every file this library reads: its index or manifest and each recording or shard
+        (an output must never be one of them)."""
+        files = {Path(e.path.split("::", 1)[0]) for e in self.entries}
+        return sorted(files | ({Path(self.listing)} if self.listing is not None else set()))
 
     def search(self, prompt: str, k: int = 1) -> list[Match]:
         """The ``k`` best-matching sources (each at most once), best first."""
@@ -238,7 +243,7 @@ class RetrieveAndPlace:
     parametric = True
     can_pin_path = False  # placement is exact by construction; there is no generated direction to pin
     needs_path = False
-    max_seconds = MAX_SECONDS
+    max_seconds = MAX_GENERATED_SECONDS  # a library sound is looped to the length
     sample_rate = SAMPLE_RATE
     progress_steps = 1
 

@@ -127,15 +127,22 @@ def renamed_batch_size(data: dict, where: str) -> None:
         )
 
 
-def parse_yaml(text: str):
+def parse_yaml(text: str, max_nodes: int | None = None):
     """YAML as people write it: ``1e9`` and ``1e-4`` are numbers (PyYAML's safe loader, which
-    follows YAML 1.1, reads a float without a dot as a string)."""
+    follows YAML 1.1, reads a float without a dot as a string). With ``max_nodes``, a document
+    of more values (scalars, lists and mappings) is refused while it is parsed, not after."""
     import re
 
     import yaml
 
     class Loader(yaml.SafeLoader):
-        pass
+        nodes = 0
+
+        def compose_node(self, parent, index):
+            self.nodes += 1
+            if max_nodes is not None and self.nodes > max_nodes:
+                raise SonicMotionError(f"more than {max_nodes:,} values (lists, mappings and scalars)")
+            return super().compose_node(parent, index)
 
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",

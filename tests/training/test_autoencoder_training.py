@@ -41,7 +41,11 @@ def test_tiny_config_overfits_a_few_clips(tmp_path):
     for _ in range(80):
         trainer.train_step(audio)
     after = mrstft()
-    assert after < 0.5 * before, (before, after)
+    # after / before moves with the CPU and the thread count (measured, seed 0 unless named):
+    # Intel Xeon 1 thread 0.45, 2 threads 0.72; AMD EPYC (issue 27) 0.59; Intel 1 thread seeds
+    # 1-5 (config and clips): 0.29, 0.55, 0.68, 0.54, 0.77; 2 threads seed 1: 0.29. A step that
+    # does not learn leaves it at 1.0 or above (1.02 after 10 steps), so 0.85 still catches one.
+    assert after < 0.85 * before, (before, after)
 
 
 def _read_log(path):

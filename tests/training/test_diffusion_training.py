@@ -63,7 +63,10 @@ def test_loss_falls_on_tiny_config(tmp_path, variant):
     records = train(config(variant, steps=80), samples, tmp_path)
     losses = [r["loss"] for r in records]
     assert len(losses) == 8
-    assert losses[-1] < 0.7 * losses[0] and min(losses[-2:]) < 0.6 * losses[0], losses
+    # losses[-1] / losses[0], measured on Intel Xeon, 1 thread, seeds 0-5: 0.56-0.63 (descriptive),
+    # 0.56-0.70 (parametric; seed 0: 0.61); 2 threads, seed 0: 0.58 and 0.61. Untrained (learning
+    # rate 0), seeds 0-2: 0.91-1.07. The old bound, min(last two) < 0.6, passed seed 0 by 0.007.
+    assert losses[-1] < 0.8 * losses[0], losses
     assert (tmp_path / "model" / "pipeline.json").is_file()
     assert (tmp_path / "checkpoints" / "step-000000080" / "ema.safetensors").is_file()
     logged = read_jsonl(tmp_path / "log.jsonl")

@@ -16,7 +16,7 @@ from sonicmotion import __version__
 from sonicmotion.cli import (
     autoencoder, baseline, dataset, demo, evaluate, generate, motion, render, report, scene, spatial, train, weights,
 )
-from sonicmotion.errors import SonicMotionError
+from sonicmotion.errors import SonicMotionError, one_line
 
 # in --help order
 COMMANDS = (spatial, motion, render, scene, dataset, weights, train, autoencoder, generate, baseline, evaluate, report,
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except SonicMotionError as err:
-        print(f"sonicmotion {args.command}: error: {err}", file=sys.stderr)
+        print(f"sonicmotion {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except ImportError as err:  # an optional package missing: name the extra in one line
         from sonicmotion.optional import missing_extra

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from sonicmotion.cli.options import example_epilog, positive_int
 from sonicmotion.devices import AUTO, DEVICE_HELP
@@ -120,7 +121,9 @@ def register_prompts(evaluate_subcommands: argparse._SubParsersAction) -> None:
 
 def run_prompts(args: argparse.Namespace) -> int:
     from sonicmotion.evaluation.protocol import write_protocol_prompts
+    from sonicmotion.files import check_output_folder
 
+    check_output_folder(args.out)  # a file or an unwritable folder: one line, before any work
     paths = write_protocol_prompts(args.data, args.out, args.split, args.limit)
     count = sum(1 for _ in open(paths["semantic"], encoding="utf-8"))
     print(f"{count} {args.split} samples: " + ", ".join(str(p) for p in paths.values()))
@@ -147,6 +150,7 @@ def run_generation(args: argparse.Namespace) -> int:
     model_metrics = [m for m in parse_metrics(args.metrics) if m != "spatial"]
     if model_metrics:  # CLAP, FD, FAD and KL run embedding models; spatial is numpy only
         require("ml", f"evaluate generation --metrics {','.join(model_metrics)} (without it: --metrics spatial)")
+    from sonicmotion.files import check_output_file
 
     options = GenerationOptions(
         generated=args.generated, prompts=args.prompts, reference=args.reference, metrics=parse_metrics(args.metrics),
@@ -155,8 +159,23 @@ def run_generation(args: argparse.Namespace) -> int:
         layout=args.layout, workers=args.workers, seed=args.seed, device=args.device, name=args.name,
         progress=not args.quiet, embeddings=args.embeddings,
     )
+    check_output_file(args.out, None, _input_files(args.prompts, args.generated, args.reference))
     run_evaluation(options, args.out)
     return 0
+
+
+def _input_files(*paths: str | None) -> list[Path]:
+    """The files an evaluation reads: the prompts file, and every file of the clip folders or shards."""
+    files = []
+    for path in paths:
+        if path is None:
+            continue
+        path = Path(path)
+        if path.is_dir():
+            files.extend(p for p in path.rglob("*") if p.is_file())
+        else:
+            files.append(path)
+    return files
 
 
 def run_table(args: argparse.Namespace) -> int:

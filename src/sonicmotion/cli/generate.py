@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sonicmotion.audio import CLIP_SECONDS
+from sonicmotion.audio import CLIP_SECONDS, MAX_GENERATED_SECONDS
 from sonicmotion.devices import AUTO, DEVICE_HELP
 from sonicmotion.cli.options import (
     TRAJECTORY_HELP,
@@ -56,7 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--layout", choices=["fuma", "ambix"], default="fuma", help="output channel layout (default fuma)")
     p.add_argument("--seconds", type=positive_float, default=CLIP_SECONDS,
-                   help=f"clip length in seconds (default {CLIP_SECONDS:g})")
+                   help=f"clip length in seconds (default {CLIP_SECONDS:g}, at most {MAX_GENERATED_SECONDS:g})")
     p.add_argument("--steps", type=positive_int, default=50, help="sampling steps (default 50)")
     p.add_argument("--guidance", type=finite_float, default=7.0, help="classifier-free guidance scale (default 7; 1 = off)")
     p.add_argument("--sampler", choices=["dpmpp-2m", "ddim"], default="dpmpp-2m", help="sampler (default dpmpp-2m)")
@@ -91,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.prompt is None) == (args.prompts is None):
         raise SonicMotionError("give a prompt or --prompts FILE (not both)")
+    if args.seconds > MAX_GENERATED_SECONDS:  # the clip's FOA is held in memory: refused before any work
+        from sonicmotion.audio import SAMPLE_RATE
+
+        raise SonicMotionError(
+            f"--seconds {args.seconds:g}: at most {MAX_GENERATED_SECONDS:g} s per clip "
+            f"({MAX_GENERATED_SECONDS * SAMPLE_RATE:,.0f} samples of 4-channel float32); generate parts and join them")
     trajectory = trajectory_from_args(args, args.seconds)
     from sonicmotion.devices import resolve_device
 
@@ -109,6 +115,16 @@ def run(args: argparse.Namespace) -> int:
         from sonicmotion.retrieval import open_library
 
         generator = open_library(args.library, args.batch_size)
+        # The output must not replace what the library reads (its manifest, a listed recording).
+        from sonicmotion.prompts import PROMPTS_FILE
+
+        library_files = generator.library.input_files()
+        if args.prompts is None:
+            check_output_file(out, FOA_SUFFIXES, library_files)
+        else:
+            check_output_file(out / PROMPTS_FILE, None, library_files)
+            for prompt in prompts:
+                check_output_file(out / f"{prompt.id}.wav", None, library_files)
     else:
         from sonicmotion.pipeline import load_pipeline
 

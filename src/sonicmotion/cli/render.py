@@ -45,7 +45,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--pitch", type=finite_float, default=0.0, help="listener's head tilted up, degrees (default 0)")
     p.add_argument("--roll", type=finite_float, default=0.0,
                    help="listener's head rolled, left ear up, degrees (default 0)")
-    p.add_argument("--sample-rate", type=positive_int, help="output sample rate in Hz (default: the input's)")
+    p.add_argument("--sample-rate", type=positive_int,
+                   help="output sample rate in Hz (default: the input's; at most 384000)")
     add_layout_argument(p)
     p.set_defaults(run=run_render)
 
@@ -71,7 +72,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from sonicmotion.audio import resample, write_audio
+    from sonicmotion.audio import MAX_DECODED_SAMPLES, MAX_SAMPLE_RATE, resample, write_audio
     from sonicmotion.render.binaural import default_hrtf, load_sofa_hrirs, render_binaural
     from sonicmotion.render.stereo import render_cardioids, render_uhj
     from sonicmotion.spatial import read_foa
@@ -82,7 +83,14 @@ def run_render(args: argparse.Namespace) -> int:
         raise SonicMotionError("--hrtf and --method apply to --to binaural only")
     if args.sample_rate is not None and args.sample_rate <= 0:
         raise SonicMotionError(f"--sample-rate must be positive, got {args.sample_rate}")
+    if args.sample_rate is not None and args.sample_rate > MAX_SAMPLE_RATE:
+        raise SonicMotionError(f"--sample-rate {args.sample_rate} Hz: at most {MAX_SAMPLE_RATE} Hz")
     foa = read_foa(args.foa, layout=args.layout)
+    rate = args.sample_rate or foa.sample_rate
+    frames = -(-foa.samples.shape[1] * rate // foa.sample_rate)
+    if 2 * frames > MAX_DECODED_SAMPLES:  # the output is held in memory as float32 before writing
+        raise SonicMotionError(f"{args.foa}: {frames} frames at {rate} Hz is more than this command writes "
+                               f"({MAX_DECODED_SAMPLES // 2} stereo frames); cut the file first")
     samples = foa.samples
     how = args.to
     turned = (args.yaw, args.pitch, args.roll) != (0.0, 0.0, 0.0)
@@ -97,7 +105,6 @@ def run_render(args: argparse.Namespace) -> int:
         stereo = render_cardioids(samples, foa.layout)
     else:
         stereo = render_uhj(samples, foa.layout)
-    rate = args.sample_rate or foa.sample_rate
     stereo = resample(stereo, foa.sample_rate, rate)
     write_audio(out, stereo, rate)
     print(f"wrote {out}: {how}, 2 channels, {rate} Hz, peak {abs(stereo).max():.3f}")

@@ -47,6 +47,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--library", help="a built dataset or a manifest of recordings to retrieve prompt sources from "
                    "(default: the scene's 'library'); sources say which with 'generator: library | model'")
     p.add_argument("--stems", help="also write each source's FOA to this folder (NN_name.wav)")
+    p.add_argument("--allow-changed-library", action="store_true",
+                   help="re-render a sidecar even if its library or a retrieved recording changed since (sha256 "
+                        "differs); the output will differ from the first render")
     p.set_defaults(run=run_scene_render)
 
     p = commands.add_parser(
@@ -83,6 +86,7 @@ def run_scene_render(args: argparse.Namespace) -> int:
     from sonicmotion.generation import step_bar
     from sonicmotion.scene import load_generator, load_scene, render_scene, sidecar_path, write_scene_render
     from sonicmotion.scene.format import RENDER_FORMAT
+    from sonicmotion.scene.render import stem_name
     from sonicmotion.spatial.io import FOA_SUFFIXES
 
     out = check_output_file(args.output, FOA_SUFFIXES)
@@ -92,6 +96,9 @@ def run_scene_render(args: argparse.Namespace) -> int:
     inputs = (args.scene, *(source.file for source in scene.sources if source.file is not None))
     out = check_output_file(args.output, FOA_SUFFIXES, inputs)
     check_output_file(sidecar_path(out), (".json",), inputs)
+    if args.stems:
+        for i, source in enumerate(scene.sources):
+            check_output_file(Path(args.stems) / stem_name(i, source.name), None, inputs)
     expected = _sidecar_generator(args.scene, RENDER_FORMAT)
     from sonicmotion.scene.format import resolve_generators
     from sonicmotion.scene.generator import load_library_generator
@@ -105,6 +112,12 @@ def run_scene_render(args: argparse.Namespace) -> int:
     library = load_library_generator(library_path) if scene.needs_library else None
     if library is not None:
         scene = replace(scene, library=Path(library.identity()["library"]))
+        # Nothing written may replace what the library reads (its manifest or index, a recording).
+        library_files = library.library.input_files()
+        for path in (out, sidecar_path(out)) + tuple(
+                Path(args.stems) / stem_name(i, s.name) for i, s in enumerate(scene.sources) if args.stems):
+            check_output_file(path, None, library_files)
+        _check_library_unchanged(args.scene, library, args.allow_changed_library)
     generator = None
     if scene.needs_model:
         generator = load_generator(args.model or scene.model)
@@ -151,14 +164,48 @@ def run_scene_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sidecar_generator(path: str, render_format: str) -> dict | None:
+def _check_library_unchanged(scene_path: str, library, allow: bool) -> None:
+    """A sidecar re-rendered: the library (its index or manifest) and each retrieved recording
+    must have the sha256 they had at the first render, or the output would silently differ."""
+    from sonicmotion.files import file_sha256
+    from sonicmotion.scene.format import RENDER_FORMAT
+
+    sidecar = _sidecar(scene_path, RENDER_FORMAT)
+    if sidecar is None:
+        return
+    changed = []
+    recorded = sidecar.get("library") or {}
+    if recorded.get("sha256") and recorded["sha256"] != library.identity()["sha256"]:
+        changed.append(f"the library {recorded.get('library', library.identity()['library'])}'s listing")
+    for source in sidecar.get("sources") or []:
+        match = ((source or {}).get("retrieved") or {}).get("match") or {}
+        if match.get("sha256") and match.get("file"):
+            file = match["file"].split("::", 1)[0]
+            if not Path(file).is_file() or file_sha256(file) != match["sha256"]:
+                changed.append(f"the recording {file}")
+    if not changed:
+        return
+    what = "; ".join(changed) + " changed since the first render (sha256 differs)"
+    if not allow:
+        raise SonicMotionError(f"{scene_path}: {what}, so the render cannot be reproduced; give "
+                               "--allow-changed-library to re-render anyway")
+    print(f"note: {what}; re-rendering anyway (--allow-changed-library), the output will differ", file=sys.stderr)
+
+
+def _sidecar(path: str, render_format: str) -> dict | None:
+    """A render sidecar's contents, or None for a scene file."""
     if not str(path).endswith(".json"):
         return None
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return data.get("generator") if isinstance(data, dict) and data.get("format") == render_format else None
+    return data if isinstance(data, dict) and data.get("format") == render_format else None
+
+
+def _sidecar_generator(path: str, render_format: str) -> dict | None:
+    sidecar = _sidecar(path, render_format)
+    return sidecar.get("generator") if sidecar is not None else None
 
 
 def studio_library(library: str | None, model: str | None, demo: str = DEMO_LIBRARY) -> tuple[str | None, str | None]:
@@ -184,12 +231,19 @@ def run_studio(args: argparse.Namespace) -> int:
         raise SonicMotionError(f"--port must lie in 0..65535, got {args.port}")
     if not args.max_upload_mb > 0:
         raise SonicMotionError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    from sonicmotion.files import check_output_folder
+    from sonicmotion.scene.generator import load_generator, load_library_generator
+
+    check_output_folder(args.workspace)  # a file or an unwritable folder: one line, before serving
     library, note = studio_library(args.library, args.model)
     if note:
         print(note)
+    # Loaded now, not at the first request: a bad --library or --model is one line and exit 2 here.
+    generator = load_generator(args.model) if args.model else None
+    library_generator = load_library_generator(library) if library else None
     server = StudioServer(args.workspace, host=args.host, port=args.port, model_dir=args.model,
                           max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), allow_hosts=tuple(args.allow_host),
-                          library_dir=library)
+                          library_dir=library, generator=generator, library=library_generator)
     print(f"SonicMotion studio at {server.url}")
     print(describe_host(args.host, tuple(args.allow_host)))
     print(f"workspace: {server.workspace.root} (the studio reads and writes only here); Ctrl-C stops it")

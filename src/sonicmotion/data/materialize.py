@@ -19,7 +19,7 @@ from sonicmotion.data.shards import (
     ShardWriter, decode_sample_foa, group_store, json_bytes, list_shards, read_shard, shard_store,
 )
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.files import atomic_path, read_json
+from sonicmotion.files import atomic_path, read_json, remove_partial_files
 from sonicmotion.spatial.io import foa_to_bytes
 
 FILE_LAYOUTS = ("ambix", "fuma")
@@ -125,6 +125,7 @@ def materialize_dataset(
     if shard_store(shards[0]) != "sources":
         raise SonicMotionError(f"{source} stores FOA already; materialize reads --store sources datasets")
     _claim_folder(source, out, files, audio_format)
+    remove_partial_files(out)  # a killed run's half-written shards or files (the folder is this job's)
     jobs = []
     for shard in shards:
         split = shard.parent.name

@@ -178,11 +178,20 @@ def decode_sample_foa(
     The audio must match its metadata (FuMa FOA or a mono source clip, at the metadata's
     rate, ``num_samples`` long); anything else is an error naming ``name``.
     """
-    from sonicmotion.spatial import Trajectory, encode_foa
-
     store, data = _audio_member(group)
     if data is None or "json" not in group:
         raise SonicMotionError(f"{name} lacks its .flac or .json member")
+    try:
+        return _decode_sample_foa(store, data, metadata, start, length, name)
+    except (sf.LibsndfileError, RuntimeError) as err:  # damaged FLAC bytes (e.g. "flac decoder lost sync")
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SonicMotionError(f"{name}: damaged audio ({reason})") from None
+
+
+def _decode_sample_foa(store: str, data: bytes, metadata: dict[str, Any], start: int, length: int | None,
+                       name: str) -> np.ndarray:
+    from sonicmotion.spatial import Trajectory, encode_foa
+
     rate = metadata.get("sample_rate")
     with sf.SoundFile(io.BytesIO(data)) as f:
         if store == "foa" and (f.channels != 4 or layout_in_comment(f.comment) != "fuma"):

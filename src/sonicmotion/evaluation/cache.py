@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sonicmotion.files import atomic_path
+from sonicmotion.errors import SonicMotionError
+from sonicmotion.files import atomic_path, make_folder
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sonicmotion" / "embeddings"
 
@@ -43,6 +44,8 @@ class EmbeddingCache:
 
     def __init__(self, root: str | os.PathLike | None, model_name: str, model_identity: str):
         self.folder = None if root is None else Path(root) / f"{model_name}-{model_identity[:20]}"
+        if root is not None and Path(root).exists() and not Path(root).is_dir():  # before any embedding is computed
+            raise SonicMotionError(f"embedding cache {str(root)!r}: a file stands where the folder should be")
 
     def get(self, key: str) -> np.ndarray | None:
         if self.folder is None:
@@ -56,7 +59,7 @@ class EmbeddingCache:
     def put(self, key: str, value: np.ndarray) -> None:
         if self.folder is None:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder, "embedding cache")
         with atomic_path(self.folder / f"{key}.npy") as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, np.asarray(value), allow_pickle=False)

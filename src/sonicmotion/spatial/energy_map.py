@@ -50,6 +50,8 @@ def directional_energy_map(
     layout = get_layout(layout)
     foa = check_foa(foa).astype(np.float64)
     nperseg = max(16, int(round(fft_seconds * sample_rate)))
+    if foa.shape[1] < nperseg:  # a clip shorter than one STFT frame: one frame, the rest silence
+        foa = np.pad(foa, ((0, 0), (0, nperseg - foa.shape[1])))
     _, stft_times, spec = stft(foa, fs=sample_rate, nperseg=nperseg, noverlap=nperseg // 2, boundary=None)
     w = spec[layout.index("W")]
     ix, iy = (np.real(np.conj(w) * spec[layout.index(c)]) for c in "XY")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import sys
 import threading
 import traceback
@@ -37,8 +38,10 @@ from sonicmotion.studio.workspace import RequestError, Workspace
 
 MAX_JSON_BYTES = 1 << 20
 MAX_JSON_DEPTH = 32  # a scene nests about 6 deep
-REQUEST_TIMEOUT = 30.0  # seconds a connection may stall before it is dropped
+REQUEST_TIMEOUT = 30.0  # seconds a request's body may take in all (and one read may stall)
+HEADER_DEADLINE = 10.0  # seconds from waiting for a request to having its headers, whatever the pace
 MAX_CONNECTIONS = 32  # served at once; more get 503 at once instead of a thread each
+MAX_CLIENT_CONNECTIONS = 16  # of them from one address, so one client cannot hold every slot
 MAX_DRAIN_BYTES = 64 << 20
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
                 "transport.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
@@ -93,29 +96,55 @@ def describe_host(host: str, allow_hosts: tuple[str, ...] = ()) -> str:
 class _QuietHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128  # the default 5 resets connections under a burst of parallel requests
 
-    def __init__(self, address, handler, max_connections: int = MAX_CONNECTIONS):
+    def __init__(self, address, handler, max_connections: int = MAX_CONNECTIONS,
+                 max_client_connections: int = MAX_CLIENT_CONNECTIONS):
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._max_client = max_client_connections
+        self._per_client: dict[str, int] = {}
+        self._per_client_lock = threading.Lock()
         super().__init__(address, handler)
 
+    def _take_client_slot(self, client: str) -> bool:
+        with self._per_client_lock:
+            if self._per_client.get(client, 0) >= self._max_client:
+                return False
+            self._per_client[client] = self._per_client.get(client, 0) + 1
+            return True
+
+    def _release_client_slot(self, client: str) -> None:
+        with self._per_client_lock:
+            self._per_client[client] -= 1
+            if not self._per_client[client]:
+                del self._per_client[client]
+
     def process_request(self, request, client_address) -> None:
-        # A thread per connection, but a bounded number of them: stalled clients cannot pile up.
+        # A thread per connection, but a bounded number of them, and of them per client address:
+        # stalled clients cannot pile up, and one client cannot take every slot.
+        if not self._take_client_slot(client_address[0]):
+            self._busy(request)
+            return
         if not self._slots.acquire(blocking=False):
-            try:
-                body = b'{"error": "the studio is busy; try again"}'
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-                                + body)
-            except OSError:
-                pass
-            self.shutdown_request(request)
+            self._release_client_slot(client_address[0])
+            self._busy(request)
             return
         super().process_request(request, client_address)
+
+    def _busy(self, request) -> None:
+        try:
+            body = b'{"error": "the studio is busy; try again"}'
+            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                            + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+            self._release_client_slot(client_address[0])
 
     def handle_error(self, request, client_address) -> None:
         # A browser that navigates away mid-answer, or a client that stalls past the timeout,
@@ -131,13 +160,14 @@ class StudioServer:
     def __init__(self, workspace: str | Path, host: str = "127.0.0.1", port: int = 8765,
                  model_dir: str | Path | None = None, max_upload_bytes: int = 50 * 1024 * 1024, generator=None,
                  allow_hosts: tuple[str, ...] = (), request_timeout: float = REQUEST_TIMEOUT,
-                 max_connections: int = MAX_CONNECTIONS, library_dir: str | Path | None = None, library=None):
+                 max_connections: int = MAX_CONNECTIONS, library_dir: str | Path | None = None, library=None,
+                 header_deadline: float = HEADER_DEADLINE, max_client_connections: int = MAX_CLIENT_CONNECTIONS):
         self.workspace = Workspace(workspace, model_dir, generator, library_dir, library)
         self.max_upload_bytes = int(max_upload_bytes)
         self.allow_hosts = tuple(allow_hosts)
-        handler = type("StudioHandler", (_Handler,), {"timeout": request_timeout})
+        handler = type("StudioHandler", (_Handler,), {"timeout": request_timeout, "header_deadline": header_deadline})
         try:
-            self.httpd = _QuietHTTPServer((host, port), handler, max_connections)
+            self.httpd = _QuietHTTPServer((host, port), handler, max_connections, max_client_connections)
         except OSError as err:
             raise SonicMotionError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
         self.httpd.daemon_threads = True
@@ -196,8 +226,37 @@ class _Handler(BaseHTTPRequestHandler):
     def studio(self) -> StudioServer:
         return self.server.studio
 
+    header_deadline = HEADER_DEADLINE
+    _timer: threading.Timer | None = None
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet: errors are reported as they happen
         pass
+
+    # -- whole-request deadlines: the socket timeout is per read, so a client dripping a byte at a
+    # time would hold its slot for ever; a timer ends the reading side when the time is up. --------
+    def handle_one_request(self) -> None:
+        self._arm(self.header_deadline)  # from waiting for the request line to having the headers
+        try:
+            super().handle_one_request()
+        finally:
+            self._disarm()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        try:  # reads end (EOF); the answer can still be written
+            self.connection.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (bad request line, unsupported method) as JSON too."""
@@ -219,6 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ---------------------------------------------------------------------------
     def _dispatch(self, method: str) -> None:
+        self._disarm()  # the headers are in; a body gets its own deadline in _body
         try:
             self._check_origin(method)
             url = urlsplit(self.path)
@@ -312,11 +372,25 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError(400, "Content-Length must not be negative")
         if size > limit:
             if size <= MAX_DRAIN_BYTES:  # read it so the client sees our answer; a huge claim is not waited for
-                self._drain(size)
+                self._arm(self.timeout)
+                try:
+                    self._drain(size)
+                except TimeoutError:
+                    pass
+                finally:
+                    self._disarm()
             raise RequestError(413, f"the {what} is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB")
-        data = self.rfile.read(size)
+        self._arm(self.timeout)  # the whole body within the timeout, not each read
+        try:
+            data = self.rfile.read(size)
+        except TimeoutError:
+            data = b""
+        finally:
+            self._disarm()
         if len(data) != size:
-            raise RequestError(400, f"the {what} ended after {len(data)} of {size} bytes")
+            self.close_connection = True
+            raise RequestError(400, f"the {what} stalled or ended after {len(data)} of {size} bytes (a whole body "
+                               f"must arrive within {self.timeout:g} s)")
         return data
 
     def _drain(self, size: int) -> None:
@@ -339,6 +413,8 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError as err:
             raise RequestError(400, f"the request body is not valid JSON: {err.msg} at line {err.lineno} "
                                f"column {err.colno}") from None
+        except ValueError as err:  # an integer of more digits than Python converts (4,300)
+            raise RequestError(400, f"the request body holds a number too long to read ({err})") from None
         if _depth(value) > MAX_JSON_DEPTH:
             raise RequestError(400, f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
         return value

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
 import re
 import shutil
@@ -31,7 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.files import atomic_path
+from sonicmotion.files import atomic_path, read_json
 from sonicmotion.prompts import read_prompts
 from sonicmotion.spatial import Trajectory, estimate_doa, read_foa, spatial_errors
 
@@ -84,8 +83,14 @@ def load_run(folder: str | os.PathLike) -> tuple[list[Clip], dict[str, Any], dic
         if audio is None:
             raise SonicMotionError(f"{folder}: clip {p.id!r} is listed in prompts.jsonl but has no .wav/.flac")
         clips.append(Clip(p.id, audio, p.prompt, p.trajectory, p.row.get("caption")))
-    info = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {}
-    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else None
+    info = read_json(folder / "run.json", "run info") if (folder / "run.json").is_file() else {}
+    if not isinstance(info, dict):
+        raise SonicMotionError(f"{folder / 'run.json'}: expected a JSON object such as {{\"name\": ..., \"note\": ...}}, "
+                               f"got {type(info).__name__}")
+    metrics = read_json(folder / "metrics.json", "metrics") if (folder / "metrics.json").is_file() else None
+    if metrics is not None and not isinstance(metrics, dict):
+        raise SonicMotionError(f"{folder / 'metrics.json'}: expected the JSON object 'evaluate generation' writes, "
+                               f"got {type(metrics).__name__}")
     return clips, info, metrics
 
 
