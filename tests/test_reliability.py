@@ -483,3 +483,19 @@ def test_more_than_20_bad_samples_in_one_loader_worker_is_one_line(tmp_path, cap
     line = one_line(err)
     assert len(line.splitlines()) == 1 and line.startswith("21 samples could not be read by one reader"), line
     capfd.readouterr()
+
+
+def test_all_bad_data_read_by_four_workers_names_the_data_and_the_damage(tmp_path, capfd):
+    """It ended "use more data or a smaller batch", naming neither the shards nor the damage."""
+    from sonicmotion.data.loader import FoaShardDataset, collate_samples
+    from sonicmotion.errors import SonicMotionError
+    from sonicmotion.training.batches import TrainingBatches, plan_batches
+
+    url = _all_bad_shard(tmp_path, 8)  # 2 per reader: under the per-reader limit, so every reader just skips
+    batches = TrainingBatches(lambda epoch: FoaShardDataset([url]), plan_batches(4, 1, 1), collate_samples,
+                              num_workers=4)
+    with pytest.raises(SonicMotionError) as raised:
+        next(iter(batches))
+    message = str(raised.value)
+    assert f"(1 shard: {url})" in message and "sonicmotion dataset verify" in message, message
+    assert "skipped sample" in capfd.readouterr().err

@@ -54,3 +54,4 @@ def test_a_source_without_positions_resumes_by_replaying_the_epochs_first_steps(
 def test_data_that_cannot_fill_one_step_is_an_error():
     with pytest.raises(SonicMotionError, match="no full step of 2 x 4"):
         next(iter(TrainingBatches(items, plan_batches(8, 1, 2), collate)))
+

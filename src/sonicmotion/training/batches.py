@@ -139,8 +139,9 @@ class TrainingBatches:
                 yield step
             if produced == 0 and self.steps_in_epoch == 0:
                 raise SonicMotionError(
-                    f"the training data yields no full step of {self.plan.accumulation} x {self.plan.per_process} "
-                    "samples per process; use more data or a smaller batch"
+                    f"the training data{_describe_data(dataset)} yields no full step of {self.plan.accumulation} x "
+                    f"{self.plan.per_process} samples per process; use more data or a smaller batch, or, if samples "
+                    "were skipped as unreadable (warnings above), check the data with 'sonicmotion dataset verify'"
                 )
             self.epoch += 1
             self.steps_in_epoch = 0
@@ -155,3 +156,11 @@ class _Iterable(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         return iter(self.items)
+
+
+def _describe_data(dataset: Any) -> str:
+    """`` (N shards: FIRST, ...)`` for a shard dataset, so the error names the data; else ""."""
+    urls = list(getattr(dataset, "urls", None) or [])
+    if not urls:
+        return ""
+    return f" ({len(urls)} shard{'s' if len(urls) > 1 else ''}: {urls[0]}{', ...' if len(urls) > 1 else ''})"
