@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         library_files = generator.library.input_files()
         if args.prompts is None:
             check_output_file(out, FOA_SUFFIXES, library_files)
-        else:
+        elif out.is_dir():  # a folder yet to be made holds no recording
             check_output_file(out / PROMPTS_FILE, None, library_files)
             for prompt in prompts:
                 check_output_file(out / f"{prompt.id}.wav", None, library_files)
