@@ -41,7 +41,7 @@ def reduced_autoencoder(name: str, folder: Path) -> Path:
 
 def reduced_dit(name: str, folder: Path) -> Path:
     """The shipped DiT size file with width 96 (paper: 1536): depth 24, 24 heads, 768-wide conditioning kept."""
-    text, n = re.subn(r"(?m)^width: 1536\b", "width: 96", (CONFIGS / "diffusion" / f"{name}.yaml").read_text())
+    text, n = re.subn(r"(?m)^width: 1536\b", "width: 96", (CONFIGS / "diffusion" / "dit" / f"{name}.yaml").read_text())
     assert n == 1 and "depth: 24" in text and "heads: 24" in text and "cond_dim: 768" in text
     path = folder / f"dit-{name}.yaml"
     path.write_text(text)
