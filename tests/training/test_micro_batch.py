@@ -154,3 +154,27 @@ def test_gradient_checkpointing_changes_no_gradient_of_the_autoencoder():
     set_gradient_checkpointing([model], True)
     assert model.encoder.gradient_checkpointing and model.decoder.gradient_checkpointing
     _same(plain, _gradients(model, loss))
+
+
+def test_train_command_flags_and_the_out_of_memory_line(tmp_path, monkeypatch, capsys):
+    from sonicmotion.cli import main
+    from tests.training.test_diffusion_training import _write_latent_shard
+
+    _write_latent_shard(tmp_path / "latents")  # 2 clips
+    (tmp_path / "train.yaml").write_text(
+        "model:\n  variant: parametric\n  dit: tiny\n  text_encoder: minilm\n  text_max_length: 8\n"
+        "  sample_seconds: 0.5\n  frame_multiple: 1\n  max_seconds: 4.0\n"
+        "  position: {azimuth_bins: 12, elevation_bins: 7, time_steps: 8, layers: 1, heads: 2}\n"
+        "training:\n  global_batch_size: 2\n  log_every: 1\n  mixed_precision: 'no'\n")
+    argv = ["train", "diffusion", "--config", str(tmp_path / "train.yaml"), "--autoencoder", "patch:64:8", "--data",
+            str(tmp_path / "latents"), "--steps", "2", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--micro-batch", "1", "--gradient-checkpointing"]) == 0
+    assert "diffusion: global batch 2 = 1 process x 1 micro-batch x 2 accumulation; gradient checkpointing on" in \
+        capsys.readouterr().out
+
+    monkeypatch.setenv(SIMULATED_MEMORY_VARIABLE, "1")
+    assert main([*argv, "--out", str(tmp_path / "oom")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "out of memory at step 1" in err
+    assert "set --micro-batch 1 or --gradient-checkpointing" in err
+    assert not (tmp_path / "oom").exists()  # a start that failed leaves nothing behind
