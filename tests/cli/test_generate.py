@@ -205,6 +205,8 @@ def test_generate_prompts_under_torchrun_splits_the_prompts(tmp_path, capsys):
                        "a siren on the left\na dog barks in front of me\n")
     args = ["--prompts", str(prompts), "--library", str(library), "--seconds", "2"]
     single, double = tmp_path / "single", tmp_path / "double"
+    single.mkdir()
+    double.mkdir()
     assert main(["generate", *args, "-o", str(single)]) == 0
     capsys.readouterr()
     command = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "sonicmotion", "generate", *args,
