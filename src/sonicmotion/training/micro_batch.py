@@ -31,11 +31,6 @@ from sonicmotion.errors import SonicMotionError
 
 AUTO = "auto"
 WHOLE = "whole"
-MICRO_BATCH_HELP = ("samples per forward/backward on each process: auto (the largest that fits the device's "
-                    "memory, found at the first step), whole (the process's whole batch at once) or N; the rest "
-                    "of the global batch is gradient accumulation (overrides training.micro_batch)")
-CHECKPOINTING_HELP = ("recompute each autoencoder / DiT block's activations in the backward pass (less memory, "
-                      "about a third more compute)")
 # Below this many samples per forward, accumulation costs more (kernels too small to fill
 # a GPU, a Python loop per sample) than recomputing activations: checkpointing is tried first.
 CHEAP_ACCUMULATION_FLOOR = 4
@@ -160,7 +155,7 @@ def _try(probe: Callable[[Any], None], piece: Any) -> bool:
     try:
         probe(piece)
         return True
-    except (RuntimeError, torch.OutOfMemoryError) as err:
+    except RuntimeError as err:  # torch.OutOfMemoryError is one
         if not is_out_of_memory(err):
             raise
     finally:
