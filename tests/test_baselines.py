@@ -97,3 +97,30 @@ def test_missing_weights_are_one_line_with_the_command_and_nothing_is_written(tm
     assert len(err.splitlines()) == 1
     assert "AudioLDM 2 weights" in err and "model_index.json" in err and "snapshot_download('cvssp/audioldm2'" in err
     assert not out.exists()
+
+
+def test_baseline_under_torchrun_deals_the_prompts(tmp_path, sao_weights, prompts_file):
+    """Two CPU processes: a1, b1 by process 0, a2 by process 1, the bytes of a one-process run;
+    prompts.jsonl and baseline.json written once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.is_file():
+        pytest.skip("torchrun is not installed beside this Python")
+    single, double = tmp_path / "single", tmp_path / "double"
+    assert run_baseline("stable-audio-open", sao_weights, prompts_file, single) == 0
+    done = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "sonicmotion", "baseline", "--model",
+         "stable-audio-open", "--weights", str(sao_weights), "--prompts", str(prompts_file), "--out", str(double),
+         "--steps", "2", "--device", "cpu", "--quiet"],
+        env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path)), capture_output=True,
+        text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Stable Audio Open: 3 clips in") == 1
+    assert "(3 made at 1600 Hz, 0 kept; made 2 by process 0, 1 by process 1)" in done.stdout
+    for name in ("a1.wav", "a2.wav", "b1.wav", "prompts.jsonl"):
+        assert (single / name).read_bytes() == (double / name).read_bytes(), name
+    assert json.loads((single / "baseline.json").read_text()) == json.loads((double / "baseline.json").read_text())

@@ -168,12 +168,10 @@ def make_clip(pipe: Any, model: BaselineModel, prompt: str, seconds: float, step
 
 def generate_baseline(key: str, weights: str | os.PathLike | None, prompts: list[Prompt], out: str | os.PathLike,
                       settings: BaselineSettings, progress: bool = True) -> Path:
-    """Make every prompt's clip not yet in ``out``; then write ``prompts.jsonl`` and ``baseline.json``."""
-    from tqdm import tqdm
-
-    from sonicmotion.audio import write_audio
-    from sonicmotion.files import atomic_path
-    from sonicmotion.generation import check_prompt_ids
+    """Make every prompt's clip not yet in ``out``; then write ``prompts.jsonl`` and ``baseline.json``.
+    Under ``torchrun`` / ``accelerate launch`` each process makes its share of the prompts
+    (``generation.ProcessShare``) and the first writes the two files once all are done."""
+    from sonicmotion.generation import check_prompt_ids, made_by, process_share
 
     model = baseline_model(key)
     steps = settings.steps or model.steps
@@ -182,28 +180,61 @@ def generate_baseline(key: str, weights: str | os.PathLike | None, prompts: list
     folder = baseline_weights(key, weights)  # before any work: a missing model is one line
     out = Path(out)
     out.mkdir(exist_ok=True)
-    todo = [(i, p) for i, p in enumerate(prompts) if not (out / f"{p.id}.wav").is_file()]
+    share = process_share()
+    try:
+        made, rate = _make_clips(key, folder, prompts, out, settings, steps, guidance, share, progress)
+        if share.main:  # every process's clips are written (the gather in _make_clips waited for them)
+            _write_folder_files(model, folder, prompts, out, settings, steps, guidance)
+            kept = len(prompts) - sum(made)
+            print(f"{model.name}: {len(prompts)} clips in {out} ({sum(made)} made" + (f" at {rate} Hz" if rate else "")
+                  + f", {kept} kept{made_by(made)}); {steps} steps, guidance {guidance:g}")
+        share.barrier()  # every process returns with the folder complete
+    finally:
+        share.close()
+    return out
+
+
+def _make_clips(key: str, folder: Path, prompts: list[Prompt], out: Path, settings: BaselineSettings, steps: int,
+                guidance: float, share, progress: bool) -> tuple[list[int], int | None]:
+    """Make and write this process's clips not yet in ``out``; returns how many each process
+    made and the model's sample rate (None when no process made one)."""
+    from tqdm import tqdm
+
+    from sonicmotion.audio import write_audio
+
+    model = baseline_model(key)
+    mine = [(i, p) for i, p in enumerate(prompts) if share.mine(i)]
+    todo = [(i, p) for i, p in mine if not (out / f"{p.id}.wav").is_file()]
     rate = None
     if todo:
         pipe = load_baseline(key, folder, settings.device)
         rate = sample_rate_of(pipe)
-        bar = tqdm(total=len(prompts), initial=len(prompts) - len(todo), desc=key, unit="clip", disable=not progress)
+        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=key, unit="clip",
+                   disable=not (progress and share.main))
         for i, p in todo:
             audio = make_clip(pipe, model, p.prompt, p.seconds or settings.seconds, steps, guidance, settings.seed + i)
             write_audio(out / f"{p.id}.wav", audio, rate)
             bar.update(1)
         bar.close()
+    parts = share.gather((len(todo), rate))
+    return [n for n, _ in parts], next((r for _, r in parts if r), None)
+
+
+def _write_folder_files(model: BaselineModel, folder: Path, prompts: list[Prompt], out: Path,
+                        settings: BaselineSettings, steps: int, guidance: float) -> None:
+    """``prompts.jsonl`` (rate and channels read from each clip) and ``baseline.json``."""
+    import diffusers
+    import torch
+
+    from sonicmotion import __version__
+    from sonicmotion.files import atomic_path
+
     rows = []
     for p in prompts:
         info = sf.info(out / f"{p.id}.wav")
         rows.append({"id": p.id, "prompt": p.prompt, "caption": p.caption, "seconds": float(p.seconds or settings.seconds),
                      "sample_rate": int(info.samplerate), "channels": int(info.channels), "baseline": model.key})
     write_prompts(out / PROMPTS_FILE, rows)
-    import diffusers
-    import torch
-
-    from sonicmotion import __version__
-
     record = {
         "format": "sonicmotion-baseline", "version": 1, "model": model.name, **asdict(model),
         "weights": str(folder), "steps": steps, "guidance": guidance, "seconds_default": settings.seconds,
@@ -215,7 +246,3 @@ def generate_baseline(key: str, weights: str | os.PathLike | None, prompts: list
     }
     with atomic_path(out / SETTINGS_FILE) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    made = f"{len(todo)} made" + (f" at {rate} Hz" if rate else "")
-    print(f"{model.name}: {len(prompts)} clips in {out} ({made}, {len(prompts) - len(todo)} kept); "
-          f"{steps} steps, guidance {guidance:g}")
-    return out

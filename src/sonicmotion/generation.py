@@ -19,13 +19,17 @@ generator that takes a path and is given none reads it from the words (:mod:`son
 :func:`generate_prompts` turns a prompts file into a folder of clips, resumably: the folder
 gets ``{id}.wav`` per prompt and ``prompts.jsonl`` (the format of :mod:`sonicmotion.prompts`)
 that the evaluation reads. Clips already on disk are kept, so an interrupted run resumes;
-clip i (file order) always uses seed ``seed + i``, whatever the batching. The generator is
-passed in, so this module imports neither generator (nor torch).
+clip i (file order) always uses seed ``seed + i``, whatever the batching. Under ``torchrun``
+or ``accelerate launch`` the prompts are dealt over the processes (:class:`ProcessShare`):
+each makes and writes its own clips, and the first writes ``prompts.jsonl`` once all are
+done. The generator is passed in, so this module imports neither generator (nor torch,
+except ``torch.distributed`` under a launcher).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
@@ -191,12 +195,82 @@ def check_requests(generator: Generator, requests: Sequence[GenerationRequest],
                                    "a trajectory for every prompt")
 
 
-def step_bar(total: int | None, initial: int = 0, desc: str = "generate"):
+def step_bar(total: int | None, initial: int = 0, desc: str = "generate", disable: bool = False):
     """The progress bar of generation: units of :data:`Progress` (steps), with rate and ETA, on
     stderr; it draws its first line when made (before the first step); ``total`` may come later."""
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, unit="step", mininterval=0.5)
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", mininterval=0.5, disable=disable)
+
+
+# How long a process that has made its clips waits for the others (a resumed folder can
+# leave one process with nothing to do while another makes hundreds of clips).
+WAIT_FOR_OTHERS_SECONDS = 7 * 24 * 3600
+
+
+@dataclass
+class ProcessShare:
+    """This process's share of a folder of clips: prompt i (file order) is made by process
+    ``i % processes``, whatever is already on disk, so every clip has one maker however the
+    processes' starts interleave. One process (``rank`` 0 of 1) outside a launcher."""
+
+    rank: int = 0
+    processes: int = 1
+    started_group: bool = False  # this share joined the launcher's group itself (and leaves it)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mine(self, index: int) -> bool:
+        return index % self.processes == self.rank
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every process's ``value``, by rank (a collective: every process calls it)."""
+        if self.processes == 1:
+            return [value]
+        import torch.distributed as dist
+
+        values: list[Any] = [None] * self.processes
+        dist.all_gather_object(values, value)
+        return values
+
+    def barrier(self) -> None:
+        if self.processes > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.started_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.started_group = False
+
+
+def process_share() -> ProcessShare:
+    """The share of this process: under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1
+    in the environment) its rank in the ``torch.distributed`` group, which it joins (gloo: only
+    small Python objects travel) unless something already did; else one process of one."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return ProcessShare()
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    started = False
+    if not dist.is_initialized():
+        dist.init_process_group("gloo", timeout=timedelta(seconds=WAIT_FOR_OTHERS_SECONDS))
+        started = True
+    return ProcessShare(dist.get_rank(), dist.get_world_size(), started)
+
+
+def made_by(counts: list[int]) -> str:
+    """``; made 3 by process 0, 2 by process 1`` under a launcher ('' for one process)."""
+    if len(counts) == 1:
+        return ""
+    return "; made " + ", ".join(f"{n} by process {rank}" for rank, n in enumerate(counts))
 
 
 def generate_with_bar(generator: Generator, requests: Sequence[GenerationRequest]) -> list[Generated]:
@@ -301,10 +375,32 @@ def generate_prompts(generator: Generator, prompts: list[Prompt], out: str | Pat
     requests, prompts = prompt_requests(generator, prompts, settings)
     check_requests(generator, requests, [f"prompt {p.id!r}" for p in prompts])
     out.mkdir(exist_ok=True)
+    share = process_share()
+    try:
+        columns, made = _make_clips(generator, prompts, requests, out, settings, share)
+        rows = prompts_rows(prompts, requests, columns)
+        if share.main:  # after every process's clips (the gather above waited for them)
+            write_prompts(out / PROMPTS_FILE, rows)
+            sources = [path_source(p) for p in prompts]
+            counts = ", ".join(f"{sources.count(s)} from {s}" for s in ("the prompts file", "the words")
+                               if s in sources)
+            print(f"wrote {len(prompts)} clips and {PROMPTS_FILE} to {out}" + (f" (paths: {counts})" if counts else "")
+                  + made_by(made))
+        share.barrier()  # every process returns with the folder complete
+    finally:
+        share.close()
+    return rows
+
+
+def _make_clips(generator: Generator, prompts: list[Prompt], requests: list[GenerationRequest], out: Path,
+                settings: FolderSettings, share: ProcessShare) -> tuple[dict[str, dict[str, Any]], list[int]]:
+    """Make and write this process's clips not yet in ``out``; returns every process's
+    provenance columns by prompt id, and how many clips each process made."""
     columns: dict[str, dict[str, Any]] = {}
-    todo = [i for i, p in enumerate(prompts) if not (out / f"{p.id}.wav").is_file()]
+    mine = [i for i in range(len(prompts)) if share.mine(i)]
+    todo = [i for i in mine if not (out / f"{prompts[i].id}.wav").is_file()]
     steps = generator.progress_steps
-    bar = step_bar(len(prompts) * steps, (len(prompts) - len(todo)) * steps)
+    bar = step_bar(len(mine) * steps, (len(mine) - len(todo)) * steps, disable=not share.main)
     try:
         for start in range(0, len(todo), generator.batch_size):
             by_seconds: dict[float, list[int]] = {}
@@ -316,6 +412,14 @@ def generate_prompts(generator: Generator, prompts: list[Prompt], out: str | Pat
                     write_clip(out / f"{prompts[i].id}.wav", clip.audio, settings.layout)
     finally:
         bar.close()
+    parts = share.gather(columns)
+    return {key: value for part in parts for key, value in part.items()}, [len(part) for part in parts]
+
+
+def prompts_rows(prompts: list[Prompt], requests: list[GenerationRequest],
+                 columns: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``prompts.jsonl`` rows of a folder: id, prompt, caption, seconds, the path if any,
+    and the provenance of each clip made now (or what the prompts file says of an older one)."""
     rows = []
     for p, request in zip(prompts, requests):
         row = {"id": p.id, "prompt": p.prompt, "caption": p.caption, "seconds": float(request.seconds)}
@@ -327,8 +431,4 @@ def generate_prompts(generator: Generator, prompts: list[Prompt], out: str | Pat
         provenance = columns.get(p.id, {"retrieved": p.row.get("retrieved")})
         row.update({key: value for key, value in provenance.items() if value})
         rows.append(row)
-    write_prompts(out / PROMPTS_FILE, rows)
-    sources = [path_source(p) for p in prompts]
-    counts = ", ".join(f"{sources.count(s)} from {s}" for s in ("the prompts file", "the words") if s in sources)
-    print(f"wrote {len(prompts)} clips and {PROMPTS_FILE} to {out}" + (f" (paths: {counts})" if counts else ""))
     return rows

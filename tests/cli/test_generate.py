@@ -183,3 +183,54 @@ def test_generate_with_a_library_places_the_content_on_the_words_path(tmp_path, 
     assert 'path from the words: {"type": "static", "azimuth": -90.0, "elevation": 0.0}' in printed
     assert "retrieved manifest:dog_bark" in printed
     assert spatial_errors(read_foa(out).samples, Trajectory.static(-90, 0), 16000).delta_angle < 0.01
+
+
+TORCHRUN = __import__("pathlib").Path(__import__("sys").executable).parent / "torchrun"
+
+
+@pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed beside this Python")
+def test_generate_prompts_under_torchrun_splits_the_prompts(tmp_path, capsys):
+    """Two CPU processes deal the prompts (i % 2): each clip is made once, by its process, with
+    the bytes of a one-process run; a resume makes only the missing ones."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import write_sound_library
+
+    (tmp_path / "library").mkdir()
+    library = write_sound_library(tmp_path / "library", seconds=3.0, kinds=("siren", "dog_bark", "rain"))
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a siren passes from left to right\na dog is barking on the right\nrain falls behind me\n"
+                       "a siren on the left\na dog barks in front of me\n")
+    args = ["--prompts", str(prompts), "--library", str(library), "--seconds", "2"]
+    single, double = tmp_path / "single", tmp_path / "double"
+    single.mkdir()
+    double.mkdir()
+    assert main(["generate", *args, "-o", str(single)]) == 0
+    capsys.readouterr()
+    command = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "sonicmotion", "generate", *args,
+               "-o", str(double)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
+
+    def run() -> str:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    out = run()
+    assert out.count("wrote 5 clips and prompts.jsonl") == 1  # the first process alone writes the file
+    assert "made 3 by process 0, 2 by process 1" in out  # 0, 2, 4 and 1, 3: five clips, each made once
+    names = sorted(p.name for p in single.iterdir())
+    assert names == sorted(p.name for p in double.iterdir()) and len(names) == 6
+    for name in names:
+        assert (single / name).read_bytes() == (double / name).read_bytes(), name
+
+    kept = {n: (double / n).stat().st_mtime_ns for n in ("000000.wav", "000003.wav", "000004.wav")}
+    (double / "000001.wav").unlink()
+    (double / "000002.wav").unlink()
+    (double / "prompts.jsonl").unlink()
+    assert "made 1 by process 0, 1 by process 1" in run()  # 2 is process 0's, 1 process 1's
+    assert {n: (double / n).stat().st_mtime_ns for n in kept} == kept  # written once
+    for name in names[:-1]:  # the clips (prompts.jsonl: the kept clips' provenance went with the deleted file)
+        assert (single / name).read_bytes() == (double / name).read_bytes(), name

@@ -145,3 +145,16 @@ def test_orphaned_workers_keep_the_folder_until_they_stop_then_the_run_resumes(d
     _check_one_run(run, out, killed_at + 3)
     assert not (run / LOCK_FILE).exists()
 
+
+
+def test_auto_micro_batch_is_agreed_by_both_processes(dataset, tmp_path):
+    """Rank by rank the simulated memory holds 2 samples with checkpointing: both pick 2."""
+    run, args = _autoencoder_args(dataset, tmp_path)
+    command = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "sonicmotion", *args, "--quiet",
+               "--batch-size", "8", "--micro-batch", "auto", "--max-steps", "2"]
+    done = subprocess.run(command, cwd=tmp_path, env=dict(_env(), SONICMOTION_SIMULATED_MEMORY="1:2"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    split = "global batch 8 = 2 processes x 2 micro-batch x 2 accumulation; gradient checkpointing on"
+    assert done.stdout.count(split) == 1
+    assert [r["step"] for r in read_jsonl(run / "log.jsonl")] == [1, 2]

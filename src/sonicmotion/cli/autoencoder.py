@@ -55,8 +55,9 @@ def run_train(args: argparse.Namespace) -> int:
     config = autoencoder_config(args.out, args.config, args.resume, args.strict_eq2, max_steps=args.max_steps,
                                 global_batch_size=args.batch_size,
                                 gradient_accumulation_steps=args.gradient_accumulation_steps,
-                                num_workers=args.num_workers, seed=args.seed)
-    train_autoencoder(config, args.out, args.data, args.validation or [], args.resume, progress=not args.quiet)
+                                num_workers=args.num_workers, seed=args.seed, micro_batch=args.micro_batch)
+    train_autoencoder(config, args.out, args.data, args.validation or [], args.resume, progress=not args.quiet,
+                      gradient_checkpointing=args.gradient_checkpointing)
     return 0
 
 

@@ -21,13 +21,16 @@ def register(commands: argparse._SubParsersAction) -> None:
             "stable-audio-open 100 steps, guidance 7, 44.1 kHz stereo (L, R); 10 s; clip i uses seed + i;\n"
             "no negative prompt. The clips are not FOA: 'evaluate generation' scores their semantic columns\n"
             "and marks the spatial ones n/a. Clips on disk are kept (resumable); prompts.jsonl and\n"
-            "baseline.json are written beside them."
+            "baseline.json are written beside them. Under torchrun --nproc_per_node N -m sonicmotion\n"
+            "baseline ... (or accelerate launch) the prompts are dealt over the N processes, one GPU each."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example_epilog(
             "sonicmotion baseline --model stable-audio-open --weights models/stable-audio-open "
             "--prompts prompts/semantic.jsonl --out baselines/stable-audio-open",
             "sonicmotion baseline --model audioldm2 --prompts prompts/semantic.jsonl --out baselines/audioldm2",
+            "torchrun --nproc_per_node 4 -m sonicmotion baseline --model audioldm2 --prompts prompts/semantic.jsonl "
+            "--out baselines/audioldm2",
         ),
     )
     p.add_argument("--model", required=True, choices=MODELS, help="which baseline")

@@ -40,6 +40,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             'sonicmotion generate "a dog barks on the left, moving to the back slowly" --model runs/sm-d -o dog.wav',
             'sonicmotion generate "footsteps" --model runs/sm-p -o steps.wav --keyframes "0:0:0;5:120:20:ccw" --layout ambix',
             "sonicmotion generate --prompts prompts.jsonl --model runs/sm-p -o generated/  # one clip per line",
+            "torchrun --nproc_per_node 4 -m sonicmotion generate --prompts prompts.jsonl --model runs/sm-p -o generated/"
+            "  # the prompts dealt over 4 GPUs",
             'sonicmotion generate "a dog barks" --library data/ -o dog.wav --azimuth 90 --to-azimuth 180 --direction ccw',
             'sonicmotion generate "a dog barks on the left, moving to the back" --library data/ -o dog.wav',
         ),

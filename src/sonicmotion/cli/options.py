@@ -65,8 +65,9 @@ def _parse(text: str, kind: type, what: str):
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--batch-size`` (global), ``--gradient-accumulation-steps``, ``--num-workers`` and
-    ``--seed``: the training flags both trainers share (docs/training.md)."""
+    """``--batch-size`` (global), ``--gradient-accumulation-steps``, ``--num-workers``,
+    ``--seed``, ``--micro-batch`` and ``--gradient-checkpointing``: the training flags both
+    trainers share (docs/training.md)."""
     parser.add_argument("--batch-size", type=positive_int, help="global batch: samples per optimizer step, all "
                         "processes and accumulation steps together (overrides training.global_batch_size)")
     parser.add_argument("--gradient-accumulation-steps", type=positive_int, metavar="N",
@@ -74,6 +75,18 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=non_negative_int, help="DataLoader workers per process "
                         "(overrides training.num_workers)")
     parser.add_argument("--seed", type=int, help="random seed (overrides training.seed)")
+    parser.add_argument("--micro-batch", type=micro_batch, metavar="auto|whole|N",
+                        help="samples per forward/backward on each process: auto (the largest that fits the device's "
+                        "memory, found at the first step), whole (the process's batch at once) or N; the rest is "
+                        "gradient accumulation (overrides training.micro_batch)")
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="recompute each autoencoder / DiT block's activations in the backward pass (less "
+                        "memory, about a third more compute)")
+
+
+def micro_batch(text: str) -> str | int:
+    """argparse type: auto, whole or an integer >= 1."""
+    return text if text in ("auto", "whole") else positive_int(text)
 
 
 def add_trajectory_arguments(parser: argparse.ArgumentParser, required: bool = True, distance: bool = False) -> None:

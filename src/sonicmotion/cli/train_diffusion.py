@@ -77,9 +77,10 @@ def _run(args: argparse.Namespace) -> int:
                       ("batch_size", "training.global_batch_size"),
                       ("gradient_accumulation_steps", "training.gradient_accumulation_steps"),
                       ("num_workers", "training.num_workers"), ("mixed_precision", "training.mixed_precision"),
-                      ("checkpoint_every", "training.checkpoint_every"), ("seed", "training.seed")]:
+                      ("checkpoint_every", "training.checkpoint_every"), ("seed", "training.seed"),
+                      ("micro_batch", "training.micro_batch")]:
         if getattr(args, flag) is not None:
             overrides[key] = getattr(args, flag)
     train_diffusion(args.config, args.autoencoder, args.data, args.out, overrides, args.dit, args.resume,
-                    progress=not args.quiet)
+                    progress=not args.quiet, gradient_checkpointing=args.gradient_checkpointing)
     return 0

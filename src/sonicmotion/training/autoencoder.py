@@ -35,6 +35,7 @@ from sonicmotion.training.batches import DatasetFactory, TrainingBatches
 from sonicmotion.training.checkpoint import CheckpointManager, load_training, save_training
 from sonicmotion.training.ema import ExponentialMovingAverage
 from sonicmotion.training.loop import Trainer
+from sonicmotion.training.micro_batch import WHOLE, parse_micro_batch
 from sonicmotion.training.losses import AutoencoderLoss, AutoencoderLossConfig
 from sonicmotion.training.runtime import batch_plan, make_accelerator, process_mean, truncate_jsonl
 from sonicmotion.training.schedulers import InverseLR
@@ -68,6 +69,7 @@ class AutoencoderTrainingConfig:
     num_workers: int = 4
     seed: int = 0
     mixed_precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; or "no" / "bf16"
+    micro_batch: Any = WHOLE  # samples per forward/backward per process: "auto", "whole" or N (training.micro_batch)
 
     # Names before both trainers shared one vocabulary (old -> new).
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"generator_lr": "learning_rate",
@@ -80,6 +82,7 @@ class AutoencoderTrainingConfig:
                                    "checkpoint_every, log_every, validate_every and crop_seconds must be positive")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             raise SonicMotionError(f"training config: mixed_precision must be auto, no or bf16, got {self.mixed_precision!r}")
+        object.__setattr__(self, "micro_batch", parse_micro_batch(self.micro_batch))
 
 
 @dataclass(frozen=True)
@@ -159,12 +162,14 @@ class AutoencoderTrainer(Trainer):
         dataset_factory: DatasetFactory,
         validation: Iterable[dict] | None = None,
         progress: bool = True,
+        gradient_checkpointing: bool = False,
     ):
         self.config = config
         self.run_dir = Path(run_dir)
         self.validation = validation
         self.progress = progress
         cfg = config.training
+        self.micro_batch, self.gradient_checkpointing = cfg.micro_batch, gradient_checkpointing
         self.accelerator = make_accelerator(cfg.mixed_precision, cfg.gradient_accumulation_steps, self.run_dir)
         self.plan = batch_plan(self.accelerator, cfg.global_batch_size, cfg.gradient_accumulation_steps)
         torch.manual_seed(cfg.seed + self.accelerator.process_index)
@@ -275,6 +280,33 @@ class AutoencoderTrainer(Trainer):
         if finite_g:
             acc.backward(loss_g)
         return log, finite_d, finite_g
+
+    def memory_models(self) -> list[torch.nn.Module]:
+        return [self.accelerator.unwrap_model(self.generator)]
+
+    def memory_probe(self, audio: torch.Tensor) -> None:
+        """Forward and backward of one micro-batch as the costliest step has them (discriminator
+        included, whatever the warm-up), on the unwrapped models (no collective), leaving no
+        gradient behind."""
+        acc = self.accelerator
+        generator, disc = acc.unwrap_model(self.generator), acc.unwrap_model(self.discriminator)
+        generator.train()
+        try:
+            with acc.autocast():
+                output = generator(audio)
+                reconstruction = output.reconstruction.float()
+                real, fake = _split_batch(disc(torch.cat([audio, reconstruction.detach()])), audio.shape[0])
+            discriminator_hinge_loss(real, fake).backward()
+            disc.requires_grad_(False)
+            with acc.autocast():
+                real, fake = _split_batch(disc(torch.cat([audio, reconstruction])), audio.shape[0])
+            loss, _ = self.loss(audio, reconstruction, output.kl.float(), generator_hinge_loss(fake),
+                                feature_matching_loss(real, fake))
+            loss.backward()
+        finally:
+            disc.requires_grad_(True)
+            generator.zero_grad(set_to_none=True)
+            disc.zero_grad(set_to_none=True)
 
     # ---- data -----------------------------------------------------------------------------------
 

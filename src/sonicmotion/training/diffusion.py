@@ -30,6 +30,7 @@ from sonicmotion.training.batches import DatasetFactory, TrainingBatches
 from sonicmotion.training.checkpoint import CheckpointManager, load_training, save_training
 from sonicmotion.training.ema import ExponentialMovingAverage
 from sonicmotion.training.loop import Trainer
+from sonicmotion.training.micro_batch import WHOLE, parse_micro_batch
 from sonicmotion.training.runtime import batch_plan, make_accelerator, process_mean
 from sonicmotion.training.schedulers import InverseLR
 from sonicmotion.yaml_config import config_from_dict, config_to_dict, find_config, load_yaml, renamed_batch_size
@@ -66,6 +67,7 @@ class TrainingConfig:
     seed: int = 0
     num_workers: int = 0  # DataLoader workers per process (decoding off the training process)
     compile: bool = False  # torch.compile the model (TorchInductor): slower start, faster steps on GPUs
+    micro_batch: Any = WHOLE  # samples per forward/backward per process: "auto", "whole" or N
 
     # Names before both trainers shared one vocabulary (old -> new).
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"steps": "max_steps", "inv_gamma": "lr_inv_gamma",
@@ -78,6 +80,7 @@ class TrainingConfig:
                                    "checkpoint_every, keep_checkpoints and log_every must be >= 1, num_workers >= 0")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise SonicMotionError(f"training.mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
+        object.__setattr__(self, "micro_batch", parse_micro_batch(self.micro_batch))
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ class DiffusionTrainer(Trainer):
         pretransform_info: PretransformDescription | None = None,
         progress: bool = True,
         check_sample: Callable[[dict], None] | None = None,
+        gradient_checkpointing: bool = False,
     ):
         from sonicmotion.models.pretransform import load_pretransform
         from sonicmotion.models.text import load_text_encoder
@@ -165,6 +169,7 @@ class DiffusionTrainer(Trainer):
 
         self.config, self.run_dir, self.progress, self.check_sample = config, Path(out_dir), progress, check_sample
         training, model_config = config.training, config.model
+        self.micro_batch, self.gradient_checkpointing = training.micro_batch, gradient_checkpointing
         self.accelerator = acc = make_accelerator(training.mixed_precision, training.gradient_accumulation_steps,
                                                   self.run_dir, compile_model=training.compile)
         self.plan = batch_plan(acc, training.global_batch_size, training.gradient_accumulation_steps)
@@ -205,7 +210,7 @@ class DiffusionTrainer(Trainer):
         # Pad the audio (not the latents) to whole frames: 160,000 -> 163,840 samples.
         return encode_whole_frames(self.pretransform, batch["audio"].to(self.accelerator.device), multiple)
 
-    def _loss(self, batch: dict) -> torch.Tensor:
+    def _loss(self, batch: dict, model: torch.nn.Module | None = None) -> torch.Tensor:
         from sonicmotion.diffusion.objective import noisy
         from sonicmotion.models.diffusion_model import condition_inputs
 
@@ -227,7 +232,7 @@ class DiffusionTrainer(Trainer):
         noise = torch.randn(latents.shape, generator=self.noise).to(device)
         x_t, target = noisy(latents, noise, t)
         with acc.autocast():
-            prediction = self.model(x_t, t, inputs)
+            prediction = (model or self.model)(x_t, t, inputs)
         return torch.nn.functional.mse_loss(prediction.float(), target)
 
     def train_step(self, micro_batches: list[dict]) -> dict[str, torch.Tensor]:
@@ -249,6 +254,22 @@ class DiffusionTrainer(Trainer):
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(acc.unwrap_model(self.model))
         return {"loss": torch.stack(losses).mean()}
+
+    def memory_models(self) -> list[torch.nn.Module]:
+        return [self.accelerator.unwrap_model(self.model)]
+
+    def random_generators(self) -> list[torch.Generator]:
+        return [self.noise]
+
+    def memory_probe(self, batch: dict) -> None:
+        """Forward and backward of one micro-batch on the unwrapped model (no collective),
+        leaving no gradient behind (the loop restores ``self.noise``)."""
+        model = self.accelerator.unwrap_model(self.model)
+        model.train()
+        try:
+            self._loss(batch, model).backward()
+        finally:
+            model.zero_grad(set_to_none=True)
 
     # ---- checkpoints ----------------------------------------------------------------------------
 

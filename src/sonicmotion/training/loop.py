@@ -9,10 +9,13 @@ same way for both, in this order:
    ``--resume`` on a folder whose holder is alive is refused in one line naming it;
 2. resume from the newest intact checkpoint (``resume``), or refuse a folder with checkpoints;
 3. write ``config.yaml`` (the run's config as it trains now);
-4. step until ``max_steps``: a progress bar (rate, ETA), a ``log.jsonl`` line (and the
+4. at the first step, with its real shapes, fix the micro-batch (the config's
+   ``micro_batch``; the module ``training.micro_batch``) and print the split; a later
+   out-of-memory is one line naming what to set;
+5. step until ``max_steps``: a progress bar (rate, ETA), a ``log.jsonl`` line (and the
    trackers) every ``log_every`` steps and at the end, a checkpoint every
    ``checkpoint_every`` steps and at the end;
-5. return a :class:`TrainingSummary`.
+6. return a :class:`TrainingSummary`.
 
 A start that fails before its first step removes the ``config.yaml`` it wrote (and the
 run folder, if it made it and nothing else is there); the lock is let go however the run ends.
@@ -27,6 +30,20 @@ from typing import Any, Iterator
 
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.runs import RunFolderLock
+from sonicmotion.training.micro_batch import (
+    AUTO,
+    WHOLE,
+    MicroBatchSplit,
+    RandomStates,
+    fixed_split,
+    gradient_checkpointing,
+    is_out_of_memory,
+    out_of_memory_line,
+    search_micro_batch,
+    set_gradient_checkpointing,
+    simulate_memory_limit,
+    split_micro_batches,
+)
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "log.jsonl"
@@ -51,12 +68,17 @@ class Trainer:
     """What :func:`train_loop` needs from a trainer. Subclasses set, in ``__init__``:
     ``config`` (with a ``training`` section holding ``max_steps``, ``log_every``,
     ``checkpoint_every``), ``run_dir``, ``accelerator``, ``checkpoints``
-    (``CheckpointManager``), ``batches`` (``TrainingBatches``) and ``progress``."""
+    (``CheckpointManager``), ``batches`` (``TrainingBatches``), ``plan`` (its ``BatchPlan``)
+    and ``progress``; and ``micro_batch`` (``auto``, ``whole`` or N) and
+    ``gradient_checkpointing`` (on for the run) when they differ from the defaults."""
 
     name = "model"  # the progress bar says "train {name}"; trackers' project is "sonicmotion-{name}"
     progress_keys: tuple[str, ...] = ("loss",)  # log columns shown beside the bar
     step = 0
     skipped_steps = 0
+    micro_batch: str | int = WHOLE
+    gradient_checkpointing = False
+    split: MicroBatchSplit | None = None  # fixed at the first step of a train_loop call
 
     # ---- what each trainer supplies ----------------------------------------------------------
 
@@ -65,7 +87,8 @@ class Trainer:
         raise NotImplementedError
 
     def train_step(self, micro_batches: Any) -> dict[str, Any]:
-        """One optimizer step; returns its values (floats or 0-d tensors; ``skipped`` 1.0 when
+        """One optimizer step over this process's micro-batches (``split.accumulation`` of
+        them, gradients accumulating through the Accelerator); returns its values (floats or 0-d tensors; ``skipped`` 1.0 when
         the update was skipped)."""
         raise NotImplementedError
 
@@ -81,10 +104,25 @@ class Trainer:
         """Restore ``folder``; returns a note when the data position could not be kept."""
         raise NotImplementedError
 
+    def memory_probe(self, micro_batch: Any) -> None:
+        """Forward and backward of one micro-batch without updating anything, without a
+        collective, leaving no gradient (for ``micro_batch: auto``; the loop restores the
+        random states of torch and :meth:`random_generators`)."""
+        raise NotImplementedError
+
     # ---- hooks with defaults -----------------------------------------------------------------
 
+    def memory_models(self) -> list[Any]:
+        """The trained models whose blocks can checkpoint activations (unwrapped)."""
+        return []
+
+    def random_generators(self) -> list[Any]:
+        """The trainer's own ``torch.Generator`` s a step draws from."""
+        return []
+
     def steps(self) -> Iterator[Any]:
-        """Endless optimizer steps' micro-batches."""
+        """Endless optimizer steps' loader batches (``plan.accumulation`` collated batches of
+        ``plan.per_process``); the loop cuts them into micro-batches."""
         return iter(self.batches)
 
     def check_run_folder(self) -> None:
@@ -156,8 +194,15 @@ def _steps(trainer: Trainer, max_steps: int, log, tqdm) -> TrainingSummary:
     started = time.time()
     steps = trainer.steps() if trainer.step < max_steps else iter(())
     try:
-        for micro_batches in steps:
-            result = trainer.train_step(micro_batches)
+        for loader_batches in steps:
+            if trainer.split is None:
+                trainer.split = _choose_split(trainer, loader_batches)
+            try:
+                result = trainer.train_step(split_micro_batches(loader_batches, trainer.split.chunks))
+            except RuntimeError as err:
+                if not is_out_of_memory(err):
+                    raise
+                raise SonicMotionError(out_of_memory_line(trainer.step, trainer.split)) from None
             trainer.step += 1
             window.append(result)
             bar.update(1)
@@ -180,6 +225,30 @@ def _steps(trainer: Trainer, max_steps: int, log, tqdm) -> TrainingSummary:
         bar.close()
         log.close()
     return TrainingSummary(trainer.step, trainer.skipped_steps, records)
+
+
+def _choose_split(trainer: Trainer, loader_batches: list) -> MicroBatchSplit:
+    """The micro-batch for this call (searched with ``auto``), the Accelerator's accumulation
+    set to match; printed once when it is not the whole batch in one piece."""
+    acc = trainer.accelerator
+    models = trainer.memory_models()
+    simulate_memory_limit(models)
+    if trainer.gradient_checkpointing:
+        set_gradient_checkpointing(models, True)
+    checkpointing = gradient_checkpointing(models)  # asked for, or the model config's own
+
+    if trainer.micro_batch == AUTO:
+        def probe(piece: Any) -> None:
+            with RandomStates(trainer.random_generators()):
+                trainer.memory_probe(piece)
+
+        split = search_micro_batch(trainer.plan, loader_batches[0], probe, models, acc, checkpointing)
+    else:
+        split = fixed_split(trainer.plan, trainer.micro_batch, checkpointing)
+    acc.gradient_accumulation_steps = split.accumulation
+    if acc.is_main_process and (trainer.micro_batch != WHOLE or split.checkpointing):
+        print(f"{trainer.name}: {split.describe()}", flush=True)
+    return split
 
 
 def _take_run_folder(trainer: Trainer) -> RunFolderLock | None:

@@ -38,7 +38,7 @@ def autoencoder_config(out: str | os.PathLike, config: str | os.PathLike | None 
                        strict_eq2: bool = False, **training: Any):
     """The run's ``AutoencoderRunConfig``: ``config`` (a YAML path or shipped name), or the
     run's saved one on ``resume``; ``training``: overrides (max_steps, global_batch_size,
-    gradient_accumulation_steps, num_workers, seed; None keeps the config's)."""
+    gradient_accumulation_steps, num_workers, seed, micro_batch; None keeps the config's)."""
     from dataclasses import replace
 
     from sonicmotion.training.autoencoder import AutoencoderRunConfig, override_training
@@ -63,9 +63,10 @@ def autoencoder_config(out: str | os.PathLike, config: str | os.PathLike | None 
 
 def train_autoencoder(config, out: str | os.PathLike, data: Iterable[str | os.PathLike],
                       validation: Iterable[str | os.PathLike] = (), resume: bool = False,
-                      progress: bool = True) -> None:
+                      progress: bool = True, gradient_checkpointing: bool = False) -> None:
     """Train (or ``resume``) an autoencoder run in ``out`` on the train shards of ``data``
-    (validated every ``validate_every`` steps on the validation shards of ``validation``)."""
+    (validated every ``validate_every`` steps on the validation shards of ``validation``);
+    ``gradient_checkpointing``: on for this run, whatever the model config says."""
     from sonicmotion.training.autoencoder import AutoencoderTrainer, shard_epochs
 
     out = check_output_folder(out)
@@ -76,7 +77,7 @@ def train_autoencoder(config, out: str | os.PathLike, data: Iterable[str | os.Pa
         raise SonicMotionError(f"{out} already has checkpoints; pass --resume to continue it or choose a new --out")
     trainer = AutoencoderTrainer(config, out, shard_epochs([str(s) for s in train], config.training),
                                  _read_samples(validation, config.training.seed) if validation else None,
-                                 progress=progress)
+                                 progress=progress, gradient_checkpointing=gradient_checkpointing)
     from sonicmotion.models.autoencoder import SpatialAutoencoder
 
     if trainer.accelerator.is_main_process:
@@ -150,11 +151,12 @@ def encode_latents(autoencoder: str | os.PathLike, data: Iterable[str | os.PathL
 
 def train_diffusion(config: str | os.PathLike, autoencoder: str | os.PathLike, data: str | os.PathLike,
                     out: str | os.PathLike, overrides: dict[str, Any] | None = None, dit: str | None = None,
-                    resume: bool = False, progress: bool = True) -> None:
+                    resume: bool = False, progress: bool = True, gradient_checkpointing: bool = False) -> None:
     """Train (or ``resume``) a diffusion run in ``out`` (the EMA pipeline in ``out/model``).
 
     ``config``: a YAML path or shipped name; ``overrides``: dotted config keys
-    (``training.max_steps``...); ``dit``: a DiT size name or YAML file replacing the config's.
+    (``training.max_steps``...); ``dit``: a DiT size name or YAML file replacing the config's;
+    ``gradient_checkpointing``: on for this run, whatever the DiT config says.
     """
     from dataclasses import replace
 
@@ -184,7 +186,7 @@ def train_diffusion(config: str | os.PathLike, autoencoder: str | os.PathLike, d
     text_encoder = load_text_encoder(train_config.model.text_encoder, train_config.model.text_max_length)
     trainer = DiffusionTrainer(train_config, out, shard_dataset_factory(urls, latents, train_config.training.seed),
                                text_encoder=text_encoder, pretransform=pretransform, pretransform_info=info,
-                               progress=progress, check_sample=check)
+                               progress=progress, check_sample=check, gradient_checkpointing=gradient_checkpointing)
     if trainer.accelerator.is_main_process:
         model = trainer.accelerator.unwrap_model(trainer.model)
         print(f"{train_config.model.variant} model: {parameter_count(model) / 1e6:.1f} M trainable parameters "
