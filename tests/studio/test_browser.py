@@ -356,19 +356,22 @@ def test_transport_seek_loop_and_mute_solo_mix_the_stems(browser_page, tmp_path)
             return page.evaluate("levelsDb()")
 
         both = ears()
+        # Soloed, one source at +-90 degrees: the near ear reads 5-8 dB above the far one with the
+        # default binaural method (diffuse-field equalised, broadband noise); without the solo the
+        # two symmetric sources give 0 dB. 3 dB tells the two apart on any machine.
         tracks.nth(0).locator(".solo").click()
         left, right = ears()
-        assert left - right > 5, (left, right)
+        assert left - right > 3, (left, right)
         assert tracks.nth(0).locator(".solo").get_attribute("aria-pressed") == "true"
         tracks.nth(0).locator(".solo").click()
         tracks.nth(0).locator(".mute").click()
         left, right = ears()
-        assert right - left > 5, (left, right)
+        assert right - left > 3, (left, right)
         tracks.nth(1).locator(".mute").click()
         assert max(ears()) < -100
         tracks.nth(1).locator(".solo").click()  # solo wins over mute
         left, right = ears()
-        assert right - left > 5 and right > -40, (left, right)
+        assert right - left > 3 and right > -40, (left, right)
         page.keyboard.press("Control+z")
         page.keyboard.press("Control+z")
         page.keyboard.press("Control+z")  # mute and solo are edits: undone, both sources are heard again
