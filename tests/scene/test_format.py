@@ -193,6 +193,17 @@ def test_distance_keys_are_read_and_round_trip(sounds):
     assert scene_from_dict(data, base_dir=sounds) == scene
 
 
+def test_room_materials_are_read_and_round_trip(sounds):
+    data = distant(lambda d: d.update(room={"dimensions": [8, 6, 3], "absorption": 0.2, "materials": {
+        "floor": "carpet_on_concrete", "walls": "plaster", "front": [0.1, 0.1, 0.2, 0.3, 0.3, 0.3]}}))
+    scene = scene_from_dict(data, base_dir=sounds)
+    assert dict(scene.room.materials) == {"back": "plaster", "front": (0.1, 0.1, 0.2, 0.3, 0.3, 0.3),
+                                          "right": "plaster", "left": "plaster", "floor": "carpet_on_concrete"}
+    again = json.loads(json.dumps(scene.to_dict(relative_to=sounds)))
+    assert again["room"]["materials"]["front"] == [0.1, 0.1, 0.2, 0.3, 0.3, 0.3]
+    assert scene_from_dict(again, base_dir=sounds) == scene
+
+
 def distant(change):
     data = copy.deepcopy(DISTANT)
     change(data)
@@ -230,6 +241,11 @@ def distant(change):
         (lambda d: d["room"].update(dimensions="8x6"), "room: dimensions must read XxYxZ"),
         (lambda d: d["room"].update(walls="brick"), "room: unknown field walls"),
         (lambda d: d["room"].update(listener=[9, 1, 1]), "room: listener must be a position"),
+        (lambda d: d["room"].update(rt60=None, materials={"floor": "shag"}),
+         "room: materials: unknown material 'shag' for floor (known: acoustic_tile, brick"),
+        (lambda d: d["room"].update(rt60=None, materials={"floor": [0.1, 2]}),
+         "room: materials: floor must be a material name or six absorption coefficients in [0, 1]"),
+        (lambda d: d["room"].update(materials={"floor": "concrete"}), "room: give a room's rt60 or its materials"),
     ],
 )
 def test_distance_errors_name_source_and_field(sounds, change, message):

@@ -72,6 +72,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     room.add_argument("--rt60", type=positive_float, metavar="S", help="the room's reverberation time in seconds")
     room.add_argument("--absorption", type=positive_float, metavar="A",
                       help="the room's mean wall absorption, 0-1 (instead of --rt60; default 0.3)")
+    room.add_argument("--materials", metavar="SURFACE=MATERIAL,...",
+                      help="frequency-dependent walls: floor, ceiling, front, back, left, right (the listener's "
+                      "frame) or walls, each a material (e.g. 'floor=carpet_on_concrete, walls=plaster, "
+                      "ceiling=acoustic_tile') or six absorption coefficients at 125 Hz-4 kHz separated by spaces; "
+                      "surfaces left out have --absorption (default 0.3); instead of --rt60. Materials: "
+                      "docs/spatial.md")
     room.add_argument("--listener", metavar="X,Y,Z", help="the listener's position in the room in metres from its "
                       "corner (default: the middle of the floor, 1.5 m up)")
     room.add_argument("--room-order", type=int, default=1, metavar="N",
@@ -160,8 +166,10 @@ def run_spatialize(args: argparse.Namespace) -> int:
     write_foa(out, foa, rate, args.layout)
     heard = ""
     if trajectory.has_distance:
+        reverb = "" if room is None else f"RT60 {room.reverberation_time:.2f} s" if room.materials is None else (
+            "RT60 " + " ".join(f"{t:.2f}" for t in room.band_reverberation_times) + " s at 125 Hz-4 kHz")
         heard = ", with distance" + ("" if args.no_doppler else " and Doppler") + (
-            f" in a {args.room} m room (RT60 {room.reverberation_time:.2f} s)" if room is not None else "")
+            f" in a {args.room} m room ({reverb})" if room is not None else "")
     how = (f"{rate} Hz (the input's)" if rate == audio.sample_rate
            else f"{rate} Hz (resampled from the input's {audio.sample_rate} Hz)")
     print(f"wrote {out}: {duration:.2f} s, {how}, 4 channels, layout {args.layout}{heard}")
@@ -196,6 +204,7 @@ def room_from_args(args: argparse.Namespace, trajectory, duration: float):
     ``duration`` seconds; refuses flags that would do nothing."""
     from sonicmotion.spatial.propagation import check_path_in_room
     from sonicmotion.spatial.room import Room, parse_dimensions, parse_position
+    from sonicmotion.spatial.walls import parse_materials
 
     if not trajectory.has_distance:
         for flag, given in (("--room", args.room is not None), ("--no-doppler", args.no_doppler)):
@@ -203,7 +212,7 @@ def room_from_args(args: argparse.Namespace, trajectory, duration: float):
                 raise SonicMotionError(f"{flag} needs a path with distance: give --distance, --cartesian or "
                                        "distances in --keyframes")
     if args.room is None:
-        for flag in ("rt60", "absorption", "listener"):
+        for flag in ("rt60", "absorption", "listener", "materials"):
             if getattr(args, flag) is not None:
                 raise SonicMotionError(f"--{flag} needs --room XxYxZ")
         if args.room_order != 1:
@@ -211,7 +220,9 @@ def room_from_args(args: argparse.Namespace, trajectory, duration: float):
         return None
     listener = parse_position(args.listener, "--listener") if args.listener is not None else None
     try:
-        room = Room(parse_dimensions(args.room), listener, args.rt60, args.absorption, args.room_order)
+        materials = parse_materials(args.materials) if args.materials is not None else None
+        room = Room(parse_dimensions(args.room), listener, args.rt60, args.absorption, args.room_order,
+                    materials=materials)
     except SonicMotionError as err:
         raise SonicMotionError(f"--room: {err}") from None
     check_path_in_room(trajectory, room, duration)

@@ -8,7 +8,9 @@ sound). The mono signal is read at t_e through a band-limited fractional delay l
 1/r(t_e) from a reference of 1 m, clamped at ``MIN_DISTANCE``; the air between is an ISO
 9613-1 filter for r(t_e) (:mod:`sonicmotion.spatial.air`); the direction is the source's at
 t_e. In a room each image source (:meth:`Room.image_sources`) is one more such path, moving
-with its source, scaled by its wall bounces; the diffuse tail follows the direct sound.
+with its source, scaled by its wall bounces (or, with materials, through the zero-phase FIR
+of the walls it hit: fixed per image, so applied once to its whole signal); the diffuse tail
+follows the direct sound.
 ``doppler=False`` keeps level and air but reads the signal without the changing delay.
 """
 
@@ -24,6 +26,7 @@ from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial.air import Air, apply_air
 from sonicmotion.spatial.layout import FUMA
 from sonicmotion.spatial.room import Room
+from sonicmotion.spatial.walls import apply_wall_filter
 from sonicmotion.spatial.trajectory import SPEED_OF_SOUND, Trajectory
 
 REFERENCE_DISTANCE = 1.0  # metres at which a source with distance has the plane wave's level
@@ -196,8 +199,18 @@ def render_distance(mono: np.ndarray, sample_rate: int, trajectory: Trajectory, 
         if not doppler and bounces:  # each reflection keeps its mean delay after the direct sound, unchanging
             extra = np.sqrt(np.sum(image(source) ** 2, axis=0)) - direct_distance
             fixed = float(np.mean(extra)) / SPEED_OF_SOUND
-        signal, gains, delayed = _render_path(mono, sample_rate, source, image, room.reflection**bounces, doppler,
-                                              fixed, air)
+        gain, bands = room.reflection**bounces, None
+        if room.materials is not None:
+            bands = room.reflection_bands(signs, offsets)
+            if max(bands) == 0.0:
+                continue  # absorbed whole
+            if max(bands) - min(bands) <= 1e-12:  # the same in every band (the direct sound): a gain
+                gain, bands = bands[0], None
+            else:
+                gain = 1.0
+        signal, gains, delayed = _render_path(mono, sample_rate, source, image, gain, doppler, fixed, air)
+        if bands is not None:
+            signal = apply_wall_filter(signal, bands, sample_rate)
         add(signal, gains)
         if bounces == 0:
             tail_input = delayed
