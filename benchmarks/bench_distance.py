@@ -3,7 +3,8 @@
 
 Prints, per case, the seconds of CPU one render of a 10 s clip takes (the best of the
 repeats, so other work on a shared machine counts least) and the multiple of real time;
-targets: >= 50x for delay + level + air, >= 10x with a first-order room.
+targets: >= 50x for delay + level + air, >= 10x with a first-order room, with or without
+frequency-dependent walls (materials).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_distance.py [--repeats 5] [--smoke]
 """
@@ -22,7 +23,8 @@ import numpy as np  # noqa: E402
 from sonicmotion.spatial import Room, Trajectory, encode_foa  # noqa: E402
 
 SAMPLE_RATE = 48_000
-TARGETS = {"delay + level + air": 50.0, "first-order room": 10.0}
+TARGETS = {"delay + level + air": 50.0, "first-order room": 10.0, "first-order room, materials": 10.0}
+MATERIALS = {"floor": "carpet_on_concrete", "walls": "plasterboard", "ceiling": "acoustic_tile"}
 
 
 def cases(seconds: float) -> list[tuple[str, Trajectory, dict]]:
@@ -38,7 +40,9 @@ def cases(seconds: float) -> list[tuple[str, Trajectory, dict]]:
         ("delay + level + air", car, {}),
         ("level + air, no Doppler", car, {"doppler": False}),
         ("first-order room", walker, {"room": room}),
+        ("first-order room, materials", walker, {"room": Room((8.0, 6.0, 3.0), materials=MATERIALS)}),
         ("second-order room", walker, {"room": Room((8.0, 6.0, 3.0), rt60=0.5, order=2)}),
+        ("second-order room, materials", walker, {"room": Room((8.0, 6.0, 3.0), order=2, materials=MATERIALS)}),
     ]
 
 

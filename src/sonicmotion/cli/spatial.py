@@ -46,7 +46,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Encode audio into 4-channel first-order Ambisonics along a path.\n\n" + TRAJECTORY_HELP
         + "\nOr say the path in words with --describe (docs/motion.md)."
         + "\n\n" + DISTANCE_HELP + "\n\nroom: --room XxYxZ puts a path with distance in a shoebox (early "
-        "reflections as\nimage sources, a diffuse late tail), with --rt60 or --absorption.",
+        "reflections as\nimage sources, a diffuse late tail), with --rt60 or --absorption, or per-surface\n"
+        "--materials (frequency-dependent walls).",
         formatter_class=fmt,
         epilog=example_epilog(
             "sonicmotion spatialize siren.wav -o siren_foa.wav --azimuth 45 --to-azimuth -135 --direction ccw",

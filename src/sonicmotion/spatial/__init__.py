@@ -1,7 +1,7 @@
 """FOA maths: layouts, trajectories, encoding, rotation, DoA, spatial errors and files;
 sources at a distance (delay and Doppler, level, air absorption, a shoebox room).
 
-Imports numpy (scipy only to convolve a room's late tail), torch-free, so sound designers
+Imports numpy (scipy only for a room's FFT convolutions), torch-free, so sound designers
 can use it alone.
 """
 

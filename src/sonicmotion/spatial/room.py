@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -203,9 +204,12 @@ class Room:
         that falls 60 dB in RT60, and the statistical reverberant energy 16 pi (1 - a) / (S a)
         relative to the direct sound at 1 m, faded in over the first reflections. With
         materials, the noise is split into octave bands (:func:`walls.band_masks`), each with
-        its own Eyring RT60 and reverberant energy."""
-        if self.materials is not None:
-            return self._banded_tail(sample_rate)
+        its own Eyring RT60 and reverberant energy. Kept for the last few rooms (read-only):
+        every source of a scene shares it."""
+        return _cached_tail(self, sample_rate)
+
+    def _broadband_tail(self, sample_rate: int) -> np.ndarray:
+        """:meth:`late_tail` of a room without materials."""
         rt60 = self.reverberation_time
         alpha = self.mean_absorption
         if rt60 <= 0.0 or alpha >= 1.0:
@@ -235,15 +239,19 @@ class Room:
         fade_in = np.where(t < fade, 0.5 - 0.5 * np.cos(np.pi * np.minimum(t / fade, 1.0)), 1.0)
         noise = np.random.default_rng(_TAIL_SEED).standard_normal((4, length))
         balance = np.array([1.0 / math.sqrt(2.0), 1.0 / math.sqrt(3.0), 1.0 / math.sqrt(3.0), 1.0 / math.sqrt(3.0)])
-        spectrum = np.fft.rfft(noise * balance[:, None], axis=1)
-        masks = band_masks(np.fft.rfftfreq(length, 1.0 / sample_rate))
+        from scipy.fft import next_fast_len
+
+        size = next_fast_len(length, real=True)  # the noise's length can be a large prime's multiple
+        spectrum = np.fft.rfft(noise * balance[:, None], size, axis=1)
+        masks = band_masks(np.fft.rfftfreq(size, 1.0 / sample_rate))
         tail = np.zeros((4, length))
         for rt60, alpha, mask in zip(times, alphas, masks):
             if rt60 <= 0.0:
                 continue
             energy = 16.0 * math.pi * (1.0 - alpha) / (self.surface * alpha)
             amplitude = math.sqrt(energy * 2.0 * _DB60 / (rt60 * sample_rate))
-            tail += np.fft.irfft(spectrum * mask, length, axis=1) * (amplitude * np.exp(-_DB60 * t / rt60) * fade_in)
+            band = np.fft.irfft(spectrum * mask, size, axis=1)[:, :length]
+            tail += band * (amplitude * np.exp(-_DB60 * t / rt60) * fade_in)
         return tail.astype(np.float32)
 
     # -- (de)serialisation ---------------------------------------------------------
@@ -275,6 +283,13 @@ class Room:
                    tuple(data["listener"]) if isinstance(data.get("listener"), list) else data.get("listener"),
                    data.get("rt60"), data.get("absorption"), data.get("order", 1), data.get("tail", True),
                    data.get("materials"))
+
+
+@lru_cache(maxsize=4)
+def _cached_tail(room: Room, sample_rate: int) -> np.ndarray:
+    tail = room._banded_tail(sample_rate) if room.materials is not None else room._broadband_tail(sample_rate)
+    tail.flags.writeable = False
+    return tail
 
 
 def parse_dimensions(text: str) -> tuple[float, float, float]:
