@@ -186,3 +186,20 @@ def test_spatialize_with_materials(tmp_path, capsys):
     assert main(args + ["-o", str(tmp_path / "bad.wav"), "--materials", "floor=shag"]) == 2
     err = capsys.readouterr().err
     assert "unknown material 'shag' for floor" in err and not (tmp_path / "bad.wav").exists()
+
+
+def test_filtered_reflections_arrive_at_their_image_sources_delay_and_direction():
+    """Zero-phase wall filters: each first-order reflection peaks at its geometric arrival
+    sample and comes from its image source (as without materials, test_distance.py)."""
+    room = Room((8, 6, 3), listener=LISTENER, tail=False,
+                materials={"floor": "carpet_on_underlay", "walls": "glass_window", "ceiling": "acoustic_tile"})
+    foa = _render(room, 0.05, 48_000)
+    source, listener = np.array(SOURCE), np.array(LISTENER)
+    for signs, offsets, bounces in room.image_sources()[1:]:
+        image = signs * (source + listener) + offsets - listener
+        arrival = np.linalg.norm(image) / 343.0 * 48_000
+        part = foa[:, int(arrival) - 20 : int(arrival) + 21]
+        assert abs(int(arrival) - 20 + int(np.argmax(np.abs(part[0]))) - arrival) <= 1.0
+        measured = part[1:] @ part[0]
+        cos = measured @ image / (np.linalg.norm(measured) * np.linalg.norm(image))
+        assert np.degrees(np.arccos(min(1.0, cos))) < 2.0
