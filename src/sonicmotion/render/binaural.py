@@ -23,6 +23,8 @@ Methods:
   below ``MAGLS_CUTOFF`` Hz, and above it on magnitudes only, each frequency taking the phase
   its neighbour below predicts (interaural time differences are a low-frequency cue, spectral
   colour a high-frequency one; first order cannot hold both phase and magnitude up there).
+  Below the cutoff the fit holds the two sides (±90°) exactly and weighs the front more, so
+  the largest interaural delays come through (see :func:`magls_filters`).
 
 Level (one convention for every set and method): every HRTF set is **diffuse-field
 equalised to 0 dB**: a minimum-phase filter common to all directions and both ears makes
@@ -68,6 +70,8 @@ EQ_LIMIT_DB = 20.0  # the diffuse-field equalisers boost or cut by at most this 
 EQ_LOW_HOLD = 100.0  # Hz: below, the equaliser keeps its gain here (measurements are unreliable)
 EQ_HIGH_HOLD = 0.8  # of Nyquist: above, the equaliser keeps its gain here (anti-alias roll-off)
 MAGLS_CUTOFF = 2000.0  # Hz: least squares below, magnitude least squares above
+MAGLS_SIDES = np.array([(90.0, 0.0), (-90.0, 0.0)])  # degrees: matched exactly below the cutoff
+MAGLS_FRONT_EMPHASIS = 5.0  # below the cutoff, weights x (1 + this x max(0, forward component))
 
 
 @dataclass(frozen=True)
@@ -274,11 +278,16 @@ def diffuse_field_equalised(hrtf: HrirSet) -> HrirSet:
     return HrirSet(impulses, hrtf.directions, hrtf.sample_rate, hrtf.name)
 
 
-def nearest(hrtf: HrirSet, directions: np.ndarray) -> HrirSet:
-    """The measured responses nearest to each of ``directions`` (N, 2) degrees."""
+def nearest_index(hrtf: HrirSet, directions: np.ndarray) -> np.ndarray:
+    """(N,) index of the measured direction nearest to each of ``directions`` (N, 2) degrees."""
     measured = direction_gains(hrtf.directions[:, 0], hrtf.directions[:, 1]).T
     wanted = direction_gains(directions[:, 0], directions[:, 1]).T
-    index = np.argmax(wanted @ measured.T, axis=1)
+    return np.argmax(wanted @ measured.T, axis=1)
+
+
+def nearest(hrtf: HrirSet, directions: np.ndarray) -> HrirSet:
+    """The measured responses nearest to each of ``directions`` (N, 2) degrees."""
+    index = nearest_index(hrtf, directions)
     return HrirSet(hrtf.impulses[index], np.asarray(directions, dtype=np.float64).copy(), hrtf.sample_rate, hrtf.name)
 
 
@@ -379,16 +388,42 @@ def decoder_equaliser(filters: np.ndarray, hrirs: HrirSet) -> np.ndarray:
     return _equaliser(ratio, freqs, hrirs.sample_rate)
 
 
+def _least_squares_solver(gains: np.ndarray, weights: np.ndarray, exact: np.ndarray | None = None) -> np.ndarray:
+    """(4, M) matrix S such that b = S h minimises ||W^1/2 (Y b - h)||^2 (plus a little
+    Tikhonov, for sparse sets) for Y = ``gains`` (M, 4), W = ``weights`` (M,) and any M
+    responses h, subject to (Y b)[m] = h[m] exactly for the directions m in ``exact``
+    (a Lagrange-multiplier system; the constrained rows must be independent)."""
+    normal = gains.T @ (weights[:, None] * gains)
+    normal += 1e-3 * np.trace(normal) / 4.0 * np.eye(4)
+    exact = np.zeros(0, dtype=int) if exact is None else exact
+    rows = gains[exact]  # (K, 4) the constraints
+    k = len(exact)
+    system = np.block([[normal, rows.T], [rows, np.zeros((k, k))]])
+    right = np.zeros((4 + k, len(gains)))
+    right[:4] = (weights[:, None] * gains).T
+    right[4 + np.arange(k), exact] = 1.0
+    return np.linalg.solve(system, right)[:4]
+
+
 def magls_filters(hrirs: HrirSet, cutoff: float = MAGLS_CUTOFF) -> np.ndarray:
     """(4, 2, taps) magnitude-least-squares filters on (p, X, Y, Z), before diffuse-field
-    equalisation (Schörkhuber, Zaunschirm & Höldrich 2018).
+    equalisation (Schörkhuber, Zaunschirm & Höldrich 2018), with the sides held exactly.
 
     Per frequency bin f and ear, with Y (M, 4) the plane-wave gains (1, u) of the M measured
     directions and h (M,) their HRTFs, weights W from :func:`direction_weights`:
-    below ``cutoff`` Hz, b(f) = argmin ||W^1/2 (Y b - h)||^2 (complex least squares); above,
-    b(f) = argmin ||W^1/2 (Y b - |h| e^{i phi})||^2 with phi = arg(Y b(f - 1)), the phase the
-    previous bin's solution gives each direction: only magnitudes are matched, and the phase
-    stays continuous across bins."""
+    below ``cutoff`` Hz, b(f) = argmin ||V^1/2 (Y b - h)||^2 (complex least squares) subject
+    to Y b = h at the measured directions nearest to ``MAGLS_SIDES``, with V = W (1 +
+    ``MAGLS_FRONT_EMPHASIS`` max(0, u_x)); above, b(f) = argmin ||W^1/2 (Y b - |h| e^{i phi})||^2
+    with phi = arg(Y b(f - 1)), the phase the previous bin's solution gives each direction:
+    only magnitudes are matched, and the phase stays continuous across bins.
+
+    Why: a plain fit over the sphere cannot follow the interaural phase above ~500 Hz and
+    renders KEMAR's 0.72 ms ITD at the sides as 0.46 ms. Holding the two sides fixes the omni
+    and left-right filters, b0 = (h(+90) + h(-90)) / 2 and by = (h(+90) - h(-90)) / 2. On the
+    horizon only the front-back filter bx is then free: above ~600 Hz one ear's responses from
+    the two sides approach opposite phase, b0 shrinks, and b0 + bx cos(azimuth) can restore the
+    front's responses or the back's, not both (cos changes sign). The emphasis gives bx to the
+    front; behind the head (135°) the ITD comes out too large (figures in docs/rendering.md)."""
     directions = hrirs.directions.astype(np.float64)
     taps = hrirs.impulses.shape[-1]
     size = int(2 ** np.ceil(np.log2(2 * taps)))  # room for the phase the fit leaves to later bins
@@ -402,13 +437,17 @@ def magls_filters(hrirs: HrirSet, cutoff: float = MAGLS_CUTOFF) -> np.ndarray:
     freqs = np.fft.rfftfreq(size, 1.0 / hrirs.sample_rate)
     gains = plane_wave_gains(directions)
     weights = direction_weights(directions)
-    normal = gains.T @ (weights[:, None] * gains)
-    normal += 1e-3 * np.trace(normal) / 4.0 * np.eye(4)  # a little Tikhonov for sparse sets
-    solver = np.linalg.solve(normal, (weights[:, None] * gains).T)  # (4, M)
-    coefficients = np.einsum("cm,meb->ceb", solver, spectra)  # complex least squares, every bin
+    sides = np.unique(nearest_index(hrirs, MAGLS_SIDES))
+    front = weights * (1.0 + MAGLS_FRONT_EMPHASIS * np.clip(gains[:, 1], 0.0, None))
+    low = freqs < cutoff
+    coefficients = np.zeros((4, 2, len(freqs)), dtype=np.complex128)
+    held = _least_squares_solver(gains, front, sides)
+    coefficients[..., low] = np.einsum("cm,meb->ceb", held, spectra[..., low])
+    solver = _least_squares_solver(gains, weights)
     magnitude = np.abs(spectra)
-    for k in np.flatnonzero(freqs >= cutoff):
-        if k == 0:
+    for k in np.flatnonzero(~low):
+        if k == 0:  # a cutoff of 0 Hz: nothing below to take the phase from
+            coefficients[..., k] = solver @ spectra[..., k]
             continue
         phase = np.angle(np.einsum("mc,ce->me", gains, coefficients[..., k - 1]))
         coefficients[..., k] = solver @ (magnitude[..., k] * np.exp(1j * phase))
