@@ -114,3 +114,18 @@ def test_alt_drag_sets_distance_and_the_room_and_doppler_reach_the_scene(page_on
     assert path() == {"type": "static", "azimuth": 45, "elevation": 0}
     assert page.locator(".source").nth(0).locator(".doppler").is_disabled()
     assert errors == []
+
+
+def test_a_loaded_room_keeps_its_materials_until_an_rt60_replaces_them(page_on_studio):
+    page, errors = page_on_studio
+    materials = {"floor": "carpet_on_concrete", "walls": "plaster"}
+    page.evaluate("(room) => { loadScene({duration: 10, sample_rate: 48000, room, sources: []}); showScene(); }",
+                  {"dimensions": [8, 6, 3], "materials": materials, "order": 2})
+    assert page.locator("#room-rt60").input_value() == ""  # no single RT60 to show
+    page.fill("#room-x", "10")
+    page.keyboard.press("Tab")
+    assert sent(page)["room"] == {"dimensions": [10, 6, 3], "materials": materials, "order": 2}
+    page.fill("#room-rt60", "0.7")
+    page.keyboard.press("Tab")
+    assert sent(page)["room"] == {"dimensions": [10, 6, 3], "order": 2, "rt60": 0.7}
+    assert not errors

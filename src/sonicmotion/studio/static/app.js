@@ -187,7 +187,10 @@ function showScene() {
   $("#room-on").checked = !!room;
   const shown = room || ROOM_DEFAULT;
   ["#room-x", "#room-y", "#room-z"].forEach((id, k) => { $(id).value = shown.dimensions[k]; $(id).disabled = !room; });
-  $("#room-rt60").value = shown.rt60 ?? ROOM_DEFAULT.rt60; $("#room-rt60").disabled = !room;
+  // A room loaded with materials or an absorption has no single RT60 to show: the box stays
+  // empty (typing one replaces them) rather than showing a default the room does not have.
+  $("#room-rt60").value = shown.rt60 ?? (room ? "" : ROOM_DEFAULT.rt60); $("#room-rt60").disabled = !room;
+  $("#room-rt60").placeholder = room && room.rt60 == null ? (room.materials ? "materials" : "absorption") : "";
 }
 function duration() { return Math.max(0.5, Number(state.scene.duration) || 10); }
 function generatorOf(s) { return s.generator || (state.library && !state.model ? "library" : "model"); }
@@ -229,12 +232,23 @@ function bindSceneFields() {
     el.addEventListener("change", () => { state.scene[key] = parse(el.value); el.dataset.committed = el.value; commit(); });
   }
   // The room (a shoebox around the sources with distance): dimensions x front, y left, z up, and RT60.
-  const readRoom = () => ($("#room-on").checked
-    ? { dimensions: ["#room-x", "#room-y", "#room-z"].map((id) => Number($(id).value)), rt60: Number($("#room-rt60").value) }
-    : null);
-  $("#room-on").addEventListener("change", () => { state.scene.room = readRoom(); showScene(); commit(); });
+  // Edits keep what the boxes do not show (listener, order, tail, materials of a loaded room);
+  // an RT60 typed in replaces the room's materials or absorption, which it would contradict.
+  const readRoom = (rt60Edited) => {
+    if (!$("#room-on").checked) return null;
+    const room = { ...(state.scene.room || ROOM_DEFAULT),
+                   dimensions: ["#room-x", "#room-y", "#room-z"].map((id) => Number($(id).value)) };
+    const rt60 = $("#room-rt60").value;
+    if ((rt60Edited || !state.scene.room) && rt60 !== "") {
+      delete room.materials; delete room.absorption; room.rt60 = Number(rt60);
+    }
+    return room;
+  };
+  $("#room-on").addEventListener("change", () => { state.scene.room = readRoom(false); showScene(); commit(); });
   for (const id of ["#room-x", "#room-y", "#room-z", "#room-rt60"]) {
-    $(id).addEventListener("change", () => { state.scene.room = readRoom(); $(id).dataset.committed = $(id).value; commit(); });
+    $(id).addEventListener("change", () => {
+      state.scene.room = readRoom(id === "#room-rt60"); $(id).dataset.committed = $(id).value; commit();
+    });
   }
 }
 
