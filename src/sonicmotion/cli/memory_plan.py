@@ -21,17 +21,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         "devices of --memory-gib each. One allocator factor, calibrated on one H100 measurement, covers what the "
         "model does not count (docs/performance.md \"Memory model\"). Takes seconds on a CPU; needs no GPU.",
         formatter_class=FORMATTER,
+        epilog=example_epilog("sonicmotion memory-plan autoencoder --config paper --memory-gib 79.1 --processes 4",
+                              "sonicmotion memory-plan diffusion --config parametric --memory-gib 79.1 --processes 4"),
     )
     models = parser.add_subparsers(dest="model", metavar="MODEL", parser_class=type(parser))
     models.required = True
     ae = models.add_parser(
         "autoencoder", help="the autoencoder trainer's step (generator, discriminator, Eq. 2 loss, EMA)",
         formatter_class=FORMATTER,
-        epilog=example_epilog("sonicmotion memory-plan autoencoder --config paper --memory-gib 79 --processes 4"))
+        epilog=example_epilog("sonicmotion memory-plan autoencoder --config paper --memory-gib 79.1 --processes 4"))
     diffusion = models.add_parser(
         "diffusion", help="the diffusion trainer's step (DiT + conditioners; text encoder and pretransform frozen)",
         formatter_class=FORMATTER,
-        epilog=example_epilog("sonicmotion memory-plan diffusion --config parametric --memory-gib 79 --processes 4",
+        epilog=example_epilog("sonicmotion memory-plan diffusion --config parametric --memory-gib 79.1 --processes 4",
                               "sonicmotion memory-plan diffusion --config descriptive --memory-gib 139 --processes 1"))
     for p in (ae, diffusion):
         p.add_argument("--config", required=True, help="training config: a YAML path or a shipped name")

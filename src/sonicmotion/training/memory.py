@@ -18,8 +18,10 @@ model's forward at the config's latent length) run under ``FakeTensorMode`` (rea
 dtypes, bf16 autocast as on a GPU, no memory, no arithmetic) while
 ``torch.autograd.graph.saved_tensors_hooks`` counts the bytes of the distinct storages
 autograd holds for backward (parameters left out: they are counted above), tracking them
-as the graph frees them, so the figure is the most held at once. At micro-batches 1 and 2:
-per sample = S(2) - S(1); fixed = S(1) - per sample (mostly autocast's bf16 weight copies).
+as the graph frees them, so the figure is the most held at once. At micro-batches 2 and 4:
+per sample = (S(4) - S(2)) / 2; fixed = S(2) - 2 x per sample (mostly autocast's bf16 weight
+copies); a batch of one is left out, as some kernels keep a view there where larger batches
+copy, which puts it a little below the line.
 With gradient checkpointing, from the same pass: what is saved outside the checkpointed
 blocks, plus each block's inputs (kept for the recomputation), plus the largest block's own
 saved tensors (alive while that block's backward runs). Workspace: the backward of the op
@@ -38,6 +40,7 @@ from typing import Callable, Iterable
 
 import torch
 
+from sonicmotion.errors import SonicMotionError
 from sonicmotion.training.batches import BatchPlan
 from sonicmotion.training.micro_batch import MicroBatchSplit, first_fit, set_gradient_checkpointing, sizes_to_try
 
@@ -63,9 +66,10 @@ class Linear:
         return self.fixed + self.per_sample * micro
 
     @classmethod
-    def through(cls, one: int, two: int) -> "Linear":
-        """The line through the figures at micro-batch 1 and 2."""
-        return cls(2 * one - two, two - one)
+    def through(cls, low: int, high: int, micros: tuple[int, int] = (2, 4)) -> "Linear":
+        """The line through the figures ``low`` and ``high`` at the two micro-batches ``micros``."""
+        per_sample = (high - low) // (micros[1] - micros[0])
+        return cls(low - per_sample * micros[0], per_sample)
 
 
 @dataclass(frozen=True)
@@ -209,14 +213,20 @@ def count_saved(step: Callable[[int], None], micro: int, models: list[torch.nn.M
     return counter
 
 
+# Micro-batches the activations are measured at. Not 1: a batch of one lets some kernels keep
+# a view where larger batches copy (a few MB below the line through larger batches).
+MEASURED_MICROS = (2, 4)
+
+
 def measure_activations(step: Callable[[int], None], models: list[torch.nn.Module],
                         exclude: Iterable[torch.Tensor]) -> tuple[Linear, Linear, Linear]:
     """(saved, saved with checkpointing, workspace) of ``step(micro)`` (a forward and backward
-    on fake tensors) from :func:`count_saved` at micro-batches 1 and 2."""
+    on fake tensors) from :func:`count_saved` at the two :data:`MEASURED_MICROS`."""
     exclude = list(exclude)
-    one, two = (count_saved(step, micro, models, exclude) for micro in (1, 2))
-    return (Linear.through(one.peak, two.peak), Linear.through(one.checkpointed_peak(), two.checkpointed_peak()),
-            Linear.through(2 * one.largest, 2 * two.largest))
+    low, high = (count_saved(step, micro, models, exclude) for micro in MEASURED_MICROS)
+    return (Linear.through(low.peak, high.peak, MEASURED_MICROS),
+            Linear.through(low.checkpointed_peak(), high.checkpointed_peak(), MEASURED_MICROS),
+            Linear.through(2 * low.largest, 2 * high.largest, MEASURED_MICROS))
 
 
 def trained_parts(label: str, model: torch.nn.Module, processes: int, ema: bool) -> dict[str, int]:
@@ -377,5 +387,11 @@ def describe_plan(memory: StepMemory, batches: BatchPlan, limit_gib: float, chec
         lines.append(f"{micro:>11}   {cells[0]:>23}   {cells[1]:>22}")
     lines.append(f"largest that fits: {memory.largest_micro(limit, False)} samples (checkpointing off), "
                  f"{memory.largest_micro(limit, True)} (on)")
-    lines.append(f"{memory.name}: {memory.plan(batches, limit, checkpointing).describe()}")
+    try:
+        split = memory.plan(batches, limit, checkpointing)
+    except SonicMotionError:
+        raise SonicMotionError(f"{memory.name}: 1 sample per process with gradient checkpointing is predicted to need "
+                               f"{memory.peak(1, True) / GIB:.1f} GiB, more than {limit_gib:g} GiB: the model and its "
+                               "optimizer state do not fit this device") from None
+    lines.append(f"{memory.name}: {split.describe()}")
     return "\n".join(lines)
