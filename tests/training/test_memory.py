@@ -159,6 +159,7 @@ def test_command_refuses_a_bad_pretransform(capsys):
                  "--autoencoder-config", "patch:x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "patch:N needs a positive N" in err
-    assert main(["memory-plan", "autoencoder", "--config", "configs/autoencoder/tiny.yaml", "--memory-gib", "0.001"]) == 2
+    assert main(["memory-plan", "autoencoder", "--config", "configs/autoencoder/tiny.yaml",
+                 "--memory-gib", "0.001"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "more than 0.001 GiB: the model and its optimizer state do not fit" in err
