@@ -14,13 +14,14 @@ import sys
 
 from sonicmotion import __version__
 from sonicmotion.cli import (
-    autoencoder, baseline, dataset, demo, evaluate, generate, motion, render, report, scene, spatial, train, weights,
+    autoencoder, baseline, dataset, demo, evaluate, generate, memory_plan, motion, render, report, scene, spatial,
+    train, weights,
 )
 from sonicmotion.errors import SonicMotionError, one_line
 
 # in --help order
-COMMANDS = (spatial, motion, render, scene, dataset, weights, train, autoencoder, generate, baseline, evaluate, report,
-            demo)
+COMMANDS = (spatial, motion, render, scene, dataset, weights, train, memory_plan, autoencoder, generate, baseline,
+            evaluate, report, demo)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, ContextManager, Iterable
 
 import torch
 
@@ -292,19 +292,8 @@ class AutoencoderTrainer(Trainer):
         generator, disc = acc.unwrap_model(self.generator), acc.unwrap_model(self.discriminator)
         generator.train()
         try:
-            with acc.autocast():
-                output = generator(audio)
-                reconstruction = output.reconstruction.float()
-                real, fake = _split_batch(disc(torch.cat([audio, reconstruction.detach()])), audio.shape[0])
-            discriminator_hinge_loss(real, fake).backward()
-            disc.requires_grad_(False)
-            with acc.autocast():
-                real, fake = _split_batch(disc(torch.cat([audio, reconstruction])), audio.shape[0])
-            loss, _ = self.loss(audio, reconstruction, output.kl.float(), generator_hinge_loss(fake),
-                                feature_matching_loss(real, fake))
-            loss.backward()
+            costliest_backward(generator, disc, self.loss, audio, acc.autocast)
         finally:
-            disc.requires_grad_(True)
             generator.zero_grad(set_to_none=True)
             disc.zero_grad(set_to_none=True)
 
@@ -411,6 +400,28 @@ class AutoencoderTrainer(Trainer):
         for resolution, s in metrics.spatial.items():
             row.update({f"{resolution}_{k}": v for k, v in vars(s).items() if k != "clips"})
         return row
+
+
+def costliest_backward(generator: SpatialAutoencoder, disc: MultiScaleStftDiscriminator, loss: AutoencoderLoss,
+                       audio: torch.Tensor, autocast: Callable[[], ContextManager]) -> None:
+    """The forward and backward passes of a micro-batch of ``audio`` [B, C, T] as the costliest
+    step has them: the discriminator's loss on (real, detached fake) and its backward, then the
+    generator's whole loss (Eq. 2, adversarial, feature matching) and its backward. Gradients
+    are left on the parameters. ``memory_probe`` and the memory model (``training.memory``) run it."""
+    with autocast():
+        output = generator(audio)
+        reconstruction = output.reconstruction.float()
+        real, fake = _split_batch(disc(torch.cat([audio, reconstruction.detach()])), audio.shape[0])
+    discriminator_hinge_loss(real, fake).backward()
+    disc.requires_grad_(False)
+    try:
+        with autocast():
+            real, fake = _split_batch(disc(torch.cat([audio, reconstruction])), audio.shape[0])
+        total, _ = loss(audio, reconstruction, output.kl.float(), generator_hinge_loss(fake),
+                        feature_matching_loss(real, fake))
+        total.backward()
+    finally:
+        disc.requires_grad_(True)
 
 
 def _mean(records: list[dict[str, float]]) -> dict[str, float]:

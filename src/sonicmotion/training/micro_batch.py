@@ -132,23 +132,38 @@ def sizes_to_try(per_process: int) -> list[int]:
     return sizes
 
 
+def search_order(per_process: int, checkpointing: bool) -> list[tuple[bool, int]]:
+    """(checkpointing on, micro-batch) pairs in the order ``auto`` tries them: the halving sizes
+    without checkpointing down to :data:`CHEAP_ACCUMULATION_FLOOR`, then all of them with it
+    (only the latter when ``checkpointing`` is already on)."""
+    sizes = sizes_to_try(per_process)
+    floor = min(CHEAP_ACCUMULATION_FLOOR, per_process)
+    plain = [] if checkpointing else [(False, s) for s in sizes if s >= floor]
+    return plain + [(True, s) for s in sizes]
+
+
+def first_fit(plan, fits: Callable[[int, bool], bool], checkpointing: bool) -> MicroBatchSplit:
+    """The split of the first (micro-batch, checkpointing) in :func:`search_order` for which
+    ``fits(micro, checkpointing)``; the one-line out-of-memory error if none does. Used by the
+    search on a device and by the memory model's plan (``training.memory``)."""
+    for on, size in search_order(plan.per_process, checkpointing):
+        if fits(size, on):
+            return MicroBatchSplit(plan.global_batch, plan.processes, plan.per_process, plan.accumulation, size, on)
+    raise SonicMotionError("out of memory with 1 sample per process and gradient checkpointing on: the model and "
+                           "its optimizer state do not fit this device; use a device with more memory or a smaller "
+                           "model")
+
+
 def search_micro_batch(plan, first_batch: Any, probe: Callable[[Any], None], models: list[torch.nn.Module],
                        accelerator, checkpointing: bool) -> MicroBatchSplit:
     """The largest micro-batch whose forward and backward fit on every process (see the module
     docstring); ``probe(micro_batch)`` runs one without updating anything."""
-    sizes = sizes_to_try(plan.per_process)
-    floor = min(CHEAP_ACCUMULATION_FLOOR, plan.per_process)
-    phases = [(True, sizes)] if checkpointing else [(False, [s for s in sizes if s >= floor]), (True, sizes)]
-    for on, candidates in phases:
+    def fits(size: int, on: bool) -> bool:
         set_gradient_checkpointing(models, on)
-        for size in candidates:
-            piece = _cut(first_batch, plan.per_process // size)[0]
-            if _fits_everywhere(_try(probe, piece), accelerator):
-                return MicroBatchSplit(plan.global_batch, plan.processes, plan.per_process, plan.accumulation, size,
-                                       on)
-    raise SonicMotionError("out of memory with 1 sample per process and gradient checkpointing on: the model and "
-                           "its optimizer state do not fit this device; use a device with more memory or a smaller "
-                           "model")
+        piece = _cut(first_batch, plan.per_process // size)[0]
+        return _fits_everywhere(_try(probe, piece), accelerator)
+
+    return first_fit(plan, fits, checkpointing)
 
 
 def _try(probe: Callable[[Any], None], piece: Any) -> bool:
