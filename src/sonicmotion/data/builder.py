@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -169,6 +170,22 @@ def sample_metadata(source: Source, kind: str, config: BuildConfig, rephraser=No
     }
 
 
+HEADROOM_PEAK = 0.99  # a distance sample's FOA peaks at most here (as preprocessed clips do)
+
+
+def with_headroom(mono: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    """A distance sample's FOA, scaled by the ``gain`` it sets in ``meta``: 1, or less (rounded
+    down to 0.001) when nearer than 1 m, a room's reflections or the delay line's overshoot
+    would take it beyond HEADROOM_PEAK, so that 24-bit FLAC cannot clip it."""
+    meta["gain"] = 1.0
+    foa = encode_sample_foa(mono, meta)
+    peak = float(np.max(np.abs(foa))) if foa.size else 0.0
+    if peak > HEADROOM_PEAK:
+        meta["gain"] = math.floor(HEADROOM_PEAK / peak * 1000.0) / 1000.0
+        foa *= np.float32(meta["gain"])  # as encode_sample_foa applies it for every reader
+    return foa
+
+
 # -- one shard (runs in a worker process) ----------------------------------------
 _WORKER: dict[str, Any] = {}
 
@@ -228,11 +245,13 @@ def build_shard(task: ShardTask) -> dict[str, Any]:
                     _advance(len(config.kinds))
                     continue
                 samples = {kind: sample_metadata(source, kind, config, rephraser) for kind in config.kinds}
+                # A distance sample is rendered here for both stores: its gain depends on its peak.
+                rendered = {kind: with_headroom(mono, meta) for kind, meta in samples.items() if "gain" in meta}
                 if config.store == "sources":
                     writer.add_source(source_member_key(source), source_flac_bytes(mono, rate), samples)
                 else:
-                    for meta in samples.values():
-                        foa = encode_sample_foa(mono, meta)
+                    for kind, meta in samples.items():
+                        foa = rendered[kind] if kind in rendered else encode_sample_foa(mono, meta)
                         writer.add_sample(meta["key"], foa_to_bytes(foa, rate, "fuma"), meta)
                 rows += [{**meta, "shard": task.name} for meta in samples.values()]
                 _advance(len(samples))

@@ -25,7 +25,7 @@ def require_pyarrow():
 
 # Columns of a ``--motions paper+distance`` build after the paper's (null on its paper samples).
 DISTANCE_COLUMNS = ("start_distance", "end_distance", "closest_distance", "closest_time", "source_speed",
-                    "doppler", "room")
+                    "doppler", "gain", "room")
 JSON_COLUMNS = ("trajectory", "room")  # stored as JSON text: their shapes differ between samples
 
 
@@ -36,7 +36,7 @@ def index_schema(distance: bool = False):
     pa, _ = require_pyarrow()
     extra = [("start_distance", pa.float64()), ("end_distance", pa.float64()), ("closest_distance", pa.float64()),
              ("closest_time", pa.float64()), ("source_speed", pa.float64()), ("doppler", pa.bool_()),
-             ("room", pa.string())] if distance else []
+             ("gain", pa.float64()), ("room", pa.string())] if distance else []
     return pa.schema([
         ("key", pa.string()), ("source_id", pa.string()), ("corpus", pa.string()), ("split", pa.string()),
         ("caption", pa.string()), ("captions", pa.list_(pa.string())), ("spatial_caption", pa.string()),

@@ -199,6 +199,7 @@ class DistanceParameters(SpatialParameters):
     path: dict[str, Any]  # Trajectory.to_dict() of the rendered path
     room: dict[str, Any] | None  # Room.to_dict(), or None (free field)
     doppler: bool = True
+    gain: float | None = None  # linear, <= 1: set by the builder from the rendered peak (builder.with_headroom)
 
     def trajectory(self) -> Trajectory:
         return Trajectory.from_dict(self.path)
@@ -359,6 +360,8 @@ def check_distance_parameters(meta: dict[str, Any]) -> list[str]:
         return [f"{kind} sample whose trajectory has no distance"]
     if meta.get("doppler") is not True:
         problems.append("distance samples are rendered with Doppler")
+    if not (isinstance(meta.get("gain"), float) and 0.0 < meta["gain"] <= 1.0):
+        problems.append(f"gain {meta.get('gain')!r} is not a number in (0, 1]")
     ends = np.array([0.0, CLIP_SECONDS])
     (az0, az1), (el0, el1) = path.positions(ends)
     gaps = np.array([az0, el0, az1, el1]) - np.array(

@@ -224,15 +224,19 @@ def _decode_sample_foa(store: str, data: bytes, metadata: dict[str, Any], start:
 
 def encode_sample_foa(mono: np.ndarray, metadata: dict[str, Any], start: int = 0) -> np.ndarray:
     """The (4, n) float32 FuMa FOA of a sample from its mono source clip (n,), whose first
-    sample is sample ``start`` of the clip: the sample's ``trajectory``, with its ``room``
-    and ``doppler`` when it has them (distance samples; a path with distance starts at 0)."""
+    sample is sample ``start`` of the clip: the sample's ``trajectory``, with its ``room``,
+    ``doppler`` and ``gain`` when it has them (distance samples; a path with distance starts at 0)."""
     from sonicmotion.spatial import Trajectory, encode_foa
     from sonicmotion.spatial.room import Room
 
     room = metadata.get("room")
-    return encode_foa(mono, metadata["sample_rate"], Trajectory.from_dict(metadata["trajectory"]), "fuma",
-                      first_sample=start, doppler=metadata.get("doppler", True),
-                      room=None if room is None else Room.from_dict(room))
+    foa = encode_foa(mono, metadata["sample_rate"], Trajectory.from_dict(metadata["trajectory"]), "fuma",
+                     first_sample=start, doppler=metadata.get("doppler", True),
+                     room=None if room is None else Room.from_dict(room))
+    gain = metadata.get("gain", 1.0)
+    if gain != 1.0:
+        foa *= np.float32(gain)
+    return foa
 
 
 def sample_pressure(group: dict[str, bytes], name: str = "sample") -> tuple[np.ndarray, int]:
