@@ -264,3 +264,38 @@ def test_cli_refuses_an_unknown_motions_value(tmp_path, capsys):
                  "--motions", "distance"]) == 2
     assert "--motions" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_verify_judges_a_room_sample_by_its_whole_clip_and_a_pass_as_heard():
+    """A room sample within ROOM_TOLERANCE of its direction, the same audio labelled 25° away
+    outside it; a free-field pass within 0.01° of its path as heard (emission times)."""
+    from sonicmotion.data.shards import json_bytes, source_flac_bytes
+    from sonicmotion.data.verify import ROOM_TOLERANCE, VerifyResult, check_sample
+    from sonicmotion.spatial.io import foa_to_bytes
+
+    mono = np.random.default_rng(4).uniform(-0.5, 0.5, 160_000).astype(np.float32)
+    clip = source_flac_bytes(mono, 16000)
+    room = next(p for p in _params("approach", 100) if p.room is not None)
+    passing = _params("pass", 1)[0]
+    checks = []
+    for params in (room, passing):
+        meta = meta_of(params)
+        foa = with_headroom(mono, meta)
+        checks.append(check_sample("k", {"json": json_bytes(meta), "source.flac": clip}, "shard"))
+        if params is room:
+            stored = foa_to_bytes(foa, 16000, "fuma")  # the foa store: audio fixed, its label can be wrong
+    turned = meta_of(room)
+    shifted = (room.start_azimuth + 205.0) % 360.0 - 180.0  # 25° away
+    for name in ("start_azimuth", "end_azimuth"):
+        turned[name] = turned["trajectory"][name] = round(shifted, 2)
+    wrong = check_sample("k", {"json": json_bytes(turned), "flac": stored}, "shard")
+    assert checks[0].in_room and checks[0].problems == () and checks[0].delta_angle < ROOM_TOLERANCE / 2
+    assert checks[1].problems == () and checks[1].delta_angle < 0.01
+    assert wrong.in_room and wrong.delta_angle > 20.0
+    assert VerifyResult(checks, 2.0).ok and not VerifyResult(checks + [wrong], 2.0).ok
+
+
+def meta_of(params):
+    meta = {**params.as_metadata(), "key": "k", "layout": "fuma", "sample_rate": 16000, "num_samples": 160_000}
+    meta["gain"] = 1.0
+    return meta
