@@ -224,7 +224,7 @@ def test_a_crop_of_a_distance_sample_is_the_same_stretch_of_the_whole(builds):
                 crop = decode_sample_foa(group, meta, start, length)
                 assert crop.shape == (4, length)
                 np.testing.assert_allclose(crop, whole[:, start:start + length], rtol=0, atol=1e-7)
-        assert np.max(np.abs(wholes["foa"] - wholes["sources"])) < 2e-5, key
+        assert np.max(np.abs(wholes["foa"] - wholes["sources"])) < 1e-6, key  # 3 steps of 24 bits measured
 
 
 def test_verify_accepts_a_distance_dataset_and_catches_a_wrong_distance(builds, tmp_path):
