@@ -299,3 +299,26 @@ def meta_of(params):
     meta = {**params.as_metadata(), "key": "k", "layout": "fuma", "sample_rate": 16000, "num_samples": 160_000}
     meta["gain"] = 1.0
     return meta
+
+
+def test_the_rephraser_must_keep_a_distance_captions_places_and_metres(drawn):
+    from sonicmotion.data.captions import missing_phrases, required_phrases
+    from sonicmotion.data.rephrase import build_prompt
+
+    for kind, params in drawn.items():
+        for i, p in enumerate(params[:100]):
+            caption = template_caption("a dog barks", p, sample_seed(3, "clotho", f"clip{i}.wav", kind))
+            assert missing_phrases(caption, p) == [], caption
+    room = next(p for p in drawn["approach"] if p.room is not None)
+    words = required_phrases(room)
+    assert f"{room.start_distance:g}" in words and f"{room.end_distance:g}" in words
+    place = azimuth_region(room.start_azimuth)
+    assert missing_phrases(f"A dog barks at the {place}, coming closer.", room) == \
+        [w for w in words if w[0].isdigit()]
+    longer = f"A dog barks at the {place}, from 1{room.start_distance:g} m to {room.end_distance:g}5 m."
+    assert f"{room.start_distance:g}" in missing_phrases(longer, room)  # not inside a longer number
+    prompt = build_prompt("a dog barks", room, "plain")
+    assert f"from {room.start_distance:g} m to {room.end_distance:g} m away" in prompt
+    assert f"reverberation time of {room.room['rt60']:g} s" in prompt
+    passing = drawn["pass"][0]
+    assert f"{passing.closest_distance:g} m away" in build_prompt("a car", passing, "plain")

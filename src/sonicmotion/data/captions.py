@@ -85,7 +85,7 @@ def _metres(value: float, rng: np.random.Generator) -> str:
     return f"{value:g} {'m' if rng.integers(2) else 'metre' if value == 1 else 'metres'}"
 
 
-def _pass_route(params: DistanceParameters) -> tuple[str, str, str]:
+def pass_route(params: DistanceParameters) -> tuple[str, str, str]:
     """(closest region, region it comes from, region it goes to) of a pass: it comes from 90°
     before its closest direction and goes to 90° after, in its direction of travel."""
     closest_azimuth = float(params.trajectory().positions(params.closest_time)[0])
@@ -97,7 +97,7 @@ def _pass_route(params: DistanceParameters) -> tuple[str, str, str]:
 def _distance_caption(body: str, params: DistanceParameters, rng: np.random.Generator) -> str:
     """A distance sample's caption in the words ``describe_to_motion`` reads back (docs/dataset.md)."""
     if params.motion == "pass":
-        closest, came, went = _pass_route(params)
+        closest, came, went = pass_route(params)
         metres = _metres(params.closest_distance, rng)
         speed = (f"{params.source_speed * 3.6:.0f} km/h" if rng.integers(2) else f"{params.source_speed:.1f} m/s")
         phrasings = (
@@ -129,6 +129,8 @@ def _pattern(word: str) -> str:
         return r"(?:counter|anti)[- ]?clockwise"
     if word == "slow":
         return r"\bslow(?:ly)?\b"
+    if word[:1].isdigit():  # a distance in metres, not inside a longer number
+        return rf"(?<![\d.]){re.escape(word)}(?![\d]|\.\d)"
     if word in ("up", "down", "fast", "moderate"):
         return rf"\b{word}"
     if "-" in word:  # front-left, back-right, ...
@@ -143,8 +145,10 @@ def required_phrases(params: SpatialParameters) -> list[str]:
     """Table 1 words a spatial caption of ``params`` must contain."""
     if isinstance(params, DistanceParameters):
         if params.motion == "pass":
-            return list(dict.fromkeys(_pass_route(params)))
-        return [azimuth_region(params.start_azimuth)] + [w for w in [elevation_word(params.start_elevation)] if w]
+            return list(dict.fromkeys([*pass_route(params), f"{params.closest_distance:g}"]))
+        return list(dict.fromkeys([azimuth_region(params.start_azimuth),
+                                   *[w for w in [elevation_word(params.start_elevation)] if w],
+                                   f"{params.start_distance:g}", f"{params.end_distance:g}"]))
     words = [azimuth_region(params.start_azimuth)]
     heights = [elevation_word(params.start_elevation)]
     if params.motion == "moving":
