@@ -9,7 +9,7 @@ every train sample, whole and as a 2 s crop at a random start, in CPU millisecon
 sample by kind (approach, recede and pass in free field, approach and recede in a room).
 
     python benchmarks/bench_distance_dataset.py [--sources 40]
-    python benchmarks/bench_distance_dataset.py --smoke   # seconds: 4 sources
+    python benchmarks/bench_distance_dataset.py --smoke   # seconds: 2 sources
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ def read_costs(folder: Path) -> dict[str, tuple[int, float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sources", type=int, default=40, help="number of source WAVs (default 40)")
-    parser.add_argument("--smoke", action="store_true", help="seconds: 4 sources")
+    parser.add_argument("--smoke", action="store_true", help="seconds: 2 sources")
     args = parser.parse_args()
     if args.smoke:
-        args.sources = 4
+        args.sources = 2
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         table = make_sources(tmp / "corpus", args.sources)
