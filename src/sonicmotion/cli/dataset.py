@@ -51,7 +51,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "build", help="build (or resume) the dataset from captioned corpora",
         description="Preprocess every source (mono, 16 kHz, silence trimmed, 10 s), encode one static "
-        "and one moving FOA sample with a spatial caption, and write tar shards, index.parquet and a "
+        "and one moving FOA sample with a spatial caption (with --motions paper+distance also an approach, "
+        "a recession and a pass-by with distance), and write tar shards, index.parquet and a "
         "report.\n\n" + SOURCE_HELP,
         formatter_class=fmt,
         epilog=example_epilog(
@@ -63,6 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             "# one machine of 16; then 'dataset merge'",
             "sonicmotion dataset build ... --out data --resume   # after an interruption",
             "sonicmotion dataset build ... --rephraser http://127.0.0.1:8000/v1#gemma-3-12b-it",
+            "sonicmotion dataset build ... --out data --motions paper+distance   # + approach, recede, pass-by",
         ),
     )
     p.add_argument("--source", action="append", default=[], metavar="KIND:FILE[:AUDIO_DIR][:opt=value]",
