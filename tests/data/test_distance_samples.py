@@ -323,3 +323,17 @@ def test_the_rephraser_must_keep_a_distance_captions_places_and_metres(drawn):
     assert f"reverberation time of {room.room['rt60']:g} s" in prompt
     passing = drawn["pass"][0]
     assert f"{passing.closest_distance:g} m away" in build_prompt("a car", passing, "plain")
+
+
+def test_resuming_with_other_motions_is_refused(corpora, builds, tmp_path):
+    import shutil
+
+    out = tmp_path / "resume"
+    shutil.copytree(builds["foa", "paper+distance"], out)
+    sources, skipped = read_sources([SourceSpec.parse(corpora["clotho_dev"]), SourceSpec.parse(corpora["manifest"])])
+    config = BuildConfig(progress=False, plots=False, shard_size=10, motions="paper")
+    with pytest.raises(SonicMotionError, match="other sources or settings .*motions"):
+        build_dataset(sources, skipped, out, config, resume=True)
+    again = build_dataset(sources, skipped, out, BuildConfig(progress=False, plots=False, shard_size=10,
+                                                             motions="paper+distance"), resume=True)
+    assert again.built_shards == 0 and again.kept_shards > 0

@@ -311,7 +311,7 @@ def _prepare_folder(
         if previous.get("fingerprint") != print_id and started:
             raise SonicMotionError(
                 f"{out} holds a build with other sources or settings (seed, shard size, preprocessing, "
-                "rephraser); use a new --out folder"
+                "rephraser, store, motions); use a new --out folder"
             )
         if previous.get("fingerprint") != print_id:  # no shard started (e.g. a failed rephraser probe)
             build_file.unlink()
