@@ -46,6 +46,10 @@ class ReportAccumulator:
             if row["motion"] == "static":
                 self.sources[f"{row['split']}/{row['corpus']}"] += 1
             self.categories["caption_origin"][row.get("caption_origin") or "template"] += 1
+        for row in rows:
+            if row.get("doppler") is not None:  # a distance sample (--motions paper+distance)
+                where = "free field" if row.get("room") is None else "room"
+                self.categories.setdefault("distance_samples", Counter())[where] += 1
         for row in moving:
             for name in ("speed", "moving_parts"):
                 self.categories[name][row[name]] += 1
@@ -69,7 +73,7 @@ class ReportAccumulator:
         self.counts.update(report["counts"])
         self.sources.update(report["sources"])
         for name, counts in report["categories"].items():
-            self.categories[name].update(counts)
+            self.categories.setdefault(name, Counter()).update(counts)
         for name, counts in report["histograms"].items():
             self.histograms[name] += np.asarray(counts["counts"], dtype=np.int64)
         self.skipped.extend(report["skipped"])

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from sonicmotion.data.captions import missing_phrases, required_phrases
-from sonicmotion.data.sampling import SpatialParameters
+from sonicmotion.data.captions import missing_phrases, pass_route, required_phrases
+from sonicmotion.data.sampling import DistanceParameters, SpatialParameters
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial.regions import azimuth_region, elevation_word
 
@@ -71,6 +71,8 @@ def describe_parameters(params: SpatialParameters) -> str:
 
     if params.motion == "static":
         return f"static sound at the {place(params.start_azimuth, params.start_elevation)}"
+    if isinstance(params, DistanceParameters):
+        return _describe_distance(params, place)
     lines = [
         f"moving sound ({params.moving_parts} changes)",
         f"starts at the {place(params.start_azimuth, params.start_elevation)}",
@@ -79,6 +81,24 @@ def describe_parameters(params: SpatialParameters) -> str:
     ]
     if params.direction:
         lines.append("direction: " + ("clockwise" if params.direction == "cw" else "counter-clockwise"))
+    return "; ".join(lines)
+
+
+def _describe_distance(params: DistanceParameters, place) -> str:
+    """A distance sample's parameters in words and numbers (metres, seconds)."""
+    if params.motion == "pass":
+        closest, came, went = pass_route(params)
+        azimuth, elevation = params.trajectory().positions(params.closest_time)
+        return (f"sound passing on a straight line at {params.source_speed:.1f} m/s from the {came} to the {went}; "
+                f"closest ({params.closest_distance:g} m away, at {params.closest_time:.1f} s of 10 s) at the "
+                f"{place(float(azimuth), float(elevation))}")
+    lines = [f"sound {'approaching' if params.motion == 'approach' else 'receding'} at the "
+             f"{place(params.start_azimuth, params.start_elevation)}",
+             f"from {params.start_distance:g} m to {params.end_distance:g} m away, between "
+             f"{params.move_start:.1f} s and {params.move_end:.1f} s of 10 s"]
+    if params.room is not None:
+        x, y, z = params.room["dimensions"]
+        lines.append(f"in a room of {x:g} x {y:g} x {z:g} m with a reverberation time of {params.room['rt60']:g} s")
     return "; ".join(lines)
 
 

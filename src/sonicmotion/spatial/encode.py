@@ -52,7 +52,9 @@ def trajectory_gains(
     if trajectory.is_cartesian:  # straight lines in space: the direction comes from the geometry
         xyz = trajectory.coordinates(np.arange(first_sample, first_sample + num_samples) / sample_rate)
         distance = np.sqrt(np.sum(xyz**2, axis=0))
-        np.divide(xyz, distance, out=gains, where=distance > 0, casting="unsafe")
+        # Divided in float64, then stored: a masked divide into the float32 buffer reads its
+        # uninitialised values through the cast and warns about them.
+        gains[...] = xyz / np.where(distance > 0, distance, 1.0)
         gains[:, distance <= 0] = np.array([[1.0], [0.0], [0.0]], dtype=np.float32)  # at the listener: front
         if signal is not None:
             gains *= signal
