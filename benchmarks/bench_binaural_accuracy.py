@@ -120,7 +120,7 @@ def print_levels(args, rate: int, heads) -> None:
         verdict = "met" if gap <= TARGET_LEVEL_DB else "missed"
         print(f"  {name:<28} {found['direct']:7.2f} " + " ".join(f"{found[m]:10.2f}" for m in METHODS)
               + f"   {gap:.2f} dB (target {TARGET_LEVEL_DB:g} dB: {verdict})")
-    print(f"\nITD at ±90° (below 1.5 kHz), pink noise, µs:")
+    print("\nITD at ±90° (below 1.5 kHz), pink noise, µs:")
     mono = pink_noise(0.5 if args.smoke else 2.0, rate, seed=1)
     for name, hrtf in heads:
         for azimuth in (90.0, -90.0):

@@ -563,7 +563,7 @@ def _content(state: _Reading) -> str:
     keep = bytearray(b"\x01" * len(text))
     for start, end in state.removed:
         keep[start:end] = b"\x00" * (end - start)
-    pieces, current, cut = [], [], False
+    pieces, current = [], []
     for ch, flag in zip(text, keep):
         if flag:
             current.append(ch)
