@@ -5,6 +5,18 @@ SAMPLE_RATE = 16000
 
 
 @pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: tiny models gain nothing from more, and the shared
+    2-core machine stalls when several test processes oversubscribe it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def noise():
     """10 s of clean white noise, (n,) float32, peak well under full scale."""
     return (0.2 * np.random.default_rng(1234).standard_normal(10 * SAMPLE_RATE)).astype(np.float32)

@@ -18,12 +18,7 @@ DIT = DiTConfig(width=32, depth=1, heads=4, mlp_ratio=2.0, timestep_features=16,
 POSITION = PositionConfig(azimuth_bins=12, elevation_bins=7, time_steps=8, layers=1, heads=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only add overhead on a shared machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def make_model(folder, variant):

@@ -13,13 +13,7 @@ from tests.foa_fixtures import FakeFoaDataset, fake_factory, synthetic_sample
 TINY = "configs/autoencoder/tiny.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The shared CI/dev machine has 2 cores; one thread avoids oversubscription stalls.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_config(**training) -> AutoencoderRunConfig:

@@ -36,12 +36,7 @@ def config(variant="parametric", steps=40, **training) -> DiffusionTrainConfig:
     return DiffusionTrainConfig(model=model, training=TrainingConfig(**{**base, **training}))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: extra threads only add overhead on a shared machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TRAJECTORIES = [Trajectory.static(90, 0), Trajectory.static(-90, 0),

@@ -28,12 +28,7 @@ from tests.foa_fixtures import fake_factory, synthetic_sample
 CLIPS, CROP_SECONDS = 8, 0.25
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_config():

@@ -16,12 +16,7 @@ from tests.foa_fixtures import fake_factory, synthetic_sample
 from tests.training.test_diffusion_training import config, samples
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def eight_samples(epoch: int):
