@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sonicmotion.cli.options import example_epilog, positive_float, positive_int
 from sonicmotion.data.materialize import FILE_FORMATS, FILE_LAYOUTS
+from sonicmotion.data.sampling import MOTIONS
 from sonicmotion.data.shards import STORES
 from sonicmotion.errors import SonicMotionError
 
@@ -84,6 +85,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="foa (default): each sample's 4-channel FOA; sources: each source's mono clip once, the FOA "
                    "made by every reader from it and the sample's trajectory (about 1/7 of the disk, several "
                    "times faster to build and read; 'dataset materialize' writes FOA from it)")
+    p.add_argument("--motions", choices=MOTIONS, default="paper",
+                   help="paper (default): one static and one moving sample per source, as the paper; "
+                   "paper+distance: also an approach, a recession and a pass-by with distance in metres "
+                   "(propagation delay and Doppler, 1/r level, air, a room for some), distance words in their "
+                   "captions (docs/dataset.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the report's histogram PNGs (see 'dataset stats')")
     p.set_defaults(run=run_build)
@@ -166,7 +172,7 @@ def run_build(args: argparse.Namespace) -> int:
         seed=args.seed, shard_size=args.shard_size, limit=args.limit,
         preprocess=PreprocessConfig(min_seconds=args.min_seconds), rephraser=rephraser,
         workers=args.workers, part=args.shard, progress=not args.no_progress, plots=not args.no_plots,
-        store=args.store,
+        store=args.store, motions=args.motions,
     )
     build_from_corpora(args.source, args.out, config, resume=args.resume)
     if config.part[1] > 1:

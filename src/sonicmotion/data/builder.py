@@ -1,12 +1,13 @@
-"""Build the spatial dataset: sources -> shards of static + moving FOA samples, index, report.
+"""Build the spatial dataset: sources -> shards of static + moving FOA samples (and, with
+``--motions paper+distance``, approach / recede / pass samples with distance), index, report.
 
 Two stores (``BuildConfig.store``, see ``data/shards.py``): ``foa`` writes each sample's
 FOA; ``sources`` writes each source's clip once with its samples' metadata, and readers
 encode the FOA. Index and report are the same for both.
 
 Plan: sources are sorted by (split, corpus, id); shard ``j`` of a split holds the
-sources at positions ``[j * S, (j + 1) * S)`` of that split (S = shard size / 2), two
-samples each. Which shard a source lands in therefore depends only on the source list
+sources at positions ``[j * S, (j + 1) * S)`` of that split (S = shard size / samples per
+source: 2 for ``paper``, 5 for ``paper+distance``). Which shard a source lands in therefore depends only on the source list
 and the shard size, never on the worker count; ``--shard i/N`` takes every N-th shard of
 the global list. A shard is built whole by one process, written to a temporary file
 and renamed, then recorded in ``.build/shards/``; ``--resume`` keeps every recorded
@@ -38,12 +39,11 @@ from sonicmotion.data.captions import template_caption
 from sonicmotion.data.corpora import SPLITS, Skipped, Source
 from sonicmotion.data.preprocess import PreprocessConfig, SourceSkipped, load_clip
 from sonicmotion.data.index import IndexWriter, require_pyarrow
-from sonicmotion.data.sampling import KINDS, sample_parameters, sample_seed
-from sonicmotion.data.shards import STORES, ShardWriter, shard_name, source_flac_bytes
+from sonicmotion.data.sampling import motion_kinds, sample_parameters, sample_seed
+from sonicmotion.data.shards import STORES, ShardWriter, encode_sample_foa, shard_name, source_flac_bytes
 from sonicmotion.errors import SonicMotionError
 from sonicmotion.files import atomic_path, file_sha256, read_json, write_json
 from sonicmotion.optional import has_module
-from sonicmotion.spatial import Trajectory, encode_foa
 from sonicmotion.spatial.io import foa_to_bytes
 
 FORMAT_VERSION = 1
@@ -55,7 +55,7 @@ class BuildConfig:
     """Everything that decides a build's bytes (plus how to run it: ``workers``, ``part``)."""
 
     seed: int = 0
-    shard_size: int = 1000  # samples per shard; two per source
+    shard_size: int = 1000  # samples per shard; len(kinds) per source
     limit: int | None = None  # at most this many sources per split
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     rephraser: Any = None  # a sonicmotion.data.rephrase.RephraserSpec or None
@@ -64,10 +64,16 @@ class BuildConfig:
     progress: bool = True
     plots: bool = True  # histogram PNGs in the report (matplotlib takes seconds)
     store: str = "foa"  # "foa": each sample's FOA; "sources": each source's clip once (data/shards.py)
+    motions: str = "paper"  # "paper": static + moving; "paper+distance": + approach, recede, pass (sampling.MOTIONS)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The sample kinds of every source."""
+        return motion_kinds(self.motions)
 
     @property
     def sources_per_shard(self) -> int:
-        return max(1, self.shard_size // 2)
+        return max(1, self.shard_size // len(self.kinds))
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ def fingerprint(tasks: list[ShardTask], config: BuildConfig) -> str:
     }
     if config.store != "foa":  # builds made before there were stores keep their fingerprint
         settings["store"] = config.store
+    if config.motions != "paper":  # and before there were distance samples
+        settings["motions"] = config.motions
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for task in tasks:
         digest.update(f"{task.name}:{task.digest()}\n".encode())
@@ -212,19 +220,19 @@ def build_shard(task: ShardTask) -> dict[str, Any]:
                     mono = load_clip(source.path, config.preprocess)
                 except SourceSkipped as err:
                     skipped.append(asdict(Skipped(source.corpus, source.source_id, err.reason, source.split)))
-                    _advance(len(KINDS))
+                    _advance(len(config.kinds))
                     continue
                 except Exception as err:  # the build never dies on one source
                     reason = f"unexpected error ({type(err).__name__}: {err})"
                     skipped.append(asdict(Skipped(source.corpus, source.source_id, reason, source.split)))
-                    _advance(len(KINDS))
+                    _advance(len(config.kinds))
                     continue
-                samples = {kind: sample_metadata(source, kind, config, rephraser) for kind in KINDS}
+                samples = {kind: sample_metadata(source, kind, config, rephraser) for kind in config.kinds}
                 if config.store == "sources":
                     writer.add_source(source_member_key(source), source_flac_bytes(mono, rate), samples)
                 else:
                     for meta in samples.values():
-                        foa = encode_foa(mono, rate, Trajectory.from_dict(meta["trajectory"]))
+                        foa = encode_sample_foa(mono, meta)
                         writer.add_sample(meta["key"], foa_to_bytes(foa, rate, "fuma"), meta)
                 rows += [{**meta, "shard": task.name} for meta in samples.values()]
                 _advance(len(samples))
@@ -299,6 +307,7 @@ def _prepare_folder(
         write_json(build_file, {
             "fingerprint": print_id, "version": __version__, "format": FORMAT_VERSION,
             "seed": config.seed, "shard_size": config.shard_size, "shards": len(tasks), "store": config.store,
+            **({} if config.motions == "paper" else {"motions": config.motions}),
         })
     for split in {t.split for t in mine}:
         (out / split).mkdir(exist_ok=True)
@@ -394,8 +403,8 @@ def build_dataset(
     _prepare_folder(out, tasks, mine, config, resume)
     finished = {t.name for t in mine if resume and load_record(out, t) is not None}
     todo = [t for t in mine if t.name not in finished]
-    total = sum(2 * len(t.sources) for t in mine)
-    done = sum(2 * len(t.sources) for t in mine if t.name in finished)
+    total = sum(len(config.kinds) * len(t.sources) for t in mine)
+    done = sum(len(config.kinds) * len(t.sources) for t in mine if t.name in finished)
     started = time.perf_counter()
     built = {record["shard"] for record in _run_tasks(todo, out, config, total, done)}
     seconds = time.perf_counter() - started
@@ -405,7 +414,7 @@ def build_dataset(
         accumulator.add_skipped(asdict(s) for s in read_skipped)
     index_path = out / "index.parquet" if parts == 1 else out / "parts" / f"index-{part:05d}-of-{parts:05d}.parquet"
     index_path.parent.mkdir(exist_ok=True)
-    with IndexWriter(index_path) as index:
+    with IndexWriter(index_path, distance=config.motions != "paper") as index:
         for task in mine:
             record = load_record(out, task, check_sum=task.name not in built)
             if record is None:
@@ -511,7 +520,9 @@ def merge_parts(out_dir: str | os.PathLike, others: list[str | os.PathLike] = ()
     accumulator = ReportAccumulator()
     for report, _ in reports.values():
         accumulator.merge(report)
-    with IndexWriter(out / "index.parquet") as writer:
+    first_index = out / "parts" / f"index-{0:05d}-of-{parts:05d}.parquet"
+    distance = "start_distance" in pq.read_schema(str(first_index)).names  # a --motions paper+distance build
+    with IndexWriter(out / "index.parquet", distance=distance) as writer:
         for name, _ in order:
             if name in locations:
                 path, group = locations[name]

@@ -13,8 +13,9 @@ import re
 
 import numpy as np
 
-from sonicmotion.data.sampling import SpatialParameters
+from sonicmotion.data.sampling import DistanceParameters, SpatialParameters
 from sonicmotion.spatial.regions import azimuth_region, elevation_word
+from sonicmotion.spatial.trajectory import wrap_azimuth
 
 SPEED_PHRASES = {"fast": "fast", "moderate": "at a moderate speed", "slow": "slowly"}
 DIRECTION_WORDS = {"cw": "clockwise", "ccw": "counter-clockwise"}
@@ -44,6 +45,8 @@ def template_caption(caption: str, params: SpatialParameters, seed: int) -> str:
     # Its own stream of the sample's seed, so the phrasing is independent of the position.
     rng = np.random.default_rng((seed, 2))
     body = _sentence(caption)
+    if isinstance(params, DistanceParameters):
+        return _distance_caption(body, params, rng)
     start = _place(params.start_azimuth, params.start_elevation)
     if params.motion == "static":
         phrasings = (
@@ -78,6 +81,46 @@ def template_caption(caption: str, params: SpatialParameters, seed: int) -> str:
     return phrasings[int(rng.integers(len(phrasings)))]
 
 
+def _metres(value: float, rng: np.random.Generator) -> str:
+    return f"{value:g} {'m' if rng.integers(2) else 'metre' if value == 1 else 'metres'}"
+
+
+def _pass_route(params: DistanceParameters) -> tuple[str, str, str]:
+    """(closest region, region it comes from, region it goes to) of a pass: it comes from 90°
+    before its closest direction and goes to 90° after, in its direction of travel."""
+    closest_azimuth = float(params.trajectory().positions(params.closest_time)[0])
+    turn = 90.0 if params.direction == "ccw" else -90.0
+    return (azimuth_region(closest_azimuth), azimuth_region(wrap_azimuth(closest_azimuth - turn)),
+            azimuth_region(wrap_azimuth(closest_azimuth + turn)))
+
+
+def _distance_caption(body: str, params: DistanceParameters, rng: np.random.Generator) -> str:
+    """A distance sample's caption in the words ``describe_to_motion`` reads back (docs/dataset.md)."""
+    if params.motion == "pass":
+        closest, came, went = _pass_route(params)
+        metres = _metres(params.closest_distance, rng)
+        speed = (f"{params.source_speed * 3.6:.0f} km/h" if rng.integers(2) else f"{params.source_speed:.1f} m/s")
+        phrasings = (
+            f"{body}, passing {metres} away at the {closest}, from the {came} to the {went}, at {speed}.",
+            f"{body}. The sound passes from the {came} to the {went} via the {closest}, {metres} away at its "
+            f"closest, at {speed}.",
+            f"{body}, passing by the {closest} at {metres}, from the {came} to the {went}, at {speed}.",
+        )
+        return phrasings[int(rng.integers(len(phrasings)))]
+    place = _place(params.start_azimuth, params.start_elevation)
+    near, far = _metres(params.start_distance, rng), _metres(params.end_distance, rng)
+    window = f"between {params.move_start:.1f} and {params.move_end:.1f} seconds"
+    verb = "approaching" if params.motion == "approach" else "receding"
+    moves = "comes closer" if params.motion == "approach" else "moves away"
+    phrasings = (
+        f"{body}, {verb} from {near} to {far} at {place}.",
+        f"{body}. The sound {moves} at {place}, from {near} to {far}, {window}.",
+        f"At {place}, {_lower_first(body)}, {verb} from {near} to {far}.",
+        f"{body}, {verb} from {near} to {far} at {place}, {window}.",
+    )
+    return phrasings[int(rng.integers(len(phrasings)))]
+
+
 def _pattern(word: str) -> str:
     """A regex for a Table 1 word that does not match inside a longer one (``front`` in ``front-left``)."""
     if word == "clockwise":
@@ -98,6 +141,10 @@ def _pattern(word: str) -> str:
 
 def required_phrases(params: SpatialParameters) -> list[str]:
     """Table 1 words a spatial caption of ``params`` must contain."""
+    if isinstance(params, DistanceParameters):
+        if params.motion == "pass":
+            return list(dict.fromkeys(_pass_route(params)))
+        return [azimuth_region(params.start_azimuth)] + [w for w in [elevation_word(params.start_elevation)] if w]
     words = [azimuth_region(params.start_azimuth)]
     heights = [elevation_word(params.start_elevation)]
     if params.motion == "moving":

@@ -23,9 +23,20 @@ def require_pyarrow():
     return pa, pq
 
 
-def index_schema():
-    """Columns of ``index.parquet``: the SPEC §3 sample fields, ``trajectory`` as JSON text, ``shard``."""
+# Columns of a ``--motions paper+distance`` build after the paper's (null on its paper samples).
+DISTANCE_COLUMNS = ("start_distance", "end_distance", "closest_distance", "closest_time", "source_speed",
+                    "doppler", "room")
+JSON_COLUMNS = ("trajectory", "room")  # stored as JSON text: their shapes differ between samples
+
+
+def index_schema(distance: bool = False):
+    """Columns of ``index.parquet``: the SPEC §3 sample fields, ``trajectory`` as JSON text, ``shard``;
+    with ``distance`` (a ``--motions paper+distance`` build) also :data:`DISTANCE_COLUMNS` (metres,
+    seconds, m/s; ``room`` as JSON text or null)."""
     pa, _ = require_pyarrow()
+    extra = [("start_distance", pa.float64()), ("end_distance", pa.float64()), ("closest_distance", pa.float64()),
+             ("closest_time", pa.float64()), ("source_speed", pa.float64()), ("doppler", pa.bool_()),
+             ("room", pa.string())] if distance else []
     return pa.schema([
         ("key", pa.string()), ("source_id", pa.string()), ("corpus", pa.string()), ("split", pa.string()),
         ("caption", pa.string()), ("captions", pa.list_(pa.string())), ("spatial_caption", pa.string()),
@@ -35,34 +46,39 @@ def index_schema():
         ("clockwise", pa.bool_()), ("direction", pa.string()), ("speed", pa.string()),
         ("move_start", pa.float64()), ("move_end", pa.float64()), ("seed", pa.int64()),
         ("layout", pa.string()), ("sample_rate", pa.int32()), ("num_samples", pa.int64()),
-        ("trajectory", pa.string()), ("shard", pa.string()),
+        ("trajectory", pa.string()), ("shard", pa.string()), *extra,
     ])
 
 
-def rows_table(rows: list[dict[str, Any]]):
-    """A pyarrow table of sample metadata rows in :func:`index_schema`."""
+def rows_table(rows: list[dict[str, Any]], distance: bool = False):
+    """A pyarrow table of sample metadata rows in :func:`index_schema` (``distance``: with its
+    distance columns)."""
     pa, _ = require_pyarrow()
-    schema = index_schema()
+    schema = index_schema(distance)
     columns = {name: [] for name in schema.names}
     for row in rows:
         for name in schema.names:
             value = row.get(name)
-            columns[name].append(json.dumps(value, sort_keys=True) if name == "trajectory" else value)
+            if name in JSON_COLUMNS and value is not None:
+                value = json.dumps(value, sort_keys=True)
+            columns[name].append(value)
     return pa.table(columns, schema=schema)
 
 
 class IndexWriter:
-    """Writes ``index.parquet`` one row group (one shard) at a time; renamed into place on close."""
+    """Writes ``index.parquet`` one row group (one shard) at a time; renamed into place on close.
+    ``distance``: the schema with the distance columns (a ``--motions paper+distance`` build)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, distance: bool = False):
         _, pq = require_pyarrow()
         self.path = Path(path)
+        self.distance = distance
         self._tmp = self.path.with_name(f".{self.path.name}.partial")
-        self._writer = pq.ParquetWriter(str(self._tmp), index_schema())
+        self._writer = pq.ParquetWriter(str(self._tmp), index_schema(distance))
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self.write_table(rows_table(rows))
+            self.write_table(rows_table(rows, self.distance))
 
     def write_table(self, table) -> None:
         if table.num_rows:

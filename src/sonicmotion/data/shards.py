@@ -190,7 +190,7 @@ def decode_sample_foa(
 
 def _decode_sample_foa(store: str, data: bytes, metadata: dict[str, Any], start: int, length: int | None,
                        name: str) -> np.ndarray:
-    from sonicmotion.spatial import Trajectory, encode_foa
+    from sonicmotion.spatial import Trajectory
 
     rate = metadata.get("sample_rate")
     with sf.SoundFile(io.BytesIO(data)) as f:
@@ -205,16 +205,34 @@ def _decode_sample_foa(store: str, data: bytes, metadata: dict[str, Any], start:
         length = f.frames - start if length is None else length
         if not (0 <= start and length >= 0 and start + length <= f.frames):
             raise SonicMotionError(f"{name}: samples {start}..{start + length} lie outside its {f.frames}")
-        f.seek(start)  # FLAC seeks to the sample: a 2 s crop decodes 2 s, not 10
+        # A path with distance hears at each time what the source emitted earlier (the
+        # propagation delay, the delay line's and air filter's taps, a room's tail), so its
+        # whole clip is rendered and the crop cut from it: the same samples as the whole.
+        whole = store == "sources" and Trajectory.from_dict(metadata["trajectory"]).has_distance
+        first, count = (0, f.frames) if whole else (start, length)
+        f.seek(first)  # FLAC seeks to the sample: a 2 s crop decodes 2 s, not 10
         # Integers scaled here: the same float32 values as libsndfile's conversion (a
         # power-of-two scale of 24 significant bits is exact) in half the time.
-        ints = f.read(length, dtype="int32", always_2d=True)
+        ints = f.read(count, dtype="int32", always_2d=True)
     audio = np.ascontiguousarray(ints.T, dtype=np.float32)
     audio *= np.float32(1.0 / 2**31)
     if store == "foa":
         return audio
-    trajectory = Trajectory.from_dict(metadata["trajectory"])
-    return encode_foa(audio[0], rate, trajectory, "fuma", first_sample=start)
+    foa = encode_sample_foa(audio[0], metadata, first)
+    return foa if not whole else np.ascontiguousarray(foa[:, start : start + length])
+
+
+def encode_sample_foa(mono: np.ndarray, metadata: dict[str, Any], start: int = 0) -> np.ndarray:
+    """The (4, n) float32 FuMa FOA of a sample from its mono source clip (n,), whose first
+    sample is sample ``start`` of the clip: the sample's ``trajectory``, with its ``room``
+    and ``doppler`` when it has them (distance samples; a path with distance starts at 0)."""
+    from sonicmotion.spatial import Trajectory, encode_foa
+    from sonicmotion.spatial.room import Room
+
+    room = metadata.get("room")
+    return encode_foa(mono, metadata["sample_rate"], Trajectory.from_dict(metadata["trajectory"]), "fuma",
+                      first_sample=start, doppler=metadata.get("doppler", True),
+                      room=None if room is None else Room.from_dict(room))
 
 
 def sample_pressure(group: dict[str, bytes], name: str = "sample") -> tuple[np.ndarray, int]:
@@ -227,6 +245,13 @@ def sample_pressure(group: dict[str, bytes], name: str = "sample") -> tuple[np.n
         samples, rate = decode_audio(io.BytesIO(data), name)
         if samples.shape[1] != 1:
             raise SonicMotionError(f"{name}: its source is not mono ({samples.shape[1]} channels)")
+        from sonicmotion.spatial import Trajectory
+
+        metadata = json.loads(group["json"].decode("utf-8")) if "json" in group else {}
+        if "trajectory" in metadata and Trajectory.from_dict(metadata["trajectory"]).has_distance:
+            # A distance sample is heard delayed, at its level, through the air (and a room): not the clip.
+            foa = decode_sample_foa(group, metadata, name=name)
+            return (foa[0] / np.float32(FUMA.w_gain)).astype(np.float32), rate
         return np.ascontiguousarray(samples[:, 0]), rate
     foa = foa_from_bytes(data, name)
     if foa.layout != FUMA:

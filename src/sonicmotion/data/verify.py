@@ -20,6 +20,10 @@ from sonicmotion.errors import SonicMotionError
 from sonicmotion.spatial import Trajectory, spatial_errors
 
 DEFAULT_TOLERANCE = 2.0  # degrees of mean Δangle per sample
+# A distance sample in a room: its reflections and diffuse tail pull the intensity direction
+# away from the direct sound's (the trajectory), so it gets this wider tolerance (degrees;
+# docs/dataset.md gives the measured spread); a wrong direction still shows tens of degrees more.
+ROOM_TOLERANCE = 30.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class SampleCheck:
     l1_elevation: float
     delta_angle: float
     problems: tuple[str, ...]
+    in_room: bool = False  # judged with ROOM_TOLERANCE (at least the tolerance asked for)
 
 
 def check_sample(key: str, group: dict[str, bytes], shard: str) -> SampleCheck:
@@ -62,12 +67,13 @@ def check_sample(key: str, group: dict[str, bytes], shard: str) -> SampleCheck:
         recorded = [meta["start_azimuth"], meta["start_elevation"], meta["end_azimuth"], meta["end_elevation"]]
         gaps = np.array([*trajectory.start, *trajectory.end]) - np.array(recorded)
         gaps[[0, 2]] = (gaps[[0, 2]] + 180.0) % 360.0 - 180.0
-        if np.max(np.abs(gaps)) > 1e-6:
+        if np.max(np.abs(gaps)) > 1e-6 and not trajectory.has_distance:  # check_parameters checks those
             problems.append("trajectory disagrees with the start/end fields")
         errors = spatial_errors(audio, trajectory, rate, resolution="frame", layout="fuma")
     except (KeyError, TypeError, SonicMotionError) as err:
         return SampleCheck(key, shard, np.nan, np.nan, np.nan, tuple(problems + [f"cannot analyse ({err})"]))
-    return SampleCheck(key, shard, errors.l1_azimuth, errors.l1_elevation, errors.delta_angle, tuple(problems))
+    return SampleCheck(key, shard, errors.l1_azimuth, errors.l1_elevation, errors.delta_angle, tuple(problems),
+                       meta.get("room") is not None)
 
 
 def verify_shard(path: str) -> list[SampleCheck]:
@@ -83,7 +89,8 @@ class VerifyResult:
 
     @property
     def outliers(self) -> list[SampleCheck]:
-        return [c for c in self.checks if c.problems or not c.delta_angle <= self.tolerance]
+        room = max(self.tolerance, ROOM_TOLERANCE)
+        return [c for c in self.checks if c.problems or not c.delta_angle <= (room if c.in_room else self.tolerance)]
 
     @property
     def ok(self) -> bool:
@@ -95,6 +102,10 @@ class VerifyResult:
         el = np.array([c.l1_elevation for c in self.checks], dtype=np.float64)
         lines = [f"verified {len(self.checks)} samples (DoA at frame resolution: 100 ms frames, 50 ms hop, "
                  f"against each sample's own trajectory; tolerance {self.tolerance:g} deg)"]
+        rooms = sum(c.in_room for c in self.checks)
+        if rooms:
+            lines.append(f"  {rooms} distance sample(s) in a room, judged with tolerance "
+                         f"{max(self.tolerance, ROOM_TOLERANCE):g} deg (reflections move the intensity direction)")
         if self.checks and np.isfinite(angles).any():
             lines.append(f"  delta angle: mean {np.nanmean(angles):.4f} deg, max {np.nanmax(angles):.4f} deg")
             lines.append(f"  L1 azimuth: mean {np.nanmean(az):.4f} deg, max {np.nanmax(az):.4f} deg; "
