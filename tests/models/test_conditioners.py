@@ -184,6 +184,9 @@ def test_distance_rows_are_smoothed_like_elevation_and_kept_by_speed_timing():
     early = Trajectory.linear(0, 0, 0, 0, "shortest", 0.5, 2.0, start_distance=2.0, end_distance=32.0)
     speed = dataclasses.replace(DISTANCE, timing="speed")
     assert list(state_matrix(early, speed, seconds=10)[55:].argmax(0)) == [1, 1, 1, 1, 3, 5, 5, 5, 5, 5]
+    # a cartesian pass keeps its own timing under "speed": its closest point stays in the middle
+    passing = Trajectory.cartesian([(0.0, 2.0, -8.0, 0.0), (10.0, 2.0, 8.0, 0.0)])
+    assert np.array_equal(state_matrix(passing, speed, seconds=10), state_matrix(passing, DISTANCE, seconds=10))
     for bad in (1, -2, 2.5, True):
         with pytest.raises(SonicMotionError, match="distance_bins must be 0"):
             PositionConfig(distance_bins=bad)

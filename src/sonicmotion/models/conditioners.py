@@ -84,9 +84,11 @@ def conditioning_path(trajectory: Trajectory, timing: str, seconds: float) -> Tr
     - ``"window"``: ``trajectory`` itself (its exact movement window);
     - ``"speed"``: a path with one move keeps its start, end and direction but moves for the
       middle of its speed band (Table 1's word for its duration), centred in the ``seconds``
-      clip; static paths and paths of several moves (keyframes) are kept as they are.
+      clip; static paths, paths of several moves (keyframes) and cartesian paths (straight
+      lines whose timing is their speed in m/s, and whose distance passes a closest point
+      between the ends) are kept as they are.
     """
-    if timing == "window" or trajectory.is_static or len(trajectory.keyframes) != 2:
+    if timing == "window" or trajectory.is_static or trajectory.is_cartesian or len(trajectory.keyframes) != 2:
         return trajectory
     duration = min(speed_seconds(speed_word(trajectory.move_end - trajectory.move_start)), seconds)
     start = (seconds - duration) / 2
