@@ -46,6 +46,7 @@ class NoiseGenerator:
     sample_rate = 16000
     can_pin_path = False
     needs_path = False
+    follows_distance = False
     max_seconds = 600.0
     batch_size = 1
 

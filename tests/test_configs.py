@@ -1,6 +1,8 @@
 """The configs named after the paper are the paper (§2.3, §2.6; SPEC §4), every addition off;
 the additions live in configs of their own names; shipped configs resolve from anywhere."""
 
+from dataclasses import replace
+
 import pytest
 
 from sonicmotion.training.diffusion import load_train_config
@@ -29,7 +31,7 @@ PAPER_PARAMETRIC = {
 }
 # Every SonicMotion addition, and its paper value (SPEC §4).
 ADDITIONS_OFF = {"model.dit.latent_skip": False, "model.position.frame_aligned": False,
-                 "model.position.smoothing_bins": 0.0}
+                 "model.position.smoothing_bins": 0.0, "model.position.distance_bins": 0}
 
 
 def value(config, dotted: str):
@@ -58,6 +60,11 @@ def test_the_paper_diffusion_configs_are_the_paper(variant):
     assert plus.model.dit.latent_skip and plus.training == config.training
     if variant == "parametric":
         assert plus.model.position.frame_aligned and plus.model.position.smoothing_bins > 0
+        # the distance rows live in a config of their own name, the rest of it parametric-tiny's
+        tiny, distance = load_train_config("parametric-tiny"), load_train_config("parametric-distance-tiny")
+        assert tiny.model.position.distance_bins == 0 and distance.model.position.distance_bins == 15
+        assert distance.training == tiny.training
+        assert distance.model.position == replace(tiny.model.position, distance_bins=15)
 
 
 def test_shipped_configs_live_in_the_package_and_resolve_by_name(tmp_path, monkeypatch):

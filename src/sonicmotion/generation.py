@@ -146,6 +146,7 @@ class Generator(Protocol):
     parametric: bool  # takes a trajectory (a descriptive model takes the position from the words only)
     can_pin_path: bool  # can make the direction exactly the path (``GenerationRequest.pin_path``)
     needs_path: bool  # every request must carry a trajectory
+    follows_distance: bool  # a path's distance shapes the sound (else only its direction is followed)
     max_seconds: float  # the longest clip, s
     sample_rate: int  # Hz of the audio it returns
     batch_size: int  # requests it generates at once (a folder run writes clips after each batch)

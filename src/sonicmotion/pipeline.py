@@ -21,6 +21,7 @@ import copy
 import hashlib
 import json
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -94,6 +95,7 @@ class SonicMotionPipeline:
         self.pretransform_description = pretransform_description
         self.sampling = sampling
         self.folder: Path | None = None  # where it was loaded from (its identity)
+        self._noted: set[str] = set()  # notes already printed (shared by with_sampling copies: said once)
         self.device = torch.device(device)
         self.to(self.device)
 
@@ -126,6 +128,12 @@ class SonicMotionPipeline:
     def can_pin_path(self) -> bool:
         """Whether sampling can fix the direction channels to the path (a parametric model on a parametric latent)."""
         return self.parametric and self.pretransform_description.trajectory_latents
+
+    @property
+    def follows_distance(self) -> bool:
+        """Whether the model is given a path's distance (state-matrix distance rows,
+        ``position.distance_bins``); other parametric models follow its direction only."""
+        return self.parametric and self.config.position.distance_bins > 0
 
     def with_sampling(self, **changes: Any) -> "SonicMotionPipeline":
         """This pipeline (sharing its modules) with ``changes`` to its :class:`SamplingSettings`."""
@@ -288,6 +296,11 @@ class SonicMotionPipeline:
         steps times clips; ``callback(step, total, latents)`` sees every step of every batch.
         """
         check_requests(self, requests)
+        if not self.follows_distance and "distance" not in self._noted and \
+                any(r.trajectory is not None and r.trajectory.has_distance for r in requests):
+            self._noted.add("distance")
+            print("note: this model has no distance rows (position.distance_bins 0): it follows the path's "
+                  "direction; the distance is ignored", file=sys.stderr)
         by_index: dict[int, Generated] = {}
         groups: dict[tuple[float, bool], list[int]] = {}
         for i, request in enumerate(requests):

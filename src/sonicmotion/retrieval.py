@@ -243,6 +243,7 @@ class RetrieveAndPlace:
     parametric = True
     can_pin_path = False  # placement is exact by construction; there is no generated direction to pin
     needs_path = False
+    follows_distance = True  # placed with the path's delay, 1/r level and air absorption (encode_foa)
     max_seconds = MAX_GENERATED_SECONDS  # a library sound is looped to the length
     sample_rate = SAMPLE_RATE
     progress_steps = 1

@@ -21,9 +21,9 @@ POSITION = PositionConfig(azimuth_bins=12, elevation_bins=7, time_steps=8, layer
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def make_model(folder, variant):
+def make_model(folder, variant, position=POSITION):
     torch.manual_seed(0)
-    config = DiffusionModelConfig(variant=variant, dit=DIT, position=POSITION, text_max_length=8,
+    config = DiffusionModelConfig(variant=variant, dit=DIT, position=position, text_max_length=8,
                                   pretransform="patch:64:8", sample_seconds=0.5, frame_multiple=1, max_seconds=4.0)
     pre, info = load_pretransform(config.pretransform)
     text = load_text_encoder("minilm", 8)
@@ -93,6 +93,40 @@ def test_generate_from_prompts_file(tmp_path, models):
     single = tmp_path / "single.wav"
     assert main(["generate", "a siren", "--model", str(models["parametric"]), "-o", str(single), "--azimuth", "45", *FAST]) == 0
     assert np.allclose(read_foa(single).samples, read_foa(out / "a.wav").samples, atol=1e-5)
+
+
+def test_a_distance_path_reaches_a_model_with_distance_rows_and_one_without_notes_it_once(tmp_path, models, capsys):
+    from dataclasses import replace
+
+    model = str(models["parametric"])
+    move = ["--azimuth", "30", "--to-azimuth", "-30", "--direction", "cw"]
+    approach = [*move, "--distance", "20", "--to-distance", "2"]
+    assert main(["generate", "a car", "--model", model, "-o", str(tmp_path / "plane.wav"), *move, *FAST]) == 0
+    assert "distance" not in capsys.readouterr().err
+    assert main(["generate", "a car", "--model", model, "-o", str(tmp_path / "near.wav"), *approach, *FAST]) == 0
+    err = capsys.readouterr().err
+    assert err.count("note: this model has no distance rows") == 1 and "the distance is ignored" in err
+    # direction only: the same clip as the path without distance
+    assert np.array_equal(read_foa(tmp_path / "near.wav").samples, read_foa(tmp_path / "plane.wav").samples)
+    prompts = tmp_path / "prompts.jsonl"
+    rows = [{"id": i, "prompt": "a car", "trajectory": {"type": "linear", "start_azimuth": 0, "start_elevation": 0,
+             "end_azimuth": 0, "end_elevation": 0, "direction": "cw", "move_start": 0, "move_end": 0.5,
+             "start_distance": a, "end_distance": b}} for i, (a, b) in enumerate([(1, 8), (8, 1)])]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["generate", "--prompts", str(prompts), "--model", model, "-o", str(tmp_path / "gen"),
+                 "--batch-size", "1", *FAST]) == 0
+    assert capsys.readouterr().err.count("note: this model has no distance rows") == 1  # once for the run
+
+    # A model with distance rows is given the distance: approach and recession differ, and nothing is noted.
+    distance = str(make_model(tmp_path / "distance-model", "parametric",
+                              replace(POSITION, distance_bins=4, distance_min=1.0, distance_max=8.0)))
+    clips = {}
+    for name, path in [("plane", move), ("approach", approach), ("recede", [*move, "--distance", "2", "--to-distance", "20"])]:
+        assert main(["generate", "a car", "--model", distance, "-o", str(tmp_path / f"d-{name}.wav"), *path, *FAST]) == 0
+        clips[name] = read_foa(tmp_path / f"d-{name}.wav").samples
+    assert "distance" not in capsys.readouterr().err
+    assert not np.allclose(clips["approach"], clips["recede"], atol=1e-6)
+    assert not np.allclose(clips["approach"], clips["plane"], atol=1e-6)
 
 
 def test_register_train_adds_diffusion_under_train(tmp_path):

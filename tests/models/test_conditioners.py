@@ -109,3 +109,86 @@ def test_speed_timing_moves_for_the_band_middle_centred_and_window_timing_keeps_
     assert np.array_equal(state_matrix(static, CONFIG, seconds=10), state_matrix(static, speed, seconds=10))
     with pytest.raises(SonicMotionError, match="position.timing must be one of window, speed"):
         PositionConfig(timing="exact")
+
+
+# Beyond the paper: 8 distance bins log-spaced over 1-128 m (centres 1, 2, 4, ..., 128 m: 6 dB apart).
+DISTANCE = PositionConfig(azimuth_bins=36, elevation_bins=19, time_steps=10, distance_bins=8, distance_min=1.0,
+                          distance_max=128.0)
+
+
+def test_distance_bins_are_log_spaced_and_clip_at_the_ends():
+    from sonicmotion.models.conditioners import distance_bin
+
+    # bin edges lie at the geometric means of neighbouring centres: 1.414, 2.83, ... m
+    assert list(distance_bin([0.1, 1.0, 1.41, 1.42, 2.0, 10.0, 90.0, 91.0, 128.0, 5000.0], 8, 1.0, 128.0)) == [
+        0, 0, 0, 1, 1, 3, 6, 7, 7, 7]
+
+
+def test_distance_rows_follow_an_approach_from_20_m_to_2_m():
+    # Approach from 20 m to 2 m in front between 0 and 10 s: distance 20 - 1.8 t at the centres t = 0.5, 1.5, ...
+    path = Trajectory.linear(0, 0, 0, 0, "shortest", 0, 10, start_distance=20.0, end_distance=2.0)
+    matrix = state_matrix(path, DISTANCE, seconds=10)
+    assert matrix.shape == (36 + 19 + 8, 10)
+    rows = matrix[55:]
+    assert np.all(rows.sum(0) == 1)
+    distances = 20 - 1.8 * (np.arange(10) + 0.5)  # 19.1, 17.3, ..., 2.9 m
+    expected = [int(np.floor(np.log2(d) + 0.5)) for d in distances]
+    assert list(rows.argmax(0)) == expected == [4, 4, 4, 4, 4, 3, 3, 3, 2, 2]  # edges at 11.3, 5.7 m
+    az, el = bins(matrix[:55])
+    assert az == [18] * 10 and el == [9] * 10  # the direction rows are those of the path without distance
+    assert np.array_equal(matrix[:55], state_matrix(Trajectory.static(0, 0), CONFIG, seconds=10))
+
+
+def test_a_cartesian_pass_by_puts_its_closest_point_in_the_nearest_bin():
+    # a straight pass from 8 m right to 8 m left, 2 m ahead of the listener
+    path = Trajectory.cartesian([(0.0, 2.0, -8.0, 0.0), (10.0, 2.0, 8.0, 0.0)])
+    rows = state_matrix(path, DISTANCE, seconds=10)[55:]
+    nearest = list(rows.argmax(0))
+    # distance at the centres: sqrt(4 + (1.6 t - 8)^2): 7.5, 6.0, 4.6, 3.3, 2.2 (bin 1), 2.2, 3.3, ... m
+    expected = [int(np.floor(np.log2(np.hypot(2, 1.6 * (i + 0.5) - 8)) + 0.5)) for i in range(10)]
+    assert nearest == expected and min(nearest) == 1 and nearest[0] == nearest[-1] == 3
+
+
+def test_a_path_without_distance_leaves_the_distance_rows_zero():
+    matrix = state_matrix(Trajectory.linear(-150, 0, 150, 0, "cw", 0, 10), DISTANCE, seconds=10)
+    assert np.all(matrix[55:] == 0)
+    assert np.array_equal(matrix[:55], state_matrix(Trajectory.linear(-150, 0, 150, 0, "cw", 0, 10), CONFIG, 10))
+
+
+def test_without_distance_rows_a_distance_path_gives_the_paper_matrix():
+    # distance_bins 0 (the default, the paper's): the matrix and the conditioner are as before, distance ignored
+    near_far = Trajectory.linear(30, 10, -60, 0, "cw", 1, 9, start_distance=2.0, end_distance=40.0)
+    plane = Trajectory.linear(30, 10, -60, 0, "cw", 1, 9)
+    assert np.array_equal(state_matrix(near_far, CONFIG, seconds=10), state_matrix(plane, CONFIG, seconds=10))
+    assert CONFIG.rows == 36 + 19 and DISTANCE.rows == 36 + 19 + 8
+    torch.manual_seed(0)
+    before = PositionConditioner(CONFIG, 16)
+    assert before.row_embedding.shape == (55, 16)
+    torch.manual_seed(0)
+    with_distance = PositionConditioner(DISTANCE, 16)
+    assert with_distance.row_embedding.shape == (63, 16)
+
+
+def test_distance_rows_are_smoothed_like_elevation_and_kept_by_speed_timing():
+    import dataclasses
+
+    import pytest
+
+    from sonicmotion.errors import SonicMotionError
+
+    smooth = dataclasses.replace(DISTANCE, smoothing_bins=1.0)
+    rows = state_matrix(Trajectory.static(0, 0, distance=8.0), smooth, seconds=10)[55:, 0]
+    assert rows[3] == 1.0 and np.isclose(rows[2], rows[4]) and 0.5 < rows[2] < 1 and rows[7] < 0.01
+    # timing "speed" moves the window (fast: 4-6 s), and the distance moves with it: 2 m until 4 s,
+    # 9.5 m at 4.5 s (bin 3), 24.5 m at 5.5 s (bin 5), then 32 m (bin 5)
+    early = Trajectory.linear(0, 0, 0, 0, "shortest", 0.5, 2.0, start_distance=2.0, end_distance=32.0)
+    speed = dataclasses.replace(DISTANCE, timing="speed")
+    assert list(state_matrix(early, speed, seconds=10)[55:].argmax(0)) == [1, 1, 1, 1, 3, 5, 5, 5, 5, 5]
+    # a cartesian pass keeps its own timing under "speed": its closest point stays in the middle
+    passing = Trajectory.cartesian([(0.0, 2.0, -8.0, 0.0), (10.0, 2.0, 8.0, 0.0)])
+    assert np.array_equal(state_matrix(passing, speed, seconds=10), state_matrix(passing, DISTANCE, seconds=10))
+    for bad in (1, -2, 2.5, True):
+        with pytest.raises(SonicMotionError, match="distance_bins must be 0"):
+            PositionConfig(distance_bins=bad)
+    with pytest.raises(SonicMotionError, match="0 < min < max"):
+        PositionConfig(distance_bins=4, distance_min=10.0, distance_max=5.0)

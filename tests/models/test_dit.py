@@ -85,3 +85,30 @@ def test_gradient_checkpointing_gives_same_gradients():
         net.train()
         net(*args).square().mean().backward()
     assert torch.allclose(plain.blocks[0].to_qkv.weight.grad, ckpt.blocks[0].to_qkv.weight.grad, atol=1e-6)
+
+
+def test_distance_rows_reach_both_position_paths_from_a_metadata_path():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    position = replace(POSITION, distance_bins=4, distance_min=1.0, distance_max=8.0, frame_aligned=True)
+    config = DiffusionModelConfig(dit=DIT, position=position, sample_seconds=2.0, frame_multiple=1)
+    m = ConditionedDiffusionModel(config, text_dim=10, latent_channels=6).eval()
+    torch.nn.init.normal_(m.dit.proj_out.weight, std=0.1)
+    assert m.dit.frame_proj.in_features == 12 + 7 + 4
+    # a dataset sample's metadata path (Trajectory.to_dict form): 8 m -> 1 m over the 2 s clip
+    near = {"type": "linear", "start_azimuth": 0.0, "start_elevation": 0.0, "end_azimuth": 0.0,
+            "end_elevation": 0.0, "direction": "cw", "move_start": 0.0, "move_end": 2.0,
+            "start_distance": 8.0, "end_distance": 1.0}
+    far = {**near, "start_distance": 1.0, "end_distance": 8.0}
+    a = inputs(m, trajectories=[near, far])
+    assert a.position.shape == (2, 23, 8) and a.frame_position.shape == (2, 23, 9)
+    # 8 time steps at 0.125, 0.375, ... s: 7.56, 6.69, 5.81, 4.94, 4.06, 3.19, 2.31, 1.44 m -> round(log2)
+    assert a.position[0, 19:].argmax(0).tolist() == [3, 3, 3, 2, 2, 2, 1, 1]
+    assert a.position[1, 19:].argmax(0).tolist() == [1, 1, 2, 2, 2, 3, 3, 3]
+    assert torch.all(a.frame_position[:, 19:].sum(1) == 1)
+    x, t = torch.randn(2, 6, 9), torch.tensor([0.5, 0.5])
+    swapped = inputs(m, trajectories=[far, near])
+    assert not torch.allclose(m(x, t, a), m(x, t, swapped), atol=1e-4)  # the distance changes the output
+    plane = inputs(m, trajectories=[Trajectory.static(0, 0), Trajectory.static(0, 0)])
+    assert torch.all(plane.position[:, 19:] == 0) and torch.all(plane.frame_position[:, 19:] == 0)

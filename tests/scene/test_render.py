@@ -148,6 +148,32 @@ def test_model_placement_passes_the_shifted_path(sounds):
     assert peak(render.stems[0][:, :SR]) == 0.0
 
 
+def test_model_placement_of_a_distance_path_needs_a_model_with_distance_rows(sounds):
+    data = {"duration": 4, "sample_rate": SR, "sources": [
+        {"name": "car", "prompt": "a car", "placement": "model", "start": 1.0,
+         "path": {"type": "linear", "start_azimuth": 90, "end_azimuth": -90, "direction": "cw",
+                  "start_distance": 20.0, "end_distance": 2.0, "move_start": 0, "move_end": 3}}]}
+    with pytest.raises(SonicMotionError, match=r"sources\[0\] \(\"car\"\)\.placement: 'model' with a path with "
+                       "distance needs a model with distance rows"):
+        render_scene(scene_from_dict(data, base_dir=sounds), FakeGenerator(parametric=True))
+    class DistanceGenerator(FakeGenerator):
+        follows_distance = True  # as a pipeline with position.distance_bins > 0
+
+    generator = DistanceGenerator(parametric=True)
+    render_scene(scene_from_dict(data, base_dir=sounds), generator)
+    trajectory = generator.calls[0][1]
+    # the path from the source's start at 1 s: 20 -> 2 m and 90 -> -90 degrees cw over scene time 0-3 s
+    assert trajectory.distances(0.0) == pytest.approx(14.0) and trajectory.distances(2.0) == pytest.approx(2.0)
+    assert trajectory.positions(0.5)[0] == pytest.approx(0.0, abs=1e-9)
+    cartesian = shift_path(Trajectory.cartesian([(0, -10, 4, 0), (4, 10, 4, 0)]), 1.0)
+    assert cartesian.is_cartesian and cartesian.coordinates(1.0) == pytest.approx([0.0, 4.0, 0.0])
+    with pytest.raises(SonicMotionError, match="outside the scene's room; use placement: encode"):
+        render_scene(scene_from_dict({**data, "room": {"dimensions": [60, 60, 10]}}, base_dir=sounds), generator)
+    data["sources"][0]["doppler"] = False
+    with pytest.raises(SonicMotionError, match="doppler applies to placement: encode"):
+        scene_from_dict(data, base_dir=sounds)
+
+
 def test_prompt_scene_without_model_is_a_clear_error(sounds):
     data = {"sources": [{"prompt": "rain", "path": {"type": "static", "azimuth": 0}}]}
     with pytest.raises(SonicMotionError, match="need a diffusion model: give --model DIR"):

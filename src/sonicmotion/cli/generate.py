@@ -31,7 +31,12 @@ def register(commands: argparse._SubParsersAction) -> None:
             "the sound alone (the words without the motion) is what is generated or retrieved; words\n"
             "that say nothing about position: a model withholds it, a library places the sound in front.\n"
             "A descriptive model takes the position from the prompt only.\n\n"
-            + TRAJECTORY_HELP
+            + TRAJECTORY_HELP + "\n\n"
+            "distance (metres): --distance / --to-distance, a last keyframe field, or --cartesian\n"
+            "\"t,x,y,z; ...\" (x front, y left, z up; see `sonicmotion spatialize --help`). A model with\n"
+            "distance rows (position.distance_bins) is given the distance along the path; other models\n"
+            "follow its direction and note once that the distance is ignored; --library places the sound\n"
+            "with its delay, 1/r level and air absorption."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example_epilog(
@@ -39,6 +44,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             "sonicmotion generate 'a car passes from left to right behind me, slowly' --model runs/sm-p -o car.wav",
             'sonicmotion generate "a dog barks on the left, moving to the back slowly" --model runs/sm-d -o dog.wav',
             'sonicmotion generate "footsteps" --model runs/sm-p -o steps.wav --keyframes "0:0:0;5:120:20:ccw" --layout ambix',
+            'sonicmotion generate "a car approaches" --model runs/sm-p-distance -o car.wav --azimuth 30 --to-azimuth 10 '
+            '--distance 40 --to-distance 2  # a model with distance rows follows the distance; others note it and ignore it',
             "sonicmotion generate --prompts prompts.jsonl --model runs/sm-p -o generated/  # one clip per line",
             "torchrun --nproc_per_node 4 -m sonicmotion generate --prompts prompts.jsonl --model runs/sm-p -o generated/"
             "  # the prompts dealt over 4 GPUs",
@@ -68,7 +75,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--pin-path", action="store_true",
                    help="parametric latent only: fix the generated direction to the requested path at every "
                         "sampling step, so the model generates the sound only")
-    add_trajectory_arguments(p, required=False)
+    add_trajectory_arguments(p, required=False, distance=True)
     p.set_defaults(run=run)
 
 

@@ -4,7 +4,8 @@
   (Stable Audio's ``seconds_start`` / ``seconds_total``).
 - :func:`state_matrix`: a :class:`~sonicmotion.spatial.Trajectory` -> the paper's position
   state matrix (Eq. 3-4): one-hot azimuth rows (bins over the full circle, wrapping)
-  stacked on one-hot elevation rows, one column per time step.
+  stacked on one-hot elevation rows (and, beyond the paper, log-spaced distance rows), one
+  column per time step.
 - :class:`PositionConditioner`: fuses the state matrix with the text tokens by a stack of
   cross-attention layers (text tokens are queries, state rows keys/values, as in
   "Both Ears Wide Open"); its output tokens join the DiT's cross-attention context.
@@ -55,6 +56,13 @@ def elevation_bin(elevation: np.ndarray | float, bins: int) -> np.ndarray:
     return np.clip(index, 0, bins - 1)
 
 
+def distance_bin(distance: np.ndarray | float, bins: int, low: float, high: float) -> np.ndarray:
+    """Bin index of distances in metres; bin k is centred on ``low * (high / low) ** (k / (bins - 1))``
+    (equal steps of log distance, so equal steps of 1/r level); beyond the ends: the end bins."""
+    steps = np.log(np.asarray(distance, dtype=np.float64) / low) / np.log(high / low) * (bins - 1)
+    return np.clip(np.floor(steps + 0.5), 0, bins - 1).astype(np.int64)
+
+
 def step_times(time_steps: int, seconds: float) -> np.ndarray:
     """Centres (seconds) of ``time_steps`` equal steps covering [0, seconds]."""
     return (np.arange(time_steps) + 0.5) * (seconds / time_steps)
@@ -76,27 +84,32 @@ def conditioning_path(trajectory: Trajectory, timing: str, seconds: float) -> Tr
     - ``"window"``: ``trajectory`` itself (its exact movement window);
     - ``"speed"``: a path with one move keeps its start, end and direction but moves for the
       middle of its speed band (Table 1's word for its duration), centred in the ``seconds``
-      clip; static paths and paths of several moves (keyframes) are kept as they are.
+      clip; static paths, paths of several moves (keyframes) and cartesian paths (straight
+      lines whose timing is their speed in m/s, and whose distance passes a closest point
+      between the ends) are kept as they are.
     """
-    if timing == "window" or trajectory.is_static or len(trajectory.keyframes) != 2:
+    if timing == "window" or trajectory.is_static or trajectory.is_cartesian or len(trajectory.keyframes) != 2:
         return trajectory
     duration = min(speed_seconds(speed_word(trajectory.move_end - trajectory.move_start)), seconds)
     start = (seconds - duration) / 2
     first, last = trajectory.keyframes
-    return Trajectory([Keyframe(start, first.azimuth, first.elevation),
-                       Keyframe(start + duration, last.azimuth, last.elevation, last.direction)], kind=trajectory.kind)
+    return Trajectory([Keyframe(start, first.azimuth, first.elevation, "shortest", first.distance),
+                       Keyframe(start + duration, last.azimuth, last.elevation, last.direction, last.distance)],
+                      kind=trajectory.kind)
 
 
 def state_matrix(
     trajectory: Trajectory, config: PositionConfig, seconds: float, time_steps: int | None = None,
     times: np.ndarray | None = None,
 ) -> np.ndarray:
-    """[azimuth_bins + elevation_bins, T] float32 state matrix of ``trajectory``.
+    """[azimuth_bins + elevation_bins + distance_bins, T] float32 state matrix of ``trajectory``.
 
     Column j holds a one in the azimuth bin and in the elevation bin of the source at time
     ``times[j]`` (default: the centres of ``time_steps`` steps over ``seconds``). Movement
     follows the trajectory (as ``config.timing`` reads it: :func:`conditioning_path`), so
-    direction (cw / ccw) and wrap-around at ±180° are exact.
+    direction (cw / ccw) and wrap-around at ±180° are exact. With ``config.distance_bins``
+    the column also holds a one in the bin of the path's distance then (:func:`distance_bin`);
+    a path without distance leaves those rows zero ("not given", not a distance).
     """
     if times is None:
         times = step_times(time_steps or config.time_steps, seconds)
@@ -110,7 +123,17 @@ def state_matrix(
     if config.smoothing_bins > 0:
         az_rows = _smooth_rows(az_rows, config.smoothing_bins, circular=True)
         el_rows = _smooth_rows(el_rows, config.smoothing_bins, circular=False)
-    return np.concatenate([az_rows, el_rows]).astype(np.float32)
+    blocks = [az_rows, el_rows]
+    if config.distance_bins:
+        distance_rows = np.zeros((config.distance_bins, len(times)), dtype=np.float64)
+        if trajectory.has_distance:
+            index = distance_bin(trajectory.distances(times), config.distance_bins, config.distance_min,
+                                 config.distance_max)
+            distance_rows[index, columns] = 1.0
+            if config.smoothing_bins > 0:
+                distance_rows = _smooth_rows(distance_rows, config.smoothing_bins, circular=False)
+        blocks.append(distance_rows)
+    return np.concatenate(blocks).astype(np.float32)
 
 
 class CrossAttentionLayer(nn.Module):
@@ -127,7 +150,7 @@ class CrossAttentionLayer(nn.Module):
 
 
 class PositionConditioner(nn.Module):
-    """State matrix [B, A + E, T] + text tokens [B, L, D] -> fused position tokens [B, L, D].
+    """State matrix [B, A + E (+ D), T] + text tokens [B, L, D] -> fused position tokens [B, L, D].
 
     Each state row (one bin's occupancy over time) becomes a key/value token: a linear
     map of its T values plus a learned embedding saying which bin it is.
@@ -136,7 +159,7 @@ class PositionConditioner(nn.Module):
     def __init__(self, config: PositionConfig, dim: int):
         super().__init__()
         self.config = config
-        rows = config.azimuth_bins + config.elevation_bins
+        rows = config.rows
         self.row_proj = nn.Linear(config.time_steps, dim)
         self.row_embedding = nn.Parameter(torch.randn(rows, dim) * 0.02)
         self.layers = nn.ModuleList(CrossAttentionLayer(dim, config.heads) for _ in range(config.layers))

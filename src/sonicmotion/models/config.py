@@ -43,7 +43,11 @@ class PositionConfig:
     """Position conditioner (SPEC §4). Azimuth bins span 360° and wrap; bin k is centred on
     -180 + k * 360 / azimuth_bins degrees. Elevation bin k is centred on
     -90 + k * 180 / (elevation_bins - 1). ``time_steps`` columns cover ``seconds`` at their
-    centres. ``smoothing_bins``: Gaussian blur (std, in bins) of the one-hot rows; 0 = paper."""
+    centres. ``smoothing_bins``: Gaussian blur (std, in bins) of the one-hot rows; 0 = paper.
+    ``distance_bins`` (beyond the paper; 0 = the paper's matrix, bit for bit): that many more
+    rows, bin k centred on ``distance_min * (distance_max / distance_min) ** (k / (bins - 1))``
+    metres (log-spaced), distances outside clipped to the end bins; a path without distance
+    leaves them all zero."""
 
     azimuth_bins: int = 72  # 5° bins
     elevation_bins: int = 37  # 5° bins over [-90, 90]
@@ -59,10 +63,27 @@ class PositionConfig:
     # only the start, the end and the speed word, the move lasting the middle of its speed band
     # and centred in the clip (what a caption can say, SPEC §6).
     timing: str = "window"
+    # Beyond the paper (docs/diffusion.md): rows of log-spaced distance bins, so the model
+    # hears how far the source is (level, Doppler) along the path. 0 = none (the paper).
+    distance_bins: int = 0
+    distance_min: float = 0.5  # metres: centre of the first distance bin
+    distance_max: float = 64.0  # metres: centre of the last (0.5-64 m in 15 bins: 3 dB of 1/r level per bin)
 
     def __post_init__(self) -> None:
         if self.timing not in POSITION_TIMINGS:
             raise SonicMotionError(f"position.timing must be one of {', '.join(POSITION_TIMINGS)}, got {self.timing!r}")
+        if isinstance(self.distance_bins, bool) or not isinstance(self.distance_bins, int) \
+                or self.distance_bins < 0 or self.distance_bins == 1:
+            raise SonicMotionError(f"position.distance_bins must be 0 (no distance rows) or an integer >= 2, "
+                                   f"got {self.distance_bins!r}")
+        if self.distance_bins and not 0 < self.distance_min < self.distance_max:
+            raise SonicMotionError(f"position.distance_min and distance_max must satisfy 0 < min < max metres, got "
+                                   f"{self.distance_min!r} and {self.distance_max!r}")
+
+    @property
+    def rows(self) -> int:
+        """Rows of the state matrix: azimuth, elevation and distance bins."""
+        return self.azimuth_bins + self.elevation_bins + self.distance_bins
 
 
 @dataclass(frozen=True)

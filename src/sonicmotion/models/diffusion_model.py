@@ -29,7 +29,8 @@ class ConditionInputs:
     """Raw conditioning for a batch of B clips (all tensors on one device).
 
     text [B, L, text_dim] / text_mask [B, L] from the frozen encoder; seconds_start,
-    seconds_total [B]; position [B, A+E, T] and frame_position [B, A+E, F] state matrices
+    seconds_total [B]; position [B, R, T] and frame_position [B, R, F] state matrices
+    (R = ``config.position.rows``: azimuth, elevation and any distance bins)
     (parametric only); drop_text / drop_position [B] bool replace that condition by its
     null (classifier-free guidance).
     """
@@ -104,7 +105,7 @@ def condition_inputs(
         raise SonicMotionError(f"got {len(trajectories)} trajectories for {b} prompts")
     frame_seconds = downsampling_ratio / config.sample_rate
     frame_times = (np.arange(frames) + 0.5) * frame_seconds
-    rows = config.position.azimuth_bins + config.position.elevation_bins
+    rows = config.position.rows
     position = np.zeros((b, rows, config.position.time_steps), dtype=np.float32)
     frame_position = np.zeros((b, rows, frames), dtype=np.float32)
     dropped = np.zeros(b, dtype=bool)
@@ -142,7 +143,7 @@ class ConditionedDiffusionModel(nn.Module):
         if config.parametric:
             self.position = PositionConditioner(config.position, dim)
             if config.position.frame_aligned:
-                frame_channels = config.position.azimuth_bins + config.position.elevation_bins
+                frame_channels = config.position.rows
         else:
             self.position = None
         self.dit = DiffusionTransformer(config.dit, latent_channels, dim, frame_channels)

@@ -369,9 +369,9 @@ def _source(raw: Any, index: int, duration: float, base_dir: Path, root: str | o
     if "doppler" in raw and not path.has_distance:
         raise SceneError(f"{where}.doppler: only applies to a path with distance (give the path distances in metres "
                          "or make it cartesian)")
-    if path.has_distance and raw.get("placement") == "model":
-        raise SceneError(f"{where}.placement: 'model' places sources by direction only; a path with distance needs "
-                         "placement: encode")
+    if path.has_distance and raw.get("placement") == "model" and "doppler" in raw:
+        raise SceneError(f"{where}.doppler: with placement: model the model makes the sound as it moves; doppler "
+                         "applies to placement: encode")
     return SceneSource(
         name=name.strip(),
         path=path,
