@@ -17,12 +17,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
-# CPU seconds (user + system, the script and its children) per smoke run: measured 0.3-7.2 s
-# on a 2-core Xeon under load (bench_diffusion.py the largest: diffusers' import and two tiny DiTs);
-# the budget of all 14 together is about 60 s. CPU time, not wall time: on a shared machine the
-# wall clock mostly measures the other users.
+# CPU seconds (user + system, the script and its children) per smoke run: measured 0.3-9 s on a
+# 2-core Xeon under load (bench_distance_rows.py the largest: a corpus and two 2-step trainings);
+# all 19 scripts together 55.5 s. CPU time, not wall time: on a shared machine the wall clock
+# mostly measures the other users.
 CPU_BUDGET_SECONDS = 15.0
-TOTAL_CPU_BUDGET_SECONDS = 60.0
+TOTAL_CPU_BUDGET_SECONDS = 75.0
 _cpu_used: dict[str, float] = {}  # script -> CPU seconds of its smoke run, for the total below
 
 
