@@ -107,7 +107,8 @@ class Demo:
         write_json(record, {"seed": self.seed})
 
     def clip_seed(self) -> int:
-        """The generation seed of the demo's runs: clip i uses it + i, so seeds' clips never share noise."""
+        """The generation seed of the demo's runs: clip i uses it + i, so two seeds' clips never share
+        noise (the demo has far fewer than 1,000 prompts)."""
         return self.seed * 1000
 
     def stage(self, name: str, work: Callable[[], None]) -> None:
