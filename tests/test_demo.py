@@ -57,3 +57,88 @@ def test_quick_demo_runs_every_stage(tmp_path, capsys):
     # A rerun reuses every finished stage.
     assert main(["demo", "--out", str(out), "--quick", "--configs", str(REPO / "configs")]) == 0
     assert capsys.readouterr().out.count("reused") == 11
+
+
+def test_demo_seed_reaches_every_seed_it_sets(tmp_path, monkeypatch):
+    """--seed S: corpus and dataset seed S, each training run its config's seed + S, clips S * 1000 + i.
+    The stages' heavy callees are replaced by recorders: what is checked is what the demo hands them."""
+    import shutil
+
+    import pytest
+
+    import sonicmotion.data.builder as builder
+    import sonicmotion.data.synth as synth
+    import sonicmotion.generation as generation
+    import sonicmotion.pipeline as pipeline
+    import sonicmotion.retrieval as retrieval
+    import sonicmotion.training.workflows as workflows
+    from sonicmotion.demo import QUICK, Demo, summary
+    from sonicmotion.errors import SonicMotionError
+    from sonicmotion.prompts import write_prompts
+
+    seen: dict[str, list] = {}
+
+    def record(key, value):
+        seen.setdefault(key, []).append(value)
+
+    def generate(generator, prompts, out, settings):
+        record("clips", (out.name, settings.seed, settings.pin_path))
+        out.mkdir(parents=True, exist_ok=True)
+        return [{"retrieved": "x", "trajectory": None, "content": "a dog"} for _ in prompts]
+
+    monkeypatch.setattr(synth, "write_clotho_corpus", lambda folder, takes, seed, held_out: record("corpus", seed))
+    monkeypatch.setattr(builder, "build_from_corpora", lambda specs, out, config: record("dataset", config.seed))
+    monkeypatch.setattr(workflows, "train_autoencoder",
+                        lambda config, run, data, resume: record("autoencoder", (run.name, config.training.seed)))
+    monkeypatch.setattr(workflows, "evaluate_autoencoder_run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(workflows, "encode_latents", lambda *args, **kwargs: None)
+    monkeypatch.setattr(workflows, "train_diffusion", lambda config, autoencoder, data, run, overrides, resume:
+                        record("diffusion", (Path(run).name, overrides["training.seed"])))
+    monkeypatch.setattr(pipeline, "load_pipeline", lambda *args, **kwargs: None)
+    monkeypatch.setattr(retrieval.SoundLibrary, "open", classmethod(lambda cls, *args, **kwargs: None))
+    monkeypatch.setattr(retrieval, "RetrieveAndPlace", lambda library: None)
+    monkeypatch.setattr(generation, "generate_prompts", generate)
+
+    configs = tmp_path / "configs"
+    shutil.copytree(REPO / "configs", configs)
+    tiny = configs / "autoencoder" / "tiny.yaml"
+    assert "  seed: 0\n" in tiny.read_text()
+    tiny.write_text(tiny.read_text().replace("  seed: 0\n", "  seed: 5\n"))  # a config's own seed is kept, shifted
+
+    out = tmp_path / "demo"
+    demo = Demo(out, QUICK, configs, seed=3)
+    demo.corpus()
+    demo.build_dataset()
+    write_prompts(out / "prompts.jsonl", [{"id": "a", "prompt": "a dog barks", "caption": "a dog barks",
+                                           "spatial_caption": "a dog barks on the left",
+                                           "trajectory": {"type": "static", "azimuth": 90.0, "elevation": 0.0},
+                                           "seconds": 10.0}])
+    demo.retrieval()
+    demo.autoencoder()
+    demo.transport()
+    demo.diffusion("descriptive")
+    demo.diffusion("parametric")
+    demo.words()
+    assert seen["corpus"] == [3] and seen["dataset"] == [3]
+    assert seen["autoencoder"] == [("autoencoder", 8), ("transport", 3)]
+    assert seen["diffusion"] == [("descriptive", 3), ("parametric", 3)]
+    assert seen["clips"] == [("retrieve-and-place", 3000, False), ("sonicmotion-descriptive", 3000, False),
+                             ("sonicmotion-parametric", 3000, False), ("sonicmotion-parametric-pinned", 3000, True),
+                             ("words-sm-p", 3000, False), ("words-retrieve-and-place", 3000, False)]
+    # The folder keeps its seed: another seed there would mix two demos' stages.
+    assert json.loads((out / "demo.json").read_text()) == {"seed": 3}
+    with pytest.raises(SonicMotionError, match="--seed 3"):
+        Demo(out, QUICK, configs, seed=4)
+    Demo(out, QUICK, configs, seed=3)
+    # A folder from before --seed (stages done, no record) was made with seed 0.
+    (out / "demo.json").unlink()
+    (out / "stages" / "corpus.done").write_text("{}")
+    with pytest.raises(SonicMotionError, match="--seed 0"):
+        Demo(out, QUICK, configs, seed=1)
+    Demo(out, QUICK, configs)
+    assert json.loads((out / "demo.json").read_text()) == {"seed": 0}
+    shutil.rmtree(out / "runs")
+    (out / "runs").mkdir()
+    assert "demo --seed 0" in summary(out)
+    assert main(["demo", "--seed", "-1", "--out", str(tmp_path / "negative")]) == 2
+    assert not (tmp_path / "negative").exists()

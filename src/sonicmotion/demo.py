@@ -20,6 +20,10 @@ Stages, each skipped when a rerun finds it finished (``OUT/stages/*.done``):
 9. the same metrics for every variant, a summary table, and one HTML report with
    binaural previews.
 
+``seed`` (``--seed``) shifts every seed the demo sets: the corpus, the dataset build, each
+training run (added to its config's seed) and the generated clips (clip i: seed * 1000 + i).
+Seed 0 is the demo as it always was; the evaluation is the same instrument for every seed.
+
 The learned models are smoke-scale: a few CPU minutes, not the paper's GPU weeks. The
 report says so next to their numbers.
 """
@@ -74,15 +78,38 @@ WORDS_RUNS = {
 
 
 class Demo:
-    def __init__(self, out: str | Path, size: DemoSize, configs: Path):
+    def __init__(self, out: str | Path, size: DemoSize, configs: Path, seed: int = 0):
         self.out = Path(out)
         self.size = size
         self.configs = configs
+        self.seed = seed
         self.stages = self.out / "stages"
+        self._record_seed()
         self.stages.mkdir(parents=True, exist_ok=True)
         self.dataset = self.out / "dataset"
         self.runs = self.out / "runs"
         (self.out / "models").mkdir(exist_ok=True)
+
+    def _record_seed(self) -> None:
+        """OUT/demo.json names the seed; a rerun with another seed would mix two demos' stages."""
+        from sonicmotion.errors import SonicMotionError
+        from sonicmotion.files import read_json, write_json
+
+        record = self.out / "demo.json"
+        if record.is_file():
+            earlier = read_json(record, "demo record").get("seed")
+        else:  # stages finished before the demo had --seed were made with seed 0
+            earlier = 0 if any(self.stages.glob("*.done")) else None
+        if earlier is not None and earlier != self.seed:
+            raise SonicMotionError(f"{self.out} holds a demo made with --seed {earlier}: rerun it with --seed "
+                                   f"{earlier}, or give another --out for --seed {self.seed}")
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json(record, {"seed": self.seed})
+
+    def clip_seed(self) -> int:
+        """The generation seed of the demo's runs: clip i uses it + i, so two seeds' clips never share
+        noise (the demo has far fewer than 1,000 prompts)."""
+        return self.seed * 1000
 
     def stage(self, name: str, work: Callable[[], None]) -> None:
         marker = self.stages / f"{name}.done"
@@ -99,7 +126,7 @@ class Demo:
     def corpus(self) -> None:
         from sonicmotion.data.synth import write_clotho_corpus
 
-        write_clotho_corpus(self.out / "corpus", takes=self.size.takes, held_out=1)
+        write_clotho_corpus(self.out / "corpus", takes=self.size.takes, seed=self.seed, held_out=1)
 
     def build_dataset(self) -> None:
         from sonicmotion.data.builder import BuildConfig, build_from_corpora
@@ -108,7 +135,7 @@ class Demo:
         corpus = self.out / "corpus"
         specs = [f"clotho:{corpus / f'clotho_captions_{split}.csv'}:{corpus / split}" for split in CLOTHO_SPLITS]
         # Each clip stored once; every later stage makes the FOA from it (docs/dataset.md).
-        build_from_corpora(specs, self.dataset, BuildConfig(seed=0, workers=2, store="sources"))
+        build_from_corpora(specs, self.dataset, BuildConfig(seed=self.seed, workers=2, store="sources"))
 
     def prompts(self) -> None:
         from sonicmotion.data.index import iter_index
@@ -137,7 +164,8 @@ class Demo:
         shutil.rmtree(run, ignore_errors=True)  # an unfinished stage starts again: every clip's match is recorded
         run.mkdir(parents=True)
         generator = RetrieveAndPlace(SoundLibrary.open(self.dataset, splits=("train",)))
-        written = generate_prompts(generator, read_prompts(self.out / "prompts.jsonl"), run, FolderSettings())
+        written = generate_prompts(generator, read_prompts(self.out / "prompts.jsonl"), run,
+                                   FolderSettings(seed=self.clip_seed()))
         rows = [{**row, "retrieved": clip["retrieved"]} for row, clip in zip(self._rows(), written)]
         self._write_run(run, rows, "Retrieve and place (no training)",
                         "Retrieves the train-split sound whose caption best matches the prompt (MiniLM sentence "
@@ -158,10 +186,12 @@ class Demo:
         encode_latents(str(run), [str(self.dataset)], self.out / "latents", splits=["train"], progress=False)
 
     def _train_autoencoder(self, config: str, run: Path, steps: int, metrics: Path) -> None:
+        from sonicmotion.training.autoencoder import override_training
         from sonicmotion.training.workflows import autoencoder_config, evaluate_autoencoder_run, train_autoencoder
 
         resume = (run / "checkpoints").is_dir()
         run_config = autoencoder_config(run, self.configs / "autoencoder" / config, resume, max_steps=steps)
+        run_config = override_training(run_config, seed=run_config.training.seed + self.seed)
         train_autoencoder(run_config, run, [str(self.dataset)], resume=resume)
         evaluate_autoencoder_run(str(run), [str(self.dataset)], metrics, limit=8, progress=False)
 
@@ -169,12 +199,15 @@ class Demo:
         from sonicmotion.files import check_output_folder
         from sonicmotion.generation import FolderSettings, SamplingSettings, generate_prompts
         from sonicmotion.pipeline import load_pipeline
+        from sonicmotion.training.diffusion import load_train_config
         from sonicmotion.training.workflows import train_diffusion
 
         run = self.out / "models" / variant
-        train_diffusion(str(self.configs / "diffusion" / f"{variant}-tiny.yaml"), str(self.out / "models" / "transport"),
+        config = self.configs / "diffusion" / f"{variant}-tiny.yaml"
+        train_diffusion(str(config), str(self.out / "models" / "transport"),
                         str(self.out / "latents"), run,
                         {"training.max_steps": self.size.diffusion_steps,
+                         "training.seed": load_train_config(config).training.seed + self.seed,
                          "training.global_batch_size": self.size.batch_size,
                          "training.checkpoint_every": max(1, self.size.diffusion_steps // 4)},
                         resume=(run / "checkpoints").is_dir())
@@ -190,7 +223,7 @@ class Demo:
         for name, pin_path in outputs:
             out = check_output_folder(self.runs / f"sonicmotion-{name}")
             generate_prompts(load_pipeline(str(run), sampling=sampling), read_prompts(prompts), out,
-                             FolderSettings(seed=0, pin_path=pin_path))
+                             FolderSettings(seed=self.clip_seed(), pin_path=pin_path))
             self._write_run(out, self._rows(), RUN_NAMES[name], note)
 
     def words(self) -> None:
@@ -222,7 +255,8 @@ class Demo:
             run = self.runs / name
             if name == "words-retrieve-and-place":  # started again: every clip's match is recorded
                 shutil.rmtree(run, ignore_errors=True)
-            written = generate_prompts(make(), read_prompts(prompts), check_output_folder(run), FolderSettings(seed=0))
+            written = generate_prompts(make(), read_prompts(prompts), check_output_folder(run),
+                                       FolderSettings(seed=self.clip_seed()))
             rows = [{**row, "words_trajectory": clip.get("trajectory"), "content": clip.get("content"),
                      **({"retrieved": clip["retrieved"]} if "retrieved" in clip else {})}
                     for row, clip in zip(self._rows(), written)]
@@ -287,7 +321,10 @@ class Demo:
 
 def summary(out: Path) -> str:
     """The demo's table: spatial errors (frame resolution) of every variant, and Table 3 of both autoencoders."""
-    lines = ["", "Spatial errors against the requested paths (frame resolution, degrees, mean over clips):",
+    record = out / "demo.json"
+    seed = json.loads(record.read_text())["seed"] if record.is_file() else 0
+    lines = ["", f"Spatial errors against the requested paths (frame resolution, degrees, mean over clips; "
+             f"demo --seed {seed}):",
              f"{'variant':84s} {'n':>3s} {'L1(θ)':>7s} {'L1(φ)':>7s} {'Δangle':>7s} {'static':>7s} {'moving':>7s}"
              f" {'FD*':>7s} {'KL*':>7s}"]
     for run in sorted(p for p in (out / "runs").iterdir() if p.is_dir()):
