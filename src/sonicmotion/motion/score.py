@@ -57,6 +57,17 @@ class CaptionScore:
     all: float
     count: int
     unread: int  # captions that gave no path (counted at the error of the opposite direction: 180°)
+    static_errors: tuple[float, ...] = ()  # each sample's path Δangle, degrees
+    moving_errors: tuple[float, ...] = ()
+
+    def subset_means(self, static: int, moving: int, draws: int = 20000, seed: int = 0) -> np.ndarray:
+        """Means over ``draws`` random sets of ``static`` + ``moving`` of these samples (drawn with
+        replacement): how far the figure of a small test set, such as the demo's 8 + 8 prompts,
+        moves with which prompts it happens to hold."""
+        rng = np.random.default_rng(seed)
+        picked = np.concatenate([rng.choice(self.static_errors, (draws, static)),
+                                 rng.choice(self.moving_errors, (draws, moving))], axis=1)
+        return picked.mean(axis=1)
 
 
 def builder_caption_errors(count: int, seed: int = 0) -> CaptionScore:
@@ -85,4 +96,4 @@ def builder_caption_errors(count: int, seed: int = 0) -> CaptionScore:
             errors[kind].append(path_delta_angle(estimate, params.trajectory()))
     static, moving = np.mean(errors["static"]), np.mean(errors["moving"])
     return CaptionScore(float(static), float(moving), float(np.mean(errors["static"] + errors["moving"])),
-                        2 * count, unread)
+                        2 * count, unread, tuple(errors["static"]), tuple(errors["moving"]))
