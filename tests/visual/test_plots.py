@@ -79,3 +79,11 @@ def test_doa_plot_through_the_back_is_one_line(tmp_path):
     assert finite.size and np.nanmax(np.abs(np.diff(finite))) < 20 and 140 < finite.min() and finite.max() < 220
     assert captured["limits"] == (90.0, 270.0)
     assert (tmp_path / "doa.webp").read_bytes()[8:12] == b"WEBP"
+    # lossless on a palette: at most WEBP_COLOURS colours, more than a handful (antialiased edges)
+    from PIL import Image
+
+    from sonicmotion.visual.plots import WEBP_COLOURS
+
+    with Image.open(tmp_path / "doa.webp") as picture:
+        colours = picture.convert("RGB").getcolors(maxcolors=4096)
+    assert colours is not None and 8 < len(colours) <= WEBP_COLOURS
