@@ -17,7 +17,7 @@ import numpy as np
 
 from sonicmotion.audio import CLIP_SECONDS
 from sonicmotion.errors import SonicMotionError
-from sonicmotion.spatial import Trajectory, wrap_azimuth
+from sonicmotion.spatial import Trajectory, direction_gains, wrap_azimuth
 from sonicmotion.spatial.regions import SPEEDS
 from sonicmotion.spatial.room import Room
 
@@ -226,8 +226,7 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 
 def _wall_distance(room: Room, azimuth: float, elevation: float) -> float:
     """Metres from the listener to the room's boundary in the direction (degrees)."""
-    az, el = math.radians(azimuth), math.radians(elevation)
-    unit = np.array([math.cos(az) * math.cos(el), math.sin(az) * math.cos(el), math.sin(el)])
+    unit = direction_gains(azimuth, elevation)
     listener, size = np.array(room.listener), np.array(room.dimensions)
     reach = [((size[i] if unit[i] > 0 else 0.0) - listener[i]) / unit[i] for i in range(3) if abs(unit[i]) > 1e-12]
     return float(min(reach))
@@ -284,8 +283,8 @@ def sample_pass(seed: int) -> DistanceParameters:
     speed = round(float(rng.uniform(*PASS_SPEED_RANGE)), 2)
     closest_time = round(float(rng.uniform(*PASS_CLOSEST_TIME)), TIME_DECIMALS)
     direction = "cw" if rng.integers(2) else "ccw"
-    az, el = math.radians(azimuth), math.radians(elevation)
-    middle = closest * np.array([math.cos(az) * math.cos(el), math.sin(az) * math.cos(el), math.sin(el)])
+    middle = closest * direction_gains(azimuth, elevation)
+    az = math.radians(azimuth)
     along = np.array([-math.sin(az), math.cos(az), 0.0]) * (1.0 if direction == "ccw" else -1.0)
     keys = [(t, *(round(float(v), 3) for v in middle + along * speed * (t - closest_time)))
             for t in (0.0, CLIP_SECONDS)]

@@ -7,13 +7,13 @@ closest distance; a pass with a speed and no distance passes at 5 m.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sonicmotion.motion.words import FAR, NEAR, Mention
+from sonicmotion.spatial.encode import direction_gains
 from sonicmotion.spatial.trajectory import Keyframe, Trajectory
 
 
@@ -123,8 +123,8 @@ def with_distance(path: Trajectory, distance: Distance, window: tuple[float, flo
         return _keyed(path, lambda t: distance.start + (distance.end - distance.start) * (t - t0) / (t1 - t0))
     # a pass: closest where the angular path is halfway through its move, along the way it goes
     t0, t1 = window
-    closest = _unit(*path.positions(0.5 * (path.move_start + path.move_end)))
-    along = _unit(*path.end) - _unit(*path.start)
+    closest = direction_gains(*path.positions(0.5 * (path.move_start + path.move_end)))
+    along = direction_gains(*path.end) - direction_gains(*path.start)
     along -= closest * float(along @ closest)
     if np.linalg.norm(along) < 1e-6:  # no way stated: front to back, else (passing in front or behind) left to right
         for default in (np.array([-1.0, 0.0, 0.0]), np.array([0.0, -1.0, 0.0])):
@@ -136,12 +136,6 @@ def with_distance(path: Trajectory, distance: Distance, window: tuple[float, flo
     middle = closest * distance.start
     first, last = middle - reach * along, middle + reach * along
     return Trajectory.cartesian([(t0, *map(float, first)), (t1, *map(float, last))])
-
-
-def _unit(azimuth: float, elevation: float) -> np.ndarray:
-    """The direction (x front, y left, z up) of (azimuth, elevation) in degrees."""
-    az, el = math.radians(azimuth), math.radians(elevation)
-    return np.array([math.cos(az) * math.cos(el), math.sin(az) * math.cos(el), math.sin(el)])
 
 
 def _keyed(path: Trajectory, metres) -> Trajectory:
