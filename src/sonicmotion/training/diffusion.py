@@ -127,6 +127,18 @@ def build_model(config: DiffusionTrainConfig, text_dim: int, latent_channels: in
     return ConditionedDiffusionModel(config.model, text_dim, latent_channels)
 
 
+def denoising_loss(model: torch.nn.Module, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, inputs,
+                   autocast: Callable) -> torch.Tensor:
+    """The training objective at times ``t``: the MSE of ``model``'s prediction on the noised
+    latents against the objective's target (the trainer's step, and the memory model's)."""
+    from sonicmotion.diffusion.objective import noisy
+
+    x_t, target = noisy(latents, noise, t)
+    with autocast():
+        prediction = model(x_t, t, inputs)
+    return torch.nn.functional.mse_loss(prediction.float(), target)
+
+
 def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -211,7 +223,6 @@ class DiffusionTrainer(Trainer):
         return encode_whole_frames(self.pretransform, batch["audio"].to(self.accelerator.device), multiple)
 
     def _loss(self, batch: dict, model: torch.nn.Module | None = None) -> torch.Tensor:
-        from sonicmotion.diffusion.objective import noisy
         from sonicmotion.models.diffusion_model import condition_inputs
 
         acc, training, model_config = self.accelerator, self.config.training, self.config.model
@@ -230,10 +241,7 @@ class DiffusionTrainer(Trainer):
             inputs.drop_position = inputs.drop_position | drop_position.to(device)
         t = torch.rand(b, generator=self.noise).to(device)
         noise = torch.randn(latents.shape, generator=self.noise).to(device)
-        x_t, target = noisy(latents, noise, t)
-        with acc.autocast():
-            prediction = (model or self.model)(x_t, t, inputs)
-        return torch.nn.functional.mse_loss(prediction.float(), target)
+        return denoising_loss(model or self.model, latents, noise, t, inputs, acc.autocast)
 
     def train_step(self, micro_batches: list[dict]) -> dict[str, torch.Tensor]:
         """One optimizer step over this process's collated micro-batches (gradients accumulate

@@ -293,6 +293,7 @@ def diffusion_step_memory(config, text_encoder_config, latent_channels: int, dow
     from sonicmotion.models.diffusion_model import ConditionedDiffusionModel, condition_inputs
     from sonicmotion.models.pretransform import latent_frames
     from sonicmotion.spatial import Trajectory
+    from sonicmotion.training.diffusion import denoising_loss
 
     model_config = config.model
     frames = latent_frames(round(model_config.sample_seconds * model_config.sample_rate), downsampling_ratio,
@@ -310,10 +311,8 @@ def diffusion_step_memory(config, text_encoder_config, latent_channels: int, dow
                                       torch.ones(micro, tokens, dtype=torch.bool), frames,
                                       [path] * micro if model_config.parametric else None,
                                       [0.0] * micro, [model_config.sample_seconds] * micro, downsampling_ratio)
-            x_t, target = torch.randn(micro, latent_channels, frames), torch.randn(micro, latent_channels, frames)
-            with autocast():
-                prediction = model(x_t, torch.rand(micro), inputs)
-            torch.nn.functional.mse_loss(prediction.float(), target).backward()
+            latents, noise = torch.randn(micro, latent_channels, frames), torch.randn(micro, latent_channels, frames)
+            denoising_loss(model, latents, noise, torch.rand(micro), inputs, autocast).backward()
 
         saved, checkpointed, workspace = measure_activations(step, [model], model.parameters())
         parts = trained_parts("diffusion model", model, processes, ema=True)
